@@ -1,0 +1,20 @@
+//! Schema migrations of cnh-hub and the loader of the reference data the project ships (`migration/data/*.csv`).
+//!
+//! Migrations are append-only (`mYYYYMMDD_HHMMSS_verb_noun.rs`). Reference data is loaded after them, idempotently,
+//! on every start: the CSV files are the source, embedded in the binary so a deployed hub needs no data folder.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_reference_tables;
+pub mod reference;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261123_000001_create_reference_tables::Migration,
+        )]
+    }
+}
