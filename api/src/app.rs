@@ -1,0 +1,129 @@
+//! The application as a value: built from a configuration (database ready, reference data loaded, port bound), then
+//! run. Tests build it on port 0 and talk to it over real HTTP.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::{self, DbSetupError};
+use crate::graphql::{self, http};
+use crate::territory::service::{Catalog, EnvelopeLoader};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("cannot read the reference data back from the database: {0}")]
+    Catalog(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    db: DatabaseConnection,
+    addr: SocketAddr,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, StartupError> {
+        let db = db::connect(&config.database_url).await?;
+        let report = db::prepare(&db, &config.database_url).await?;
+        tracing::info!(?report, "database ready, reference data loaded");
+        let catalog: Arc<Catalog> = Catalog::load(&db)
+            .await
+            .map_err(|e| StartupError::Catalog(e.to_string()))?;
+        let schema = graphql::schema_builder()
+            .data(db.clone())
+            .data(catalog)
+            .data(DataLoader::new(
+                EnvelopeLoader { db: db.clone() },
+                tokio::spawn,
+            ))
+            .limit_depth(config.limits.max_query_depth)
+            .limit_complexity(config.limits.max_query_complexity)
+            .finish();
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let router = http::router(
+            http::HttpState {
+                schema,
+                db: db.clone(),
+            },
+            config.limits.max_body_bytes,
+        );
+        Ok(App {
+            listener,
+            router,
+            db,
+            addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests under way.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

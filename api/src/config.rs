@@ -1,0 +1,270 @@
+//! The hub's typed configuration: read once at start-up from environment variables (overridable by command-line
+//! flags, see the binary), checked, and passed down. A wrong setting stops start-up with one clear line.
+
+use std::net::SocketAddr;
+
+/// Default database: an SQLite file in the working directory, created on first run.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://cnh-hub.db?mode=rwc";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Every environment variable of the hub. A `CNH_*` variable not listed here is refused, so that a typo
+/// (`CNH_LISEN`) is noticed instead of silently ignored.
+pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB",
+    ),
+    (
+        "CNH_LISTEN",
+        "address the HTTP server listens on (default 127.0.0.1:8080)",
+    ),
+    ("CNH_PROFILE", "development (default) or production"),
+    (
+        "CNH_LOG",
+        "log level: error, warn, info (default), debug, trace",
+    ),
+    (
+        "CNH_MAX_QUERY_DEPTH",
+        "deepest GraphQL selection accepted (default 15)",
+    ),
+    (
+        "CNH_MAX_QUERY_COMPLEXITY",
+        "largest GraphQL query complexity accepted (default 10000)",
+    ),
+    (
+        "CNH_MAX_BODY_BYTES",
+        "largest request body accepted, in bytes (default 8 MiB)",
+    ),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Local work and tests: development conveniences allowed.
+    Development,
+    /// A deployed hub: development conveniences refused.
+    Production,
+}
+
+/// Limits that protect the hub from oversized or abusive requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_query_depth: usize,
+    pub max_query_complexity: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_depth: 15,
+            max_query_complexity: 10_000,
+            max_body_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub profile: Profile,
+    pub limits: Limits,
+}
+
+/// The raw settings as given (environment or flags), before checking.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub profile: Option<String>,
+    pub max_query_depth: Option<String>,
+    pub max_query_complexity: Option<String>,
+    pub max_body_bytes: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "DATABASE_URL « {0} » is not a database URL: expected sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB"
+    )]
+    DatabaseUrl(String),
+    #[error(
+        "CNH_LISTEN « {0} » is not an address to listen on: expected HOST:PORT, e.g. 127.0.0.1:8080"
+    )]
+    Listen(String),
+    #[error("CNH_PROFILE « {0} » is unknown: expected development or production")]
+    Profile(String),
+    #[error("{name} « {value} » is not a positive whole number")]
+    Number { name: &'static str, value: String },
+    #[error("unknown setting {0} (known: {1})")]
+    UnknownVariable(String, String),
+}
+
+fn positive(
+    name: &'static str,
+    value: Option<String>,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Number { name, value: text }),
+        },
+    }
+}
+
+/// Hides the password of a database URL before it is printed.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
+        let database_url = settings
+            .database_url
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|s| database_url.starts_with(s));
+        let has_target = database_url
+            .split_once(':')
+            .is_some_and(|(_, rest)| !rest.trim_start_matches('/').is_empty());
+        if !known_scheme || !has_target {
+            return Err(ConfigError::DatabaseUrl(redact_url(&database_url)));
+        }
+        let listen_text = settings.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| ConfigError::Listen(listen_text.clone()))?;
+        let profile = match settings.profile.as_deref().map(str::trim) {
+            None | Some("development") => Profile::Development,
+            Some("production") => Profile::Production,
+            Some(other) => return Err(ConfigError::Profile(other.to_owned())),
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_query_depth: positive(
+                "CNH_MAX_QUERY_DEPTH",
+                settings.max_query_depth,
+                defaults.max_query_depth,
+            )?,
+            max_query_complexity: positive(
+                "CNH_MAX_QUERY_COMPLEXITY",
+                settings.max_query_complexity,
+                defaults.max_query_complexity,
+            )?,
+            max_body_bytes: positive(
+                "CNH_MAX_BODY_BYTES",
+                settings.max_body_bytes,
+                defaults.max_body_bytes,
+            )?,
+        };
+        Ok(Config {
+            database_url,
+            listen,
+            profile,
+            limits,
+        })
+    }
+
+    /// Refuses `CNH_*` variables the hub does not know.
+    pub fn check_environment<I: IntoIterator<Item = String>>(names: I) -> Result<(), ConfigError> {
+        for name in names {
+            if name.starts_with("CNH_") && !KNOWN_VARIABLES.iter().any(|(known, _)| *known == name)
+            {
+                let known: Vec<&str> = KNOWN_VARIABLES
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .filter(|k| k.starts_with("CNH_"))
+                    .collect();
+                return Err(ConfigError::UnknownVariable(name, known.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// A configuration for tests and tools: the given database, an ephemeral local port, development profile.
+    pub fn for_database(database_url: impl Into<String>) -> Config {
+        Config {
+            database_url: database_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            profile: Profile::Development,
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_an_sqlite_file_and_a_local_port() {
+        let config = Config::from_settings(Settings::default()).unwrap();
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.profile, Profile::Development);
+    }
+
+    #[test]
+    fn malformed_settings_are_refused_with_their_name() {
+        let bad_url = Settings {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::from_settings(bad_url),
+            Err(ConfigError::DatabaseUrl(_))
+        ));
+        let bad_listen = Settings {
+            listen: Some("localhost".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::from_settings(bad_listen),
+            Err(ConfigError::Listen(_))
+        ));
+        let bad_depth = Settings {
+            max_query_depth: Some("0".into()),
+            ..Default::default()
+        };
+        assert!(
+            Config::from_settings(bad_depth)
+                .unwrap_err()
+                .to_string()
+                .contains("CNH_MAX_QUERY_DEPTH")
+        );
+    }
+
+    #[test]
+    fn an_unknown_cnh_variable_is_refused() {
+        let err =
+            Config::check_environment(["PATH".to_owned(), "CNH_LISEN".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("CNH_LISEN"));
+        assert!(Config::check_environment(["CNH_LISTEN".to_owned()]).is_ok());
+    }
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redact_url("postgres://hub:s3cret@db:5432/hub"),
+            "postgres://hub:***@db:5432/hub"
+        );
+        assert_eq!(redact_url("postgres://hub@db/hub"), "postgres://hub@db/hub");
+        let err = Config::from_settings(Settings {
+            database_url: Some("pg://u:pw@h/d".into()),
+            ..Default::default()
+        });
+        assert!(!err.unwrap_err().to_string().contains("pw"));
+    }
+}

@@ -1,0 +1,73 @@
+//! Connecting to the store (SQLite or PostgreSQL), applying migrations and loading the reference data.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait, reference};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::redact_url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("cannot open the database {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("cannot apply the migrations to {url}: {reason}")]
+    Migrate { url: String, reason: String },
+    #[error("cannot load the reference data into {url}: {source}")]
+    Reference {
+        url: String,
+        source: reference::ReferenceError,
+    },
+}
+
+/// The most useful single line of a database error: sqlx's own message, without the debug dump.
+fn reason(err: &DbErr) -> String {
+    let text = err.to_string();
+    // sea-orm prefixes its own wrappers ("Connection Error: ..."); keep them, flatten new lines.
+    text.replace('\n', " ")
+}
+
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // One writer at a time in SQLite: a small pool avoids "database is locked" under concurrent writes.
+        options.max_connections(4).min_connections(1);
+    } else {
+        options.max_connections(16);
+    }
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| DbSetupError::Connect {
+            url: redact_url(url),
+            reason: reason(&e),
+        })?;
+    // Database::connect is lazy for some drivers: make sure the store answers now, not at the first request.
+    db.ping().await.map_err(|e| DbSetupError::Connect {
+        url: redact_url(url),
+        reason: reason(&e),
+    })?;
+    Ok(db)
+}
+
+/// Applies pending migrations, then (re)loads the shipped reference data.
+pub async fn prepare(
+    db: &DatabaseConnection,
+    url: &str,
+) -> Result<reference::LoadReport, DbSetupError> {
+    Migrator::up(db, None)
+        .await
+        .map_err(|e| DbSetupError::Migrate {
+            url: redact_url(url),
+            reason: reason(&e),
+        })?;
+    reference::load(db)
+        .await
+        .map_err(|source| DbSetupError::Reference {
+            url: redact_url(url),
+            source,
+        })
+}

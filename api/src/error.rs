@@ -1,0 +1,236 @@
+//! The API layer's error type and its one mapping to GraphQL errors with a stable `extensions.code`.
+//!
+//! Internal causes (database, I/O) are logged with their chain and never sent: the client sees a generic message and
+//! `INTERNAL_SERVER_ERROR`.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::DbErr;
+
+/// The stable values of `extensions.code`. Clients switch on these; never rename one.
+pub mod code {
+    /// No token, or a token the hub does not accept.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// Authenticated, but the role may not perform this operation.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// The object does not exist, or lies outside the caller's territory (indistinguishable on purpose).
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// An argument is malformed (a code of the wrong shape, an amount that is not a decimal…).
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// A write broke business rules; `extensions.violations` lists every one.
+    pub const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
+    /// `expectedVersion` is not the stored version.
+    pub const VERSION_CONFLICT: &str = "VERSION_CONFLICT";
+    /// An idempotency key was reused with another input.
+    pub const IDEMPOTENCY_CONFLICT: &str = "IDEMPOTENCY_CONFLICT";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The database or another dependency is unreachable; retry later.
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    /// The HTTP request is not a GraphQL request (bad JSON, wrong content type, body too large…).
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// The GraphQL document does not parse.
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    /// The document parses but does not fit the schema (unknown field, wrong argument or variable type, too deep…).
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// A bug or an unexpected failure inside the hub; details are in its logs, never in the answer.
+    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+
+    /// Every code, for documentation and tests.
+    pub const ALL: &[&str] = &[
+        UNAUTHENTICATED,
+        FORBIDDEN,
+        NOT_FOUND,
+        BAD_USER_INPUT,
+        VALIDATION_FAILED,
+        VERSION_CONFLICT,
+        IDEMPOTENCY_CONFLICT,
+        RATE_LIMITED,
+        SERVICE_UNAVAILABLE,
+        BAD_REQUEST,
+        GRAPHQL_PARSE_FAILED,
+        GRAPHQL_VALIDATION_FAILED,
+        INTERNAL_SERVER_ERROR,
+    ];
+}
+
+/// One rule a write broke, with the path of the offending field.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    pub path: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadUserInput(String),
+    #[error("la saisie ne respecte pas {} règle(s)", .0.len())]
+    ValidationFailed(Vec<Violation>),
+    #[error("base de données indisponible, réessayez plus tard")]
+    Unavailable(#[source] DbErr),
+    #[error("erreur interne du hub")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => code::NOT_FOUND,
+            ApiError::BadUserInput(_) => code::BAD_USER_INPUT,
+            ApiError::ValidationFailed(_) => code::VALIDATION_FAILED,
+            ApiError::Unavailable(_) => code::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => code::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable(err),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+fn log_chain(err: &(dyn std::error::Error + 'static)) {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "request failed");
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        if matches!(err, ApiError::Unavailable(_) | ApiError::Internal(_)) {
+            log_chain(&err);
+        }
+        let code = err.code();
+        let violations = match &err {
+            ApiError::ValidationFailed(v) => Some(v.clone()),
+            _ => None,
+        };
+        async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(violations) = &violations {
+                let list: Vec<async_graphql::Value> = violations
+                    .iter()
+                    .map(|v| {
+                        let mut map = async_graphql::indexmap::IndexMap::new();
+                        map.insert(
+                            async_graphql::Name::new("path"),
+                            async_graphql::Value::from(v.path.clone()),
+                        );
+                        map.insert(
+                            async_graphql::Name::new("code"),
+                            async_graphql::Value::from(v.code.clone()),
+                        );
+                        map.insert(
+                            async_graphql::Name::new("message"),
+                            async_graphql::Value::from(v.message.clone()),
+                        );
+                        async_graphql::Value::Object(map)
+                    })
+                    .collect();
+                ext.set("violations", list);
+            }
+        })
+    }
+}
+
+/// A failure shared by several waiters (a batch loader's error); keeps its code and message.
+#[derive(Clone, Debug)]
+pub struct SharedError(pub std::sync::Arc<ApiError>);
+
+impl From<ApiError> for SharedError {
+    fn from(err: ApiError) -> Self {
+        SharedError(std::sync::Arc::new(err))
+    }
+}
+
+impl From<SharedError> for async_graphql::Error {
+    fn from(err: SharedError) -> Self {
+        match std::sync::Arc::try_unwrap(err.0) {
+            Ok(err) => err.into(),
+            Err(shared) => {
+                let code = shared.code();
+                async_graphql::Error::new(shared.to_string())
+                    .extend_with(|_, ext| ext.set("code", code))
+            }
+        }
+    }
+}
+
+/// Result of a resolver: any `?` on an [`ApiError`] becomes a coded GraphQL error.
+pub type ApiResult<T> = Result<T, async_graphql::Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(err: ApiError) -> (String, String) {
+        let gql: async_graphql::Error = err.into();
+        let ext = gql.extensions.expect("every error carries extensions");
+        let code = match ext.get("code") {
+            Some(async_graphql::Value::String(s)) => s.clone(),
+            other => panic!("code missing: {other:?}"),
+        };
+        (code, gql.message)
+    }
+
+    #[test]
+    fn each_error_maps_to_its_stable_code() {
+        assert_eq!(code_of(ApiError::NotFound("x".into())).0, "NOT_FOUND");
+        assert_eq!(
+            code_of(ApiError::BadUserInput("x".into())).0,
+            "BAD_USER_INPUT"
+        );
+        assert_eq!(
+            code_of(ApiError::ValidationFailed(vec![])).0,
+            "VALIDATION_FAILED"
+        );
+        assert_eq!(
+            code_of(ApiError::from(DbErr::Conn(sea_orm::RuntimeErr::Internal(
+                "down".into()
+            ))))
+            .0,
+            "SERVICE_UNAVAILABLE"
+        );
+    }
+
+    #[test]
+    fn internal_causes_are_never_sent() {
+        let (code, message) = code_of(ApiError::from(DbErr::Custom(
+            "SELECT secret FROM table".into(),
+        )));
+        assert_eq!(code, "INTERNAL_SERVER_ERROR");
+        assert!(!message.contains("SELECT"), "{message}");
+    }
+
+    #[test]
+    fn validation_failures_list_every_violation() {
+        let err = ApiError::ValidationFailed(vec![
+            Violation {
+                path: "input.finess".into(),
+                code: "FINESS_CHECK_DIGIT".into(),
+                message: "a".into(),
+            },
+            Violation {
+                path: "input.amount".into(),
+                code: "NEGATIVE_AMOUNT".into(),
+                message: "b".into(),
+            },
+        ]);
+        let gql: async_graphql::Error = err.into();
+        match gql.extensions.and_then(|e| e.get("violations").cloned()) {
+            Some(async_graphql::Value::List(items)) => assert_eq!(items.len(), 2),
+            other => panic!("violations missing: {other:?}"),
+        }
+    }
+}

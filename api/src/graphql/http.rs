@@ -1,0 +1,137 @@
+//! HTTP surface: `POST /graphql`, `GET /graphql` (GraphiQL for a browser, queries otherwise), and the health probes.
+
+use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use super::HubSchema;
+use crate::error::code;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub schema: HubSchema,
+    pub db: DatabaseConnection,
+}
+
+pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// A transport-level refusal, shaped as a GraphQL response so that clients read `errors[].extensions.code`.
+fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = json!({ "errors": [{ "message": message.into(), "extensions": { "code": code::BAD_REQUEST } }] });
+    (status, Json(body)).into_response()
+}
+
+async fn graphql_post(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "le corps de la requête dépasse la taille maximale acceptée (CNH_MAX_BODY_BYTES)"
+                    .to_owned()
+            } else {
+                format!("corps de requête illisible : {}", rejection.body_text())
+            };
+            return refusal(status, message);
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let batch = match async_graphql::http::receive_batch_body(
+        content_type,
+        body.as_ref(),
+        MultipartOptions::default(),
+    )
+    .await
+    {
+        Ok(batch) => batch,
+        Err(err) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                format!("ce n'est pas une requête GraphQL (JSON {{\"query\": …}} attendu) : {err}"),
+            );
+        }
+    };
+    let request = match batch.into_single() {
+        Ok(request) => request,
+        Err(_) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "les requêtes groupées (tableau JSON) ne sont pas acceptées",
+            );
+        }
+    };
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+async fn graphql_get(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let query = query.unwrap_or_default();
+    if query.is_empty() && wants_html {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => request,
+        Err(err) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                format!("paramètres de requête GraphQL illisibles : {err}"),
+            );
+        }
+    };
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// The process is alive.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The hub can serve: its database answers.
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness probe: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": "database" })),
+            )
+                .into_response()
+        }
+    }
+}

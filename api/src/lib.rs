@@ -1,0 +1,20 @@
+//! cnh-hub: the GraphQL data-exchange hub of the plan of 50 000 new solutions for disabled people (2024-2030).
+//!
+//! The crate is organised by capability (`territory`, then `auth`, `programming`, `needs`, `school`,
+//! `reconciliation`, `exchange`, `audit` as they land), each with its GraphQL types, its service logic and its tests.
+//! Shared infrastructure sits at the root: configuration, errors, the schema and the HTTP application.
+//! Pure domain logic (money, annex checks) has no HTTP or database inside so it can be tested and benchmarked alone.
+//! French administrative terms without an English twin are kept and explained once, in [`glossary`].
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod glossary;
+pub mod graphql;
+pub mod money;
+pub mod territory;
+pub mod vocabulary;
+
+pub use app::{App, StartupError};
+pub use config::{Config, ConfigError, Profile, Settings};

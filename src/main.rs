@@ -1,0 +1,146 @@
+//! `cnh-hub`: serve the hub (default), apply migrations, or export the GraphQL schema.
+//! Settings come from environment variables; flags override them. Any start-up failure prints one line and exits
+//! with a non-zero status.
+
+use std::process::ExitCode;
+
+use api::{App, Config, Settings};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cnh-hub",
+    version,
+    about = "Data-exchange hub of the plan of 50 000 solutions (CNH 2023)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GraphQL API (the default).
+    Serve,
+    /// Apply pending migrations and load the reference data, then exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL), or write it to a file.
+    ExportSchema {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Database URL [default: sqlite://cnh-hub.db?mode=rwc, a file in the working directory].
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// development or production [default: development].
+    #[arg(long, env = "CNH_PROFILE", global = true)]
+    profile: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CNH_LISTEN", global = true)]
+    listen: Option<String>,
+    /// Deepest GraphQL selection accepted [default: 15].
+    #[arg(long, env = "CNH_MAX_QUERY_DEPTH", global = true)]
+    max_query_depth: Option<String>,
+    /// Largest GraphQL query complexity accepted [default: 10000].
+    #[arg(long, env = "CNH_MAX_QUERY_COMPLEXITY", global = true)]
+    max_query_complexity: Option<String>,
+    /// Largest request body accepted, in bytes [default: 8388608].
+    #[arg(long, env = "CNH_MAX_BODY_BYTES", global = true)]
+    max_body_bytes: Option<String>,
+}
+
+fn init_logging() {
+    let level = match std::env::var("CNH_LOG").ok().as_deref().map(str::trim) {
+        Some("error") => tracing::Level::ERROR,
+        Some("warn") => tracing::Level::WARN,
+        Some("debug") => tracing::Level::DEBUG,
+        Some("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cnh-hub: error: {message}");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::ExportSchema { output }) = &cli.command {
+        let sdl = api::graphql::sdl();
+        return match output {
+            Some(path) => match std::fs::write(path, sdl) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(format_args!("cannot write {}: {err}", path.display())),
+            },
+            None => {
+                print!("{sdl}");
+                ExitCode::SUCCESS
+            }
+        };
+    }
+    init_logging();
+    if let Err(err) =
+        Config::check_environment(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+    {
+        return fail(err);
+    }
+    let settings = Settings {
+        database_url: cli.database.database_url,
+        listen: cli.serve.listen,
+        profile: cli.database.profile,
+        max_query_depth: cli.serve.max_query_depth,
+        max_query_complexity: cli.serve.max_query_complexity,
+        max_body_bytes: cli.serve.max_body_bytes,
+    };
+    let config = match Config::from_settings(settings) {
+        Ok(config) => config,
+        Err(err) => return fail(err),
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => match api::db::connect(&config.database_url).await {
+            Ok(db) => match api::db::prepare(&db, &config.database_url).await {
+                Ok(report) => {
+                    tracing::info!(?report, "migrations applied, reference data loaded");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(err),
+            },
+            Err(err) => fail(err),
+        },
+        Command::Serve => {
+            let app = match App::build(config).await {
+                Ok(app) => app,
+                Err(err) => return fail(err),
+            };
+            let addr = app.local_addr();
+            tracing::info!("listening on http://{addr} (GraphiQL: http://{addr}/graphql)");
+            match app.run().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(format_args!("server stopped: {err}")),
+            }
+        }
+        Command::ExportSchema { .. } => unreachable!("handled before start-up"),
+    }
+}
