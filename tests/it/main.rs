@@ -1,0 +1,9 @@
+//! Integration tests of the real server over HTTP: one binary, one module per capability.
+
+#[macro_use]
+mod support;
+
+mod errors;
+mod reference_data;
+mod schema_contract;
+mod startup;

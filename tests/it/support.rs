@@ -1,0 +1,233 @@
+//! Test support: a real hub on an ephemeral port, on a fresh database of its own (an SQLite file in a temporary
+//! folder, or a PostgreSQL database named by a UUID and dropped afterwards), and a GraphQL client over HTTP.
+
+use std::time::Duration;
+
+use api::{App, Config};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs a test body once on SQLite and once on PostgreSQL (when `TEST_DATABASE_URL` is set; required under CI).
+macro_rules! db_test {
+    ($(#[$meta:meta])* async fn $name:ident($hub:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::support::*;
+
+            $(#[$meta])*
+            async fn body($hub: TestHub) -> TestResult $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() -> TestResult {
+                body(TestHub::start(Backend::Sqlite).await?).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() -> TestResult {
+                match Backend::postgres()? {
+                    Some(backend) => body(TestHub::start(backend).await?).await,
+                    None => Ok(()),
+                }
+            }
+        }
+    };
+}
+
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    /// PostgreSQL when `TEST_DATABASE_URL` is set. Under CI (`CI` set) its absence is an error, so a PostgreSQL
+    /// run cannot silently pass by being skipped.
+    pub fn postgres() -> Result<Option<Backend>, String> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Ok(Some(Backend::Postgres { admin_url: url })),
+            _ if std::env::var_os("CI").is_some() => {
+                Err("CI is set but TEST_DATABASE_URL is not: the PostgreSQL half of the suite would be skipped".into())
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The database a test owns; removed when the test ends.
+enum Store {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Store::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let admin = Database::connect(&admin_url).await.ok()?;
+                    admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await
+                        .ok()?;
+                    admin.close().await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..cut]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+pub struct TestHub {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    /// A connection of the test's own, to look at or alter what is stored.
+    pub db: DatabaseConnection,
+    pub database_url: String,
+    server: tokio::task::JoinHandle<()>,
+    _store: Store,
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestHub {
+    pub async fn start(
+        backend: Backend,
+    ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        let (database_url, store) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+                (url, Store::Sqlite(dir))
+            }
+            Backend::Postgres { admin_url } => {
+                let name = format!("cnh_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url).await?;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await?;
+                admin.close().await?;
+                (
+                    with_database(&admin_url, &name),
+                    Store::Postgres { admin_url, name },
+                )
+            }
+        };
+        Self::start_on(database_url, store).await
+    }
+
+    async fn start_on(
+        database_url: String,
+        store: Store,
+    ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        let app = App::build(Config::for_database(database_url.clone())).await?;
+        let base_url = format!("http://{}", app.local_addr());
+        let server = tokio::spawn(async move {
+            let _ = app.run_until(std::future::pending()).await;
+        });
+        let db = Database::connect(&database_url).await?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(TestHub {
+            base_url,
+            client,
+            db,
+            database_url,
+            server,
+            _store: store,
+        })
+    }
+
+    /// Stops this hub and starts a new one on the same database, as a restart or a second deployment would.
+    pub async fn restart(mut self) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        self.server.abort();
+        let store = std::mem::replace(&mut self._store, Store::Sqlite(tempfile::tempdir()?));
+        let url = self.database_url.clone();
+        drop(self);
+        Self::start_on(url, store).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// POSTs a GraphQL request and returns the whole JSON answer (data and errors).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, reqwest::Error> {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await?
+            .json()
+            .await
+    }
+
+    /// The `data` of a query that must succeed.
+    pub async fn data(
+        &self,
+        query: &str,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let answer = self.graphql(query, json!({})).await?;
+        if let Some(errors) = answer.get("errors") {
+            return Err(format!("query failed: {errors}").into());
+        }
+        Ok(answer["data"].clone())
+    }
+}
+
+/// The `extensions.code` of each error of an answer.
+pub fn error_codes(answer: &Value) -> Vec<String> {
+    answer["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn postgres_urls_get_a_new_database_name() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/db?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
+}
