@@ -14,10 +14,7 @@ pub enum DbSetupError {
     #[error("cannot apply the migrations to {url}: {reason}")]
     Migrate { url: String, reason: String },
     #[error("cannot load the reference data into {url}: {source}")]
-    Reference {
-        url: String,
-        source: reference::ReferenceError,
-    },
+    Reference { url: String, source: reference::ReferenceError },
 }
 
 /// The most useful single line of a database error: sqlx's own message, without the debug dump.
@@ -29,10 +26,7 @@ fn reason(err: &DbErr) -> String {
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+    options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One writer at a time in SQLite: a small pool avoids "database is locked" under concurrent writes.
         options.max_connections(4).min_connections(1);
@@ -41,33 +35,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
     }
     let db = Database::connect(options)
         .await
-        .map_err(|e| DbSetupError::Connect {
-            url: redact_url(url),
-            reason: reason(&e),
-        })?;
+        .map_err(|e| DbSetupError::Connect { url: redact_url(url), reason: reason(&e) })?;
     // Database::connect is lazy for some drivers: make sure the store answers now, not at the first request.
-    db.ping().await.map_err(|e| DbSetupError::Connect {
-        url: redact_url(url),
-        reason: reason(&e),
-    })?;
+    db.ping().await.map_err(|e| DbSetupError::Connect { url: redact_url(url), reason: reason(&e) })?;
     Ok(db)
 }
 
 /// Applies pending migrations, then (re)loads the shipped reference data.
-pub async fn prepare(
-    db: &DatabaseConnection,
-    url: &str,
-) -> Result<reference::LoadReport, DbSetupError> {
-    Migrator::up(db, None)
-        .await
-        .map_err(|e| DbSetupError::Migrate {
-            url: redact_url(url),
-            reason: reason(&e),
-        })?;
-    reference::load(db)
-        .await
-        .map_err(|source| DbSetupError::Reference {
-            url: redact_url(url),
-            source,
-        })
+pub async fn prepare(db: &DatabaseConnection, url: &str) -> Result<reference::LoadReport, DbSetupError> {
+    Migrator::up(db, None).await.map_err(|e| DbSetupError::Migrate { url: redact_url(url), reason: reason(&e) })?;
+    reference::load(db).await.map_err(|source| DbSetupError::Reference { url: redact_url(url), source })
 }

@@ -123,18 +123,9 @@ impl From<ApiError> for async_graphql::Error {
                     .iter()
                     .map(|v| {
                         let mut map = async_graphql::indexmap::IndexMap::new();
-                        map.insert(
-                            async_graphql::Name::new("path"),
-                            async_graphql::Value::from(v.path.clone()),
-                        );
-                        map.insert(
-                            async_graphql::Name::new("code"),
-                            async_graphql::Value::from(v.code.clone()),
-                        );
-                        map.insert(
-                            async_graphql::Name::new("message"),
-                            async_graphql::Value::from(v.message.clone()),
-                        );
+                        map.insert(async_graphql::Name::new("path"), async_graphql::Value::from(v.path.clone()));
+                        map.insert(async_graphql::Name::new("code"), async_graphql::Value::from(v.code.clone()));
+                        map.insert(async_graphql::Name::new("message"), async_graphql::Value::from(v.message.clone()));
                         async_graphql::Value::Object(map)
                     })
                     .collect();
@@ -160,8 +151,7 @@ impl From<SharedError> for async_graphql::Error {
             Ok(err) => err.into(),
             Err(shared) => {
                 let code = shared.code();
-                async_graphql::Error::new(shared.to_string())
-                    .extend_with(|_, ext| ext.set("code", code))
+                async_graphql::Error::new(shared.to_string()).extend_with(|_, ext| ext.set("code", code))
             }
         }
     }
@@ -187,28 +177,17 @@ mod tests {
     #[test]
     fn each_error_maps_to_its_stable_code() {
         assert_eq!(code_of(ApiError::NotFound("x".into())).0, "NOT_FOUND");
+        assert_eq!(code_of(ApiError::BadUserInput("x".into())).0, "BAD_USER_INPUT");
+        assert_eq!(code_of(ApiError::ValidationFailed(vec![])).0, "VALIDATION_FAILED");
         assert_eq!(
-            code_of(ApiError::BadUserInput("x".into())).0,
-            "BAD_USER_INPUT"
-        );
-        assert_eq!(
-            code_of(ApiError::ValidationFailed(vec![])).0,
-            "VALIDATION_FAILED"
-        );
-        assert_eq!(
-            code_of(ApiError::from(DbErr::Conn(sea_orm::RuntimeErr::Internal(
-                "down".into()
-            ))))
-            .0,
+            code_of(ApiError::from(DbErr::Conn(sea_orm::RuntimeErr::Internal("down".into())))).0,
             "SERVICE_UNAVAILABLE"
         );
     }
 
     #[test]
     fn internal_causes_are_never_sent() {
-        let (code, message) = code_of(ApiError::from(DbErr::Custom(
-            "SELECT secret FROM table".into(),
-        )));
+        let (code, message) = code_of(ApiError::from(DbErr::Custom("SELECT secret FROM table".into())));
         assert_eq!(code, "INTERNAL_SERVER_ERROR");
         assert!(!message.contains("SELECT"), "{message}");
     }
@@ -216,16 +195,8 @@ mod tests {
     #[test]
     fn validation_failures_list_every_violation() {
         let err = ApiError::ValidationFailed(vec![
-            Violation {
-                path: "input.finess".into(),
-                code: "FINESS_CHECK_DIGIT".into(),
-                message: "a".into(),
-            },
-            Violation {
-                path: "input.amount".into(),
-                code: "NEGATIVE_AMOUNT".into(),
-                message: "b".into(),
-            },
+            Violation { path: "input.finess".into(), code: "FINESS_CHECK_DIGIT".into(), message: "a".into() },
+            Violation { path: "input.amount".into(), code: "NEGATIVE_AMOUNT".into(), message: "b".into() },
         ]);
         let gql: async_graphql::Error = err.into();
         match gql.extensions.and_then(|e| e.get("violations").cloned()) {

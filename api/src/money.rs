@@ -31,11 +31,7 @@ impl Euros {
         };
         let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int_part.is_empty()
-            || !all_digits(int_part)
-            || !all_digits(frac_part)
-            || frac_part.len() > 2
-        {
+        if int_part.is_empty() || !all_digits(int_part) || !all_digits(frac_part) || frac_part.len() > 2 {
             return Err(malformed());
         }
         if unsigned.contains('.') && frac_part.is_empty() {
@@ -48,10 +44,7 @@ impl Euros {
             1 => frac_part.parse::<i64>().map_err(|_| malformed())? * 10,
             _ => frac_part.parse().map_err(|_| malformed())?,
         };
-        let cents = euros
-            .checked_mul(100)
-            .and_then(|c| c.checked_add(frac))
-            .ok_or_else(overflow)?;
+        let cents = euros.checked_mul(100).and_then(|c| c.checked_add(frac)).ok_or_else(overflow)?;
         Ok(Euros(if negative { -cents } else { cents }))
     }
 
@@ -98,9 +91,7 @@ fn group_thousands(value: u64) -> String {
 impl ScalarType for Euros {
     fn parse(value: Value) -> InputValueResult<Self> {
         match value {
-            Value::String(text) => {
-                Euros::parse(&text).map_err(|e| InputValueError::custom(e.to_string()))
-            }
+            Value::String(text) => Euros::parse(&text).map_err(|e| InputValueError::custom(e.to_string())),
             other => Err(InputValueError::custom(format!(
                 "un montant en euros s'écrit comme une chaîne décimale (\"1250.50\"), pas {other}"
             ))),
@@ -148,28 +139,17 @@ mod tests {
 
     #[test]
     fn floats_exponents_and_fractions_of_a_cent_are_refused() {
-        for text in [
-            "1e6", "12.345", "12,50", " 12", "", ".5", "5.", "--1", "1 000", "NaN",
-        ] {
-            assert!(
-                matches!(Euros::parse(text), Err(MoneyError::Malformed(_))),
-                "{text:?} accepted"
-            );
+        for text in ["1e6", "12.345", "12,50", " 12", "", ".5", "5.", "--1", "1 000", "NaN"] {
+            assert!(matches!(Euros::parse(text), Err(MoneyError::Malformed(_))), "{text:?} accepted");
         }
-        assert!(matches!(
-            Euros::parse("999999999999999999999"),
-            Err(MoneyError::Overflow(_))
-        ));
+        assert!(matches!(Euros::parse("999999999999999999999"), Err(MoneyError::Overflow(_))));
     }
 
     #[test]
     fn french_rendering_keeps_every_cent() {
         assert_eq!(Euros(98_497_000_000).to_french(), "984,97 M€");
         assert_eq!(Euros(-3_000_000).to_french(), "-0,03 M€");
-        assert_eq!(
-            Euros(149_497_000_001).to_french(),
-            "1\u{202f}494,97000001 M€"
-        );
+        assert_eq!(Euros(149_497_000_001).to_french(), "1\u{202f}494,97000001 M€");
         assert_eq!(Euros(125_050).to_french(), "1\u{202f}250,50 €");
     }
 

@@ -142,10 +142,6 @@ mod tests {
         for p in Payer::ALL {
             assert_eq!(Payer::from_stored(p.as_str()), Some(*p));
         }
-        assert_eq!(
-            Compartment::from_stored("socle"),
-            None,
-            "stored spellings are exact"
-        );
+        assert_eq!(Compartment::from_stored("socle"), None, "stored spellings are exact");
     }
 }

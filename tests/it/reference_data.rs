@@ -12,9 +12,7 @@ fn find<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
 }
 
 fn cents(amount: &Value) -> i64 {
-    api::money::Euros::parse(amount.as_str().expect("amounts are strings"))
-        .expect("an exact decimal")
-        .cents()
+    api::money::Euros::parse(amount.as_str().expect("amounts are strings")).expect("an exact decimal").cents()
 }
 
 db_test! {

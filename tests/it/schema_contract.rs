@@ -22,12 +22,8 @@ fn checked_in_schema_matches_the_server() {
 
 #[test]
 fn every_documented_error_code_is_in_the_readme() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .unwrap_or_default();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap_or_default();
     for code in api::error::code::ALL {
-        assert!(
-            readme.contains(&format!("`{code}`")),
-            "README.md does not document the error code {code}"
-        );
+        assert!(readme.contains(&format!("`{code}`")), "README.md does not document the error code {code}");
     }
 }

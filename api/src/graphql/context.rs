@@ -13,12 +13,9 @@ fn missing(what: &str) -> ApiError {
 }
 
 pub fn db<'a>(ctx: &Context<'a>) -> Result<&'a DatabaseConnection, ApiError> {
-    ctx.data::<DatabaseConnection>()
-        .map_err(|_| missing("database"))
+    ctx.data::<DatabaseConnection>().map_err(|_| missing("database"))
 }
 
 pub fn catalog<'a>(ctx: &Context<'a>) -> Result<&'a Catalog, ApiError> {
-    ctx.data::<Arc<Catalog>>()
-        .map(|c| c.as_ref())
-        .map_err(|_| missing("reference catalog"))
+    ctx.data::<Arc<Catalog>>().map(|c| c.as_ref()).map_err(|_| missing("reference catalog"))
 }

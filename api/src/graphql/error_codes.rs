@@ -20,16 +20,12 @@ impl ExtensionFactory for ErrorCodes {
 }
 
 fn has_code(err: &ServerError) -> bool {
-    err.extensions
-        .as_ref()
-        .is_some_and(|ext| ext.get("code").is_some())
+    err.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some())
 }
 
 fn with_code(mut err: ServerError, value: &'static str) -> ServerError {
     if !has_code(&err) {
-        err.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", value);
+        err.extensions.get_or_insert_with(Default::default).set("code", value);
     }
     err
 }
@@ -39,11 +35,7 @@ impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         // What is left without a code was raised by async-graphql while coercing arguments or variables.
-        response.errors = response
-            .errors
-            .into_iter()
-            .map(|e| with_code(e, code::BAD_USER_INPUT))
-            .collect();
+        response.errors = response.errors.into_iter().map(|e| with_code(e, code::BAD_USER_INPUT)).collect();
         response
     }
 
@@ -54,9 +46,7 @@ impl Extension for ErrorCodes {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|e| with_code(e, code::GRAPHQL_PARSE_FAILED))
+        next.run(ctx, query, variables).await.map_err(|e| with_code(e, code::GRAPHQL_PARSE_FAILED))
     }
 
     async fn validation(
@@ -64,11 +54,8 @@ impl Extension for ErrorCodes {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| with_code(e, code::GRAPHQL_VALIDATION_FAILED))
-                .collect()
-        })
+        next.run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().map(|e| with_code(e, code::GRAPHQL_VALIDATION_FAILED)).collect())
     }
 }

@@ -65,14 +65,7 @@ pub fn sum_checks(figures: &AnnexFigures) -> Vec<SumCheck> {
     let regions: BTreeSet<&String> = figures.allocations.keys().map(|(r, _)| r).collect();
     for (scope, members) in [
         (NATIONAL, regions.iter().copied().collect::<BTreeSet<_>>()),
-        (
-            OVERSEAS,
-            regions
-                .iter()
-                .copied()
-                .filter(|r| figures.overseas_regions.contains(*r))
-                .collect(),
-        ),
+        (OVERSEAS, regions.iter().copied().filter(|r| figures.overseas_regions.contains(*r)).collect()),
     ] {
         for column in AnnexColumn::ALL {
             let Some(printed) = figures.printed_totals.get(&(scope.to_owned(), *column)) else {
@@ -82,8 +75,7 @@ pub fn sum_checks(figures: &AnnexFigures) -> Vec<SumCheck> {
                 .allocations
                 .iter()
                 .filter(|((region, compartment), _)| {
-                    members.contains(region)
-                        && (*column == AnnexColumn::Total || column_of(*compartment) == *column)
+                    members.contains(region) && (*column == AnnexColumn::Total || column_of(*compartment) == *column)
                 })
                 .map(|(_, cents)| cents)
                 .sum();
@@ -97,18 +89,10 @@ pub fn sum_checks(figures: &AnnexFigures) -> Vec<SumCheck> {
         }
     }
     for region in regions {
-        let Some(printed) = figures
-            .printed_totals
-            .get(&(region.clone(), AnnexColumn::Total))
-        else {
+        let Some(printed) = figures.printed_totals.get(&(region.clone(), AnnexColumn::Total)) else {
             continue;
         };
-        let computed: i64 = figures
-            .allocations
-            .iter()
-            .filter(|((r, _), _)| r == region)
-            .map(|(_, cents)| cents)
-            .sum();
+        let computed: i64 = figures.allocations.iter().filter(|((r, _), _)| r == region).map(|(_, cents)| cents).sum();
         checks.push(SumCheck {
             scope: region.clone(),
             column: AnnexColumn::Total,
@@ -128,9 +112,7 @@ pub fn overseas_weight_check(figures: &AnnexFigures) -> Option<WeightCheck> {
     let mut total_cents: i128 = 0;
     let mut drl_cents_x10000: i128 = 0;
     for region in &figures.overseas_regions {
-        let total = *figures
-            .printed_totals
-            .get(&(region.clone(), AnnexColumn::Total))?;
+        let total = *figures.printed_totals.get(&(region.clone(), AnnexColumn::Total))?;
         let weight = *figures.printed_weights.get(region)?;
         if weight <= 0 {
             return None;
@@ -145,11 +127,7 @@ pub fn overseas_weight_check(figures: &AnnexFigures) -> Option<WeightCheck> {
     // weight_bp = Σ total × 10^4 / Σ DRL = Σ total × 10^8 / Σ (DRL × 10^4), rounded half up.
     let numerator = total_cents * 100_000_000;
     let computed_bp = (numerator + drl_cents_x10000 / 2) / drl_cents_x10000;
-    Some(WeightCheck {
-        scope: OVERSEAS.to_owned(),
-        computed_bp: computed_bp as i64,
-        printed_bp,
-    })
+    Some(WeightCheck { scope: OVERSEAS.to_owned(), computed_bp: computed_bp as i64, printed_bp })
 }
 
 #[cfg(test)]
@@ -164,17 +142,14 @@ mod tests {
         let mut f = AnnexFigures::default();
         for (region, amounts, total, weight) in rows {
             for (compartment, cents) in Compartment::ALL.iter().zip(amounts) {
-                f.allocations
-                    .insert((region.to_string(), *compartment), *cents);
+                f.allocations.insert((region.to_string(), *compartment), *cents);
             }
-            f.printed_totals
-                .insert((region.to_string(), AnnexColumn::Total), *total);
+            f.printed_totals.insert((region.to_string(), AnnexColumn::Total), *total);
             f.printed_weights.insert(region.to_string(), *weight);
         }
         for (scope, totals, weight) in printed {
             for (column, cents) in AnnexColumn::ALL.iter().zip(totals) {
-                f.printed_totals
-                    .insert((scope.to_string(), *column), *cents);
+                f.printed_totals.insert((scope.to_string(), *column), *cents);
             }
             if let Some(w) = weight {
                 f.printed_weights.insert(scope.to_string(), *w);
@@ -187,42 +162,22 @@ mod tests {
     #[test]
     fn a_printed_total_rounded_up_shows_a_negative_gap() {
         let f = figures(
-            &[
-                ("84", [7_052, 1_311, 5_045], 13_408, 890),
-                ("01", [945, 74, 258], 1_277, 1_120),
-            ],
+            &[("84", [7_052, 1_311, 5_045], 13_408, 890), ("01", [945, 74, 258], 1_277, 1_120)],
             &[("FR", [8_000, 1_385, 5_303, 14_688], None)],
             &["01"],
         );
         let checks = sum_checks(&f);
-        let socle = checks
-            .iter()
-            .find(|c| c.scope == "FR" && c.column == AnnexColumn::Socle)
-            .unwrap();
-        assert_eq!(
-            (socle.computed, socle.printed, socle.gap()),
-            (Euros(7_997), Euros(8_000), Euros(-3))
-        );
-        let total = checks
-            .iter()
-            .find(|c| c.scope == "FR" && c.column == AnnexColumn::Total)
-            .unwrap();
+        let socle = checks.iter().find(|c| c.scope == "FR" && c.column == AnnexColumn::Socle).unwrap();
+        assert_eq!((socle.computed, socle.printed, socle.gap()), (Euros(7_997), Euros(8_000), Euros(-3)));
+        let total = checks.iter().find(|c| c.scope == "FR" && c.column == AnnexColumn::Total).unwrap();
         assert_eq!(total.gap(), Euros(-3));
-        assert!(
-            checks
-                .iter()
-                .filter(|c| c.scope == "84" || c.scope == "01")
-                .all(|c| c.gap() == Euros(0))
-        );
+        assert!(checks.iter().filter(|c| c.scope == "84" || c.scope == "01").all(|c| c.gap() == Euros(0)));
     }
 
     #[test]
     fn a_region_whose_row_does_not_add_up_is_reported() {
         let f = figures(&[("84", [100, 10, 50], 161, 890)], &[], &[]);
-        let row = sum_checks(&f)
-            .into_iter()
-            .find(|c| c.scope == "84")
-            .unwrap();
+        let row = sum_checks(&f).into_iter().find(|c| c.scope == "84").unwrap();
         assert_eq!(row.gap(), Euros(-1));
     }
 
@@ -230,10 +185,7 @@ mod tests {
     fn the_dom_weight_is_recomputed_from_regional_weights() {
         // Two regions: 100 at 10 % (DRL 1000) and 300 at 20 % (DRL 1500): 400 / 2500 = 16 %.
         let f = figures(
-            &[
-                ("01", [100, 0, 0], 100, 1_000),
-                ("02", [300, 0, 0], 300, 2_000),
-            ],
+            &[("01", [100, 0, 0], 100, 1_000), ("02", [300, 0, 0], 300, 2_000)],
             &[("DOM", [400, 0, 0, 400], Some(1_500))],
             &["01", "02"],
         );

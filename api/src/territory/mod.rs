@@ -12,38 +12,28 @@ use sea_orm::prelude::Date;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::{catalog, db};
 use types::{
-    Academie, AnnexCheck, AnnexWeightCheck, Collectivite, Departement, Envelope, FinancingRule,
-    OrientationCode, Region, StructureCategory,
+    Academie, AnnexCheck, AnnexWeightCheck, Collectivite, Departement, Envelope, FinancingRule, OrientationCode,
+    Region, StructureCategory,
 };
 
 /// Checks a region code's shape, then that it exists.
-fn known_region<'a>(
-    ctx: &Context<'a>,
-    code: &str,
-) -> Result<&'a entities::region::Model, ApiError> {
+fn known_region<'a>(ctx: &Context<'a>, code: &str) -> Result<&'a entities::region::Model, ApiError> {
     if !codes::is_region_code(code) {
         return Err(ApiError::BadUserInput(format!(
             "« {code} » n'est pas un code de région INSEE : deux chiffres, par exemple \"84\""
         )));
     }
-    catalog(ctx)?
-        .region(code)
-        .ok_or_else(|| ApiError::NotFound(format!("aucune région de code « {code} »")))
+    catalog(ctx)?.region(code).ok_or_else(|| ApiError::NotFound(format!("aucune région de code « {code} »")))
 }
 
-fn known_departement<'a>(
-    ctx: &Context<'a>,
-    code: &str,
-) -> Result<&'a entities::departement::Model, ApiError> {
+fn known_departement<'a>(ctx: &Context<'a>, code: &str) -> Result<&'a entities::departement::Model, ApiError> {
     if !codes::is_departement_code(code) {
         return Err(ApiError::BadUserInput(format!(
             "« {code} » n'est pas un code de département : deux caractères (\"01\", \"2A\") ou trois chiffres outre-mer \
              (\"971\")"
         )));
     }
-    catalog(ctx)?
-        .departement(code)
-        .ok_or_else(|| ApiError::NotFound(format!("aucun département de code « {code} »")))
+    catalog(ctx)?.departement(code).ok_or_else(|| ApiError::NotFound(format!("aucun département de code « {code} »")))
 }
 
 #[derive(Default)]
@@ -67,38 +57,20 @@ impl TerritoryQuery {
     }
 
     /// The 101 départements, or those of one region.
-    async fn departements(
-        &self,
-        ctx: &Context<'_>,
-        region_code: Option<String>,
-    ) -> ApiResult<Vec<Departement>> {
+    async fn departements(&self, ctx: &Context<'_>, region_code: Option<String>) -> ApiResult<Vec<Departement>> {
         let catalog = catalog(ctx)?;
         Ok(match region_code {
             Some(code) => {
                 let region = known_region(ctx, &code)?;
-                catalog
-                    .departements_of_region(&region.code)
-                    .cloned()
-                    .map(Departement)
-                    .collect()
+                catalog.departements_of_region(&region.code).cloned().map(Departement).collect()
             }
-            None => catalog
-                .departements
-                .iter()
-                .cloned()
-                .map(Departement)
-                .collect(),
+            None => catalog.departements.iter().cloned().map(Departement).collect(),
         })
     }
 
     /// The 30 académies (rectorats).
     async fn academies(&self, ctx: &Context<'_>) -> ApiResult<Vec<Academie>> {
-        Ok(catalog(ctx)?
-            .academies
-            .iter()
-            .cloned()
-            .map(Academie)
-            .collect())
+        Ok(catalog(ctx)?.academies.iter().cloned().map(Academie).collect())
     }
 
     /// One académie by the hub's code ("lyon", "aix-marseille").
@@ -116,43 +88,26 @@ impl TerritoryQuery {
     }
 
     /// The collectivités with departmental powers (co-financers), or those covering one département.
-    async fn collectivites(
-        &self,
-        ctx: &Context<'_>,
-        departement_code: Option<String>,
-    ) -> ApiResult<Vec<Collectivite>> {
+    async fn collectivites(&self, ctx: &Context<'_>, departement_code: Option<String>) -> ApiResult<Vec<Collectivite>> {
         let catalog = catalog(ctx)?;
         let rows: Vec<_> = match departement_code {
             Some(code) => {
                 let departement = known_departement(ctx, &code)?;
-                catalog
-                    .cofinancers_of_departement(&departement.code)
-                    .cloned()
-                    .collect()
+                catalog.cofinancers_of_departement(&departement.code).cloned().collect()
             }
             None => catalog.collectivites.clone(),
         };
-        rows.into_iter()
-            .map(Collectivite::try_from)
-            .collect::<Result<_, _>>()
-            .map_err(Into::into)
+        rows.into_iter().map(Collectivite::try_from).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Notified commitment authority per region and compartment (annex of the circular), for one region or all.
-    async fn envelopes(
-        &self,
-        ctx: &Context<'_>,
-        region_code: Option<String>,
-    ) -> ApiResult<Vec<Envelope>> {
+    async fn envelopes(&self, ctx: &Context<'_>, region_code: Option<String>) -> ApiResult<Vec<Envelope>> {
         let regions = match region_code {
             Some(code) => Some(vec![known_region(ctx, &code)?.code.clone()]),
             None => None,
         };
         let rows = service::allocations(db(ctx)?, regions.as_deref()).await?;
-        rows.into_iter()
-            .map(Envelope::try_from)
-            .collect::<Result<_, _>>()
-            .map_err(Into::into)
+        rows.into_iter().map(Envelope::try_from).collect::<Result<_, _>>().map_err(Into::into)
     }
 
     /// Every printed total of the annex against the sum of the stored regional amounts it covers: the national
@@ -166,9 +121,7 @@ impl TerritoryQuery {
                 let scope_label = match check.scope.as_str() {
                     annex::NATIONAL => "total France".to_owned(),
                     annex::OVERSEAS => "total DOM".to_owned(),
-                    code => catalog
-                        .region(code)
-                        .map_or_else(|| code.to_owned(), |r| r.name.clone()),
+                    code => catalog.region(code).map_or_else(|| code.to_owned(), |r| r.name.clone()),
                 };
                 AnnexCheck { check, scope_label }
             })
@@ -178,10 +131,7 @@ impl TerritoryQuery {
     /// The printed DOM weight ("poids CNH / DRL 2023") against the weight the five overseas regions' rows imply.
     async fn annex_weight_integrity(&self, ctx: &Context<'_>) -> ApiResult<Vec<AnnexWeightCheck>> {
         let figures = service::annex_figures(db(ctx)?, catalog(ctx)?).await?;
-        Ok(annex::overseas_weight_check(&figures)
-            .into_iter()
-            .map(AnnexWeightCheck)
-            .collect())
+        Ok(annex::overseas_weight_check(&figures).into_iter().map(AnnexWeightCheck).collect())
     }
 
     /// Kinds of structure: FINESS categories (with legacy ones and their successors) and dispositifs.
@@ -211,31 +161,18 @@ impl TerritoryQuery {
         if let Some(code) = &category_code
             && catalog(ctx)?.category(code).is_none()
         {
-            return Err(ApiError::NotFound(format!(
-                "aucune catégorie FINESS ni dispositif de code « {code} »"
-            ))
-            .into());
+            return Err(ApiError::NotFound(format!("aucune catégorie FINESS ni dispositif de code « {code} »")).into());
         }
         if let Some(code) = &departement_code {
             known_departement(ctx, code)?;
         }
-        let rules = service::financing_rules(
-            db(ctx)?,
-            category_code.as_deref(),
-            departement_code.as_deref(),
-            on,
-        )
-        .await?;
+        let rules =
+            service::financing_rules(db(ctx)?, category_code.as_deref(), departement_code.as_deref(), on).await?;
         Ok(rules.into_iter().map(FinancingRule).collect())
     }
 
     /// MDPH orientation decision codes used by needs indicators.
     async fn orientation_codes(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrientationCode>> {
-        Ok(catalog(ctx)?
-            .orientations
-            .iter()
-            .cloned()
-            .map(OrientationCode)
-            .collect())
+        Ok(catalog(ctx)?.orientations.iter().cloned().map(OrientationCode).collect())
     }
 }

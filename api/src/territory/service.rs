@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use entities::{
-    academie, annex_printed_figure, collectivite, collectivite_departement, departement,
-    envelope_allocation, financing_rule, institution, orientation_code, region, structure_category,
+    academie, annex_printed_figure, collectivite, collectivite_departement, departement, envelope_allocation,
+    financing_rule, institution, orientation_code, region, structure_category,
 };
 use sea_orm::prelude::Date;
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use super::annex::AnnexFigures;
 use crate::error::{ApiError, SharedError};
@@ -50,21 +48,14 @@ impl Catalog {
         let academies = by_code(academie::Entity::find().all(db).await?, |a| &a.code);
         let collectivites = by_code(collectivite::Entity::find().all(db).await?, |c| &c.code);
         let institutions = by_code(institution::Entity::find().all(db).await?, |i| &i.code);
-        let categories = by_code(structure_category::Entity::find().all(db).await?, |c| {
-            &c.code
-        });
+        let categories = by_code(structure_category::Entity::find().all(db).await?, |c| &c.code);
         let orientations = by_code(orientation_code::Entity::find().all(db).await?, |o| &o.code);
         let mut coverage = collectivite_departement::Entity::find().all(db).await?;
         coverage.sort_by(|a, b| {
-            (&a.collectivite_code, &a.departement_code)
-                .cmp(&(&b.collectivite_code, &b.departement_code))
+            (&a.collectivite_code, &a.departement_code).cmp(&(&b.collectivite_code, &b.departement_code))
         });
         fn index<T>(items: &[T], key: impl Fn(&T) -> &String) -> HashMap<String, usize> {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| (key(item).clone(), i))
-                .collect()
+            items.iter().enumerate().map(|(i, item)| (key(item).clone(), i)).collect()
         }
         Ok(Arc::new(Catalog {
             region_index: index(&regions, |r| &r.code),
@@ -88,9 +79,7 @@ impl Catalog {
     }
 
     pub fn departement(&self, code: &str) -> Option<&departement::Model> {
-        self.departement_index
-            .get(code)
-            .map(|&i| &self.departements[i])
+        self.departement_index.get(code).map(|&i| &self.departements[i])
     }
 
     pub fn academie(&self, code: &str) -> Option<&academie::Model> {
@@ -98,40 +87,23 @@ impl Catalog {
     }
 
     pub fn collectivite(&self, code: &str) -> Option<&collectivite::Model> {
-        self.collectivite_index
-            .get(code)
-            .map(|&i| &self.collectivites[i])
+        self.collectivite_index.get(code).map(|&i| &self.collectivites[i])
     }
 
     pub fn category(&self, code: &str) -> Option<&structure_category::Model> {
         self.category_index.get(code).map(|&i| &self.categories[i])
     }
 
-    pub fn departements_of_region<'a>(
-        &'a self,
-        region: &'a str,
-    ) -> impl Iterator<Item = &'a departement::Model> {
-        self.departements
-            .iter()
-            .filter(move |d| d.region_code == region)
+    pub fn departements_of_region<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a departement::Model> {
+        self.departements.iter().filter(move |d| d.region_code == region)
     }
 
-    pub fn departements_of_academie<'a>(
-        &'a self,
-        academie: &'a str,
-    ) -> impl Iterator<Item = &'a departement::Model> {
-        self.departements
-            .iter()
-            .filter(move |d| d.academie_code == academie)
+    pub fn departements_of_academie<'a>(&'a self, academie: &'a str) -> impl Iterator<Item = &'a departement::Model> {
+        self.departements.iter().filter(move |d| d.academie_code == academie)
     }
 
-    pub fn academies_of_region<'a>(
-        &'a self,
-        region: &'a str,
-    ) -> impl Iterator<Item = &'a academie::Model> {
-        self.academies
-            .iter()
-            .filter(move |a| a.region_code == region)
+    pub fn academies_of_region<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a academie::Model> {
+        self.academies.iter().filter(move |a| a.region_code == region)
     }
 
     pub fn departements_of_collectivite<'a>(
@@ -155,14 +127,10 @@ impl Catalog {
             .filter_map(|c| self.collectivite(&c.collectivite_code))
     }
 
-    pub fn collectivites_of_region<'a>(
-        &'a self,
-        region: &'a str,
-    ) -> impl Iterator<Item = &'a collectivite::Model> {
-        self.collectivites.iter().filter(move |c| {
-            self.departements_of_collectivite(&c.code)
-                .any(|d| d.region_code == region)
-        })
+    pub fn collectivites_of_region<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a collectivite::Model> {
+        self.collectivites
+            .iter()
+            .filter(move |c| self.departements_of_collectivite(&c.code).any(|d| d.region_code == region))
     }
 }
 
@@ -173,46 +141,25 @@ pub async fn allocations(
 ) -> Result<Vec<envelope_allocation::Model>, ApiError> {
     let mut query = envelope_allocation::Entity::find();
     if let Some(regions) = regions {
-        query =
-            query.filter(envelope_allocation::Column::RegionCode.is_in(regions.iter().cloned()));
+        query = query.filter(envelope_allocation::Column::RegionCode.is_in(regions.iter().cloned()));
     }
-    let mut rows = query
-        .order_by_asc(envelope_allocation::Column::RegionCode)
-        .all(db)
-        .await?;
+    let mut rows = query.order_by_asc(envelope_allocation::Column::RegionCode).all(db).await?;
     // The annex's column order (socle, précoce, école), not the alphabetical one.
-    rows.sort_by_key(|r| {
-        (
-            r.region_code.clone(),
-            Compartment::from_stored(&r.compartment),
-        )
-    });
+    rows.sort_by_key(|r| (r.region_code.clone(), Compartment::from_stored(&r.compartment)));
     Ok(rows)
 }
 
 /// The stored annex, ready for the pure checks.
-pub async fn annex_figures(
-    db: &DatabaseConnection,
-    catalog: &Catalog,
-) -> Result<AnnexFigures, ApiError> {
+pub async fn annex_figures(db: &DatabaseConnection, catalog: &Catalog) -> Result<AnnexFigures, ApiError> {
     let mut figures = AnnexFigures {
-        overseas_regions: catalog
-            .regions
-            .iter()
-            .filter(|r| r.is_overseas)
-            .map(|r| r.code.clone())
-            .collect(),
+        overseas_regions: catalog.regions.iter().filter(|r| r.is_overseas).map(|r| r.code.clone()).collect(),
         ..AnnexFigures::default()
     };
     for row in allocations(db, None).await? {
         let compartment = Compartment::from_stored(&row.compartment).ok_or_else(|| {
-            ApiError::Internal(
-                format!("stored compartment « {} » is unknown", row.compartment).into(),
-            )
+            ApiError::Internal(format!("stored compartment « {} » is unknown", row.compartment).into())
         })?;
-        figures
-            .allocations
-            .insert((row.region_code, compartment), row.notified_cents);
+        figures.allocations.insert((row.region_code, compartment), row.notified_cents);
     }
     for row in annex_printed_figure::Entity::find().all(db).await? {
         match (row.figure.as_str(), row.unit.as_str()) {
@@ -220,19 +167,12 @@ pub async fn annex_figures(
                 figures.printed_weights.insert(row.scope, row.value);
             }
             (column, "CENTS") => {
-                let column = AnnexColumn::from_stored(column).ok_or_else(|| {
-                    ApiError::Internal(
-                        format!("stored annex figure « {column} » is unknown").into(),
-                    )
-                })?;
-                figures
-                    .printed_totals
-                    .insert((row.scope, column), row.value);
+                let column = AnnexColumn::from_stored(column)
+                    .ok_or_else(|| ApiError::Internal(format!("stored annex figure « {column} » is unknown").into()))?;
+                figures.printed_totals.insert((row.scope, column), row.value);
             }
             (figure, unit) => {
-                return Err(ApiError::Internal(
-                    format!("annex figure {figure} stored in unit {unit}").into(),
-                ));
+                return Err(ApiError::Internal(format!("annex figure {figure} stored in unit {unit}").into()));
             }
         }
     }
@@ -257,18 +197,13 @@ pub async fn financing_rules(
         None => Condition::all(),
     });
     if let Some(day) = on {
-        query = query
-            .filter(financing_rule::Column::ValidFrom.lte(day))
-            .filter(
-                Condition::any()
-                    .add(financing_rule::Column::ValidTo.is_null())
-                    .add(financing_rule::Column::ValidTo.gte(day)),
-            );
+        query = query.filter(financing_rule::Column::ValidFrom.lte(day)).filter(
+            Condition::any()
+                .add(financing_rule::Column::ValidTo.is_null())
+                .add(financing_rule::Column::ValidTo.gte(day)),
+        );
     }
-    let mut rules = query
-        .order_by_asc(financing_rule::Column::Id)
-        .all(db)
-        .await?;
+    let mut rules = query.order_by_asc(financing_rule::Column::Id).all(db).await?;
     // Byte order of the category code, identical on every backend, then the order rules were recorded in.
     rules.sort_by(|a, b| (&a.category_code, a.id).cmp(&(&b.category_code, b.id)));
     Ok(rules)
@@ -285,13 +220,9 @@ impl Loader<String> for EnvelopeLoader {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
         let rows = allocations(&self.db, Some(keys)).await?;
-        let mut by_region: BTreeMap<String, Vec<_>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let mut by_region: BTreeMap<String, Vec<_>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         for row in rows {
-            by_region
-                .entry(row.region_code.clone())
-                .or_default()
-                .push(row);
+            by_region.entry(row.region_code.clone()).or_default().push(row);
         }
         Ok(by_region.into_iter().collect())
     }

@@ -3,8 +3,8 @@
 
 use async_graphql::{ComplexObject, Context, Object, SimpleObject};
 use entities::{
-    academie, collectivite, departement, envelope_allocation, financing_rule, orientation_code,
-    region, structure_category,
+    academie, collectivite, departement, envelope_allocation, financing_rule, orientation_code, region,
+    structure_category,
 };
 use sea_orm::prelude::Date;
 
@@ -12,14 +12,10 @@ use super::annex::{SumCheck, WeightCheck};
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::catalog;
 use crate::money::{Euros, basis_points_to_percent};
-use crate::vocabulary::{
-    AnnexColumn, CategoryNature, CollectiviteKind, Compartment, CostComponent, Payer, Public,
-};
+use crate::vocabulary::{AnnexColumn, CategoryNature, CollectiviteKind, Compartment, CostComponent, Payer, Public};
 
 fn stored<T>(value: Option<T>, what: &str, text: &str) -> Result<T, ApiError> {
-    value.ok_or_else(|| {
-        ApiError::Internal(format!("stored {what} « {text} » is not in the vocabulary").into())
-    })
+    value.ok_or_else(|| ApiError::Internal(format!("stored {what} « {text} » is not in the vocabulary").into()))
 }
 
 /// A region (INSEE code) and its ARS.
@@ -43,20 +39,12 @@ impl Region {
 
     /// Its départements, by code.
     async fn departements(&self, ctx: &Context<'_>) -> ApiResult<Vec<Departement>> {
-        Ok(catalog(ctx)?
-            .departements_of_region(&self.0.code)
-            .cloned()
-            .map(Departement)
-            .collect())
+        Ok(catalog(ctx)?.departements_of_region(&self.0.code).cloned().map(Departement).collect())
     }
 
     /// Its académies: école money is split by académie where a region has several.
     async fn academies(&self, ctx: &Context<'_>) -> ApiResult<Vec<Academie>> {
-        Ok(catalog(ctx)?
-            .academies_of_region(&self.0.code)
-            .cloned()
-            .map(Academie)
-            .collect())
+        Ok(catalog(ctx)?.academies_of_region(&self.0.code).cloned().map(Academie).collect())
     }
 
     /// The collectivités with departmental powers on its territory: the co-financers of its measures.
@@ -71,16 +59,9 @@ impl Region {
 
     /// The commitment authority notified to the region, per compartment (annex of the circular).
     async fn envelopes(&self, ctx: &Context<'_>) -> ApiResult<Vec<Envelope>> {
-        let loader =
-            ctx.data::<async_graphql::dataloader::DataLoader<super::service::EnvelopeLoader>>()?;
-        let rows = loader
-            .load_one(self.0.code.clone())
-            .await?
-            .unwrap_or_default();
-        rows.into_iter()
-            .map(Envelope::try_from)
-            .collect::<Result<_, _>>()
-            .map_err(Into::into)
+        let loader = ctx.data::<async_graphql::dataloader::DataLoader<super::service::EnvelopeLoader>>()?;
+        let rows = loader.load_one(self.0.code.clone()).await?.unwrap_or_default();
+        rows.into_iter().map(Envelope::try_from).collect::<Result<_, _>>().map_err(Into::into)
     }
 }
 
@@ -113,11 +94,7 @@ impl Departement {
     /// The académie (and so the rectorat) it belongs to.
     async fn academie(&self, ctx: &Context<'_>) -> ApiResult<Academie> {
         let academie = catalog(ctx)?.academie(&self.0.academie_code).cloned();
-        Ok(Academie(stored(
-            academie,
-            "académie",
-            &self.0.academie_code,
-        )?))
+        Ok(Academie(stored(academie, "académie", &self.0.academie_code)?))
     }
 
     /// The collectivités that co-finance measures here. Usually its conseil départemental; in the Rhône both the
@@ -157,11 +134,7 @@ impl Academie {
     }
 
     async fn departements(&self, ctx: &Context<'_>) -> ApiResult<Vec<Departement>> {
-        Ok(catalog(ctx)?
-            .departements_of_academie(&self.0.code)
-            .cloned()
-            .map(Departement)
-            .collect())
+        Ok(catalog(ctx)?.departements_of_academie(&self.0.code).cloned().map(Departement).collect())
     }
 }
 
@@ -180,11 +153,7 @@ impl TryFrom<collectivite::Model> for Collectivite {
 
     fn try_from(row: collectivite::Model) -> Result<Self, ApiError> {
         Ok(Collectivite {
-            kind: stored(
-                CollectiviteKind::from_stored(&row.kind),
-                "collectivité kind",
-                &row.kind,
-            )?,
+            kind: stored(CollectiviteKind::from_stored(&row.kind), "collectivité kind", &row.kind)?,
             code: row.code,
             name: row.name,
         })
@@ -195,11 +164,7 @@ impl TryFrom<collectivite::Model> for Collectivite {
 impl Collectivite {
     /// The départements it covers (two for Corsica and Alsace).
     async fn departements(&self, ctx: &Context<'_>) -> ApiResult<Vec<Departement>> {
-        Ok(catalog(ctx)?
-            .departements_of_collectivite(&self.code)
-            .cloned()
-            .map(Departement)
-            .collect())
+        Ok(catalog(ctx)?.departements_of_collectivite(&self.code).cloned().map(Departement).collect())
     }
 }
 
@@ -220,11 +185,7 @@ impl TryFrom<envelope_allocation::Model> for Envelope {
 
     fn try_from(row: envelope_allocation::Model) -> Result<Self, ApiError> {
         Ok(Envelope {
-            compartment: stored(
-                Compartment::from_stored(&row.compartment),
-                "compartment",
-                &row.compartment,
-            )?,
+            compartment: stored(Compartment::from_stored(&row.compartment), "compartment", &row.compartment)?,
             region_code: row.region_code,
             notified: Euros(row.notified_cents),
             source: row.source,
@@ -299,23 +260,16 @@ impl AnnexCheck {
     /// The finding in plain French.
     async fn message(&self) -> String {
         let column = column_label(self.check.column);
-        let (computed, printed, gap) = (
-            self.check.computed.to_french(),
-            self.check.printed.to_french(),
-            self.check.gap().to_french(),
-        );
-        let what =
-            if self.check.rows == 1 && self.check.scope.len() == 2 && self.check.scope != "FR" {
-                format!(
-                    "Annexe, ligne {} : socle + précoce + école",
-                    self.scope_label
-                )
-            } else {
-                format!(
-                    "Annexe, {}, colonne {column} : la somme des {} lignes régionales",
-                    self.scope_label, self.check.rows
-                )
-            };
+        let (computed, printed, gap) =
+            (self.check.computed.to_french(), self.check.printed.to_french(), self.check.gap().to_french());
+        let what = if self.check.rows == 1 && self.check.scope.len() == 2 && self.check.scope != "FR" {
+            format!("Annexe, ligne {} : socle + précoce + école", self.scope_label)
+        } else {
+            format!(
+                "Annexe, {}, colonne {column} : la somme des {} lignes régionales",
+                self.scope_label, self.check.rows
+            )
+        };
         if self.check.gap().0 == 0 {
             format!("{what} ({computed}) est égale au montant imprimé.")
         } else {
@@ -390,11 +344,7 @@ impl StructureCategory {
     }
 
     async fn nature(&self) -> ApiResult<CategoryNature> {
-        Ok(stored(
-            CategoryNature::from_stored(&self.0.nature),
-            "category nature",
-            &self.0.nature,
-        )?)
+        Ok(stored(CategoryNature::from_stored(&self.0.nature), "category nature", &self.0.nature)?)
     }
 
     async fn label(&self) -> &str {
@@ -402,11 +352,7 @@ impl StructureCategory {
     }
 
     async fn public(&self) -> ApiResult<Public> {
-        Ok(stored(
-            Public::from_stored(&self.0.public),
-            "public",
-            &self.0.public,
-        )?)
+        Ok(stored(Public::from_stored(&self.0.public), "public", &self.0.public)?)
     }
 
     /// Closed in the 2018 reform of the FINESS nomenclature: accepted on existing establishments, flagged on new
@@ -443,35 +389,21 @@ impl FinancingRule {
 
     async fn category(&self, ctx: &Context<'_>) -> ApiResult<StructureCategory> {
         let category = catalog(ctx)?.category(&self.0.category_code).cloned();
-        Ok(StructureCategory(stored(
-            category,
-            "category",
-            &self.0.category_code,
-        )?))
+        Ok(StructureCategory(stored(category, "category", &self.0.category_code)?))
     }
 
     async fn cost_component(&self) -> ApiResult<CostComponent> {
-        Ok(stored(
-            CostComponent::from_stored(&self.0.cost_component),
-            "cost component",
-            &self.0.cost_component,
-        )?)
+        Ok(stored(CostComponent::from_stored(&self.0.cost_component), "cost component", &self.0.cost_component)?)
     }
 
     async fn payer(&self) -> ApiResult<Payer> {
-        Ok(stored(
-            Payer::from_stored(&self.0.payer),
-            "payer",
-            &self.0.payer,
-        )?)
+        Ok(stored(Payer::from_stored(&self.0.payer), "payer", &self.0.payer)?)
     }
 
     /// The payer's share of the component in percent ("80.00"); null when the component is not split by a flat
     /// percentage (a care lump sum, an accommodation price, a share set by each authorisation).
     async fn share(&self) -> Option<String> {
-        self.0
-            .share_bp
-            .map(|bp| basis_points_to_percent(i64::from(bp)))
+        self.0.share_bp.map(|bp| basis_points_to_percent(i64::from(bp)))
     }
 
     /// Set when the rule is a convention for one département, overriding the national rule there.
@@ -511,11 +443,7 @@ impl OrientationCode {
     }
 
     async fn public(&self) -> ApiResult<Public> {
-        Ok(stored(
-            Public::from_stored(&self.0.public),
-            "public",
-            &self.0.public,
-        )?)
+        Ok(stored(Public::from_stored(&self.0.public), "public", &self.0.public)?)
     }
 
     async fn category(&self, ctx: &Context<'_>) -> ApiResult<Option<StructureCategory>> {

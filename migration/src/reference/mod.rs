@@ -9,9 +9,8 @@ pub mod parse;
 use std::collections::BTreeSet;
 
 use entities::{
-    academie, annex_printed_figure, collectivite, collectivite_departement, departement,
-    envelope_allocation, financing_rule, institution, national_target, orientation_code, region,
-    structure_category,
+    academie, annex_printed_figure, collectivite, collectivite_departement, departement, envelope_allocation,
+    financing_rule, institution, national_target, orientation_code, region, structure_category,
 };
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -24,11 +23,7 @@ pub use parse::{ReferenceSet, Sources};
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     #[error("reference file {file}, line {line}: {message}")]
-    Parse {
-        file: &'static str,
-        line: usize,
-        message: String,
-    },
+    Parse { file: &'static str, line: usize, message: String },
     #[error("reference data inconsistent: {0}")]
     Inconsistent(String),
     #[error("storing reference data: {0}")]
@@ -76,10 +71,7 @@ where
         } else {
             on_conflict.update_columns(update.clone());
         }
-        E::insert_many(chunk)
-            .on_conflict(on_conflict)
-            .exec_without_returning(conn)
-            .await?;
+        E::insert_many(chunk).on_conflict(on_conflict).exec_without_returning(conn).await?;
     }
     Ok(())
 }
@@ -159,18 +151,13 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
         set.collectivites
             .iter()
             .flat_map(|c| {
-                c.departements
-                    .split_whitespace()
-                    .map(|d| collectivite_departement::ActiveModel {
-                        collectivite_code: Set(c.code.clone()),
-                        departement_code: Set(d.to_owned()),
-                    })
+                c.departements.split_whitespace().map(|d| collectivite_departement::ActiveModel {
+                    collectivite_code: Set(c.code.clone()),
+                    departement_code: Set(d.to_owned()),
+                })
             })
             .collect(),
-        vec![
-            collectivite_departement::Column::CollectiviteCode,
-            collectivite_departement::Column::DepartementCode,
-        ],
+        vec![collectivite_departement::Column::CollectiviteCode, collectivite_departement::Column::DepartementCode],
         vec![],
     )
     .await?;
@@ -186,14 +173,11 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
                 siret: Set((!i.siret.is_empty()).then(|| i.siret.clone())),
                 territory_code: Set((!i.territoire.is_empty()).then(|| i.territoire.clone())),
                 suspended: Set(false),
+                suspension_reason: Set(None),
             })
             .collect(),
         vec![institution::Column::Code],
-        vec![
-            institution::Column::Kind,
-            institution::Column::Name,
-            institution::Column::TerritoryCode,
-        ],
+        vec![institution::Column::Kind, institution::Column::Name, institution::Column::TerritoryCode],
     )
     .await?;
 
@@ -208,14 +192,8 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
                 source: Set(parse::ANNEX_SOURCE.to_owned()),
             })
             .collect(),
-        vec![
-            envelope_allocation::Column::RegionCode,
-            envelope_allocation::Column::Compartment,
-        ],
-        vec![
-            envelope_allocation::Column::NotifiedCents,
-            envelope_allocation::Column::Source,
-        ],
+        vec![envelope_allocation::Column::RegionCode, envelope_allocation::Column::Compartment],
+        vec![envelope_allocation::Column::NotifiedCents, envelope_allocation::Column::Source],
     )
     .await?;
 
@@ -231,10 +209,7 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
                 source: Set(parse::ANNEX_SOURCE.to_owned()),
             })
             .collect(),
-        vec![
-            annex_printed_figure::Column::Scope,
-            annex_printed_figure::Column::Figure,
-        ],
+        vec![annex_printed_figure::Column::Scope, annex_printed_figure::Column::Figure],
         vec![
             annex_printed_figure::Column::Value,
             annex_printed_figure::Column::Unit,
@@ -254,10 +229,7 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
             })
             .collect(),
         vec![national_target::Column::Code],
-        vec![
-            national_target::Column::AmountCents,
-            national_target::Column::Source,
-        ],
+        vec![national_target::Column::AmountCents, national_target::Column::Source],
     )
     .await?;
 
@@ -303,11 +275,7 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
             })
             .collect(),
         vec![orientation_code::Column::Code],
-        vec![
-            orientation_code::Column::Label,
-            orientation_code::Column::Public,
-            orientation_code::Column::CategoryCode,
-        ],
+        vec![orientation_code::Column::Label, orientation_code::Column::Public, orientation_code::Column::CategoryCode],
     )
     .await?;
 
@@ -317,15 +285,7 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
         .all(&txn)
         .await?
         .into_iter()
-        .map(|r| {
-            (
-                r.category_code,
-                r.cost_component,
-                r.payer,
-                r.departement_code,
-                r.valid_from,
-            )
-        })
+        .map(|r| (r.category_code, r.cost_component, r.payer, r.departement_code, r.valid_from))
         .collect();
     let missing: Vec<_> = set
         .rules
@@ -354,9 +314,7 @@ async fn store(db: &DatabaseConnection, set: &ReferenceSet) -> Result<LoadReport
         .collect();
     let financing_rules_added = missing.len();
     for chunk in missing.chunks(CHUNK) {
-        financing_rule::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
+        financing_rule::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
 
     txn.commit().await?;

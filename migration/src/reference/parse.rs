@@ -40,12 +40,9 @@ impl Sources<'static> {
     }
 }
 
-pub const ANNEX_SOURCE: &str =
-    "Circulaire DGCS/3B/DSS/1A/CNSA/DFO/2023/176 du 7 décembre 2023, annexe";
-pub const CIRCULAR_TEXT_SOURCE: &str =
-    "Circulaire DGCS/3B/DSS/1A/CNSA/DFO/2023/176 du 7 décembre 2023, §4";
-pub const RULES_SOURCE: &str =
-    "cnh-hub reference data (regles-financement.csv), after DOMAIN.md §5";
+pub const ANNEX_SOURCE: &str = "Circulaire DGCS/3B/DSS/1A/CNSA/DFO/2023/176 du 7 décembre 2023, annexe";
+pub const CIRCULAR_TEXT_SOURCE: &str = "Circulaire DGCS/3B/DSS/1A/CNSA/DFO/2023/176 du 7 décembre 2023, §4";
+pub const RULES_SOURCE: &str = "cnh-hub reference data (regles-financement.csv), after DOMAIN.md §5";
 
 /// The three compartments of the plan's commitment authority, as notified per region in the annex.
 pub const COMPARTMENTS: [&str; 3] = ["SOCLE", "PRECOCE", "ECOLE"];
@@ -202,23 +199,15 @@ pub struct ReferenceSet {
     pub orientations: Vec<OrientationRow>,
 }
 
-fn read<T: for<'de> Deserialize<'de>>(
-    file: &'static str,
-    text: &str,
-) -> Result<Vec<T>, ReferenceError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+fn read<T: for<'de> Deserialize<'de>>(file: &'static str, text: &str) -> Result<Vec<T>, ReferenceError> {
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b';').comment(Some(b'#')).trim(csv::Trim::All).from_reader(text.as_bytes());
     reader
         .deserialize()
         .map(|row| {
             row.map_err(|e| ReferenceError::Parse {
                 file,
-                line: e
-                    .position()
-                    .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX)),
+                line: e.position().map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX)),
                 message: e.to_string(),
             })
         })
@@ -226,20 +215,13 @@ fn read<T: for<'de> Deserialize<'de>>(
 }
 
 fn bad(file: &'static str, line: usize, message: impl Into<String>) -> ReferenceError {
-    ReferenceError::Parse {
-        file,
-        line,
-        message: message.into(),
-    }
+    ReferenceError::Parse { file, line, message: message.into() }
 }
 
 /// Parses a French decimal ("1 495,0", "70,52") scaled by 10^`scale` into an exact integer, refusing any digit
 /// that the scale cannot hold: reference amounts are never rounded.
 pub fn parse_scaled_decimal(text: &str, scale: u32) -> Result<i64, String> {
-    let cleaned: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\u{202f}')
-        .collect();
+    let cleaned: String = text.chars().filter(|c| !c.is_whitespace() && *c != '\u{202f}').collect();
     let (int_part, frac_part) = match cleaned.split_once([',', '.']) {
         Some((i, f)) => (i, f),
         None => (cleaned.as_str(), ""),
@@ -252,20 +234,14 @@ pub fn parse_scaled_decimal(text: &str, scale: u32) -> Result<i64, String> {
         return Err(format!("« {text} » a plus de {scale} décimales"));
     }
     let factor = 10i64.pow(scale);
-    let int: i64 = int_part
-        .parse()
-        .map_err(|_| format!("« {text} » est trop grand"))?;
+    let int: i64 = int_part.parse().map_err(|_| format!("« {text} » est trop grand"))?;
     let frac: i64 = if frac_part.is_empty() {
         0
     } else {
-        frac_part
-            .parse::<i64>()
-            .map_err(|_| format!("« {text} » est illisible"))?
+        frac_part.parse::<i64>().map_err(|_| format!("« {text} » est illisible"))?
             * 10i64.pow(scale - frac_part.len() as u32)
     };
-    int.checked_mul(factor)
-        .and_then(|v| v.checked_add(frac))
-        .ok_or_else(|| format!("« {text} » est trop grand"))
+    int.checked_mul(factor).and_then(|v| v.checked_add(frac)).ok_or_else(|| format!("« {text} » est trop grand"))
 }
 
 /// Millions of euros as printed ("70,52") into euro cents (1 M€ = 10^8 cents).
@@ -284,13 +260,7 @@ fn parse_date(file: &'static str, line: usize, text: &str) -> Result<Option<Date
     }
     Date::parse_from_str(text, "%Y-%m-%d")
         .map(Some)
-        .map_err(|_| {
-            bad(
-                file,
-                line,
-                format!("date « {text} » illisible (attendu AAAA-MM-JJ)"),
-            )
-        })
+        .map_err(|_| bad(file, line, format!("date « {text} » illisible (attendu AAAA-MM-JJ)")))
 }
 
 fn yes_no(file: &'static str, line: usize, text: &str) -> Result<bool, ReferenceError> {
@@ -321,16 +291,10 @@ pub fn parse(sources: &Sources<'_>) -> Result<ReferenceSet, ReferenceError> {
 
     let region_codes: BTreeSet<&str> = regions.iter().map(|r| r.code.as_str()).collect();
     for (i, r) in regions.iter().enumerate() {
-        yes_no(
-            "regions.csv",
-            first_data_line(sources.regions) + i,
-            &r.outre_mer,
-        )?;
+        yes_no("regions.csv", first_data_line(sources.regions) + i, &r.outre_mer)?;
     }
-    let academie_region: BTreeMap<&str, &str> = academies
-        .iter()
-        .map(|a| (a.code.as_str(), a.region.as_str()))
-        .collect();
+    let academie_region: BTreeMap<&str, &str> =
+        academies.iter().map(|a| (a.code.as_str(), a.region.as_str())).collect();
     for (i, a) in academies.iter().enumerate() {
         if !region_codes.contains(a.region.as_str()) {
             return Err(bad(
@@ -345,11 +309,7 @@ pub fn parse(sources: &Sources<'_>) -> Result<ReferenceSet, ReferenceError> {
         let line = first_data_line(sources.departements) + i;
         match academie_region.get(d.academie.as_str()) {
             None => {
-                return Err(bad(
-                    "departements.csv",
-                    line,
-                    format!("académie « {} » inconnue", d.academie),
-                ));
+                return Err(bad("departements.csv", line, format!("académie « {} » inconnue", d.academie)));
             }
             Some(region) if *region != d.region => {
                 return Err(bad(
@@ -369,22 +329,15 @@ pub fn parse(sources: &Sources<'_>) -> Result<ReferenceSet, ReferenceError> {
         let line = first_data_line(sources.collectivites) + i;
         for code in c.departements.split_whitespace() {
             if !departement_codes.contains(code) {
-                return Err(bad(
-                    "collectivites.csv",
-                    line,
-                    format!("département « {code} » inconnu"),
-                ));
+                return Err(bad("collectivites.csv", line, format!("département « {code} » inconnu")));
             }
             covered.insert(code);
         }
     }
     if let Some(missing) = departement_codes.iter().find(|d| !covered.contains(**d)) {
-        return Err(ReferenceError::Inconsistent(format!(
-            "aucune collectivité ne couvre le département {missing}"
-        )));
+        return Err(ReferenceError::Inconsistent(format!("aucune collectivité ne couvre le département {missing}")));
     }
-    let collectivite_codes: BTreeSet<&str> =
-        collectivites.iter().map(|c| c.code.as_str()).collect();
+    let collectivite_codes: BTreeSet<&str> = collectivites.iter().map(|c| c.code.as_str()).collect();
     for (i, inst) in institutions.iter().enumerate() {
         let line = first_data_line(sources.institutions) + i;
         let known = match inst.nature.as_str() {
@@ -395,31 +348,19 @@ pub fn parse(sources: &Sources<'_>) -> Result<ReferenceSet, ReferenceError> {
             "MDPH" => departement_codes.contains(inst.territoire.as_str()),
             "RECTORAT" => academie_region.contains_key(inst.territoire.as_str()),
             other => {
-                return Err(bad(
-                    "institutions.csv",
-                    line,
-                    format!("nature « {other} » inconnue"),
-                ));
+                return Err(bad("institutions.csv", line, format!("nature « {other} » inconnue")));
             }
         };
         if !known {
             return Err(bad(
                 "institutions.csv",
                 line,
-                format!(
-                    "territoire « {} » invalide pour une institution {}",
-                    inst.territoire, inst.nature
-                ),
+                format!("territoire « {} » invalide pour une institution {}", inst.territoire, inst.nature),
             ));
         }
-        let siret_shape_ok =
-            inst.siret.len() == 14 && inst.siret.chars().all(|c| c.is_ascii_digit());
+        let siret_shape_ok = inst.siret.len() == 14 && inst.siret.chars().all(|c| c.is_ascii_digit());
         if !inst.siret.is_empty() && !siret_shape_ok {
-            return Err(bad(
-                "institutions.csv",
-                line,
-                format!("SIRET « {} » invalide", inst.siret),
-            ));
+            return Err(bad("institutions.csv", line, format!("SIRET « {} » invalide", inst.siret)));
         }
     }
 
@@ -454,10 +395,7 @@ pub fn parse(sources: &Sources<'_>) -> Result<ReferenceSet, ReferenceError> {
     })
 }
 
-fn parse_annex(
-    text: &str,
-    regions: &[RegionRow],
-) -> Result<(Vec<Allocation>, Vec<PrintedFigure>), ReferenceError> {
+fn parse_annex(text: &str, regions: &[RegionRow]) -> Result<(Vec<Allocation>, Vec<PrintedFigure>), ReferenceError> {
     const FILE: &str = "annexe-circulaire-2023-176.csv";
     let rows: Vec<AnnexRow> = read(FILE, text)?;
     let first = first_data_line(text);
@@ -467,11 +405,7 @@ fn parse_annex(
     for (i, row) in rows.iter().enumerate() {
         let line = first + i;
         let amount = |s: &str| millions_to_cents(s).map_err(|m| bad(FILE, line, m));
-        let columns = [
-            ("SOCLE", &row.socle),
-            ("PRECOCE", &row.precoce),
-            ("ECOLE", &row.ecole),
-        ];
+        let columns = [("SOCLE", &row.socle), ("PRECOCE", &row.precoce), ("ECOLE", &row.ecole)];
         let is_region = !matches!(row.portee.as_str(), "FR" | "DOM");
         if is_region {
             let region = regions
@@ -482,10 +416,7 @@ fn parse_annex(
                 return Err(bad(
                     FILE,
                     line,
-                    format!(
-                        "la région {} s'appelle « {} », pas « {} »",
-                        region.code, region.nom, row.libelle
-                    ),
+                    format!("la région {} s'appelle « {} », pas « {} »", region.code, region.nom, row.libelle),
                 ));
             }
             for (compartment, value) in columns {
@@ -497,20 +428,11 @@ fn parse_annex(
             }
         } else {
             for (figure, value) in columns {
-                figures.push(PrintedFigure {
-                    scope: row.portee.clone(),
-                    figure,
-                    value: amount(value)?,
-                    unit: "CENTS",
-                });
+                figures.push(PrintedFigure { scope: row.portee.clone(), figure, value: amount(value)?, unit: "CENTS" });
             }
         }
         if !seen.insert(row.portee.clone()) {
-            return Err(bad(
-                FILE,
-                line,
-                format!("ligne « {} » en double", row.portee),
-            ));
+            return Err(bad(FILE, line, format!("ligne « {} » en double", row.portee)));
         }
         figures.push(PrintedFigure {
             scope: row.portee.clone(),
@@ -529,9 +451,7 @@ fn parse_annex(
     }
     for scope in regions.iter().map(|r| r.code.as_str()).chain(["FR", "DOM"]) {
         if !seen.contains(scope) {
-            return Err(ReferenceError::Inconsistent(format!(
-                "l'annexe n'a pas de ligne pour « {scope} »"
-            )));
+            return Err(ReferenceError::Inconsistent(format!("l'annexe n'a pas de ligne pour « {scope} »")));
         }
     }
     Ok((allocations, figures))
@@ -545,8 +465,7 @@ fn parse_targets(text: &str) -> Result<Vec<NationalTarget>, ReferenceError> {
         .enumerate()
         .map(|(i, row)| {
             Ok(NationalTarget {
-                amount_cents: millions_to_cents(&row.montant)
-                    .map_err(|m| bad(FILE, first + i, m))?,
+                amount_cents: millions_to_cents(&row.montant).map_err(|m| bad(FILE, first + i, m))?,
                 code: row.objectif,
                 text: row.texte,
             })
@@ -563,41 +482,24 @@ fn parse_categories(text: &str) -> Result<Vec<Category>, ReferenceError> {
     for (i, row) in rows.iter().enumerate() {
         let line = first + i;
         if !matches!(row.nature.as_str(), "FINESS" | "DISPOSITIF") {
-            return Err(bad(
-                FILE,
-                line,
-                format!("nature « {} » inconnue", row.nature),
-            ));
+            return Err(bad(FILE, line, format!("nature « {} » inconnue", row.nature)));
         }
-        if row.nature == "FINESS"
-            && !(row.code.len() == 3 && row.code.chars().all(|c| c.is_ascii_digit()))
-        {
+        if row.nature == "FINESS" && !(row.code.len() == 3 && row.code.chars().all(|c| c.is_ascii_digit())) {
             return Err(bad(
                 FILE,
                 line,
-                format!(
-                    "« {} » n'est pas un code de catégorie FINESS (3 chiffres)",
-                    row.code
-                ),
+                format!("« {} » n'est pas un code de catégorie FINESS (3 chiffres)", row.code),
             ));
         }
         let legacy = yes_no(FILE, line, &row.ancienne)?;
         let successor_code = none_if_empty(&row.successeur);
         if legacy != successor_code.is_some() {
-            return Err(bad(
-                FILE,
-                line,
-                "une catégorie ancienne, et elle seule, a un successeur",
-            ));
+            return Err(bad(FILE, line, "une catégorie ancienne, et elle seule, a un successeur"));
         }
         if let Some(successor) = &successor_code
             && !codes.contains(successor.as_str())
         {
-            return Err(bad(
-                FILE,
-                line,
-                format!("successeur « {successor} » inconnu"),
-            ));
+            return Err(bad(FILE, line, format!("successeur « {successor} » inconnu")));
         }
         categories.push(Category {
             code: row.code.clone(),
@@ -622,14 +524,8 @@ const COMPONENTS: [&str; 8] = [
     "FORFAIT_HABITAT_INCLUSIF",
     "AIDE_VIE_PARTAGEE",
 ];
-const PAYERS: [&str; 6] = [
-    "ASSURANCE_MALADIE",
-    "COLLECTIVITE",
-    "ETAT",
-    "EDUCATION_NATIONALE",
-    "AGEFIPH_FIPHFP",
-    "SELON_AUTORISATION",
-];
+const PAYERS: [&str; 6] =
+    ["ASSURANCE_MALADIE", "COLLECTIVITE", "ETAT", "EDUCATION_NATIONALE", "AGEFIPH_FIPHFP", "SELON_AUTORISATION"];
 
 fn parse_rules(
     text: &str,
@@ -642,36 +538,20 @@ fn parse_rules(
     for (i, row) in read::<RuleRow>(FILE, text)?.into_iter().enumerate() {
         let line = first + i;
         if !categories.contains(row.categorie.as_str()) {
-            return Err(bad(
-                FILE,
-                line,
-                format!("catégorie « {} » inconnue", row.categorie),
-            ));
+            return Err(bad(FILE, line, format!("catégorie « {} » inconnue", row.categorie)));
         }
         if !COMPONENTS.contains(&row.composante.as_str()) {
-            return Err(bad(
-                FILE,
-                line,
-                format!("composante « {} » inconnue", row.composante),
-            ));
+            return Err(bad(FILE, line, format!("composante « {} » inconnue", row.composante)));
         }
         if !PAYERS.contains(&row.financeur.as_str()) {
-            return Err(bad(
-                FILE,
-                line,
-                format!("financeur « {} » inconnu", row.financeur),
-            ));
+            return Err(bad(FILE, line, format!("financeur « {} » inconnu", row.financeur)));
         }
         let share_bp = if row.part.is_empty() {
             None
         } else {
             let bp = percent_to_basis_points(&row.part).map_err(|m| bad(FILE, line, m))?;
             if bp > 10_000 {
-                return Err(bad(
-                    FILE,
-                    line,
-                    format!("part « {} » supérieure à 100 %", row.part),
-                ));
+                return Err(bad(FILE, line, format!("part « {} » supérieure à 100 %", row.part)));
             }
             Some(bp as i32)
         };
@@ -711,10 +591,7 @@ mod tests {
         assert_eq!(millions_to_cents("1 495,0"), Ok(149_500_000_000));
         assert_eq!(millions_to_cents("0,40"), Ok(40_000_000));
         assert_eq!(millions_to_cents("400"), Ok(40_000_000_000));
-        assert!(
-            millions_to_cents("12,345678901").is_err(),
-            "a fraction of a cent is refused"
-        );
+        assert!(millions_to_cents("12,345678901").is_err(), "a fraction of a cent is refused");
         assert!(millions_to_cents("-3").is_err());
         assert!(millions_to_cents("abc").is_err());
     }
@@ -736,80 +613,42 @@ mod tests {
         // one ARS per region, one MDPH per département, one per collectivité and académie, the CNSA, the operator
         assert_eq!(set.institutions.len(), 18 + 101 + 100 + 30 + 2);
         assert_eq!(set.allocations.len(), 18 * 3);
-        let ara_socle = set
-            .allocations
-            .iter()
-            .find(|a| a.region_code == "84" && a.compartment == "SOCLE");
+        let ara_socle = set.allocations.iter().find(|a| a.region_code == "84" && a.compartment == "SOCLE");
         assert_eq!(ara_socle.map(|a| a.notified_cents), Some(7_052_000_000));
-        let socle_sum: i64 = set
-            .allocations
-            .iter()
-            .filter(|a| a.compartment == "SOCLE")
-            .map(|a| a.notified_cents)
-            .sum();
-        assert_eq!(
-            socle_sum, 98_497_000_000,
-            "the annex's socle column really sums to 984.97 M€"
-        );
+        let socle_sum: i64 =
+            set.allocations.iter().filter(|a| a.compartment == "SOCLE").map(|a| a.notified_cents).sum();
+        assert_eq!(socle_sum, 98_497_000_000, "the annex's socle column really sums to 984.97 M€");
     }
 
     #[test]
     fn a_departement_outside_its_academies_region_is_refused() {
-        let altered = Sources::embedded()
-            .departements
-            .replace("69;Rhône;84;lyon", "69;Rhône;84;paris");
-        let sources = Sources {
-            departements: &altered,
-            ..Sources::embedded()
-        };
+        let altered = Sources::embedded().departements.replace("69;Rhône;84;lyon", "69;Rhône;84;paris");
+        let sources = Sources { departements: &altered, ..Sources::embedded() };
         let err = parse(&sources).unwrap_err().to_string();
-        assert!(
-            err.contains("departements.csv") && err.contains("paris"),
-            "{err}"
-        );
+        assert!(err.contains("departements.csv") && err.contains("paris"), "{err}");
     }
 
     #[test]
     fn an_annex_missing_a_region_is_refused() {
-        let altered: String = Sources::embedded()
-            .annex
-            .lines()
-            .filter(|l| !l.starts_with("84;"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let sources = Sources {
-            annex: &altered,
-            ..Sources::embedded()
-        };
+        let altered: String =
+            Sources::embedded().annex.lines().filter(|l| !l.starts_with("84;")).map(|l| format!("{l}\n")).collect();
+        let sources = Sources { annex: &altered, ..Sources::embedded() };
         assert!(parse(&sources).unwrap_err().to_string().contains("« 84 »"));
     }
 
     #[test]
     fn an_amount_with_a_fraction_of_a_cent_names_its_file_and_line() {
-        let altered = Sources::embedded()
-            .annex
-            .replace("70,52;", "70,5200000001;");
-        let sources = Sources {
-            annex: &altered,
-            ..Sources::embedded()
-        };
+        let altered = Sources::embedded().annex.replace("70,52;", "70,5200000001;");
+        let sources = Sources { annex: &altered, ..Sources::embedded() };
         let err = parse(&sources).unwrap_err().to_string();
-        assert!(
-            err.contains("annexe-circulaire-2023-176.csv") && err.contains("line 7"),
-            "{err}"
-        );
+        assert!(err.contains("annexe-circulaire-2023-176.csv") && err.contains("line 7"), "{err}");
     }
 
     #[test]
     fn a_rule_on_an_unknown_category_is_refused() {
-        let altered = format!(
-            "{}999;GLOBAL;ASSURANCE_MALADIE;100;;2024-01-01;;\n",
-            Sources::embedded().financing_rules
-        );
-        let sources = Sources {
-            financing_rules: &altered,
-            ..Sources::embedded()
-        };
+        let altered =
+            format!("{}999;GLOBAL;ASSURANCE_MALADIE;100;;2024-01-01;;\n", Sources::embedded().financing_rules);
+        let sources = Sources { financing_rules: &altered, ..Sources::embedded() };
         assert!(parse(&sources).unwrap_err().to_string().contains("« 999 »"));
     }
 }
