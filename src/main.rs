@@ -8,11 +8,7 @@ use api::{App, Config, Settings};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "cnh-hub",
-    version,
-    about = "Data-exchange hub of the plan of 50 000 solutions (CNH 2023)"
-)]
+#[command(name = "cnh-hub", version, about = "Data-exchange hub of the plan of 50 000 solutions (CNH 2023)")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -34,6 +30,38 @@ enum Command {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Print a token of the development issuer (needs CNH_DEV_JWT_SECRET; refused in production).
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// cnsa, ars, collectivite, mdph, rectorat, dashboard or admin.
+    #[arg(long)]
+    role: Option<String>,
+    /// Region code, for ars (and a regional dashboard).
+    #[arg(long)]
+    region: Option<String>,
+    /// Département code, for mdph and collectivite.
+    #[arg(long)]
+    departement: Option<String>,
+    /// Académie code, for rectorat ("lyon").
+    #[arg(long)]
+    academie: Option<String>,
+    /// Collectivité code, where several cover a département ("METROPOLE-LYON").
+    #[arg(long)]
+    collectivite: Option<String>,
+    /// An institution code, instead of a role and a territory.
+    #[arg(long)]
+    institution: Option<String>,
+    /// The agent the token speaks for.
+    #[arg(long)]
+    agent: Option<String>,
+    /// Lifetime: 90s, 30m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    ttl: String,
+    #[arg(long, env = "CNH_DEV_JWT_SECRET", hide = true, hide_env_values = true)]
+    dev_jwt_secret: Option<String>,
 }
 
 #[derive(Args)]
@@ -60,6 +88,46 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes [default: 8388608].
     #[arg(long, env = "CNH_MAX_BODY_BYTES", global = true)]
     max_body_bytes: Option<String>,
+    /// JSON file of trusted token issuers.
+    #[arg(long, env = "CNH_ISSUERS_FILE", global = true)]
+    issuers_file: Option<String>,
+}
+
+fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
+    if profile.map(str::trim) == Some("production") {
+        return fail("the development issuer is refused in the production profile: no token minted");
+    }
+    let role = match args.role.as_deref().map(|r| api::auth::principal::Role::parse(r).ok_or(r)) {
+        Some(Ok(role)) => Some(role),
+        Some(Err(r)) => {
+            return fail(format_args!(
+                "unknown role « {r} »: cnsa, ars, collectivite, mdph, rectorat, dashboard or admin"
+            ));
+        }
+        None => None,
+    };
+    let ttl = match api::auth::dev::parse_ttl(&args.ttl) {
+        Ok(ttl) => ttl,
+        Err(err) => return fail(err),
+    };
+    let request = api::auth::dev::DevTokenRequest {
+        role,
+        region: args.region,
+        departement: args.departement,
+        academie: args.academie,
+        collectivite: args.collectivite,
+        institution: args.institution,
+        agent: args.agent,
+    };
+    api::auth::install_crypto();
+    match api::auth::dev::mint(args.dev_jwt_secret.as_deref(), &request, ttl) {
+        Ok(token) => {
+            eprintln!("Development token, valid {}; send it as « Authorization: Bearer <token> »:", args.ttl);
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(err),
+    }
 }
 
 fn init_logging() {
@@ -100,10 +168,12 @@ async fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Token(_)) = &cli.command {
+        let Some(Command::Token(args)) = cli.command else { unreachable!() };
+        return token(args, cli.database.profile.as_deref());
+    }
     init_logging();
-    if let Err(err) =
-        Config::check_environment(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
-    {
+    if let Err(err) = Config::check_environment(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok())) {
         return fail(err);
     }
     let settings = Settings {
@@ -113,6 +183,8 @@ async fn main() -> ExitCode {
         max_query_depth: cli.serve.max_query_depth,
         max_query_complexity: cli.serve.max_query_complexity,
         max_body_bytes: cli.serve.max_body_bytes,
+        issuers_file: cli.serve.issuers_file,
+        dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };
     let config = match Config::from_settings(settings) {
         Ok(config) => config,
@@ -141,6 +213,6 @@ async fn main() -> ExitCode {
                 Err(err) => fail(format_args!("server stopped: {err}")),
             }
         }
-        Command::ExportSchema { .. } => unreachable!("handled before start-up"),
+        Command::ExportSchema { .. } | Command::Token(_) => unreachable!("handled before start-up"),
     }
 }

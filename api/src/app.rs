@@ -9,7 +9,9 @@ use async_graphql::dataloader::DataLoader;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::auth::authenticator::Authenticator;
+use crate::auth::issuers::{self, IssuerConfigError};
+use crate::config::{Config, Profile};
 use crate::db::{self, DbSetupError};
 use crate::graphql::{self, http};
 use crate::territory::service::{Catalog, EnvelopeLoader};
@@ -20,11 +22,10 @@ pub enum StartupError {
     Database(#[from] DbSetupError),
     #[error("cannot read the reference data back from the database: {0}")]
     Catalog(String),
+    #[error(transparent)]
+    Issuers(#[from] IssuerConfigError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 pub struct App {
@@ -36,46 +37,45 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
+        crate::auth::install_crypto();
+        let production = config.profile == Profile::Production;
+        let mut trusted = match &config.issuers_file {
+            Some(path) => issuers::load_issuers_file(path, production)?,
+            None => Vec::new(),
+        };
+        if let Some(secret) = &config.dev_jwt_secret {
+            trusted.push(issuers::dev_issuer(secret.expose(), production)?);
+        }
+        if trusted.is_empty() {
+            tracing::warn!(
+                "no trusted token issuer configured (CNH_ISSUERS_FILE, CNH_DEV_JWT_SECRET): every call but the probes will be refused"
+            );
+        }
         let db = db::connect(&config.database_url).await?;
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
-        let catalog: Arc<Catalog> = Catalog::load(&db)
-            .await
-            .map_err(|e| StartupError::Catalog(e.to_string()))?;
-        let schema = graphql::schema_builder()
+        let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
+        let schema = graphql::schema_builder_with(production)
             .data(db.clone())
-            .data(catalog)
-            .data(DataLoader::new(
-                EnvelopeLoader { db: db.clone() },
-                tokio::spawn,
-            ))
+            .data(catalog.clone())
+            .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
             .limit_depth(config.limits.max_query_depth)
             .limit_complexity(config.limits.max_query_complexity)
             .finish();
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let router = http::router(
-            http::HttpState {
-                schema,
-                db: db.clone(),
-            },
-            config.limits.max_body_bytes,
-        );
-        Ok(App {
-            listener,
-            router,
-            db,
-            addr,
-        })
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.listen, source })?;
+        let http_client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|e| StartupError::Catalog(format!("HTTP client: {e}")))?;
+        let authenticator = Authenticator::new(trusted, http_client);
+        authenticator.spawn_key_refresh();
+        tracing::info!(issuers = ?authenticator.issuer_names(), "trusted token issuers");
+        let state = http::HttpState { schema, db: db.clone(), catalog, authenticator: Arc::new(authenticator) };
+        let router = http::router(state, config.limits.max_body_bytes);
+        Ok(App { listener, router, db, addr })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -91,13 +91,8 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then finishes the requests under way.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 
     /// Serves until Ctrl-C or SIGTERM.

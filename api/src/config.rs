@@ -10,32 +10,36 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Every environment variable of the hub. A `CNH_*` variable not listed here is refused, so that a typo
 /// (`CNH_LISEN`) is noticed instead of silently ignored.
 pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
-    (
-        "DATABASE_URL",
-        "database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB",
-    ),
-    (
-        "CNH_LISTEN",
-        "address the HTTP server listens on (default 127.0.0.1:8080)",
-    ),
+    ("DATABASE_URL", "database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB"),
+    ("CNH_LISTEN", "address the HTTP server listens on (default 127.0.0.1:8080)"),
     ("CNH_PROFILE", "development (default) or production"),
-    (
-        "CNH_LOG",
-        "log level: error, warn, info (default), debug, trace",
-    ),
-    (
-        "CNH_MAX_QUERY_DEPTH",
-        "deepest GraphQL selection accepted (default 15)",
-    ),
-    (
-        "CNH_MAX_QUERY_COMPLEXITY",
-        "largest GraphQL query complexity accepted (default 10000)",
-    ),
-    (
-        "CNH_MAX_BODY_BYTES",
-        "largest request body accepted, in bytes (default 8 MiB)",
-    ),
+    ("CNH_LOG", "log level: error, warn, info (default), debug, trace"),
+    ("CNH_MAX_QUERY_DEPTH", "deepest GraphQL selection accepted (default 15)"),
+    ("CNH_MAX_QUERY_COMPLEXITY", "largest GraphQL query complexity accepted (default 10000)"),
+    ("CNH_MAX_BODY_BYTES", "largest request body accepted, in bytes (default 8 MiB)"),
+    ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
+    ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),
 ];
+
+/// A secret setting: never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -55,11 +59,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_query_depth: 15,
-            max_query_complexity: 10_000,
-            max_body_bytes: 8 * 1024 * 1024,
-        }
+        Limits { max_query_depth: 15, max_query_complexity: 10_000, max_body_bytes: 8 * 1024 * 1024 }
     }
 }
 
@@ -69,6 +69,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub profile: Profile,
     pub limits: Limits,
+    /// Trusted issuers file (`CNH_ISSUERS_FILE`).
+    pub issuers_file: Option<String>,
+    /// Secret of the development issuer (`CNH_DEV_JWT_SECRET`).
+    pub dev_jwt_secret: Option<Secret>,
 }
 
 /// The raw settings as given (environment or flags), before checking.
@@ -80,6 +84,8 @@ pub struct Settings {
     pub max_query_depth: Option<String>,
     pub max_query_complexity: Option<String>,
     pub max_body_bytes: Option<String>,
+    pub issuers_file: Option<String>,
+    pub dev_jwt_secret: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -88,9 +94,7 @@ pub enum ConfigError {
         "DATABASE_URL « {0} » is not a database URL: expected sqlite://FILE?mode=rwc or postgres://USER@HOST:PORT/DB"
     )]
     DatabaseUrl(String),
-    #[error(
-        "CNH_LISTEN « {0} » is not an address to listen on: expected HOST:PORT, e.g. 127.0.0.1:8080"
-    )]
+    #[error("CNH_LISTEN « {0} » is not an address to listen on: expected HOST:PORT, e.g. 127.0.0.1:8080")]
     Listen(String),
     #[error("CNH_PROFILE « {0} » is unknown: expected development or production")]
     Profile(String),
@@ -100,11 +104,7 @@ pub enum ConfigError {
     UnknownVariable(String, String),
 }
 
-fn positive(
-    name: &'static str,
-    value: Option<String>,
-    default: usize,
-) -> Result<usize, ConfigError> {
+fn positive(name: &'static str, value: Option<String>, default: usize) -> Result<usize, ConfigError> {
     match value {
         None => Ok(default),
         Some(text) => match text.trim().parse::<usize>() {
@@ -130,22 +130,14 @@ pub fn redact_url(url: &str) -> String {
 
 impl Config {
     pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
-        let database_url = settings
-            .database_url
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|s| database_url.starts_with(s));
-        let has_target = database_url
-            .split_once(':')
-            .is_some_and(|(_, rest)| !rest.trim_start_matches('/').is_empty());
+        let database_url = settings.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let known_scheme = ["sqlite:", "postgres://", "postgresql://"].iter().any(|s| database_url.starts_with(s));
+        let has_target = database_url.split_once(':').is_some_and(|(_, rest)| !rest.trim_start_matches('/').is_empty());
         if !known_scheme || !has_target {
             return Err(ConfigError::DatabaseUrl(redact_url(&database_url)));
         }
         let listen_text = settings.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen_text
-            .parse()
-            .map_err(|_| ConfigError::Listen(listen_text.clone()))?;
+        let listen = listen_text.parse().map_err(|_| ConfigError::Listen(listen_text.clone()))?;
         let profile = match settings.profile.as_deref().map(str::trim) {
             None | Some("development") => Profile::Development,
             Some("production") => Profile::Production,
@@ -153,40 +145,30 @@ impl Config {
         };
         let defaults = Limits::default();
         let limits = Limits {
-            max_query_depth: positive(
-                "CNH_MAX_QUERY_DEPTH",
-                settings.max_query_depth,
-                defaults.max_query_depth,
-            )?,
+            max_query_depth: positive("CNH_MAX_QUERY_DEPTH", settings.max_query_depth, defaults.max_query_depth)?,
             max_query_complexity: positive(
                 "CNH_MAX_QUERY_COMPLEXITY",
                 settings.max_query_complexity,
                 defaults.max_query_complexity,
             )?,
-            max_body_bytes: positive(
-                "CNH_MAX_BODY_BYTES",
-                settings.max_body_bytes,
-                defaults.max_body_bytes,
-            )?,
+            max_body_bytes: positive("CNH_MAX_BODY_BYTES", settings.max_body_bytes, defaults.max_body_bytes)?,
         };
         Ok(Config {
             database_url,
             listen,
             profile,
             limits,
+            issuers_file: settings.issuers_file.filter(|f| !f.trim().is_empty()),
+            dev_jwt_secret: settings.dev_jwt_secret.filter(|s| !s.is_empty()).map(Secret),
         })
     }
 
     /// Refuses `CNH_*` variables the hub does not know.
     pub fn check_environment<I: IntoIterator<Item = String>>(names: I) -> Result<(), ConfigError> {
         for name in names {
-            if name.starts_with("CNH_") && !KNOWN_VARIABLES.iter().any(|(known, _)| *known == name)
-            {
-                let known: Vec<&str> = KNOWN_VARIABLES
-                    .iter()
-                    .map(|(k, _)| *k)
-                    .filter(|k| k.starts_with("CNH_"))
-                    .collect();
+            if name.starts_with("CNH_") && !KNOWN_VARIABLES.iter().any(|(known, _)| *known == name) {
+                let known: Vec<&str> =
+                    KNOWN_VARIABLES.iter().map(|(k, _)| *k).filter(|k| k.starts_with("CNH_")).collect();
                 return Err(ConfigError::UnknownVariable(name, known.join(", ")));
             }
         }
@@ -200,6 +182,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             profile: Profile::Development,
             limits: Limits::default(),
+            issuers_file: None,
+            dev_jwt_secret: None,
         }
     }
 }
@@ -218,53 +202,26 @@ mod tests {
 
     #[test]
     fn malformed_settings_are_refused_with_their_name() {
-        let bad_url = Settings {
-            database_url: Some("mysql://x".into()),
-            ..Default::default()
-        };
-        assert!(matches!(
-            Config::from_settings(bad_url),
-            Err(ConfigError::DatabaseUrl(_))
-        ));
-        let bad_listen = Settings {
-            listen: Some("localhost".into()),
-            ..Default::default()
-        };
-        assert!(matches!(
-            Config::from_settings(bad_listen),
-            Err(ConfigError::Listen(_))
-        ));
-        let bad_depth = Settings {
-            max_query_depth: Some("0".into()),
-            ..Default::default()
-        };
-        assert!(
-            Config::from_settings(bad_depth)
-                .unwrap_err()
-                .to_string()
-                .contains("CNH_MAX_QUERY_DEPTH")
-        );
+        let bad_url = Settings { database_url: Some("mysql://x".into()), ..Default::default() };
+        assert!(matches!(Config::from_settings(bad_url), Err(ConfigError::DatabaseUrl(_))));
+        let bad_listen = Settings { listen: Some("localhost".into()), ..Default::default() };
+        assert!(matches!(Config::from_settings(bad_listen), Err(ConfigError::Listen(_))));
+        let bad_depth = Settings { max_query_depth: Some("0".into()), ..Default::default() };
+        assert!(Config::from_settings(bad_depth).unwrap_err().to_string().contains("CNH_MAX_QUERY_DEPTH"));
     }
 
     #[test]
     fn an_unknown_cnh_variable_is_refused() {
-        let err =
-            Config::check_environment(["PATH".to_owned(), "CNH_LISEN".to_owned()]).unwrap_err();
+        let err = Config::check_environment(["PATH".to_owned(), "CNH_LISEN".to_owned()]).unwrap_err();
         assert!(err.to_string().contains("CNH_LISEN"));
         assert!(Config::check_environment(["CNH_LISTEN".to_owned()]).is_ok());
     }
 
     #[test]
     fn passwords_never_reach_a_message() {
-        assert_eq!(
-            redact_url("postgres://hub:s3cret@db:5432/hub"),
-            "postgres://hub:***@db:5432/hub"
-        );
+        assert_eq!(redact_url("postgres://hub:s3cret@db:5432/hub"), "postgres://hub:***@db:5432/hub");
         assert_eq!(redact_url("postgres://hub@db/hub"), "postgres://hub@db/hub");
-        let err = Config::from_settings(Settings {
-            database_url: Some("pg://u:pw@h/d".into()),
-            ..Default::default()
-        });
+        let err = Config::from_settings(Settings { database_url: Some("pg://u:pw@h/d".into()), ..Default::default() });
         assert!(!err.unwrap_err().to_string().contains("pw"));
     }
 }

@@ -7,6 +7,7 @@
 //! French administrative terms without an English twin are kept and explained once, in [`glossary`].
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -14,6 +14,7 @@ pub struct Model {
     pub territory_code: Option<String>,
     /// A suspended institution's tokens are refused on the next request.
     pub suspended: bool,
+    pub suspension_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

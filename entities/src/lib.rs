@@ -12,4 +12,5 @@ pub mod institution;
 pub mod national_target;
 pub mod orientation_code;
 pub mod region;
+pub mod revoked_token;
 pub mod structure_category;

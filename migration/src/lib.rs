@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_reference_tables;
+mod m20261123_000002_create_revoked_token;
 pub mod reference;
 
 pub struct Migrator;
@@ -13,8 +14,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261123_000001_create_reference_tables::Migration,
-        )]
+        vec![
+            Box::new(m20261123_000001_create_reference_tables::Migration),
+            Box::new(m20261123_000002_create_revoked_token::Migration),
+        ]
     }
 }

@@ -62,22 +62,9 @@ impl MigrationTrait for Migration {
                 .table("collectivite_departement")
                 .col(string_len("collectivite_code", 40))
                 .col(string_len("departement_code", 3))
-                .primary_key(&mut composite_pk(
-                    "collectivite_departement",
-                    &["collectivite_code", "departement_code"],
-                ))
-                .foreign_key(&mut fk(
-                    "collectivite_departement",
-                    "collectivite_code",
-                    "collectivite",
-                    "code",
-                ))
-                .foreign_key(&mut fk(
-                    "collectivite_departement",
-                    "departement_code",
-                    "departement",
-                    "code",
-                ))
+                .primary_key(&mut composite_pk("collectivite_departement", &["collectivite_code", "departement_code"]))
+                .foreign_key(&mut fk("collectivite_departement", "collectivite_code", "collectivite", "code"))
+                .foreign_key(&mut fk("collectivite_departement", "departement_code", "departement", "code"))
                 .to_owned(),
             Table::create()
                 .table("institution")
@@ -94,16 +81,8 @@ impl MigrationTrait for Migration {
                 .col(string_len("compartment", 20))
                 .col(big_integer("notified_cents"))
                 .col(string("source"))
-                .primary_key(&mut composite_pk(
-                    "envelope_allocation",
-                    &["region_code", "compartment"],
-                ))
-                .foreign_key(&mut fk(
-                    "envelope_allocation",
-                    "region_code",
-                    "region",
-                    "code",
-                ))
+                .primary_key(&mut composite_pk("envelope_allocation", &["region_code", "compartment"]))
+                .foreign_key(&mut fk("envelope_allocation", "region_code", "region", "code"))
                 .check(Expr::col("notified_cents").gte(0))
                 .to_owned(),
             Table::create()
@@ -113,10 +92,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer("value"))
                 .col(string_len("unit", 20))
                 .col(string("source"))
-                .primary_key(&mut composite_pk(
-                    "annex_printed_figure",
-                    &["scope", "figure"],
-                ))
+                .primary_key(&mut composite_pk("annex_printed_figure", &["scope", "figure"]))
                 .to_owned(),
             Table::create()
                 .table("national_target")
@@ -133,12 +109,7 @@ impl MigrationTrait for Migration {
                 .col(boolean("legacy"))
                 .col(string_len_null("successor_code", 40))
                 .col(date_null("closed_on"))
-                .foreign_key(&mut fk(
-                    "structure_category",
-                    "successor_code",
-                    "structure_category",
-                    "code",
-                ))
+                .foreign_key(&mut fk("structure_category", "successor_code", "structure_category", "code"))
                 .to_owned(),
             Table::create()
                 .table("orientation_code")
@@ -146,12 +117,7 @@ impl MigrationTrait for Migration {
                 .col(string("label"))
                 .col(string_len("public", 20))
                 .col(string_len_null("category_code", 40))
-                .foreign_key(&mut fk(
-                    "orientation_code",
-                    "category_code",
-                    "structure_category",
-                    "code",
-                ))
+                .foreign_key(&mut fk("orientation_code", "category_code", "structure_category", "code"))
                 .to_owned(),
             Table::create()
                 .table("financing_rule")
@@ -165,23 +131,9 @@ impl MigrationTrait for Migration {
                 .col(date_null("valid_to"))
                 .col(text_null("note"))
                 .col(string("source"))
-                .foreign_key(&mut fk(
-                    "financing_rule",
-                    "category_code",
-                    "structure_category",
-                    "code",
-                ))
-                .foreign_key(&mut fk(
-                    "financing_rule",
-                    "departement_code",
-                    "departement",
-                    "code",
-                ))
-                .check(
-                    Expr::col("share_bp")
-                        .is_null()
-                        .or(Expr::col("share_bp").between(0, 10_000)),
-                )
+                .foreign_key(&mut fk("financing_rule", "category_code", "structure_category", "code"))
+                .foreign_key(&mut fk("financing_rule", "departement_code", "departement", "code"))
+                .check(Expr::col("share_bp").is_null().or(Expr::col("share_bp").between(0, 10_000)))
                 .to_owned(),
         ];
         for table in tables {
@@ -203,11 +155,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("ix_departement_region")
-                    .table("departement")
-                    .col("region_code")
-                    .to_owned(),
+                Index::create().name("ix_departement_region").table("departement").col("region_code").to_owned(),
             )
             .await
     }
@@ -227,9 +175,7 @@ impl MigrationTrait for Migration {
             "academie",
             "region",
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

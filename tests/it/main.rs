@@ -3,6 +3,8 @@
 #[macro_use]
 mod support;
 
+mod auth;
+mod authorization;
 mod errors;
 mod reference_data;
 mod schema_contract;

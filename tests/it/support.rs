@@ -3,11 +3,17 @@
 
 use std::time::Duration;
 
+use api::auth::dev::{DevTokenRequest, institution_for, sign};
+use api::auth::principal::Role;
+use api::config::Secret;
 use api::{App, Config};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The development issuer's secret in every test hub.
+pub const TEST_SECRET: &str = "test-secret-of-the-development-issuer-0123456789";
 
 /// Runs a test body once on SQLite and once on PostgreSQL (when `TEST_DATABASE_URL` is set; required under CI).
 macro_rules! db_test {
@@ -68,18 +74,10 @@ impl Drop for Store {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 runtime.block_on(async {
                     let admin = Database::connect(&admin_url).await.ok()?;
-                    admin
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .await
-                        .ok()?;
+                    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.ok()?;
                     admin.close().await.ok()
                 })
             })
@@ -90,13 +88,8 @@ impl Drop for Store {
 
 /// Replaces the database name of a PostgreSQL URL.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let cut = base
-        .rfind('/')
-        .filter(|&i| i > "postgres://".len())
-        .unwrap_or(base.len());
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let cut = base.rfind('/').filter(|&i| i > "postgres://".len()).unwrap_or(base.len());
     let mut out = format!("{}/{name}", &base[..cut]);
     if let Some(query) = query {
         out.push('?');
@@ -122,9 +115,7 @@ impl Drop for TestHub {
 }
 
 impl TestHub {
-    pub async fn start(
-        backend: Backend,
-    ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn start(backend: Backend) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
         let (database_url, store) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
@@ -134,40 +125,41 @@ impl TestHub {
             Backend::Postgres { admin_url } => {
                 let name = format!("cnh_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = Database::connect(&admin_url).await?;
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await?;
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
                 admin.close().await?;
-                (
-                    with_database(&admin_url, &name),
-                    Store::Postgres { admin_url, name },
-                )
+                (with_database(&admin_url, &name), Store::Postgres { admin_url, name })
             }
         };
         Self::start_on(database_url, store).await
     }
 
-    async fn start_on(
-        database_url: String,
-        store: Store,
+    async fn start_on(database_url: String, store: Store) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        let mut config = Config::for_database(database_url.clone());
+        config.dev_jwt_secret = Some(Secret::new(TEST_SECRET));
+        Self::start_with(config, store).await
+    }
+
+    /// Starts a hub with a configuration of the test's choosing (issuers, profile) on a fresh SQLite database.
+    pub async fn start_configured(
+        configure: impl FnOnce(&mut Config),
     ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
-        let app = App::build(Config::for_database(database_url.clone())).await?;
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+        let mut config = Config::for_database(url);
+        configure(&mut config);
+        Self::start_with(config, Store::Sqlite(dir)).await
+    }
+
+    async fn start_with(config: Config, store: Store) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        let database_url = config.database_url.clone();
+        let app = App::build(config).await?;
         let base_url = format!("http://{}", app.local_addr());
         let server = tokio::spawn(async move {
             let _ = app.run_until(std::future::pending()).await;
         });
         let db = Database::connect(&database_url).await?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(TestHub {
-            base_url,
-            client,
-            db,
-            database_url,
-            server,
-            _store: store,
-        })
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(TestHub { base_url, client, db, database_url, server, _store: store })
     }
 
     /// Stops this hub and starts a new one on the same database, as a restart or a second deployment would.
@@ -183,22 +175,78 @@ impl TestHub {
         format!("{}{path}", self.base_url)
     }
 
+    /// A caller holding a development token for this role and territory.
+    pub fn as_role(&self, role: Role, territory: Option<&str>) -> Caller<'_> {
+        let mut request = DevTokenRequest { role: Some(role), ..Default::default() };
+        match role {
+            Role::Ars => request.region = territory.map(str::to_owned),
+            Role::Collectivite | Role::Mdph => request.departement = territory.map(str::to_owned),
+            Role::Rectorat => request.academie = territory.map(str::to_owned),
+            Role::Dashboard => request.region = territory.map(str::to_owned),
+            Role::Cnsa | Role::Admin => {}
+        }
+        let reference =
+            migration::reference::parse::parse(&migration::reference::Sources::embedded()).expect("reference data");
+        let institution = institution_for(&request, &reference).expect("a test names a known territory");
+        self.with_token(mint(&institution, role == Role::Dashboard, Duration::from_secs(3600)))
+    }
+
+    pub fn as_cnsa(&self) -> Caller<'_> {
+        self.as_role(Role::Cnsa, None)
+    }
+
+    pub fn as_admin(&self) -> Caller<'_> {
+        self.as_role(Role::Admin, None)
+    }
+
+    pub fn anonymous(&self) -> Caller<'_> {
+        Caller { hub: self, token: None }
+    }
+
+    pub fn with_token(&self, token: String) -> Caller<'_> {
+        Caller { hub: self, token: Some(token) }
+    }
+
+    /// A GraphQL request as the CNSA (national reach), returning the whole JSON answer.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, reqwest::Error> {
+        self.as_cnsa().graphql(query, variables).await
+    }
+
+    /// The `data` of a query, as the CNSA, that must succeed.
+    pub async fn data(&self, query: &str) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        self.as_cnsa().data(query).await
+    }
+}
+
+/// A development token for an institution, signed with the test secret.
+pub fn mint(institution: &str, dashboard: bool, ttl: Duration) -> String {
+    api::auth::install_crypto();
+    sign(TEST_SECRET, institution, dashboard, "agent.test@cnh-hub.invalid", ttl).expect("signing works")
+}
+
+/// Someone calling the hub with a given token (or none).
+pub struct Caller<'a> {
+    hub: &'a TestHub,
+    pub token: Option<String>,
+}
+
+impl Caller<'_> {
+    pub fn request(&self, query: &str, variables: Value) -> reqwest::RequestBuilder {
+        let request =
+            self.hub.client.post(self.hub.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     /// POSTs a GraphQL request and returns the whole JSON answer (data and errors).
     pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, reqwest::Error> {
-        self.client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await?
-            .json()
-            .await
+        self.request(query, variables).send().await?.json().await
     }
 
     /// The `data` of a query that must succeed.
-    pub async fn data(
-        &self,
-        query: &str,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn data(&self, query: &str) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let answer = self.graphql(query, json!({})).await?;
         if let Some(errors) = answer.get("errors") {
             return Err(format!("query failed: {errors}").into());
@@ -211,23 +259,12 @@ impl TestHub {
 pub fn error_codes(answer: &Value) -> Vec<String> {
     answer["errors"]
         .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|errors| errors.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
 #[test]
 fn postgres_urls_get_a_new_database_name() {
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
-        "postgres://postgres@127.0.0.1:5432/x"
-    );
-    assert_eq!(
-        with_database("postgres://u@h/db?sslmode=disable", "x"),
-        "postgres://u@h/x?sslmode=disable"
-    );
+    assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
+    assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
 }

@@ -11,14 +11,52 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use std::sync::Arc;
 
 use super::HubSchema;
+use crate::auth::authenticator::{AuthError, Authenticator, resolve_principal};
+use crate::auth::principal::Authentication;
 use crate::error::code;
+use crate::territory::service::Catalog;
 
 #[derive(Clone)]
 pub struct HttpState {
     pub schema: HubSchema,
     pub db: DatabaseConnection,
+    pub catalog: Arc<Catalog>,
+    pub authenticator: Arc<Authenticator>,
+}
+
+/// A refused token: 401 with a GraphQL-shaped error (503 when the hub cannot check it now). The reason is logged,
+/// the caller only learns its category.
+fn unauthenticated(err: AuthError) -> Response {
+    let (status, value) = match &err {
+        AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, code::SERVICE_UNAVAILABLE),
+        _ => (StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED),
+    };
+    tracing::info!(reason = %err, "token refused");
+    let body = json!({ "errors": [{ "message": err.public_message(), "extensions": { "code": value } }] });
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer error=\"invalid_token\""));
+    response
+}
+
+/// Authenticates once per request: no header is anonymous (each operation then asks for a token), a header that
+/// does not hold an acceptable bearer token ends the request.
+async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Authentication, Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Authentication::Anonymous) };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthenticated(AuthError::Malformed))?;
+    let verified = state.authenticator.verify(token).await.map_err(unauthenticated)?;
+    let principal = resolve_principal(&state.db, &state.catalog, verified).await.map_err(unauthenticated)?;
+    Ok(Authentication::Authenticated(Box::new(principal)))
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
@@ -46,74 +84,56 @@ async fn graphql_post(
         Err(rejection) => {
             let status = rejection.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "le corps de la requête dépasse la taille maximale acceptée (CNH_MAX_BODY_BYTES)"
-                    .to_owned()
+                "le corps de la requête dépasse la taille maximale acceptée (CNH_MAX_BODY_BYTES)".to_owned()
             } else {
                 format!("corps de requête illisible : {}", rejection.body_text())
             };
             return refusal(status, message);
         }
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let batch = match async_graphql::http::receive_batch_body(
-        content_type,
-        body.as_ref(),
-        MultipartOptions::default(),
-    )
-    .await
-    {
-        Ok(batch) => batch,
-        Err(err) => {
-            return refusal(
-                StatusCode::BAD_REQUEST,
-                format!("ce n'est pas une requête GraphQL (JSON {{\"query\": …}} attendu) : {err}"),
-            );
-        }
-    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let batch =
+        match async_graphql::http::receive_batch_body(content_type, body.as_ref(), MultipartOptions::default()).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    format!("ce n'est pas une requête GraphQL (JSON {{\"query\": …}} attendu) : {err}"),
+                );
+            }
+        };
     let request = match batch.into_single() {
         Ok(request) => request,
         Err(_) => {
-            return refusal(
-                StatusCode::BAD_REQUEST,
-                "les requêtes groupées (tableau JSON) ne sont pas acceptées",
-            );
+            return refusal(StatusCode::BAD_REQUEST, "les requêtes groupées (tableau JSON) ne sont pas acceptées");
         }
     };
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let authentication = match authenticate(&state, &headers).await {
+        Ok(authentication) => authentication,
+        Err(response) => return response,
+    };
+    GraphQLResponse::from(state.schema.execute(request.data(authentication)).await).into_response()
 }
 
-async fn graphql_get(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
+async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let wants_html =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     let query = query.unwrap_or_default();
     if query.is_empty() && wants_html {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response();
+        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+            .into_response();
     }
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
         Err(err) => {
-            return refusal(
-                StatusCode::BAD_REQUEST,
-                format!("paramètres de requête GraphQL illisibles : {err}"),
-            );
+            return refusal(StatusCode::BAD_REQUEST, format!("paramètres de requête GraphQL illisibles : {err}"));
         }
     };
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let authentication = match authenticate(&state, &headers).await {
+        Ok(authentication) => authentication,
+        Err(response) => return response,
+    };
+    GraphQLResponse::from(state.schema.execute(request.data(authentication)).await).into_response()
 }
 
 /// The process is alive.
@@ -127,10 +147,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness probe: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "reason": "database" })),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "database" })))
                 .into_response()
         }
     }

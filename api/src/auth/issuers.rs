@@ -1,0 +1,248 @@
+//! Trusted token issuers, configured in a JSON file (`CNH_ISSUERS_FILE`) and, for development, the built-in issuer
+//! enabled by `CNH_DEV_JWT_SECRET`.
+//!
+//! ```json
+//! { "issuers": [
+//!   { "name": "proconnect", "issuer": "https://auth.agentconnect.gouv.fr/api/v2", "audience": "cnh-hub",
+//!     "algorithms": ["RS256", "ES256"],
+//!     "oidc": { "refresh_seconds": 3600, "min_refresh_seconds": 30 },
+//!     "claims": { "siret": "siret", "agent": "uid" } },
+//!   { "name": "mdph-m2m", "issuer": "https://m2m.example/realms/mdph", "audience": "cnh-hub",
+//!     "algorithms": ["ES256"], "oidc": {}, "service_accounts": true,
+//!     "claims": { "institution": "cnh_institution", "agent": "client_id" } }
+//! ] }
+//! ```
+
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+
+/// Issuer, audience and claims of the built-in development issuer (`CNH_DEV_JWT_SECRET`, `cnh-hub token`).
+pub const DEV_ISSUER: &str = "cnh-hub-dev";
+pub const DEV_AUDIENCE: &str = "cnh-hub";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerConfigError {
+    #[error("cannot read the issuers file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("issuers file {path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("issuer {0}: a shared HS256 secret is for development and tests only, refused in the production profile")]
+    SecretInProduction(String),
+    #[error("CNH_DEV_JWT_SECRET is set: the development issuer is refused in the production profile")]
+    DevIssuerInProduction,
+    #[error("CNH_DEV_JWT_SECRET must be at least 32 characters")]
+    DevSecretTooShort,
+}
+
+/// How the hub finds an issuer's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// A shared HMAC secret (development and tests only).
+    SharedSecret(Vec<u8>),
+    /// An OpenID Connect issuer: discovery document, then its JWKS, cached and refreshed.
+    Oidc { discovery_url: String, refresh: Duration, min_refresh: Duration },
+}
+
+/// Which claims of the issuer's tokens say who the caller is.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimMapping {
+    /// Claim holding the hub's institution code ("ARS-84").
+    pub institution: Option<String>,
+    /// Claim holding the institution's SIRET (ProConnect's `siret`), matched against the institutions table.
+    pub siret: Option<String>,
+    /// Claim identifying the agent or service account (`uid`, `email`, `client_id`, `sub`).
+    pub agent: String,
+    /// Claim by which a token may ask to act as a read-only dashboard (`"dashboard"`); no other role can be asked.
+    pub role: String,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        ClaimMapping {
+            institution: Some("institution".to_owned()),
+            siret: Some("siret".to_owned()),
+            agent: "sub".to_owned(),
+            role: "cnh_role".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    pub name: String,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    pub audience: String,
+    /// Accepted algorithms, pinned: a token signed with another is refused.
+    pub algorithms: Vec<Algorithm>,
+    pub keys: KeySource,
+    pub claims: ClaimMapping,
+    pub service_accounts: bool,
+    pub leeway_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuersFile {
+    issuers: Vec<IssuerEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcEntry {
+    discovery_url: Option<String>,
+    refresh_seconds: Option<u64>,
+    min_refresh_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerEntry {
+    name: String,
+    issuer: String,
+    audience: String,
+    algorithms: Vec<String>,
+    oidc: Option<OidcEntry>,
+    hs256_secret: Option<String>,
+    #[serde(default)]
+    claims: ClaimMapping,
+    #[serde(default)]
+    service_accounts: bool,
+    leeway_seconds: Option<u64>,
+}
+
+fn algorithm(name: &str) -> Option<Algorithm> {
+    Some(match name {
+        "HS256" => Algorithm::HS256,
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+
+/// Parses an issuers file's text.
+pub fn parse_issuers(path: &str, text: &str, production: bool) -> Result<Vec<TrustedIssuer>, IssuerConfigError> {
+    let invalid = |reason: String| IssuerConfigError::Invalid { path: path.to_owned(), reason };
+    let file: IssuersFile = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let mut issuers = Vec::new();
+    for entry in file.issuers {
+        let algorithms = entry
+            .algorithms
+            .iter()
+            .map(|a| algorithm(a).ok_or_else(|| invalid(format!("issuer {}: unknown algorithm {a}", entry.name))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(invalid(format!("issuer {}: no algorithm accepted", entry.name)));
+        }
+        let keys = match (entry.oidc, entry.hs256_secret) {
+            (Some(oidc), None) => {
+                if algorithms.contains(&Algorithm::HS256) {
+                    return Err(invalid(format!("issuer {}: HS256 cannot be verified with public keys", entry.name)));
+                }
+                KeySource::Oidc {
+                    discovery_url: oidc.discovery_url.unwrap_or_else(|| {
+                        format!("{}/.well-known/openid-configuration", entry.issuer.trim_end_matches('/'))
+                    }),
+                    refresh: Duration::from_secs(oidc.refresh_seconds.unwrap_or(3600).max(1)),
+                    min_refresh: Duration::from_secs(oidc.min_refresh_seconds.unwrap_or(30)),
+                }
+            }
+            (None, Some(secret)) => {
+                if production {
+                    return Err(IssuerConfigError::SecretInProduction(entry.name));
+                }
+                if algorithms != [Algorithm::HS256] {
+                    return Err(invalid(format!("issuer {}: a shared secret only verifies HS256", entry.name)));
+                }
+                KeySource::SharedSecret(secret.into_bytes())
+            }
+            _ => return Err(invalid(format!("issuer {}: give exactly one of oidc and hs256_secret", entry.name))),
+        };
+        if entry.claims.institution.is_none() && entry.claims.siret.is_none() {
+            return Err(invalid(format!("issuer {}: no claim identifies the institution", entry.name)));
+        }
+        if issuers.iter().any(|i: &TrustedIssuer| i.issuer == entry.issuer) {
+            return Err(invalid(format!("issuer {} is listed twice", entry.issuer)));
+        }
+        issuers.push(TrustedIssuer {
+            name: entry.name,
+            issuer: entry.issuer,
+            audience: entry.audience,
+            algorithms,
+            keys,
+            claims: entry.claims,
+            service_accounts: entry.service_accounts,
+            leeway_seconds: entry.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS),
+        });
+    }
+    Ok(issuers)
+}
+
+pub fn load_issuers_file(path: &str, production: bool) -> Result<Vec<TrustedIssuer>, IssuerConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| IssuerConfigError::Read { path: path.to_owned(), reason: e.to_string() })?;
+    parse_issuers(path, &text, production)
+}
+
+/// The built-in development issuer.
+pub fn dev_issuer(secret: &str, production: bool) -> Result<TrustedIssuer, IssuerConfigError> {
+    if production {
+        return Err(IssuerConfigError::DevIssuerInProduction);
+    }
+    if secret.len() < 32 {
+        return Err(IssuerConfigError::DevSecretTooShort);
+    }
+    Ok(TrustedIssuer {
+        name: "development".to_owned(),
+        issuer: DEV_ISSUER.to_owned(),
+        audience: DEV_AUDIENCE.to_owned(),
+        algorithms: vec![Algorithm::HS256],
+        keys: KeySource::SharedSecret(secret.as_bytes().to_vec()),
+        claims: ClaimMapping { siret: None, ..ClaimMapping::default() },
+        service_accounts: false,
+        leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROCONNECT: &str = r#"{ "issuers": [ { "name": "proconnect", "issuer": "https://idp.example/api/v2",
+        "audience": "cnh-hub", "algorithms": ["RS256"], "oidc": {}, "claims": { "siret": "siret", "agent": "uid", "institution": null } } ] }"#;
+
+    #[test]
+    fn an_oidc_issuer_gets_its_discovery_url_and_pinned_algorithms() {
+        let issuers = parse_issuers("f", PROCONNECT, true).unwrap();
+        assert_eq!(issuers[0].algorithms, [Algorithm::RS256]);
+        assert!(matches!(&issuers[0].keys, KeySource::Oidc { discovery_url, .. }
+            if discovery_url == "https://idp.example/api/v2/.well-known/openid-configuration"));
+        assert_eq!(issuers[0].claims.agent, "uid");
+    }
+
+    #[test]
+    fn shared_secrets_are_refused_in_production() {
+        let text = r#"{ "issuers": [ { "name": "t", "issuer": "t", "audience": "a", "algorithms": ["HS256"], "hs256_secret": "s" } ] }"#;
+        assert!(parse_issuers("f", text, false).is_ok());
+        assert!(matches!(parse_issuers("f", text, true), Err(IssuerConfigError::SecretInProduction(_))));
+        assert!(matches!(dev_issuer(&"x".repeat(40), true), Err(IssuerConfigError::DevIssuerInProduction)));
+    }
+
+    #[test]
+    fn hs256_is_never_accepted_from_public_keys_and_unknown_fields_are_refused() {
+        let confused = PROCONNECT.replace(r#"["RS256"]"#, r#"["RS256", "HS256"]"#);
+        assert!(parse_issuers("f", &confused, false).is_err());
+        let typo = PROCONNECT.replace("audience", "audiance");
+        assert!(parse_issuers("f", &typo, false).is_err());
+    }
+}

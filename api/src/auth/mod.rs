@@ -1,0 +1,226 @@
+//! Identity and access: bearer tokens from trusted issuers, the principal they resolve to, the policy table, and
+//! the operator's revocation tools (token deny-list, institution suspension).
+
+pub mod authenticator;
+pub mod dev;
+pub mod issuers;
+pub mod keys;
+pub mod policy;
+pub mod principal;
+
+use std::sync::Once;
+
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::Utc;
+use entities::{institution, revoked_token};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+
+use crate::error::{ApiError, ApiResult};
+use crate::graphql::context::db;
+use crate::vocabulary::InstitutionKind;
+pub use policy::principal;
+use principal::{Principal, Role, ScopeLevel};
+
+/// jsonwebtoken needs its crypto backend chosen once per process before the first signature or verification.
+pub fn install_crypto() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let _ =
+            jsonwebtoken::crypto::CryptoProvider::install_default(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER);
+    });
+}
+
+/// An institution exchanging data through the hub.
+#[derive(SimpleObject)]
+pub struct Institution {
+    /// The hub's code ("ARS-84", "CD-69", "MDPH-69", "RECTORAT-LYON", "CNSA").
+    pub code: String,
+    pub kind: InstitutionKind,
+    pub name: String,
+    pub siret: Option<String>,
+    /// Region, collectivité, département or académie code it answers for; "FR" for the CNSA.
+    pub territory_code: Option<String>,
+    pub suspended: bool,
+    pub suspension_reason: Option<String>,
+}
+
+impl TryFrom<institution::Model> for Institution {
+    type Error = ApiError;
+
+    fn try_from(row: institution::Model) -> Result<Self, ApiError> {
+        let kind = InstitutionKind::from_stored(&row.kind)
+            .ok_or_else(|| ApiError::Internal(format!("stored institution kind « {} »", row.kind).into()))?;
+        Ok(Institution {
+            code: row.code,
+            kind,
+            name: row.name,
+            siret: row.siret,
+            territory_code: row.territory_code,
+            suspended: row.suspended,
+            suspension_reason: row.suspension_reason,
+        })
+    }
+}
+
+/// The territory a principal answers for.
+#[derive(SimpleObject)]
+pub struct TerritoryScope {
+    pub level: ScopeLevel,
+    /// Region, collectivité, département or académie code; null when national.
+    pub code: Option<String>,
+    /// Regions the scope touches; empty when national.
+    pub region_codes: Vec<String>,
+    /// Départements the scope covers; empty when national or regional (the region is the filter).
+    pub departement_codes: Vec<String>,
+}
+
+/// Who the caller is, as the hub sees it.
+#[derive(SimpleObject)]
+pub struct PrincipalView {
+    pub institution: Institution,
+    pub role: Role,
+    pub scope: TerritoryScope,
+    /// The agent (ProConnect uid or e-mail) or service account behind the token.
+    pub agent_id: Option<String>,
+    pub service_account: bool,
+    /// The token's id (`jti`), by which the operator can revoke it.
+    pub token_id: Option<String>,
+    /// The trusted issuer that signed the token.
+    pub issuer: String,
+}
+
+impl TryFrom<&Principal> for PrincipalView {
+    type Error = ApiError;
+
+    fn try_from(p: &Principal) -> Result<Self, ApiError> {
+        Ok(PrincipalView {
+            institution: Institution::try_from(p.institution.clone())?,
+            role: p.role,
+            scope: TerritoryScope {
+                level: p.scope.level,
+                code: p.scope.code.clone(),
+                region_codes: p.scope.region_codes.clone(),
+                departement_codes: p.scope.departement_codes.clone(),
+            },
+            agent_id: p.agent_id.clone(),
+            service_account: p.service_account,
+            token_id: p.token_id.clone(),
+            issuer: p.issuer.clone(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// The caller: institution, role, territorial scope, agent or service account, token id.
+    #[graphql(name = "me")]
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<PrincipalView> {
+        Ok(PrincipalView::try_from(principal(ctx)?)?)
+    }
+}
+
+/// Who did it, for the operator's records.
+fn actor(p: &Principal) -> String {
+    format!("{}/{}", p.institution.code, p.agent_id.as_deref().unwrap_or("-"))
+}
+
+fn reason_checked(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::BadUserInput("le motif est obligatoire (500 caractères au plus)".into()));
+    }
+    Ok(reason.to_owned())
+}
+
+/// The outcome of a revocation.
+#[derive(SimpleObject)]
+pub struct RevokedToken {
+    pub token_id: String,
+    pub revoked_at: chrono::DateTime<chrono::FixedOffset>,
+    pub reason: String,
+    pub revoked_by: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SuspensionChange {
+    Suspend,
+    Reinstate,
+}
+
+async fn change_suspension(
+    ctx: &Context<'_>,
+    code: &str,
+    change: SuspensionChange,
+    reason: Option<String>,
+) -> ApiResult<Institution> {
+    let who = actor(principal(ctx)?);
+    let db = db(ctx)?;
+    let row = institution::Entity::find_by_id(code.to_owned())
+        .one(db)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("aucune institution de code « {code} »")))?;
+    if row.kind == InstitutionKind::Operateur.as_str() && change == SuspensionChange::Suspend {
+        return Err(ApiError::BadUserInput("l'opérateur du hub ne peut pas se suspendre lui-même".into()).into());
+    }
+    let mut active = row.into_active_model();
+    active.suspended = Set(change == SuspensionChange::Suspend);
+    active.suspension_reason = Set(reason.clone());
+    let updated = active.update(db).await.map_err(ApiError::from)?;
+    tracing::warn!(institution = code, by = %who, suspended = updated.suspended, reason = ?reason, "institution access changed");
+    Ok(Institution::try_from(updated)?)
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Refuses a token from the next request on, by its id (`jti`). Operator only. Revoking twice keeps the first.
+    async fn revoke_token(&self, ctx: &Context<'_>, token_id: String, reason: String) -> ApiResult<RevokedToken> {
+        let who = actor(principal(ctx)?);
+        let reason = reason_checked(&reason)?;
+        if token_id.trim().is_empty() || token_id.len() > 200 {
+            return Err(ApiError::BadUserInput("identifiant de jeton vide ou trop long".into()).into());
+        }
+        let db = db(ctx)?;
+        let row = revoked_token::ActiveModel {
+            token_id: Set(token_id.clone()),
+            revoked_at: Set(Utc::now().fixed_offset()),
+            reason: Set(reason),
+            revoked_by: Set(who.clone()),
+        };
+        revoked_token::Entity::insert(row)
+            .on_conflict(OnConflict::column(revoked_token::Column::TokenId).do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await
+            .map_err(ApiError::from)?;
+        let stored = revoked_token::Entity::find_by_id(token_id)
+            .one(db)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::Internal("revocation not stored".into()))?;
+        tracing::warn!(token_id = %stored.token_id, by = %who, "token revoked");
+        Ok(RevokedToken {
+            token_id: stored.token_id,
+            revoked_at: stored.revoked_at,
+            reason: stored.reason,
+            revoked_by: stored.revoked_by,
+        })
+    }
+
+    /// Suspends an institution: every token speaking for it is refused from the next request on. Operator only.
+    async fn suspend_institution(&self, ctx: &Context<'_>, code: String, reason: String) -> ApiResult<Institution> {
+        let reason = reason_checked(&reason)?;
+        change_suspension(ctx, &code, SuspensionChange::Suspend, Some(reason)).await
+    }
+
+    /// Lifts a suspension. Operator only.
+    async fn reinstate_institution(&self, ctx: &Context<'_>, code: String) -> ApiResult<Institution> {
+        change_suspension(ctx, &code, SuspensionChange::Reinstate, None).await
+    }
+}

@@ -1,0 +1,248 @@
+//! Authorization: one declarative table (role × resource × action → reach), deny by default, consulted for every
+//! root field of every query, mutation and subscription by [`PolicyGuard`]. Territory restrictions are then applied
+//! by the services as predicates of their SQL queries, from the principal's [`Scope`](super::principal::Scope).
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
+use async_graphql::{ErrorExtensions, ServerResult, Value};
+
+use super::principal::{Authentication, Principal, Role};
+use crate::error::code;
+
+/// What an operation touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// Territories, institutions' identity, the annex, categories, financing rules, orientation codes.
+    ReferenceData,
+    /// The caller's own identity (`me`).
+    OwnIdentity,
+    /// The token deny-list and institutions' suspension.
+    AccessControl,
+}
+
+impl Resource {
+    pub const ALL: &'static [Resource] = &[Resource::ReferenceData, Resource::OwnIdentity, Resource::AccessControl];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Read,
+    Write,
+}
+
+impl Action {
+    pub const ALL: &'static [Action] = &[Action::Read, Action::Write];
+}
+
+/// How far an allowed role reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reach {
+    /// Every object, nationally.
+    Everything,
+    /// Objects of the principal's own territory (region, collectivité's départements, département, académie).
+    OwnTerritory,
+    /// Aggregates of the principal's territory only, small counts masked.
+    AggregatesOnly,
+}
+
+use Action::*;
+use Reach::*;
+use Resource::*;
+use Role::*;
+
+/// The policy. A (role, resource, action) absent from this table is denied.
+pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
+    // Reference data is public knowledge of the plan: every authenticated principal reads all of it.
+    (Cnsa, ReferenceData, Read, Everything),
+    (Ars, ReferenceData, Read, Everything),
+    (Collectivite, ReferenceData, Read, Everything),
+    (Mdph, ReferenceData, Read, Everything),
+    (Rectorat, ReferenceData, Read, Everything),
+    (Dashboard, ReferenceData, Read, Everything),
+    (Admin, ReferenceData, Read, Everything),
+    (Cnsa, OwnIdentity, Read, OwnTerritory),
+    (Ars, OwnIdentity, Read, OwnTerritory),
+    (Collectivite, OwnIdentity, Read, OwnTerritory),
+    (Mdph, OwnIdentity, Read, OwnTerritory),
+    (Rectorat, OwnIdentity, Read, OwnTerritory),
+    (Dashboard, OwnIdentity, Read, OwnTerritory),
+    (Admin, OwnIdentity, Read, OwnTerritory),
+    // Only the hub's operator revokes tokens and suspends institutions.
+    (Admin, AccessControl, Write, Everything),
+];
+
+pub fn reach(role: Role, resource: Resource, action: Action) -> Option<Reach> {
+    POLICY
+        .iter()
+        .find(|(r, res, act, _)| *r == role && *res == resource && *act == action)
+        .map(|(_, _, _, reach)| *reach)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationType {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+/// A root field of the schema and what it touches.
+#[derive(Clone, Copy, Debug)]
+pub struct Operation {
+    pub operation_type: OperationType,
+    pub field: &'static str,
+    pub resource: Resource,
+    pub action: Action,
+}
+
+const fn query(field: &'static str, resource: Resource) -> Operation {
+    Operation { operation_type: OperationType::Query, field, resource, action: Read }
+}
+
+const fn mutation(field: &'static str, resource: Resource) -> Operation {
+    Operation { operation_type: OperationType::Mutation, field, resource, action: Write }
+}
+
+/// Every root field. A field missing here is refused at run time, and the authorization test fails.
+pub const OPERATIONS: &[Operation] = &[
+    query("regions", ReferenceData),
+    query("region", ReferenceData),
+    query("departement", ReferenceData),
+    query("departements", ReferenceData),
+    query("academies", ReferenceData),
+    query("academie", ReferenceData),
+    query("collectivites", ReferenceData),
+    query("envelopes", ReferenceData),
+    query("annexIntegrity", ReferenceData),
+    query("annexWeightIntegrity", ReferenceData),
+    query("categories", ReferenceData),
+    query("financingRules", ReferenceData),
+    query("orientationCodes", ReferenceData),
+    query("me", OwnIdentity),
+    mutation("revokeToken", AccessControl),
+    mutation("suspendInstitution", AccessControl),
+    mutation("reinstateInstitution", AccessControl),
+];
+
+pub fn operation(operation_type: OperationType, field: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|op| op.operation_type == operation_type && op.field == field)
+}
+
+fn coded(message: &str, value: &'static str) -> async_graphql::ServerError {
+    async_graphql::Error::new(message)
+        .extend_with(|_, ext| ext.set("code", value))
+        .into_server_error(Default::default())
+}
+
+/// The principal of the request, or `UNAUTHENTICATED`.
+pub fn principal<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Principal, async_graphql::Error> {
+    ctx.data_opt::<Authentication>().and_then(Authentication::principal).ok_or_else(|| {
+        async_graphql::Error::new("authentification requise")
+            .extend_with(|_, ext| ext.set("code", code::UNAUTHENTICATED))
+    })
+}
+
+/// Checks every root field against the policy before it runs.
+pub struct PolicyGuard {
+    /// In production, introspection needs a token too.
+    pub introspection_needs_token: bool,
+}
+
+impl ExtensionFactory for PolicyGuard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PolicyGuard { introspection_needs_token: self.introspection_needs_token })
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for PolicyGuard {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if info.path_node.parent.is_some() || info.name == "__typename" {
+            return next.run(ctx, info).await;
+        }
+        let principal = ctx.data_opt::<Authentication>().and_then(Authentication::principal);
+        let at = |mut err: async_graphql::ServerError| {
+            err.path = vec![async_graphql::PathSegment::Field(info.alias.unwrap_or(info.name).to_owned())];
+            err.locations = vec![info.field.name.pos];
+            err
+        };
+        if info.name.starts_with("__") {
+            if self.introspection_needs_token && principal.is_none() {
+                return Err(at(coded("l'introspection du schéma demande un jeton", code::UNAUTHENTICATED)));
+            }
+            return next.run(ctx, info).await;
+        }
+        let operation_type = match info.parent_type {
+            "Mutation" => OperationType::Mutation,
+            "Subscription" => OperationType::Subscription,
+            _ => OperationType::Query,
+        };
+        let Some(op) = operation(operation_type, info.name) else {
+            tracing::error!(field = info.name, "root field without a policy entry: denied");
+            return Err(at(coded("opération non autorisée", code::FORBIDDEN)));
+        };
+        let Some(principal) = principal else {
+            return Err(at(coded(
+                "authentification requise : envoyez « Authorization: Bearer <jeton> »",
+                code::UNAUTHENTICATED,
+            )));
+        };
+        if reach(principal.role, op.resource, op.action).is_none() {
+            return Err(at(coded(
+                &format!("le rôle {} ne permet pas l'opération {}", principal.role.as_str(), op.field),
+                code::FORBIDDEN,
+            )));
+        }
+        next.run(ctx, info).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_by_default() {
+        assert_eq!(reach(Dashboard, AccessControl, Write), None);
+        assert_eq!(reach(Ars, AccessControl, Write), None);
+        assert_eq!(reach(Admin, AccessControl, Write), Some(Everything));
+    }
+
+    #[test]
+    fn every_root_field_of_the_schema_has_a_policy_entry_and_no_entry_is_stale() {
+        let schema = crate::graphql::schema_builder().finish();
+        let answer = futures_executor(schema.execute(
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }",
+        ));
+        let json = answer.data.into_json().unwrap();
+        let mut fields = Vec::new();
+        for (key, kind) in [
+            ("queryType", OperationType::Query),
+            ("mutationType", OperationType::Mutation),
+            ("subscriptionType", OperationType::Subscription),
+        ] {
+            for f in json["__schema"][key]["fields"].as_array().into_iter().flatten() {
+                fields.push((kind, f["name"].as_str().unwrap().to_owned()));
+            }
+        }
+        for (kind, name) in &fields {
+            assert!(operation(*kind, name).is_some(), "{kind:?} {name} has no entry in OPERATIONS");
+        }
+        for op in OPERATIONS {
+            assert!(
+                fields.iter().any(|(k, n)| *k == op.operation_type && n == op.field),
+                "{} is not in the schema",
+                op.field
+            );
+        }
+    }
+
+    fn futures_executor<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+    }
+}
