@@ -252,6 +252,52 @@ fn issuers_file(issuer: &str) -> String {
     path.display().to_string()
 }
 
+#[tokio::test]
+async fn several_issuers_are_trusted_at_once_and_told_apart_by_iss() -> TestResult {
+    let proconnect = FakeIdp::start(vec!["oidc-key-1"]).await;
+    let machines = FakeIdp::start(vec!["oidc-key-2"]).await;
+    let path = std::env::temp_dir().join(format!("cnh-issuers-{}.json", uuid::Uuid::new_v4()));
+    let text = json!({ "issuers": [
+        { "name": "proconnect", "issuer": proconnect.issuer, "audience": "cnh-hub", "algorithms": ["RS256"],
+          "oidc": { "min_refresh_seconds": 0 }, "claims": { "institution": null, "siret": "siret", "agent": "uid" } },
+        { "name": "mdph-m2m", "issuer": machines.issuer, "audience": "cnh-hub", "algorithms": ["RS256"],
+          "oidc": { "min_refresh_seconds": 0 }, "service_accounts": true,
+          "claims": { "institution": "cnh_institution", "siret": null, "agent": "client_id" } }
+    ] });
+    std::fs::write(&path, text.to_string())?;
+    let file = path.display().to_string();
+    let hub = TestHub::start_configured(|config| {
+        config.issuers_file = Some(file);
+        config.dev_jwt_secret = Some(api::config::Secret::new(TEST_SECRET));
+    })
+    .await?;
+    hub.db
+        .execute_unprepared(&format!("UPDATE institution SET siret = '{ARS_84_SIRET}' WHERE code = 'ARS-84'"))
+        .await?;
+
+    let agent = hub.with_token(proconnect.token("oidc-key-1", ARS_84_SIRET)).data(ME).await?;
+    assert_eq!((&agent["me"]["issuer"], &agent["me"]["institution"]["code"]), (&json!("proconnect"), &json!("ARS-84")));
+
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("oidc-key-2".to_owned());
+    let claims = json!({ "iss": machines.issuer, "aud": "cnh-hub", "sub": "svc", "client_id": "si-mdph-69",
+        "cnh_institution": "MDPH-69", "exp": now() + 600 });
+    let service = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(&fixture("oidc-key-2.pem"))?)?;
+    let me = hub.with_token(service).data("{ me { role issuer agentId serviceAccount institution { code } } }").await?;
+    assert_eq!(
+        me["me"],
+        json!({ "role": "MDPH", "issuer": "mdph-m2m", "agentId": "si-mdph-69", "serviceAccount": true, "institution": { "code": "MDPH-69" } })
+    );
+
+    // A machine token signed with ProConnect's key is not the machine issuer's: refused.
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("oidc-key-1".to_owned());
+    let forged = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(&fixture("oidc-key-1.pem"))?)?;
+    assert_refused(&hub, &forged, "the other issuer's key").await?;
+    assert_eq!(hub.as_cnsa().data(ME).await?["me"]["issuer"], "development");
+    Ok(())
+}
+
 /// An issuers file naming an identity provider nobody answers for.
 pub fn write_issuers_file_for_unreachable_idp() -> String {
     issuers_file("http://127.0.0.1:1")

@@ -158,8 +158,8 @@ async fn introspection_needs_a_token_in_production() -> TestResult {
 /// DOMAIN.md §2, written out independently of the policy table: who reaches what. The policy must say exactly this.
 #[test]
 fn the_policy_table_is_the_reach_of_domain_section_2() {
-    use api::auth::policy::{Action, Reach::*, Resource};
     use Role::*;
+    use api::auth::policy::{Action, Reach::*, Resource};
     const EVERY_ROLE: [Role; 7] = [Cnsa, Ars, Collectivite, Mdph, Rectorat, Dashboard, Admin];
     let expected = |role: Role, resource: Resource, action: Action| -> Option<Reach> {
         match (resource, action) {
