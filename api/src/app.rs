@@ -14,6 +14,7 @@ use crate::auth::issuers::{self, IssuerConfigError};
 use crate::config::{Config, Profile};
 use crate::db::{self, DbSetupError};
 use crate::graphql::{self, http};
+use crate::programming::service::CommitmentLoader;
 use crate::territory::service::{Catalog, EnvelopeLoader};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,7 @@ impl App {
             .data(db.clone())
             .data(catalog.clone())
             .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
+            .data(DataLoader::new(CommitmentLoader { db: db.clone() }, tokio::spawn))
             .limit_depth(config.limits.max_query_depth)
             .limit_complexity(config.limits.max_query_complexity)
             .finish();

@@ -66,6 +66,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadUserInput(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    VersionConflict(String),
+    #[error("{0}")]
+    IdempotencyConflict(String),
     #[error("la saisie ne respecte pas {} règle(s)", .0.len())]
     ValidationFailed(Vec<Violation>),
     #[error("base de données indisponible, réessayez plus tard")]
@@ -79,6 +85,9 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => code::NOT_FOUND,
             ApiError::BadUserInput(_) => code::BAD_USER_INPUT,
+            ApiError::Forbidden(_) => code::FORBIDDEN,
+            ApiError::VersionConflict(_) => code::VERSION_CONFLICT,
+            ApiError::IdempotencyConflict(_) => code::IDEMPOTENCY_CONFLICT,
             ApiError::ValidationFailed(_) => code::VALIDATION_FAILED,
             ApiError::Unavailable(_) => code::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => code::INTERNAL_SERVER_ERROR,

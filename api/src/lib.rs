@@ -7,14 +7,20 @@
 //! French administrative terms without an English twin are kept and explained once, in [`glossary`].
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod exchange;
 pub mod glossary;
 pub mod graphql;
 pub mod money;
+pub mod needs;
+pub mod programming;
+pub mod school;
 pub mod territory;
+pub mod validation;
 pub mod vocabulary;
 
 pub use app::{App, StartupError};

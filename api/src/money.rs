@@ -110,6 +110,19 @@ impl async_graphql::Description for Euros {
     }
 }
 
+// Stored forms (revisions, idempotent answers) keep cents as an integer.
+impl serde::Serialize for Euros {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Euros {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <i64 as serde::Deserialize>::deserialize(deserializer).map(Euros)
+    }
+}
+
 /// A share in basis points (8000 = 80 %), shown as a percentage with two decimals ("80.00").
 pub fn basis_points_to_percent(bp: i64) -> String {
     let sign = if bp < 0 { "-" } else { "" };

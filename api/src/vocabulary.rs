@@ -6,7 +6,8 @@ use async_graphql::Enum;
 macro_rules! stored_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
@@ -127,6 +128,181 @@ stored_enum! {
         Rectorat => "RECTORAT",
         /// The hub's operator.
         Operateur => "OPERATEUR",
+    }
+}
+
+stored_enum! {
+    /// A kind of data institutions submit, and that campaigns expect.
+    DataKind {
+        /// ARS programming measures.
+        Measures => "MEASURES",
+        /// Funders' commitments (expected from the collectivités).
+        Commitments => "COMMITMENTS",
+        /// MDPH needs indicators.
+        Needs => "NEEDS",
+        /// Rectorats' school-support plans.
+        SchoolPlans => "SCHOOL_PLANS",
+    }
+}
+
+impl DataKind {
+    /// The institutions a campaign of this kind expects data from.
+    pub fn expected_from(self) -> InstitutionKind {
+        match self {
+            DataKind::Measures => InstitutionKind::Ars,
+            DataKind::Commitments => InstitutionKind::Collectivite,
+            DataKind::Needs => InstitutionKind::Mdph,
+            DataKind::SchoolPlans => InstitutionKind::Rectorat,
+        }
+    }
+}
+
+stored_enum! {
+    /// The compartment a measure draws on: the annex's socle split as the circular does (children, of which ASE;
+    /// adults), précoce and école.
+    MeasureCompartment {
+        SocleEnfants => "SOCLE_ENFANTS",
+        /// Children protected by the ASE (part of the children's socle, 50 M€ nationally).
+        SocleAse => "SOCLE_ASE",
+        SocleAdultes => "SOCLE_ADULTES",
+        Precoce => "PRECOCE",
+        Ecole => "ECOLE",
+    }
+}
+
+impl MeasureCompartment {
+    /// The annex envelope it consumes.
+    pub fn envelope(self) -> Compartment {
+        match self {
+            MeasureCompartment::SocleEnfants | MeasureCompartment::SocleAse | MeasureCompartment::SocleAdultes => {
+                Compartment::Socle
+            }
+            MeasureCompartment::Precoce => Compartment::Precoce,
+            MeasureCompartment::Ecole => Compartment::Ecole,
+        }
+    }
+}
+
+stored_enum! {
+    /// A public a measure serves (DOMAIN.md §1 priority publics).
+    MeasurePublic {
+        Enfants => "ENFANTS",
+        Adultes => "ADULTES",
+        /// People without a solution, complex situations.
+        SansSolution => "SANS_SOLUTION",
+        /// Disabled children protected by the ASE.
+        Ase => "ASE",
+        /// Young adults kept in children's services (amendement Creton).
+        Creton => "CRETON",
+        /// Ageing disabled people.
+        Phv => "PHV",
+        /// Neurodevelopmental disorders, incl. autism.
+        Tnd => "TND",
+        Polyhandicap => "POLYHANDICAP",
+        HandicapPsychique => "HANDICAP_PSYCHIQUE",
+        Aidants => "AIDANTS",
+        /// Prevention of departures to Belgium.
+        DepartsBelgique => "DEPARTS_BELGIQUE",
+        Scolarisation => "SCOLARISATION",
+    }
+}
+
+stored_enum! {
+    /// The unit in which a measure counts its solutions.
+    SolutionUnit {
+        PlacesInstallees => "PLACES_INSTALLEES",
+        /// Active caseload of a service or platform.
+        FileActive => "FILE_ACTIVE",
+        /// Full-time-equivalent staff.
+        Etp => "ETP",
+        Forfait => "FORFAIT",
+    }
+}
+
+stored_enum! {
+    MeasureNature {
+        /// New solutions (no FINESS number yet).
+        Creation => "CREATION",
+        /// Transformation of an existing establishment or service (its FINESS number is required).
+        Transformation => "TRANSFORMATION",
+    }
+}
+
+stored_enum! {
+    /// How the solution is authorised.
+    Procedure {
+        AppelAProjets => "APPEL_A_PROJETS",
+        Extension => "EXTENSION",
+        Cpom => "CPOM",
+        Autre => "AUTRE",
+    }
+}
+
+stored_enum! {
+    /// Where a measure stands: programmed → authorised → installed, or abandoned.
+    MeasureStatus {
+        Programmee => "PROGRAMMEE",
+        Autorisee => "AUTORISEE",
+        Installee => "INSTALLEE",
+        Abandonnee => "ABANDONNEE",
+    }
+}
+
+impl MeasureStatus {
+    /// The statuses a measure may move to from this one.
+    pub fn may_become(self, next: MeasureStatus) -> bool {
+        use MeasureStatus::*;
+        self == next
+            || matches!(
+                (self, next),
+                (Programmee, Autorisee) | (Programmee, Abandonnee) | (Autorisee, Installee) | (Autorisee, Abandonnee)
+            )
+    }
+}
+
+stored_enum! {
+    CommitmentStatus {
+        Active => "ACTIVE",
+        /// Withdrawn by its funder; kept, with the reason.
+        Withdrawn => "WITHDRAWN",
+    }
+}
+
+stored_enum! {
+    /// An aggregated needs indicator of an MDPH (DOMAIN.md §6).
+    NeedsIndicatorKind {
+        /// Valid orientation decisions.
+        OrientationsValides => "ORIENTATIONS_VALIDES",
+        /// People waiting for admission.
+        EnAttenteAdmission => "EN_ATTENTE_ADMISSION",
+        /// Admitted but not entered.
+        AdmisNonEntres => "ADMIS_NON_ENTRES",
+        /// No step taken.
+        AucuneDemarche => "AUCUNE_DEMARCHE",
+        /// Admission impossible.
+        AdmissionImpossible => "ADMISSION_IMPOSSIBLE",
+        /// Young adults under the amendement Creton, by designated adult category.
+        AdultesCreton => "ADULTES_CRETON",
+        /// Departures to Belgium.
+        DepartsBelgique => "DEPARTS_BELGIQUE",
+        /// Global support plans (PAG).
+        Pag => "PAG",
+    }
+}
+
+stored_enum! {
+    /// A kind of médico-social support to schools.
+    SchoolSupportKind {
+        /// Pôle d'appui à la scolarité.
+        Pas => "PAS",
+        /// Externalised teaching unit.
+        Uee => "UEE",
+        /// Mobile support team.
+        EquipeMobile => "EQUIPE_MOBILE",
+        SessadRenforce => "SESSAD_RENFORCE",
+        /// Self-regulation unit.
+        UniteAutoregulation => "UNITE_AUTOREGULATION",
+        Autre => "AUTRE",
     }
 }
 

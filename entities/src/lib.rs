@@ -3,14 +3,27 @@
 
 pub mod academie;
 pub mod annex_printed_figure;
+pub mod audit_head;
+pub mod audit_record;
+pub mod campaign;
 pub mod collectivite;
 pub mod collectivite_departement;
+pub mod commitment;
+pub mod commitment_revision;
 pub mod departement;
 pub mod envelope_allocation;
 pub mod financing_rule;
+pub mod idempotency_record;
 pub mod institution;
+pub mod measure;
+pub mod measure_revision;
 pub mod national_target;
+pub mod needs_indicator;
+pub mod needs_indicator_revision;
 pub mod orientation_code;
 pub mod region;
 pub mod revoked_token;
+pub mod school_plan;
+pub mod school_plan_revision;
 pub mod structure_category;
+pub mod submission;

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_reference_tables;
 mod m20261123_000002_create_revoked_token;
+mod m20261123_000003_create_submission_tables;
 pub mod reference;
 
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_reference_tables::Migration),
             Box::new(m20261123_000002_create_revoked_token::Migration),
+            Box::new(m20261123_000003_create_submission_tables::Migration),
         ]
     }
 }

@@ -19,10 +19,35 @@ pub enum Resource {
     OwnIdentity,
     /// The token deny-list and institutions' suspension.
     AccessControl,
+    /// Programming measures of the ARS.
+    Measure,
+    /// Funders' commitments on measures.
+    Commitment,
+    /// MDPH needs indicators (counts of people: masked outside the producer and the CNSA).
+    Needs,
+    /// Rectorats' school-support plans.
+    SchoolPlan,
+    /// CNSA campaigns and who submitted what for them.
+    Campaign,
+    /// Audit records.
+    AuditTrail,
+    /// Verification of the whole audit chain.
+    AuditIntegrity,
 }
 
 impl Resource {
-    pub const ALL: &'static [Resource] = &[Resource::ReferenceData, Resource::OwnIdentity, Resource::AccessControl];
+    pub const ALL: &'static [Resource] = &[
+        Resource::ReferenceData,
+        Resource::OwnIdentity,
+        Resource::AccessControl,
+        Resource::Measure,
+        Resource::Commitment,
+        Resource::Needs,
+        Resource::SchoolPlan,
+        Resource::Campaign,
+        Resource::AuditTrail,
+        Resource::AuditIntegrity,
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,7 +95,51 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Admin, OwnIdentity, Read, OwnTerritory),
     // Only the hub's operator revokes tokens and suspends institutions.
     (Admin, AccessControl, Write, Everything),
+    // Measures: the ARS programmes its region; the CNSA reads all; each other institution reads its territory's.
+    (Cnsa, Measure, Read, Everything),
+    (Ars, Measure, Read, OwnTerritory),
+    (Collectivite, Measure, Read, OwnTerritory),
+    (Mdph, Measure, Read, OwnTerritory),
+    (Rectorat, Measure, Read, OwnTerritory),
+    (Ars, Measure, Write, OwnTerritory),
+    // Commitments: each funder enters its own view, the ARS for assurance maladie, the collectivité for itself.
+    (Ars, Commitment, Write, OwnTerritory),
+    (Collectivite, Commitment, Write, OwnTerritory),
+    // Needs are counts of people: written by the MDPH, read in detail only by it and the CNSA. Others will see
+    // them aggregated and masked (cells of 1 to 10) through reconciliation's needs coverage.
+    (Mdph, Needs, Write, OwnTerritory),
+    (Cnsa, Needs, Read, Everything),
+    (Mdph, Needs, Read, OwnTerritory),
+    // School-support plans: written by the rectorat, read by it, its region's ARS and the CNSA.
+    (Rectorat, SchoolPlan, Write, OwnTerritory),
+    (Cnsa, SchoolPlan, Read, Everything),
+    (Ars, SchoolPlan, Read, OwnTerritory),
+    (Rectorat, SchoolPlan, Read, OwnTerritory),
+    // Campaigns: declared by the CNSA; everyone sees them and where its own territory stands.
+    (Cnsa, Campaign, Write, Everything),
+    (Cnsa, Campaign, Read, Everything),
+    (Admin, Campaign, Read, Everything),
+    (Ars, Campaign, Read, OwnTerritory),
+    (Collectivite, Campaign, Read, OwnTerritory),
+    (Mdph, Campaign, Read, OwnTerritory),
+    (Rectorat, Campaign, Read, OwnTerritory),
+    // Audit: the CNSA and the operator see everything; an institution sees its own records.
+    (Cnsa, AuditTrail, Read, Everything),
+    (Admin, AuditTrail, Read, Everything),
+    (Ars, AuditTrail, Read, OwnTerritory),
+    (Collectivite, AuditTrail, Read, OwnTerritory),
+    (Mdph, AuditTrail, Read, OwnTerritory),
+    (Rectorat, AuditTrail, Read, OwnTerritory),
+    (Cnsa, AuditIntegrity, Read, Everything),
+    (Admin, AuditIntegrity, Read, Everything),
 ];
+
+/// The reach of the principal, or `FORBIDDEN`: services call it to build their territory predicates.
+pub fn require(principal: &Principal, resource: Resource, action: Action) -> Result<Reach, crate::error::ApiError> {
+    reach(principal.role, resource, action).ok_or_else(|| {
+        crate::error::ApiError::Forbidden(format!("le rôle {} ne permet pas cette opération", principal.role.as_str()))
+    })
+}
 
 pub fn reach(role: Role, resource: Resource, action: Action) -> Option<Reach> {
     POLICY
@@ -119,6 +188,20 @@ pub const OPERATIONS: &[Operation] = &[
     query("financingRules", ReferenceData),
     query("orientationCodes", ReferenceData),
     query("me", OwnIdentity),
+    query("measures", Measure),
+    query("measure", Measure),
+    query("needs", Needs),
+    query("schoolPlans", SchoolPlan),
+    query("campaigns", Campaign),
+    query("campaignStatus", Campaign),
+    query("auditTrail", AuditTrail),
+    query("verifyAuditChain", AuditIntegrity),
+    mutation("upsertMeasure", Measure),
+    mutation("commit", Commitment),
+    mutation("withdrawCommitment", Commitment),
+    mutation("submitNeeds", Needs),
+    mutation("submitSchoolPlans", SchoolPlan),
+    mutation("declareCampaign", Campaign),
     mutation("revokeToken", AccessControl),
     mutation("suspendInstitution", AccessControl),
     mutation("reinstateInstitution", AccessControl),

@@ -3,20 +3,26 @@
 pub mod context;
 pub mod error_codes;
 pub mod http;
+pub mod pagination;
 
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema, SchemaBuilder};
 
+use crate::audit::AuditQuery;
 use crate::auth::policy::PolicyGuard;
 use crate::auth::{AuthMutation, AuthQuery};
+use crate::exchange::{ExchangeMutation, ExchangeQuery};
+use crate::needs::{NeedsMutation, NeedsQuery};
+use crate::programming::{ProgrammingMutation, ProgrammingQuery};
+use crate::school::{SchoolMutation, SchoolQuery};
 use crate::territory::TerritoryQuery;
 
 /// Every query of the hub, merged from the capabilities.
 #[derive(MergedObject, Default)]
-pub struct Query(TerritoryQuery, AuthQuery);
+pub struct Query(TerritoryQuery, AuthQuery, ProgrammingQuery, NeedsQuery, SchoolQuery, ExchangeQuery, AuditQuery);
 
 /// Every mutation of the hub, merged from the capabilities.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation);
+pub struct Mutation(AuthMutation, ProgrammingMutation, NeedsMutation, SchoolMutation, ExchangeMutation);
 
 pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 

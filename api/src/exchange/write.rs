@@ -1,0 +1,167 @@
+//! The path every write takes, whatever its channel (GraphQL, file upload, `cnh-hub import`): one transaction,
+//! idempotency by key, audit records appended in the same transaction, nothing stored when anything fails.
+//!
+//! Idempotency: the key's record is inserted first in the transaction. A concurrent request with the same key
+//! blocks on it (PostgreSQL) or waits for the write lock (SQLite), then finds the first answer and returns it; a
+//! different input under the same key is `IDEMPOTENCY_CONFLICT`. A failed write stores no key, so it can be retried.
+
+use entities::idempotency_record;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::audit::chain::sha256_hex;
+use crate::audit::{self, Actor, AuditEntry};
+use crate::error::ApiError;
+
+/// The largest idempotency key accepted.
+const MAX_KEY_LENGTH: usize = 200;
+
+/// SHA-256 of a value's JSON form: the content hash of a submission and the fingerprint of an idempotent request.
+pub fn content_hash<T: Serialize>(value: &T) -> String {
+    sha256_hex(serde_json::to_string(value).unwrap_or_default().as_bytes())
+}
+
+/// A write under way.
+pub struct Write {
+    pub txn: DatabaseTransaction,
+    pub actor: Actor,
+    operation: &'static str,
+    key: Option<String>,
+    request_hash: String,
+    audit: Vec<AuditEntry>,
+}
+
+/// Either the answer already given to this idempotency key, or a fresh write to perform.
+pub enum Begun<T> {
+    Replayed(T),
+    Fresh(Write),
+}
+
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+async fn replay<T: DeserializeOwned>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    key: &str,
+    operation: &str,
+    request_hash: &str,
+) -> Result<Option<T>, ApiError> {
+    let record = idempotency_record::Entity::find()
+        .filter(idempotency_record::Column::InstitutionCode.eq(actor.institution_code.clone()))
+        .filter(idempotency_record::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?;
+    match record {
+        None => Ok(None),
+        Some(record) if record.operation == operation && record.request_hash == request_hash => {
+            let value = serde_json::from_str(&record.response)
+                .map_err(|e| ApiError::Internal(format!("stored idempotent answer unreadable: {e}").into()))?;
+            Ok(Some(value))
+        }
+        Some(record) => Err(ApiError::IdempotencyConflict(format!(
+            "la clé d'idempotence « {key} » a déjà servi le {} pour une autre saisie ({}) : rien n'a été écrit",
+            record.created_at.format("%d/%m/%Y à %H:%M"),
+            record.operation
+        ))),
+    }
+}
+
+/// Begins a write transaction. SQLite takes its write lock at once (BEGIN IMMEDIATE) so that concurrent writers
+/// queue instead of failing.
+pub async fn begin_transaction(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+impl Write {
+    pub async fn begin<R: Serialize, T: DeserializeOwned>(
+        db: &DatabaseConnection,
+        actor: Actor,
+        operation: &'static str,
+        idempotency_key: Option<String>,
+        request: &R,
+    ) -> Result<Begun<T>, ApiError> {
+        let request_hash =
+            sha256_hex(format!("{operation}\n{}", serde_json::to_string(request).unwrap_or_default()).as_bytes());
+        let key = match idempotency_key.map(|k| k.trim().to_owned()) {
+            Some(k) if k.is_empty() || k.len() > MAX_KEY_LENGTH => {
+                return Err(ApiError::BadUserInput(format!(
+                    "clé d'idempotence vide ou trop longue ({MAX_KEY_LENGTH} caractères au plus)"
+                )));
+            }
+            other => other,
+        };
+        if let Some(key) = &key
+            && let Some(answer) = replay(db, &actor, key, operation, &request_hash).await?
+        {
+            return Ok(Begun::Replayed(answer));
+        }
+        let txn = begin_transaction(db).await?;
+        if let Some(key) = &key {
+            let claim = idempotency_record::ActiveModel {
+                institution_code: Set(actor.institution_code.clone()),
+                idempotency_key: Set(key.clone()),
+                operation: Set(operation.to_owned()),
+                request_hash: Set(request_hash.clone()),
+                response: Set(String::new()),
+                created_at: Set(audit::now_micros()),
+            };
+            if let Err(err) = idempotency_record::Entity::insert(claim).exec_without_returning(&txn).await {
+                txn.rollback().await.ok();
+                if is_unique_violation(&err) {
+                    // Another request with this key committed first: answer as it did.
+                    return match replay(db, &actor, key, operation, &request_hash).await? {
+                        Some(answer) => Ok(Begun::Replayed(answer)),
+                        None => Err(ApiError::Internal("idempotency record vanished".into())),
+                    };
+                }
+                return Err(err.into());
+            }
+        }
+        Ok(Begun::Fresh(Write { txn, actor, operation, key, request_hash, audit: Vec::new() }))
+    }
+
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    pub fn request_hash(&self) -> &str {
+        &self.request_hash
+    }
+
+    /// Records what was written, to be appended to the audit chain at commit.
+    pub fn audit(&mut self, object_ids: Vec<String>, content_hash: String) {
+        self.audit.push(AuditEntry { operation: self.operation.to_owned(), object_ids, content_hash });
+    }
+
+    /// Appends the audit records, stores the answer under the idempotency key, commits.
+    pub async fn commit<T: Serialize>(self, answer: &T) -> Result<(), ApiError> {
+        audit::append(&self.txn, &self.actor, &self.audit).await?;
+        if let Some(key) = &self.key {
+            let response = serde_json::to_string(answer)
+                .map_err(|e| ApiError::Internal(format!("answer not serialisable: {e}").into()))?;
+            idempotency_record::Entity::update_many()
+                .col_expr(idempotency_record::Column::Response, sea_orm::sea_query::Expr::value(response))
+                .filter(idempotency_record::Column::InstitutionCode.eq(self.actor.institution_code.clone()))
+                .filter(idempotency_record::Column::IdempotencyKey.eq(key.clone()))
+                .exec(&self.txn)
+                .await?;
+        }
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// Runs raw SQL in a write (for bulk statements sea-orm does not express).
+pub async fn execute<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<u64, DbErr> {
+    Ok(conn.execute_unprepared(sql).await?.rows_affected())
+}

@@ -1,0 +1,492 @@
+//! Storing and reading measures and commitments. Territory restrictions are predicates of the SQL queries.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use chrono::{DateTime, FixedOffset, Utc};
+use entities::{commitment, commitment_revision, measure, measure_revision};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::types::{
+    CommitmentInput, CommitmentPayload, CommitmentRecord, MeasureFilter, MeasureInput, MeasurePayload, MeasureRecord,
+    ViolationView,
+};
+use super::validation::{check_commitment, check_measure};
+use crate::audit::{self, Actor};
+use crate::auth::policy::Reach;
+use crate::auth::principal::{Principal, Role, ScopeLevel};
+use crate::error::{ApiError, SharedError};
+use crate::exchange::write::{Begun, Write, content_hash, is_unique_violation};
+use crate::exchange::{Channel, record_submission};
+use crate::territory::service::Catalog;
+use crate::validation::Violations;
+use crate::vocabulary::{CommitmentStatus, DataKind, MeasureStatus, Payer};
+
+/// The SQL predicate restricting measures to what a principal may reach.
+pub fn measure_scope(principal: &Principal, reach: Reach) -> Condition {
+    match (reach, principal.scope.level) {
+        (Reach::Everything, _) | (_, ScopeLevel::National) => Condition::all(),
+        (_, ScopeLevel::Region) => {
+            Condition::all().add(measure::Column::RegionCode.is_in(principal.scope.region_codes.clone()))
+        }
+        _ => Condition::all().add(measure::Column::DepartementCode.is_in(principal.scope.departement_codes.clone())),
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("aucune mesure « {id} » dans votre territoire"))
+}
+
+fn conflict(what: &str, expected: i32, stored: i32) -> ApiError {
+    ApiError::VersionConflict(format!(
+        "{what} a changé entre-temps (version {stored}, vous attendiez {expected}) : relisez-la avant de la modifier ; rien n'a été écrit"
+    ))
+}
+
+/// The measure visible to the principal, by id.
+pub async fn find_measure<C: ConnectionTrait>(
+    conn: &C,
+    principal: &Principal,
+    reach: Reach,
+    id: &str,
+) -> Result<measure::Model, ApiError> {
+    measure::Entity::find_by_id(id.to_owned())
+        .filter(measure_scope(principal, reach))
+        .one(conn)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+async fn record_measure_revision<C: ConnectionTrait>(
+    conn: &C,
+    record: &MeasureRecord,
+    submission_id: &str,
+) -> Result<(), ApiError> {
+    measure_revision::Entity::insert(measure_revision::ActiveModel {
+        measure_id: Set(record.id.clone()),
+        version: Set(record.version),
+        snapshot: Set(serde_json::to_string(record).map_err(|e| ApiError::Internal(Box::new(e)))?),
+        recorded_at: Set(record.updated_at),
+        recorded_by: Set(record.updated_by.clone()),
+        submission_id: Set(Some(submission_id.to_owned())),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Creates the measure of this reference, or updates it at `expected_version`.
+pub async fn upsert_measure(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    principal: &Principal,
+    input: MeasureInput,
+    idempotency_key: Option<String>,
+    expected_version: Option<i32>,
+    channel: Channel,
+) -> Result<MeasurePayload, ApiError> {
+    let region = match (principal.role, principal.scope.region_codes.as_slice()) {
+        (Role::Ars, [region]) => region.clone(),
+        _ => return Err(ApiError::Forbidden("seule une ARS programme des mesures, dans sa région".into())),
+    };
+    let request = (&input, expected_version);
+    let mut write = match Write::begin(db, Actor::of(principal), "upsertMeasure", idempotency_key, &request).await? {
+        Begun::Replayed(answer) => return Ok(answer),
+        Begun::Fresh(write) => write,
+    };
+    let existing = measure::Entity::find()
+        .filter(measure::Column::RegionCode.eq(region.clone()))
+        .filter(measure::Column::Reference.eq(input.reference.trim()))
+        .one(&write.txn)
+        .await?;
+    let previous_status = existing.as_ref().and_then(|m| MeasureStatus::from_stored(&m.status));
+    let mut violations = Violations::new();
+    let warnings = check_measure(&input, &region, previous_status, catalog, &mut violations);
+    violations.into_result()?;
+
+    let now = audit::now_micros();
+    let by = write.actor.label();
+    let publics = input.publics.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
+    let (id, version, created) = match &existing {
+        Some(stored) => {
+            let expected = expected_version.ok_or_else(|| {
+                ApiError::BadUserInput(format!(
+                    "la mesure « {} » existe (version {}) : donnez expectedVersion pour la modifier",
+                    stored.reference, stored.version
+                ))
+            })?;
+            if expected != stored.version {
+                return Err(conflict("la mesure", expected, stored.version));
+            }
+            let updated = measure::Entity::update_many()
+                .col_expr(measure::Column::Label, Expr::value(input.label.trim()))
+                .col_expr(measure::Column::DepartementCode, Expr::value(input.departement_code.clone()))
+                .col_expr(measure::Column::Finess, Expr::value(input.finess.clone()))
+                .col_expr(measure::Column::CategoryCode, Expr::value(input.category_code.clone()))
+                .col_expr(measure::Column::Publics, Expr::value(publics.clone()))
+                .col_expr(measure::Column::Solutions, Expr::value(input.solutions))
+                .col_expr(measure::Column::Unit, Expr::value(input.unit.as_str()))
+                .col_expr(measure::Column::Nature, Expr::value(input.nature.as_str()))
+                .col_expr(measure::Column::Procedure, Expr::value(input.procedure.as_str()))
+                .col_expr(measure::Column::Compartment, Expr::value(input.compartment.as_str()))
+                .col_expr(measure::Column::PlannedInstallation, Expr::value(input.planned_installation))
+                .col_expr(measure::Column::Status, Expr::value(input.status.as_str()))
+                .col_expr(measure::Column::Version, Expr::value(expected + 1))
+                .col_expr(measure::Column::UpdatedAt, Expr::value(now))
+                .col_expr(measure::Column::UpdatedBy, Expr::value(by.clone()))
+                .filter(measure::Column::Id.eq(stored.id.clone()))
+                .filter(measure::Column::Version.eq(expected))
+                .exec(&write.txn)
+                .await?;
+            if updated.rows_affected != 1 {
+                return Err(conflict("la mesure", expected, expected + 1));
+            }
+            (stored.id.clone(), expected + 1, false)
+        }
+        None => {
+            if let Some(expected) = expected_version.filter(|v| *v != 0) {
+                return Err(ApiError::VersionConflict(format!(
+                    "aucune mesure « {} » n'existe encore (expectedVersion {expected}) ; rien n'a été écrit",
+                    input.reference.trim()
+                )));
+            }
+            let id = uuid::Uuid::now_v7().to_string();
+            let inserted = measure::Entity::insert(measure::ActiveModel {
+                id: Set(id.clone()),
+                region_code: Set(region.clone()),
+                departement_code: Set(input.departement_code.clone()),
+                reference: Set(input.reference.trim().to_owned()),
+                label: Set(input.label.trim().to_owned()),
+                finess: Set(input.finess.clone()),
+                category_code: Set(input.category_code.clone()),
+                publics: Set(publics.clone()),
+                solutions: Set(input.solutions),
+                unit: Set(input.unit.as_str().to_owned()),
+                nature: Set(input.nature.as_str().to_owned()),
+                procedure: Set(input.procedure.as_str().to_owned()),
+                compartment: Set(input.compartment.as_str().to_owned()),
+                planned_installation: Set(input.planned_installation),
+                status: Set(input.status.as_str().to_owned()),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                updated_by: Set(by.clone()),
+            })
+            .exec_without_returning(&write.txn)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                // Another request created this reference a moment ago.
+                Err(err) if is_unique_violation(&err) => {
+                    return Err(ApiError::VersionConflict(format!(
+                        "la mesure « {} » vient d'être créée par une autre requête : relisez-la ; rien n'a été écrit",
+                        input.reference.trim()
+                    )));
+                }
+                Err(err) => return Err(err.into()),
+            }
+            (id, 1, true)
+        }
+    };
+    let row = measure::Entity::find_by_id(id.clone())
+        .one(&write.txn)
+        .await?
+        .ok_or_else(|| ApiError::Internal("measure vanished inside its transaction".into()))?;
+    let record = MeasureRecord::try_from(&row)?;
+    debug_assert_eq!(record.version, version);
+    let hash = content_hash(&input);
+    let receipt = record_submission(&write.txn, &write.actor, DataKind::Measures, &hash, 1, channel).await?;
+    record_measure_revision(&write.txn, &record, &receipt.submission_id).await?;
+    write.audit(vec![id], hash);
+    let payload = MeasurePayload {
+        measure: record,
+        created,
+        warnings: warnings.into_vec().into_iter().map(ViolationView::from).collect(),
+    };
+    write.commit(&payload).await?;
+    Ok(payload)
+}
+
+/// A page of measures within the principal's reach.
+pub async fn list_measures(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    reach: Reach,
+    filter: &MeasureFilter,
+    limit: u64,
+    after: Option<&str>,
+) -> Result<(Vec<measure::Model>, u64, bool), ApiError> {
+    let mut condition = measure_scope(principal, reach);
+    if let Some(region) = &filter.region_code {
+        condition = condition.add(measure::Column::RegionCode.eq(region.clone()));
+    }
+    if let Some(departement) = &filter.departement_code {
+        condition = condition.add(measure::Column::DepartementCode.eq(departement.clone()));
+    }
+    if let Some(category) = &filter.category_code {
+        condition = condition.add(measure::Column::CategoryCode.eq(category.clone()));
+    }
+    if let Some(compartment) = filter.compartment {
+        condition = condition.add(measure::Column::Compartment.eq(compartment.as_str()));
+    }
+    if let Some(status) = filter.status {
+        condition = condition.add(measure::Column::Status.eq(status.as_str()));
+    }
+    if let Some(year) = filter.year {
+        let (from, to) = (chrono::NaiveDate::from_ymd_opt(year, 1, 1), chrono::NaiveDate::from_ymd_opt(year, 12, 31));
+        if let (Some(from), Some(to)) = (from, to) {
+            condition = condition.add(measure::Column::PlannedInstallation.between(from, to));
+        }
+    }
+    let total = measure::Entity::find().filter(condition.clone()).count(db).await?;
+    let mut query = measure::Entity::find().filter(condition);
+    if let Some(after) = after {
+        query = query.filter(measure::Column::Id.gt(after));
+    }
+    let mut rows = query.order_by_asc(measure::Column::Id).limit(limit + 1).all(db).await?;
+    let has_next = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, total, has_next))
+}
+
+/// The measure as it stood at an instant: the last revision recorded at or before it, or None if it did not
+/// exist yet. The caller has checked the measure is within reach.
+pub async fn measure_as_of(
+    db: &DatabaseConnection,
+    id: &str,
+    as_of: DateTime<FixedOffset>,
+) -> Result<Option<MeasureRecord>, ApiError> {
+    // Stored instants are UTC: compare in UTC so that text comparison on SQLite holds too.
+    let as_of = as_of.with_timezone(&Utc).fixed_offset();
+    let revision = measure_revision::Entity::find()
+        .filter(measure_revision::Column::MeasureId.eq(id))
+        .filter(measure_revision::Column::RecordedAt.lte(as_of))
+        .order_by_desc(measure_revision::Column::Version)
+        .one(db)
+        .await?;
+    revision.map(|r| serde_json::from_str(&r.snapshot).map_err(|e| ApiError::Internal(Box::new(e)))).transpose()
+}
+
+fn funder_of(principal: &Principal) -> Result<Payer, ApiError> {
+    match principal.role {
+        Role::Ars => Ok(Payer::AssuranceMaladie),
+        Role::Collectivite => Ok(Payer::Collectivite),
+        _ => Err(ApiError::Forbidden("seuls l'ARS et les collectivités engagent des financements".into())),
+    }
+}
+
+async fn record_commitment_revision<C: ConnectionTrait>(conn: &C, record: &CommitmentRecord) -> Result<(), ApiError> {
+    commitment_revision::Entity::insert(commitment_revision::ActiveModel {
+        commitment_id: Set(record.id.clone()),
+        version: Set(record.version),
+        snapshot: Set(serde_json::to_string(record).map_err(|e| ApiError::Internal(Box::new(e)))?),
+        recorded_at: Set(record.updated_at),
+        recorded_by: Set(record.updated_by.clone()),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+async fn reload_commitment<C: ConnectionTrait>(conn: &C, id: &str) -> Result<CommitmentRecord, ApiError> {
+    let row = commitment::Entity::find_by_id(id.to_owned())
+        .one(conn)
+        .await?
+        .ok_or_else(|| ApiError::Internal("commitment vanished inside its transaction".into()))?;
+    CommitmentRecord::try_from(&row)
+}
+
+/// Records the principal's own view of a measure: created the first time for (measure, funder, component),
+/// updated at `expected_version` afterwards.
+pub async fn commit(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    reach: Reach,
+    input: CommitmentInput,
+    idempotency_key: Option<String>,
+    expected_version: Option<i32>,
+    channel: Channel,
+) -> Result<CommitmentPayload, ApiError> {
+    let funder = funder_of(principal)?;
+    let funder_code = principal.institution.code.clone();
+    let request = (&input, expected_version);
+    let mut write = match Write::begin(db, Actor::of(principal), "commit", idempotency_key, &request).await? {
+        Begun::Replayed(answer) => return Ok(answer),
+        Begun::Fresh(write) => write,
+    };
+    let measure = find_measure(&write.txn, principal, reach, input.measure_id.as_str()).await?;
+    let mut violations = Violations::new();
+    check_commitment(&input, &mut violations);
+    violations.into_result()?;
+    let existing = commitment::Entity::find()
+        .filter(commitment::Column::MeasureId.eq(measure.id.clone()))
+        .filter(commitment::Column::FunderCode.eq(funder_code.clone()))
+        .filter(commitment::Column::CostComponent.eq(input.cost_component.as_str()))
+        .one(&write.txn)
+        .await?;
+    let now = audit::now_micros();
+    let by = write.actor.label();
+    let schedule = serde_json::to_string(&input.schedule).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let (id, created) = match existing {
+        Some(stored) => {
+            let expected = expected_version.ok_or_else(|| {
+                ApiError::BadUserInput(format!(
+                    "votre engagement sur cette mesure existe (version {}) : donnez expectedVersion pour le modifier",
+                    stored.version
+                ))
+            })?;
+            if expected != stored.version {
+                return Err(conflict("l'engagement", expected, stored.version));
+            }
+            let updated = commitment::Entity::update_many()
+                .col_expr(commitment::Column::FullYearAmountCents, Expr::value(input.full_year_amount.0))
+                .col_expr(commitment::Column::Schedule, Expr::value(schedule))
+                .col_expr(commitment::Column::DecisionRef, Expr::value(input.decision_ref.trim()))
+                .col_expr(commitment::Column::Capacity, Expr::value(input.capacity))
+                .col_expr(commitment::Column::InstallationDate, Expr::value(input.installation_date))
+                .col_expr(commitment::Column::Status, Expr::value(CommitmentStatus::Active.as_str()))
+                .col_expr(commitment::Column::WithdrawalReason, Expr::value(Option::<String>::None))
+                .col_expr(commitment::Column::Version, Expr::value(expected + 1))
+                .col_expr(commitment::Column::UpdatedAt, Expr::value(now))
+                .col_expr(commitment::Column::UpdatedBy, Expr::value(by.clone()))
+                .filter(commitment::Column::Id.eq(stored.id.clone()))
+                .filter(commitment::Column::Version.eq(expected))
+                .exec(&write.txn)
+                .await?;
+            if updated.rows_affected != 1 {
+                return Err(conflict("l'engagement", expected, expected + 1));
+            }
+            (stored.id, false)
+        }
+        None => {
+            if let Some(expected) = expected_version.filter(|v| *v != 0) {
+                return Err(ApiError::VersionConflict(format!(
+                    "aucun engagement n'existe encore sur cette mesure (expectedVersion {expected}) ; rien n'a été écrit"
+                )));
+            }
+            let id = uuid::Uuid::now_v7().to_string();
+            let inserted = commitment::Entity::insert(commitment::ActiveModel {
+                id: Set(id.clone()),
+                measure_id: Set(measure.id.clone()),
+                funder: Set(funder.as_str().to_owned()),
+                funder_code: Set(funder_code.clone()),
+                cost_component: Set(input.cost_component.as_str().to_owned()),
+                full_year_amount_cents: Set(input.full_year_amount.0),
+                schedule: Set(schedule),
+                decision_ref: Set(input.decision_ref.trim().to_owned()),
+                capacity: Set(input.capacity),
+                installation_date: Set(input.installation_date),
+                status: Set(CommitmentStatus::Active.as_str().to_owned()),
+                withdrawal_reason: Set(None),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                updated_by: Set(by.clone()),
+            })
+            .exec_without_returning(&write.txn)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(err) if is_unique_violation(&err) => {
+                    return Err(ApiError::VersionConflict(
+                        "cet engagement vient d'être créé par une autre requête : relisez-le ; rien n'a été écrit"
+                            .into(),
+                    ));
+                }
+                Err(err) => return Err(err.into()),
+            }
+            (id, true)
+        }
+    };
+    let record = reload_commitment(&write.txn, &id).await?;
+    record_commitment_revision(&write.txn, &record).await?;
+    let hash = content_hash(&input);
+    record_submission(&write.txn, &write.actor, DataKind::Commitments, &hash, 1, channel).await?;
+    write.audit(vec![id, measure.id], hash);
+    let payload = CommitmentPayload { commitment: record, created };
+    write.commit(&payload).await?;
+    Ok(payload)
+}
+
+/// Withdraws the principal's own commitment, keeping it (and the reason) on record.
+pub async fn withdraw(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+    reason: &str,
+    expected_version: i32,
+    idempotency_key: Option<String>,
+) -> Result<CommitmentPayload, ApiError> {
+    funder_of(principal)?;
+    let mut v = Violations::new();
+    v.text("reason", reason, 1, 500);
+    v.into_result()?;
+    let request = (id, reason, expected_version);
+    let mut write =
+        match Write::begin(db, Actor::of(principal), "withdrawCommitment", idempotency_key, &request).await? {
+            Begun::Replayed(answer) => return Ok(answer),
+            Begun::Fresh(write) => write,
+        };
+    // Only the funder's own commitments: anyone else's is not found, as a missing one.
+    let stored = commitment::Entity::find_by_id(id.to_owned())
+        .filter(commitment::Column::FunderCode.eq(principal.institution.code.clone()))
+        .one(&write.txn)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("aucun engagement « {id} » de votre institution")))?;
+    if stored.version != expected_version {
+        return Err(conflict("l'engagement", expected_version, stored.version));
+    }
+    if stored.status == CommitmentStatus::Withdrawn.as_str() {
+        let mut v = Violations::new();
+        v.add("id", "ALREADY_WITHDRAWN", "cet engagement est déjà retiré");
+        v.into_result()?;
+    }
+    let updated = commitment::Entity::update_many()
+        .col_expr(commitment::Column::Status, Expr::value(CommitmentStatus::Withdrawn.as_str()))
+        .col_expr(commitment::Column::WithdrawalReason, Expr::value(reason.trim()))
+        .col_expr(commitment::Column::Version, Expr::value(expected_version + 1))
+        .col_expr(commitment::Column::UpdatedAt, Expr::value(audit::now_micros()))
+        .col_expr(commitment::Column::UpdatedBy, Expr::value(write.actor.label()))
+        .filter(commitment::Column::Id.eq(id))
+        .filter(commitment::Column::Version.eq(expected_version))
+        .exec(&write.txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(conflict("l'engagement", expected_version, expected_version + 1));
+    }
+    let record = reload_commitment(&write.txn, id).await?;
+    record_commitment_revision(&write.txn, &record).await?;
+    write.audit(vec![id.to_owned(), stored.measure_id], content_hash(&request));
+    let payload = CommitmentPayload { commitment: record, created: false };
+    write.commit(&payload).await?;
+    Ok(payload)
+}
+
+/// Batches the commitments of every measure a query shows into one SQL query.
+pub struct CommitmentLoader {
+    pub db: DatabaseConnection,
+}
+
+impl Loader<String> for CommitmentLoader {
+    type Value = Vec<CommitmentRecord>;
+    type Error = SharedError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let rows = commitment::Entity::find()
+            .filter(commitment::Column::MeasureId.is_in(keys.iter().cloned()))
+            .order_by_asc(commitment::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(ApiError::from)?;
+        let mut by_measure: HashMap<String, Vec<CommitmentRecord>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for row in &rows {
+            by_measure.entry(row.measure_id.clone()).or_default().push(CommitmentRecord::try_from(row)?);
+        }
+        Ok(by_measure)
+    }
+}
