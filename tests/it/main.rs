@@ -10,3 +10,4 @@ mod programming;
 mod reference_data;
 mod schema_contract;
 mod startup;
+mod submissions;
