@@ -1,5 +1,6 @@
 //! Exchange: the write path shared by every channel, submissions and their receipts, and the CNSA's campaigns.
 
+pub mod files;
 pub mod write;
 
 use std::collections::BTreeMap;

@@ -7,8 +7,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use entities::{commitment, commitment_revision, measure, measure_revision};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::types::{
@@ -80,6 +80,14 @@ async fn record_measure_revision<C: ConnectionTrait>(
 }
 
 /// Creates the measure of this reference, or updates it at `expected_version`.
+/// The region of the ARS that programmes, or FORBIDDEN.
+pub fn programming_region(principal: &Principal) -> Result<String, ApiError> {
+    match (principal.role, principal.scope.region_codes.as_slice()) {
+        (Role::Ars, [region]) => Ok(region.clone()),
+        _ => Err(ApiError::Forbidden("seule une ARS programme des mesures, dans sa région".into())),
+    }
+}
+
 pub async fn upsert_measure(
     db: &DatabaseConnection,
     catalog: &Catalog,
@@ -89,27 +97,44 @@ pub async fn upsert_measure(
     expected_version: Option<i32>,
     channel: Channel,
 ) -> Result<MeasurePayload, ApiError> {
-    let region = match (principal.role, principal.scope.region_codes.as_slice()) {
-        (Role::Ars, [region]) => region.clone(),
-        _ => return Err(ApiError::Forbidden("seule une ARS programme des mesures, dans sa région".into())),
-    };
+    let region = programming_region(principal)?;
     let request = (&input, expected_version);
     let mut write = match Write::begin(db, Actor::of(principal), "upsertMeasure", idempotency_key, &request).await? {
         Begun::Replayed(answer) => return Ok(answer),
         Begun::Fresh(write) => write,
     };
+    let hash = content_hash(&input);
+    let receipt = record_submission(&write.txn, &write.actor, DataKind::Measures, &hash, 1, channel).await?;
+    let payload =
+        apply_measure(&write.txn, &write.actor, catalog, &region, &input, expected_version, &receipt.submission_id)
+            .await?;
+    write.audit(vec![payload.measure.id.clone()], hash);
+    write.commit(&payload).await?;
+    Ok(payload)
+}
+
+/// Validates and stores one measure inside a write (a single upsert, or a row of an imported file).
+pub async fn apply_measure(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    catalog: &Catalog,
+    region: &str,
+    input: &MeasureInput,
+    expected_version: Option<i32>,
+    submission_id: &str,
+) -> Result<MeasurePayload, ApiError> {
     let existing = measure::Entity::find()
-        .filter(measure::Column::RegionCode.eq(region.clone()))
+        .filter(measure::Column::RegionCode.eq(region.to_owned()))
         .filter(measure::Column::Reference.eq(input.reference.trim()))
-        .one(&write.txn)
+        .one(txn)
         .await?;
     let previous_status = existing.as_ref().and_then(|m| MeasureStatus::from_stored(&m.status));
     let mut violations = Violations::new();
-    let warnings = check_measure(&input, &region, previous_status, catalog, &mut violations);
+    let warnings = check_measure(input, region, previous_status, catalog, &mut violations);
     violations.into_result()?;
 
     let now = audit::now_micros();
-    let by = write.actor.label();
+    let by = actor.label();
     let publics = input.publics.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
     let (id, version, created) = match &existing {
         Some(stored) => {
@@ -140,7 +165,7 @@ pub async fn upsert_measure(
                 .col_expr(measure::Column::UpdatedBy, Expr::value(by.clone()))
                 .filter(measure::Column::Id.eq(stored.id.clone()))
                 .filter(measure::Column::Version.eq(expected))
-                .exec(&write.txn)
+                .exec(txn)
                 .await?;
             if updated.rows_affected != 1 {
                 return Err(conflict("la mesure", expected, expected + 1));
@@ -157,7 +182,7 @@ pub async fn upsert_measure(
             let id = uuid::Uuid::now_v7().to_string();
             let inserted = measure::Entity::insert(measure::ActiveModel {
                 id: Set(id.clone()),
-                region_code: Set(region.clone()),
+                region_code: Set(region.to_owned()),
                 departement_code: Set(input.departement_code.clone()),
                 reference: Set(input.reference.trim().to_owned()),
                 label: Set(input.label.trim().to_owned()),
@@ -176,7 +201,7 @@ pub async fn upsert_measure(
                 updated_at: Set(now),
                 updated_by: Set(by.clone()),
             })
-            .exec_without_returning(&write.txn)
+            .exec_without_returning(txn)
             .await;
             match inserted {
                 Ok(_) => {}
@@ -193,22 +218,17 @@ pub async fn upsert_measure(
         }
     };
     let row = measure::Entity::find_by_id(id.clone())
-        .one(&write.txn)
+        .one(txn)
         .await?
         .ok_or_else(|| ApiError::Internal("measure vanished inside its transaction".into()))?;
     let record = MeasureRecord::try_from(&row)?;
     debug_assert_eq!(record.version, version);
-    let hash = content_hash(&input);
-    let receipt = record_submission(&write.txn, &write.actor, DataKind::Measures, &hash, 1, channel).await?;
-    record_measure_revision(&write.txn, &record, &receipt.submission_id).await?;
-    write.audit(vec![id], hash);
-    let payload = MeasurePayload {
+    record_measure_revision(txn, &record, submission_id).await?;
+    Ok(MeasurePayload {
         measure: record,
         created,
         warnings: warnings.into_vec().into_iter().map(ViolationView::from).collect(),
-    };
-    write.commit(&payload).await?;
-    Ok(payload)
+    })
 }
 
 /// A page of measures within the principal's reach.
@@ -311,25 +331,43 @@ pub async fn commit(
     expected_version: Option<i32>,
     channel: Channel,
 ) -> Result<CommitmentPayload, ApiError> {
-    let funder = funder_of(principal)?;
-    let funder_code = principal.institution.code.clone();
+    funder_of(principal)?;
     let request = (&input, expected_version);
     let mut write = match Write::begin(db, Actor::of(principal), "commit", idempotency_key, &request).await? {
         Begun::Replayed(answer) => return Ok(answer),
         Begun::Fresh(write) => write,
     };
-    let measure = find_measure(&write.txn, principal, reach, input.measure_id.as_str()).await?;
+    let hash = content_hash(&input);
+    record_submission(&write.txn, &write.actor, DataKind::Commitments, &hash, 1, channel).await?;
+    let payload = apply_commitment(&write.txn, &write.actor, principal, reach, &input, expected_version).await?;
+    write.audit(vec![payload.commitment.id.clone(), payload.commitment.measure_id.clone()], hash);
+    write.commit(&payload).await?;
+    Ok(payload)
+}
+
+/// Validates and stores one funder's commitment inside a write (a single call, or a row of an imported file).
+pub async fn apply_commitment(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    principal: &Principal,
+    reach: Reach,
+    input: &CommitmentInput,
+    expected_version: Option<i32>,
+) -> Result<CommitmentPayload, ApiError> {
+    let funder = funder_of(principal)?;
+    let funder_code = principal.institution.code.clone();
+    let measure = find_measure(txn, principal, reach, input.measure_id.as_str()).await?;
     let mut violations = Violations::new();
-    check_commitment(&input, &mut violations);
+    check_commitment(input, &mut violations);
     violations.into_result()?;
     let existing = commitment::Entity::find()
         .filter(commitment::Column::MeasureId.eq(measure.id.clone()))
         .filter(commitment::Column::FunderCode.eq(funder_code.clone()))
         .filter(commitment::Column::CostComponent.eq(input.cost_component.as_str()))
-        .one(&write.txn)
+        .one(txn)
         .await?;
     let now = audit::now_micros();
-    let by = write.actor.label();
+    let by = actor.label();
     let schedule = serde_json::to_string(&input.schedule).map_err(|e| ApiError::Internal(Box::new(e)))?;
     let (id, created) = match existing {
         Some(stored) => {
@@ -355,7 +393,7 @@ pub async fn commit(
                 .col_expr(commitment::Column::UpdatedBy, Expr::value(by.clone()))
                 .filter(commitment::Column::Id.eq(stored.id.clone()))
                 .filter(commitment::Column::Version.eq(expected))
-                .exec(&write.txn)
+                .exec(txn)
                 .await?;
             if updated.rows_affected != 1 {
                 return Err(conflict("l'engagement", expected, expected + 1));
@@ -387,7 +425,7 @@ pub async fn commit(
                 updated_at: Set(now),
                 updated_by: Set(by.clone()),
             })
-            .exec_without_returning(&write.txn)
+            .exec_without_returning(txn)
             .await;
             match inserted {
                 Ok(_) => {}
@@ -402,14 +440,9 @@ pub async fn commit(
             (id, true)
         }
     };
-    let record = reload_commitment(&write.txn, &id).await?;
-    record_commitment_revision(&write.txn, &record).await?;
-    let hash = content_hash(&input);
-    record_submission(&write.txn, &write.actor, DataKind::Commitments, &hash, 1, channel).await?;
-    write.audit(vec![id, measure.id], hash);
-    let payload = CommitmentPayload { commitment: record, created };
-    write.commit(&payload).await?;
-    Ok(payload)
+    let record = reload_commitment(txn, &id).await?;
+    record_commitment_revision(txn, &record).await?;
+    Ok(CommitmentPayload { commitment: record, created })
 }
 
 /// Withdraws the principal's own commitment, keeping it (and the reason) on record.
