@@ -32,6 +32,35 @@ enum Command {
     },
     /// Print a token of the development issuer (needs CNH_DEV_JWT_SECRET; refused in production).
     Token(TokenArgs),
+    /// Submit a spreadsheet (CSV or XLSX) on behalf of an institution, as an upload would.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// measures, commitments, needs or school-plans.
+    #[arg(long)]
+    kind: String,
+    /// The CSV or XLSX file.
+    #[arg(long)]
+    file: std::path::PathBuf,
+    /// The institution submitting it ("MDPH-69", "ARS-84", "RECTORAT-LYON").
+    #[arg(long)]
+    institution: String,
+    /// Replaying the same file with the same key stores nothing twice.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+fn data_kind(text: &str) -> Option<api::vocabulary::DataKind> {
+    use api::vocabulary::DataKind;
+    match text.trim() {
+        "measures" => Some(DataKind::Measures),
+        "commitments" => Some(DataKind::Commitments),
+        "needs" => Some(DataKind::Needs),
+        "school-plans" => Some(DataKind::SchoolPlans),
+        _ => None,
+    }
 }
 
 #[derive(Args)]
@@ -211,6 +240,44 @@ async fn main() -> ExitCode {
             match app.run().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => fail(format_args!("server stopped: {err}")),
+            }
+        }
+        Command::Import(args) => {
+            let Some(kind) = data_kind(&args.kind) else {
+                return fail(format_args!(
+                    "unknown kind « {} »: measures, commitments, needs or school-plans",
+                    args.kind
+                ));
+            };
+            match api::exchange::import::import_from_cli(
+                &config.database_url,
+                &args.institution,
+                kind,
+                &args.file,
+                args.idempotency_key,
+            )
+            .await
+            {
+                Ok(report) => {
+                    println!(
+                        "{} rows read from {} ({:?}): {} created, {} updated; submission {} (SHA-256 {})",
+                        report.rows,
+                        args.file.display(),
+                        report.format,
+                        report.created,
+                        report.updated,
+                        report.receipt.submission_id,
+                        report.receipt.content_hash
+                    );
+                    for warning in &report.warnings {
+                        println!("  warning {} [{}] {}", warning.path, warning.code, warning.message);
+                    }
+                    if !report.ignored_columns.is_empty() {
+                        println!("  ignored columns: {}", report.ignored_columns.join(", "));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(err),
             }
         }
         Command::ExportSchema { .. } | Command::Token(_) => unreachable!("handled before start-up"),

@@ -82,6 +82,8 @@ fn sample(field: &str) -> Option<(Sample, String)> {
             r#"mutation { declareCampaign(input: { name: "Matrice", dataKind: MEASURES, opensOn: "2026-01-01", deadline: "2026-12-31" },
                 idempotencyKey: "matrix") { id } }"#.into(),
         ),
+        // Without a multipart body the upload is missing: the policy answers first, then the resolver.
+        "importFile" => (Write, r#"mutation { importFile(kind: NEEDS, file: "0") { rows } }"#.into()),
         _ => return None,
     })
 }
@@ -250,6 +252,8 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             (Resource::AuditTrail, Action::Read) if role == Cnsa || role == Admin => Some(Everything),
             (Resource::AuditTrail, Action::Read) if institutions.contains(&role) => Some(OwnTerritory),
             (Resource::AuditIntegrity, Action::Read) if role == Cnsa || role == Admin => Some(Everything),
+            // Each institution that submits data may send it as a spreadsheet.
+            (Resource::FileImport, Action::Write) if institutions.contains(&role) => Some(OwnTerritory),
             _ => None,
         }
     };

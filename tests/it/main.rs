@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod authorization;
 mod errors;
+mod files;
 mod programming;
 mod reference_data;
 mod schema_contract;

@@ -205,3 +205,34 @@ pub async fn resolve_principal(
         issuer: token.issuer_name,
     })
 }
+
+/// The principal an operator acts as on the command line (`cnh-hub import --institution MDPH-69`): the institution's
+/// own role and territory, no token.
+pub async fn principal_for_institution(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    code: &str,
+    agent: &str,
+) -> Result<Principal, AuthError> {
+    let institution = institution::Entity::find_by_id(code.to_owned())
+        .one(db)
+        .await
+        .map_err(AuthError::Unavailable)?
+        .ok_or(AuthError::UnknownInstitution)?;
+    if institution.suspended {
+        return Err(AuthError::Suspended);
+    }
+    let kind = InstitutionKind::from_stored(&institution.kind).ok_or(AuthError::UnknownInstitution)?;
+    let scope = Scope::of_institution(kind, institution.territory_code.as_deref(), catalog)
+        .ok_or(AuthError::UnknownInstitution)?;
+    Ok(Principal {
+        institution,
+        institution_kind: kind,
+        role: Role::of_institution(kind),
+        scope,
+        agent_id: Some(agent.to_owned()),
+        service_account: true,
+        token_id: None,
+        issuer: "cli".to_owned(),
+    })
+}

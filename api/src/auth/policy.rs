@@ -33,6 +33,8 @@ pub enum Resource {
     AuditTrail,
     /// Verification of the whole audit chain.
     AuditIntegrity,
+    /// Submitting a spreadsheet; the kind of data it holds is then checked against its own resource.
+    FileImport,
 }
 
 impl Resource {
@@ -47,6 +49,7 @@ impl Resource {
         Resource::Campaign,
         Resource::AuditTrail,
         Resource::AuditIntegrity,
+        Resource::FileImport,
     ];
 }
 
@@ -132,6 +135,11 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Rectorat, AuditTrail, Read, OwnTerritory),
     (Cnsa, AuditIntegrity, Read, Everything),
     (Admin, AuditIntegrity, Read, Everything),
+    // Spreadsheets: every institution that submits data may send it as a file.
+    (Ars, FileImport, Write, OwnTerritory),
+    (Collectivite, FileImport, Write, OwnTerritory),
+    (Mdph, FileImport, Write, OwnTerritory),
+    (Rectorat, FileImport, Write, OwnTerritory),
 ];
 
 /// The reach of the principal, or `FORBIDDEN`: services call it to build their territory predicates.
@@ -202,6 +210,7 @@ pub const OPERATIONS: &[Operation] = &[
     mutation("submitNeeds", Needs),
     mutation("submitSchoolPlans", SchoolPlan),
     mutation("declareCampaign", Campaign),
+    mutation("importFile", FileImport),
     mutation("revokeToken", AccessControl),
     mutation("suspendInstitution", AccessControl),
     mutation("reinstateInstitution", AccessControl),

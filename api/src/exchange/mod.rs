@@ -1,6 +1,8 @@
 //! Exchange: the write path shared by every channel, submissions and their receipts, and the CNSA's campaigns.
 
+pub mod export;
 pub mod files;
+pub mod import;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -281,6 +283,26 @@ pub struct ExchangeMutation;
 
 #[Object]
 impl ExchangeMutation {
+    /// Submits a spreadsheet (multipart upload): CSV (`;`, decimal comma, UTF-8 or Windows-1252) or XLSX, with the
+    /// columns of the matching export. Same validation, idempotency and audit as the GraphQL writes; all-or-nothing,
+    /// every problem reported with its spreadsheet line.
+    async fn import_file(
+        &self,
+        ctx: &Context<'_>,
+        kind: DataKind,
+        file: async_graphql::Upload,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<import::ImportReport> {
+        let principal = policy::principal(ctx)?;
+        policy::require(principal, Resource::FileImport, Action::Write)?;
+        let mut upload = file.value(ctx).map_err(|e| ApiError::BadUserInput(format!("fichier illisible : {e}")))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut upload.content, &mut bytes)
+            .map_err(|e| ApiError::BadUserInput(format!("fichier illisible : {e}")))?;
+        Ok(import::import_file(db(ctx)?, catalog(ctx)?, principal, kind, &bytes, idempotency_key, Channel::File)
+            .await?)
+    }
+
     /// Declares a campaign (CNSA). Submissions of its kind received while it is open count for it.
     async fn declare_campaign(
         &self,

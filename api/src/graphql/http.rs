@@ -45,7 +45,7 @@ fn unauthenticated(err: AuthError) -> Response {
 
 /// Authenticates once per request: no header is anonymous (each operation then asks for a token), a header that
 /// does not hold an acceptable bearer token ends the request.
-async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Authentication, Response> {
+pub async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Authentication, Response> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Authentication::Anonymous) };
     let token = value
         .to_str()
@@ -62,16 +62,22 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Authenti
 pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/exports/{file}", get(crate::exchange::export::export))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
-/// A transport-level refusal, shaped as a GraphQL response so that clients read `errors[].extensions.code`.
-fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = json!({ "errors": [{ "message": message.into(), "extensions": { "code": code::BAD_REQUEST } }] });
+/// An error outside GraphQL execution, shaped as a GraphQL response so that clients read `errors[].extensions.code`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
+}
+
+/// A transport-level refusal.
+fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
+    error_response(status, code::BAD_REQUEST, &message.into())
 }
 
 async fn graphql_post(

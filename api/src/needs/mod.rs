@@ -277,7 +277,7 @@ pub struct NeedsFilter {
     pub reference_date: Option<NaiveDate>,
 }
 
-fn needs_scope(principal: &Principal, reach: Reach) -> Condition {
+pub fn needs_scope(principal: &Principal, reach: Reach) -> Condition {
     match (reach, principal.scope.level) {
         (Reach::Everything, _) | (_, ScopeLevel::National) => Condition::all(),
         _ => Condition::all()

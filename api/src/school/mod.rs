@@ -307,7 +307,7 @@ pub struct SchoolPlanFilter {
     pub kind: Option<SchoolSupportKind>,
 }
 
-fn plan_scope(principal: &Principal, reach: Reach, catalog: &Catalog) -> Condition {
+pub fn plan_scope(principal: &Principal, reach: Reach, catalog: &Catalog) -> Condition {
     match (reach, principal.scope.level) {
         (Reach::Everything, _) | (_, ScopeLevel::National) => Condition::all(),
         (_, ScopeLevel::Region) => {

@@ -1,0 +1,309 @@
+//! Lists back to spreadsheets: `GET /exports/{list}.{csv|xlsx}` with the caller's bearer token, within the same
+//! policy and territory as the GraphQL reads, with the same columns the imports read (so an export can be edited
+//! and imported again).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use entities::{commitment, measure, needs_indicator, school_plan};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use serde::Deserialize;
+
+use super::files::{CellKind, FileFormat, french_amount, write_csv, write_xlsx};
+use super::import::{COMMITMENT_HEADERS, MEASURE_HEADERS, NEEDS_HEADERS, SCHOOL_HEADERS};
+use crate::auth::policy::{self, Action, Resource};
+use crate::auth::principal::{Authentication, Principal};
+use crate::error::{ApiError, code};
+use crate::graphql::http::{HttpState, authenticate, error_response};
+use crate::needs::needs_scope;
+use crate::programming::service::measure_scope;
+use crate::programming::types::{CommitmentRecord, MeasureRecord};
+use crate::school::{SchoolPlanRecord, plan_scope};
+use crate::territory::service::Catalog;
+use crate::validation::{FIRST_YEAR, LAST_YEAR};
+
+/// Filters an export accepts as query parameters.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportFilter {
+    region_code: Option<String>,
+    departement_code: Option<String>,
+    year: Option<i32>,
+}
+
+struct Sheet {
+    name: &'static str,
+    headers: Vec<String>,
+    kinds: Vec<CellKind>,
+    rows: Vec<Vec<String>>,
+}
+
+fn date(d: chrono::NaiveDate) -> String {
+    d.format("%d/%m/%Y").to_string()
+}
+
+fn hundredths(value: &str) -> String {
+    value.replace('.', ",")
+}
+
+async fn measures_sheet(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    filter: &ExportFilter,
+) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::Measure, Action::Read)?;
+    let mut query = measure::Entity::find().filter(measure_scope(principal, reach));
+    if let Some(r) = &filter.region_code {
+        query = query.filter(measure::Column::RegionCode.eq(r.clone()));
+    }
+    if let Some(d) = &filter.departement_code {
+        query = query.filter(measure::Column::DepartementCode.eq(d.clone()));
+    }
+    let mut rows = Vec::new();
+    for m in query.order_by_asc(measure::Column::Id).all(db).await? {
+        let r = MeasureRecord::try_from(&m)?;
+        if filter.year.is_some_and(|y| chrono::Datelike::year(&r.planned_installation) != y) {
+            continue;
+        }
+        rows.push(vec![
+            r.id,
+            r.reference,
+            r.label,
+            r.departement_code,
+            r.finess.unwrap_or_default(),
+            r.category_code,
+            r.publics.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+            r.solutions.to_string(),
+            r.unit.as_str().to_owned(),
+            r.nature.as_str().to_owned(),
+            r.procedure.as_str().to_owned(),
+            r.compartment.as_str().to_owned(),
+            date(r.planned_installation),
+            r.status.as_str().to_owned(),
+            r.version.to_string(),
+        ]);
+    }
+    let headers = std::iter::once("Identifiant").chain(MEASURE_HEADERS).map(str::to_owned).collect::<Vec<_>>();
+    let mut kinds = vec![CellKind::Text; headers.len()];
+    kinds[7] = CellKind::Integer;
+    kinds[14] = CellKind::Integer;
+    Ok(Sheet { name: "Mesures", headers, kinds, rows })
+}
+
+async fn commitments_sheet(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    filter: &ExportFilter,
+) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::Measure, Action::Read)?;
+    let mut measures = measure::Entity::find().filter(measure_scope(principal, reach));
+    if let Some(r) = &filter.region_code {
+        measures = measures.filter(measure::Column::RegionCode.eq(r.clone()));
+    }
+    if let Some(d) = &filter.departement_code {
+        measures = measures.filter(measure::Column::DepartementCode.eq(d.clone()));
+    }
+    let measures = measures.all(db).await?;
+    let references: std::collections::HashMap<String, String> =
+        measures.iter().map(|m| (m.id.clone(), m.reference.clone())).collect();
+    let ids: Vec<String> = measures.into_iter().map(|m| m.id).collect();
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(500) {
+        for c in commitment::Entity::find()
+            .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
+            .order_by_asc(commitment::Column::Id)
+            .all(db)
+            .await?
+        {
+            let r = CommitmentRecord::try_from(&c)?;
+            let mut row = vec![
+                r.measure_id.clone(),
+                references.get(&r.measure_id).cloned().unwrap_or_default(),
+                r.cost_component.as_str().to_owned(),
+                french_amount(r.full_year_amount.0),
+                r.decision_ref,
+                r.capacity.to_string(),
+                date(r.installation_date),
+                r.version.to_string(),
+            ];
+            for year in FIRST_YEAR..=LAST_YEAR {
+                row.push(
+                    r.schedule.iter().find(|y| y.year == year).map(|y| french_amount(y.amount.0)).unwrap_or_default(),
+                );
+            }
+            row.push(r.funder_code);
+            row.push(r.status.as_str().to_owned());
+            rows.push(row);
+        }
+    }
+    let mut headers: Vec<String> = COMMITMENT_HEADERS.iter().map(|h| h.to_string()).collect();
+    headers.extend((FIRST_YEAR..=LAST_YEAR).map(|y| y.to_string()));
+    headers.push("Financeur".into());
+    headers.push("Statut".into());
+    let mut kinds = vec![CellKind::Text; headers.len()];
+    kinds[3] = CellKind::Hundredths;
+    kinds[5] = CellKind::Integer;
+    kinds[7] = CellKind::Integer;
+    for k in kinds.iter_mut().skip(8).take((LAST_YEAR - FIRST_YEAR + 1) as usize) {
+        *k = CellKind::Hundredths;
+    }
+    Ok(Sheet { name: "Engagements", headers, kinds, rows })
+}
+
+async fn needs_sheet(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    principal: &Principal,
+    filter: &ExportFilter,
+) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::Needs, Action::Read)?;
+    let mut query = needs_indicator::Entity::find().filter(needs_scope(principal, reach));
+    if let Some(d) = &filter.departement_code {
+        query = query.filter(needs_indicator::Column::DepartementCode.eq(d.clone()));
+    }
+    if let Some(region) = &filter.region_code {
+        let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
+        query = query.filter(needs_indicator::Column::DepartementCode.is_in(departements));
+    }
+    let rows: Vec<Vec<String>> = query
+        .order_by_asc(needs_indicator::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|n| {
+            vec![
+                n.departement_code,
+                date(n.reference_date),
+                n.orientation_code,
+                n.age_band,
+                n.indicator,
+                n.value.to_string(),
+            ]
+        })
+        .collect();
+    let mut kinds = vec![CellKind::Text; NEEDS_HEADERS.len()];
+    kinds[5] = CellKind::Integer;
+    Ok(Sheet { name: "Besoins", headers: NEEDS_HEADERS.iter().map(|h| h.to_string()).collect(), kinds, rows })
+}
+
+async fn school_sheet(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    principal: &Principal,
+    filter: &ExportFilter,
+) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::SchoolPlan, Action::Read)?;
+    let mut query = school_plan::Entity::find().filter(plan_scope(principal, reach, catalog));
+    if let Some(d) = &filter.departement_code {
+        query = query.filter(school_plan::Column::DepartementCode.eq(d.clone()));
+    }
+    if let Some(y) = filter.year {
+        query = query.filter(school_plan::Column::Year.eq(y));
+    }
+    let mut rows = Vec::new();
+    for p in query.order_by_asc(school_plan::Column::Id).all(db).await? {
+        let r = SchoolPlanRecord::try_from(&p)?;
+        rows.push(vec![
+            r.reference,
+            r.departement_code,
+            r.kind.as_str().to_owned(),
+            r.uai.unwrap_or_default(),
+            r.finess.unwrap_or_default(),
+            hundredths(&r.etp_education_nationale),
+            hundredths(&r.etp_medico_social),
+            french_amount(r.medico_social_cost.0),
+            r.year.to_string(),
+        ]);
+    }
+    let kinds = vec![
+        CellKind::Text,
+        CellKind::Text,
+        CellKind::Text,
+        CellKind::Text,
+        CellKind::Text,
+        CellKind::Hundredths,
+        CellKind::Hundredths,
+        CellKind::Hundredths,
+        CellKind::Integer,
+    ];
+    Ok(Sheet { name: "Appui scolarité", headers: SCHOOL_HEADERS.iter().map(|h| h.to_string()).collect(), kinds, rows })
+}
+
+/// `GET /exports/{file}`: `measures`, `commitments`, `needs` or `school-plans`, then `.csv` or `.xlsx`.
+pub async fn export(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    filter: Result<Query<ExportFilter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let principal = match authenticate(&state, &headers).await {
+        Ok(Authentication::Authenticated(principal)) => principal,
+        Ok(Authentication::Anonymous) => {
+            return error_response(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, "authentification requise");
+        }
+        Err(response) => return response,
+    };
+    let Ok(Query(filter)) = filter else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            code::BAD_USER_INPUT,
+            "filtres inconnus : regionCode, departementCode, year",
+        );
+    };
+    let (list, format) = match file.rsplit_once('.') {
+        Some((list, "csv")) => (list, FileFormat::Csv),
+        Some((list, "xlsx")) => (list, FileFormat::Xlsx),
+        _ => return error_response(StatusCode::NOT_FOUND, code::NOT_FOUND, "export inconnu : .csv ou .xlsx attendu"),
+    };
+    let sheet = match list {
+        "measures" => measures_sheet(&state.db, &principal, &filter).await,
+        "commitments" => commitments_sheet(&state.db, &principal, &filter).await,
+        "needs" => needs_sheet(&state.db, &state.catalog, &principal, &filter).await,
+        "school-plans" => school_sheet(&state.db, &state.catalog, &principal, &filter).await,
+        _ => {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                "export inconnu : measures, commitments, needs, school-plans",
+            );
+        }
+    };
+    let sheet = match sheet {
+        Ok(sheet) => sheet,
+        Err(err) => {
+            let status = match &err {
+                ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+                ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let graphql: async_graphql::Error = err.into();
+            let code = match graphql.extensions.as_ref().and_then(|e| e.get("code")) {
+                Some(async_graphql::Value::String(c)) => c.clone(),
+                _ => code::INTERNAL_SERVER_ERROR.to_owned(),
+            };
+            return error_response(status, &code, &graphql.message);
+        }
+    };
+    let headers_ref: Vec<&str> = sheet.headers.iter().map(String::as_str).collect();
+    let (body, content_type) = match format {
+        FileFormat::Csv => (write_csv(&headers_ref, &sheet.rows), "text/csv; charset=utf-8"),
+        FileFormat::Xlsx => match write_xlsx(sheet.name, &headers_ref, &sheet.kinds, &sheet.rows) {
+            Ok(bytes) => (bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            Err(err) => {
+                tracing::error!(error = %err, "xlsx export failed");
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    code::INTERNAL_SERVER_ERROR,
+                    "erreur interne du hub",
+                );
+            }
+        },
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}

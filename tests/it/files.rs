@@ -1,0 +1,240 @@
+//! Spreadsheets in and out: uploads (GraphQL multipart), `cnh-hub import`, and exports back to CSV and XLSX.
+
+use api::auth::principal::Role;
+use api::exchange::files::{CellKind, read_table, write_xlsx};
+use serde_json::{Value, json};
+
+use crate::support::{Caller, TestHub, TestResult, error_codes};
+
+const IMPORT: &str = "mutation($kind: DataKind!, $file: Upload!, $key: String) {
+  importFile(kind: $kind, file: $file, idempotencyKey: $key) {
+    kind format rows created updated ignoredColumns warnings { path code message } receipt { kind accepted submissionId }
+  } }";
+
+/// Uploads a file as a GraphQL multipart request.
+async fn upload(
+    caller: &Caller<'_>,
+    hub: &TestHub,
+    kind: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    key: Option<&str>,
+) -> Result<Value, reqwest::Error> {
+    let operations = json!({ "query": IMPORT, "variables": { "kind": kind, "file": null, "key": key } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{ "0": ["variables.file"] }"#)
+        .part("0", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
+    let mut request = hub.client.post(hub.url("/graphql")).multipart(form);
+    if let Some(token) = &caller.token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await?.json().await
+}
+
+/// Encodes text as Windows-1252, as French Excel saves "CSV (séparateur : point-virgule)".
+fn windows_1252(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            'é' => 0xE9,
+            'è' => 0xE8,
+            'à' => 0xE0,
+            'â' => 0xE2,
+            'ô' => 0xF4,
+            'ç' => 0xE7,
+            '’' => 0x92,
+            c if c.is_ascii() => c as u8,
+            other => panic!("no Windows-1252 byte for {other}"),
+        })
+        .collect()
+}
+
+fn violations(answer: &Value) -> Vec<String> {
+    answer["errors"][0]["extensions"]["violations"]
+        .as_array()
+        .map(|v| {
+            v.iter().map(|v| format!("{} {}", v["path"].as_str().unwrap(), v["message"].as_str().unwrap())).collect()
+        })
+        .unwrap_or_default()
+}
+
+db_test! {
+    async fn an_mdph_uploads_its_needs_as_a_french_excel_csv(hub) {
+        let mdph = hub.as_role(Role::Mdph, Some("69"));
+        let csv = windows_1252(
+            "Département;Date de référence;Code orientation;Tranche d'âge;Indicateur;Nombre;Commentaire\r\n\
+             69;30/06/2026;7.1;6-11;En attente d'admission;42;liste à jour\r\n\
+             69;30/06/2026;7.1;TOUS;En attente d'admission;97;\r\n\
+             69;30/06/2026;13.3;20-24;Adultes Creton;8;\r\n",
+        );
+        let answer = upload(&mdph, &hub, "NEEDS", "besoins-69.csv", csv, Some("export-juin")).await?;
+        let report = &answer["data"]["importFile"];
+        assert_eq!((&report["format"], &report["rows"], &report["created"]), (&json!("CSV"), &json!(3), &json!(3)), "{answer}");
+        assert_eq!(report["ignoredColumns"], json!(["Commentaire"]));
+        assert_eq!(report["receipt"]["kind"], "NEEDS");
+        let read = mdph.data("{ needs { totalCount } }").await?;
+        assert_eq!(read["needs"]["totalCount"], 3);
+        let again = upload(&mdph, &hub, "NEEDS", "besoins-69.csv", windows_1252("Département;Date de référence;Code orientation;Tranche d'âge;Indicateur;Nombre\n69;30/06/2026;7.1;TOUS;PAG;1\n"), Some("export-juin")).await?;
+        assert_eq!(error_codes(&again), ["IDEMPOTENCY_CONFLICT"]);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn a_bad_file_is_refused_whole_with_its_lines_named(hub) {
+        let mdph = hub.as_role(Role::Mdph, Some("69"));
+        let csv = "Date de référence;Code orientation;Tranche d'âge;Indicateur;Nombre\n\
+                   30/06/2026;7.1;6-11;En attente d'admission;quarante\n\
+                   30/06/2026;9.9;6-11;En attente d'admission;4\n\
+                   30/06/2026;7.1;TOUS;Inventé;4\n";
+        let answer = upload(&mdph, &hub, "NEEDS", "besoins.csv", csv.as_bytes().to_vec(), None).await?;
+        assert_eq!(error_codes(&answer), ["VALIDATION_FAILED"]);
+        let found = violations(&answer);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("rows[0].value ligne 2"), "{found:?}");
+        assert!(found[1].starts_with("rows[2].indicator ligne 4"), "{found:?}");
+        let missing_column = upload(&mdph, &hub, "NEEDS", "besoins.csv", b"Date;Orientation\n".to_vec(), None).await?;
+        assert!(violations(&missing_column).iter().any(|v| v.contains("Tranche d'âge")));
+        let garbage = upload(&mdph, &hub, "NEEDS", "x.xlsx", b"PK\x03\x04garbage".to_vec(), None).await?;
+        assert_eq!(error_codes(&garbage), ["BAD_USER_INPUT"]);
+        assert_eq!(mdph.data("{ needs { totalCount } }").await?["needs"]["totalCount"], 0);
+        let not_mine = upload(&hub.as_role(Role::Rectorat, Some("lyon")), &hub, "NEEDS", "besoins.csv", csv.as_bytes().to_vec(), None).await?;
+        assert_eq!(error_codes(&not_mine), ["FORBIDDEN"], "a rectorat does not submit needs");
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn measures_go_out_as_xlsx_and_come_back_with_changes(hub) {
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let headers = ["Référence", "Libellé", "Département", "FINESS", "Catégorie", "Publics", "Nombre de solutions", "Unité", "Nature", "Procédure", "Compartiment", "Date d'installation prévue", "Statut"];
+        let rows = vec![
+            ["ARA-01", "SESSAD TND", "69", "", "182", "Enfants, TND", "30", "Places installées", "Création", "Appel à projets", "Socle enfants", "01/09/2026", "Programmée"],
+            ["ARA-02", "EAM Isère", "38", "", "448", "Adultes", "24", "Places installées", "Création", "AAP", "Socle adultes", "01/01/2027", ""],
+        ].into_iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect::<Vec<Vec<String>>>();
+        let mut kinds = vec![CellKind::Text; headers.len()];
+        kinds[6] = CellKind::Integer;
+        let xlsx = write_xlsx("Programmation", &headers, &kinds, &rows)?;
+        let answer = upload(&ars, &hub, "MEASURES", "programmation.xlsx", xlsx, None).await?;
+        let report = &answer["data"]["importFile"];
+        assert_eq!((&report["format"], &report["created"], &report["updated"]), (&json!("XLSX"), &json!(2), &json!(0)), "{answer}");
+
+        let exported = hub.client.get(hub.url("/exports/measures.csv")).bearer_auth(ars.token.clone().unwrap()).send().await?;
+        assert_eq!(exported.status(), 200);
+        assert!(exported.headers()["content-type"].to_str()?.starts_with("text/csv"));
+        let bytes = exported.bytes().await?.to_vec();
+        assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a BOM, for spreadsheet software");
+        let (_, table) = read_table(&bytes)?;
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(&table.headers[..3], ["Identifiant", "Référence", "Libellé"]);
+        // The officer raises the first line's solutions and sends the sheet back: an update at its version.
+        let text = String::from_utf8(bytes)?.replacen(";30;", ";35;", 1);
+        let back = upload(&ars, &hub, "MEASURES", "retour.csv", text.into_bytes(), None).await?;
+        assert_eq!((&back["data"]["importFile"]["created"], &back["data"]["importFile"]["updated"]), (&json!(0), &json!(2)), "{back}");
+        let read = ars.data(r#"{ measures(filter: { departementCode: "69" }) { edges { node { solutions version } } } }"#).await?;
+        assert_eq!(read["measures"]["edges"][0]["node"], json!({ "solutions": 35, "version": 2 }));
+
+        let xlsx = hub.client.get(hub.url("/exports/measures.xlsx")).bearer_auth(ars.token.clone().unwrap()).send().await?;
+        let (format, table) = read_table(&xlsx.bytes().await?)?;
+        assert_eq!((format, table.rows.len()), (api::exchange::files::FileFormat::Xlsx, 2));
+        // A stale sheet (version 1 again) is refused, line by line.
+        let stale = upload(&ars, &hub, "MEASURES", "retour.csv", String::from_utf8(hub.client.get(hub.url("/exports/measures.csv")).bearer_auth(ars.token.clone().unwrap()).send().await?.bytes().await?.to_vec())?.replace(";2\r\n", ";1\r\n").replace(";2\n", ";1\n").into_bytes(), None).await?;
+        assert_eq!(error_codes(&stale), ["VALIDATION_FAILED"], "{stale}");
+        assert!(violations(&stale).iter().all(|v| v.contains("VERSION") || v.contains("version")), "{stale}");
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn a_collectivite_uploads_its_commitments_by_measure_reference_with_year_columns(hub) {
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        crate::programming::create_measure(&ars, "ARA-EAM-1").await?;
+        let cd = hub.as_role(Role::Collectivite, Some("69"));
+        let csv = "Référence mesure;Composante;Montant annuel;Référence décision;Capacité;Date d'installation;2026;2027\n\
+                   ARA-EAM-1;Hébergement;300 000,00;Délibération 2024-05;25;01/01/2027;0;300 000\n";
+        let answer = upload(&cd, &hub, "COMMITMENTS", "engagements.csv", csv.as_bytes().to_vec(), None).await?;
+        assert_eq!(answer["data"]["importFile"]["created"], 1, "{answer}");
+        let read = cd.data("{ measures { edges { node { commitments { funderCode costComponent fullYearAmount capacity schedule { year amount } } } } } }").await?;
+        assert_eq!(read["measures"]["edges"][0]["node"]["commitments"][0], json!({
+            "funderCode": "CD-69", "costComponent": "HEBERGEMENT", "fullYearAmount": "300000.00", "capacity": 25,
+            "schedule": [{ "year": 2026, "amount": "0.00" }, { "year": 2027, "amount": "300000.00" }]
+        }));
+        let exported = hub.client.get(hub.url("/exports/commitments.csv")).bearer_auth(cd.token.clone().unwrap()).send().await?;
+        let (_, table) = read_table(&exported.bytes().await?)?;
+        assert_eq!(table.rows.len(), 1);
+        let elsewhere = upload(&hub.as_role(Role::Collectivite, Some("75")), &hub, "COMMITMENTS", "engagements.csv", csv.as_bytes().to_vec(), None).await?;
+        assert!(violations(&elsewhere).iter().any(|v| v.contains("NOT_FOUND") || v.contains("aucune mesure")), "{elsewhere}");
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn exports_follow_the_policy_and_the_territory(hub) {
+        let get = |caller: Option<String>, path: &str| {
+            let mut request = hub.client.get(hub.url(path));
+            if let Some(token) = caller {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let anonymous = get(None, "/exports/measures.csv").await?;
+        assert_eq!(anonymous.status(), 401);
+        let ars = hub.as_role(Role::Ars, Some("84")).token;
+        let needs = get(ars.clone(), "/exports/needs.csv").await?;
+        assert_eq!(needs.status(), 403);
+        assert_eq!(error_codes(&needs.json().await?), ["FORBIDDEN"]);
+        assert_eq!(get(ars.clone(), "/exports/secrets.csv").await?.status(), 404);
+        assert_eq!(get(ars.clone(), "/exports/measures.pdf").await?.status(), 404);
+        assert_eq!(get(ars, "/exports/measures.csv?colour=blue").await?.status(), 400);
+        let plans = get(hub.as_role(Role::Rectorat, Some("lyon")).token, "/exports/school-plans.xlsx").await?;
+        assert_eq!(plans.status(), 200);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_command_line_imports_a_rectorat_s_plans_through_the_same_checks() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let file = dir.path().join("plans.csv");
+    std::fs::write(
+        &file,
+        "Référence;Département;Type;UAI;FINESS;ETP Éducation nationale;ETP médico-social;Coût médico-social;Année\n\
+        PAS-01;69;Pôle d'appui à la scolarité;0690001B;;1;2,5;180 000;2026\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cnh-hub"))
+            .args(["import", "--kind", "school-plans", "--institution", "RECTORAT-LYON", "--file"])
+            .arg(&file)
+            .args(extra)
+            .env("DATABASE_URL", &url)
+            .env_remove("CNH_DEV_JWT_SECRET")
+            .output()
+            .unwrap()
+    };
+    let output = run(&["--idempotency-key", "k1"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 rows read") && stdout.contains("1 created"), "{stdout}");
+    std::fs::write(
+        &file,
+        "Référence;Département;Type;UAI;FINESS;ETP Éducation nationale;ETP médico-social;Coût médico-social;Année\n\
+        PAS-02;38;PAS;0690001A;;1;1;-5;2026\n",
+    )
+    .unwrap();
+    let refused = run(&[]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("DEPARTEMENT_OUTSIDE_ACADEMIE") && stderr.contains("UAI_INVALID") && stderr.contains("ligne 2"),
+        "{stderr}"
+    );
+    let wrong_kind = Command::new(env!("CARGO_BIN_EXE_cnh-hub"))
+        .args(["import", "--kind", "plans", "--institution", "X", "--file", "x"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!wrong_kind.status.success());
+}
