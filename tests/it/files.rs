@@ -188,6 +188,16 @@ db_test! {
         assert_eq!(get(ars, "/exports/measures.csv?colour=blue").await?.status(), 400);
         let plans = get(hub.as_role(Role::Rectorat, Some("lyon")).token, "/exports/school-plans.xlsx").await?;
         assert_eq!(plans.status(), 200);
+        let audit = get(hub.as_admin().token, "/exports/audit-trail.csv").await?;
+        assert_eq!(audit.status(), 200);
+        let campaign = hub.as_cnsa().data(r#"mutation { declareCampaign(input: { name: "Besoins", dataKind: NEEDS, opensOn: "2026-01-01", deadline: "2030-12-31" }) { id } }"#).await?;
+        let id = campaign["declareCampaign"]["id"].as_str().unwrap().to_owned();
+        let status = get(hub.as_cnsa().token, &format!("/exports/campaign-status.csv?campaignId={id}")).await?;
+        let (_, table) = read_table(&status.bytes().await?)?;
+        assert_eq!(table.rows.len(), 101);
+        assert_eq!(get(hub.as_cnsa().token, "/exports/campaign-status.csv").await?.status(), 400, "which campaign?");
+        let dashboard = get(hub.as_role(Role::Dashboard, None).token, "/exports/audit-trail.csv").await?;
+        assert_eq!(dashboard.status(), 403);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use entities::{commitment, measure, needs_indicator, school_plan};
+use entities::{audit_record, campaign, commitment, measure, needs_indicator, school_plan};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
@@ -29,6 +29,8 @@ pub struct ExportFilter {
     region_code: Option<String>,
     departement_code: Option<String>,
     year: Option<i32>,
+    /// For `campaign-status`.
+    campaign_id: Option<String>,
 }
 
 struct Sheet {
@@ -229,7 +231,84 @@ async fn school_sheet(
     Ok(Sheet { name: "Appui scolarité", headers: SCHOOL_HEADERS.iter().map(|h| h.to_string()).collect(), kinds, rows })
 }
 
-/// `GET /exports/{file}`: `measures`, `commitments`, `needs` or `school-plans`, then `.csv` or `.xlsx`.
+async fn audit_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::AuditTrail, Action::Read)?;
+    let mut query = audit_record::Entity::find();
+    if reach != crate::auth::policy::Reach::Everything {
+        query = query.filter(audit_record::Column::InstitutionCode.eq(principal.institution.code.clone()));
+    }
+    let rows = query
+        .order_by_asc(audit_record::Column::Seq)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                r.recorded_at.to_rfc3339(),
+                r.institution_code,
+                r.agent_id.unwrap_or_default(),
+                r.token_id.unwrap_or_default(),
+                r.operation,
+                r.object_ids,
+                r.content_hash,
+                r.previous_hash,
+                r.hash,
+            ]
+        })
+        .collect();
+    let headers = [
+        "Séquence",
+        "Horodatage",
+        "Institution",
+        "Agent",
+        "Jeton",
+        "Opération",
+        "Objets",
+        "Empreinte du contenu",
+        "Empreinte précédente",
+        "Empreinte",
+    ];
+    let mut kinds = vec![CellKind::Text; headers.len()];
+    kinds[0] = CellKind::Integer;
+    Ok(Sheet { name: "Journal", headers: headers.iter().map(|h| h.to_string()).collect(), kinds, rows })
+}
+
+async fn campaign_sheet(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    principal: &Principal,
+    filter: &ExportFilter,
+) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::Campaign, Action::Read)?;
+    let id = filter.campaign_id.clone().ok_or_else(|| ApiError::BadUserInput("campaignId requis".into()))?;
+    let campaign = campaign::Entity::find_by_id(id.clone())
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("aucune campagne « {id} »")))?;
+    let stamp = |d: Option<chrono::DateTime<chrono::FixedOffset>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
+    let rows = super::campaign_status(db, catalog, principal, reach, &campaign)
+        .await?
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.institution_code,
+                s.institution_name,
+                format!("{:?}", s.standing).to_uppercase(),
+                s.submissions.to_string(),
+                stamp(s.first_submission_at),
+                stamp(s.last_submission_at),
+            ]
+        })
+        .collect();
+    let headers = ["Institution", "Nom", "Situation", "Envois", "Premier envoi", "Dernier envoi"];
+    let mut kinds = vec![CellKind::Text; headers.len()];
+    kinds[3] = CellKind::Integer;
+    Ok(Sheet { name: "Campagne", headers: headers.iter().map(|h| h.to_string()).collect(), kinds, rows })
+}
+
+/// `GET /exports/{file}`: `measures`, `commitments`, `needs`, `school-plans`, `audit-trail` or `campaign-status`
+/// (with `?campaignId=`), then `.csv` or `.xlsx`.
 pub async fn export(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -260,11 +339,13 @@ pub async fn export(
         "commitments" => commitments_sheet(&state.db, &principal, &filter).await,
         "needs" => needs_sheet(&state.db, &state.catalog, &principal, &filter).await,
         "school-plans" => school_sheet(&state.db, &state.catalog, &principal, &filter).await,
+        "audit-trail" => audit_sheet(&state.db, &principal).await,
+        "campaign-status" => campaign_sheet(&state.db, &state.catalog, &principal, &filter).await,
         _ => {
             return error_response(
                 StatusCode::NOT_FOUND,
                 code::NOT_FOUND,
-                "export inconnu : measures, commitments, needs, school-plans",
+                "export inconnu : measures, commitments, needs, school-plans, audit-trail, campaign-status",
             );
         }
     };
@@ -273,6 +354,8 @@ pub async fn export(
         Err(err) => {
             let status = match &err {
                 ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+                ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+                ApiError::BadUserInput(_) => StatusCode::BAD_REQUEST,
                 ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
