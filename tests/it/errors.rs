@@ -74,6 +74,9 @@ db_test! {
         let token = hub.as_cnsa().token.unwrap_or_default();
         let by_get: serde_json::Value = hub.client.get(hub.url("/graphql?query=%7B%20regions%20%7B%20code%20%7D%20%7D")).bearer_auth(token).send().await?.json().await?;
         assert_eq!(by_get["data"]["regions"].as_array().map(Vec::len), Some(18));
+        let mutation_by_get = hub.client.get(hub.url("/graphql")).query(&[("query", r#"mutation { revokeToken(tokenId: "x", reason: "y") { tokenId } }"#)]).bearer_auth(hub.as_admin().token.unwrap()).send().await?;
+        assert_eq!(mutation_by_get.status(), 405);
+        assert_eq!(error_codes(&mutation_by_get.json().await?), ["BAD_REQUEST"]);
         Ok(())
     }
 }

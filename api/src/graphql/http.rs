@@ -135,6 +135,13 @@ async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, RawQuer
             return refusal(StatusCode::BAD_REQUEST, format!("paramètres de requête GraphQL illisibles : {err}"));
         }
     };
+    // Writes travel by POST only: a GET is a read, safe to repeat and to cache.
+    let writes = async_graphql::parser::parse_query(&request.query).is_ok_and(|document| {
+        document.operations.iter().any(|(_, op)| op.node.ty != async_graphql::parser::types::OperationType::Query)
+    });
+    if writes {
+        return refusal(StatusCode::METHOD_NOT_ALLOWED, "les mutations et abonnements passent par POST, pas par GET");
+    }
     let authentication = match authenticate(&state, &headers).await {
         Ok(authentication) => authentication,
         Err(response) => return response,
