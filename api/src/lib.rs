@@ -18,6 +18,7 @@ pub mod graphql;
 pub mod money;
 pub mod needs;
 pub mod programming;
+pub mod reconciliation;
 pub mod school;
 pub mod territory;
 pub mod validation;
