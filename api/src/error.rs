@@ -166,6 +166,11 @@ impl From<SharedError> for async_graphql::Error {
     }
 }
 
+/// A stored text that should belong to a closed vocabulary: anything else is a fault of the hub, not of the caller.
+pub fn stored<T>(value: Option<T>, what: &str, text: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::Internal(format!("stored {what} « {text} » is not in the vocabulary").into()))
+}
+
 /// Result of a resolver: any `?` on an [`ApiError`] becomes a coded GraphQL error.
 pub type ApiResult<T> = Result<T, async_graphql::Error>;
 

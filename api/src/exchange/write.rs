@@ -7,8 +7,8 @@
 
 use entities::idempotency_record;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -159,9 +159,4 @@ impl Write {
         self.txn.commit().await?;
         Ok(())
     }
-}
-
-/// Runs raw SQL in a write (for bulk statements sea-orm does not express).
-pub async fn execute<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<u64, DbErr> {
-    Ok(conn.execute_unprepared(sql).await?.rows_affected())
 }

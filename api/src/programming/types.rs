@@ -6,16 +6,12 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use entities::{commitment, measure};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult, Violation};
+use crate::error::{ApiError, ApiResult, Violation, stored};
 use crate::money::Euros;
 use crate::vocabulary::{
     CommitmentStatus, CostComponent, MeasureCompartment, MeasureNature, MeasurePublic, MeasureStatus, Payer, Procedure,
     SolutionUnit,
 };
-
-fn stored<T>(value: Option<T>, what: &str, text: &str) -> Result<T, ApiError> {
-    value.ok_or_else(|| ApiError::Internal(format!("stored {what} « {text} » is not in the vocabulary").into()))
-}
 
 /// A programming measure as it stands at one version: what the API shows and what each revision keeps.
 #[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

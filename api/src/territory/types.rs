@@ -9,14 +9,10 @@ use entities::{
 use sea_orm::prelude::Date;
 
 use super::annex::{SumCheck, WeightCheck};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, stored};
 use crate::graphql::context::catalog;
 use crate::money::{Euros, basis_points_to_percent};
 use crate::vocabulary::{AnnexColumn, CategoryNature, CollectiviteKind, Compartment, CostComponent, Payer, Public};
-
-fn stored<T>(value: Option<T>, what: &str, text: &str) -> Result<T, ApiError> {
-    value.ok_or_else(|| ApiError::Internal(format!("stored {what} « {text} » is not in the vocabulary").into()))
-}
 
 /// A region (INSEE code) and its ARS.
 pub struct Region(pub region::Model);
