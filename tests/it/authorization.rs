@@ -82,6 +82,8 @@ fn sample(field: &str) -> Option<(Sample, String)> {
             r#"mutation { declareCampaign(input: { name: "Matrice", dataKind: MEASURES, opensOn: "2026-01-01", deadline: "2026-12-31" },
                 idempotencyKey: "matrix") { id } }"#.into(),
         ),
+        "coFinancingStatus" => (List, "{ coFinancingStatus { totalCount } }".into()),
+        "reconciliation" => (List, "{ reconciliation { envelopes { headroom } } }".into()),
         // Without a multipart body the upload is missing: the policy answers first, then the resolver.
         "importFile" => (Write, r#"mutation { importFile(kind: NEEDS, file: "0") { rows } }"#.into()),
         _ => return None,
@@ -252,6 +254,13 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             (Resource::AuditTrail, Action::Read) if role == Cnsa || role == Admin => Some(Everything),
             (Resource::AuditTrail, Action::Read) if institutions.contains(&role) => Some(OwnTerritory),
             (Resource::AuditIntegrity, Action::Read) if role == Cnsa || role == Admin => Some(Everything),
+            // "CNSA and dashboards query progress and co-financing status": the funders see their territory's,
+            // dashboards the aggregates only.
+            (Resource::CoFinancing, Action::Read) if role == Cnsa => Some(Everything),
+            (Resource::CoFinancing, Action::Read) if role == Ars || role == Collectivite => Some(OwnTerritory),
+            (Resource::Reconciliation, Action::Read) if role == Cnsa => Some(Everything),
+            (Resource::Reconciliation, Action::Read) if role == Ars || role == Collectivite => Some(OwnTerritory),
+            (Resource::Reconciliation, Action::Read) if role == Dashboard => Some(AggregatesOnly),
             // Each institution that submits data may send it as a spreadsheet.
             (Resource::FileImport, Action::Write) if institutions.contains(&role) => Some(OwnTerritory),
             _ => None,

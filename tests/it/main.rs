@@ -8,6 +8,7 @@ mod authorization;
 mod errors;
 mod files;
 mod programming;
+mod reconciliation;
 mod reference_data;
 mod schema_contract;
 mod startup;

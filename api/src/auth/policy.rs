@@ -35,6 +35,10 @@ pub enum Resource {
     AuditIntegrity,
     /// Submitting a spreadsheet; the kind of data it holds is then checked against its own resource.
     FileImport,
+    /// Per-measure co-financing status and its findings.
+    CoFinancing,
+    /// Envelopes' use and every finding of a territory.
+    Reconciliation,
 }
 
 impl Resource {
@@ -50,6 +54,8 @@ impl Resource {
         Resource::AuditTrail,
         Resource::AuditIntegrity,
         Resource::FileImport,
+        Resource::CoFinancing,
+        Resource::Reconciliation,
     ];
 }
 
@@ -140,6 +146,15 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Collectivite, FileImport, Write, OwnTerritory),
     (Mdph, FileImport, Write, OwnTerritory),
     (Rectorat, FileImport, Write, OwnTerritory),
+    // Reconciliation: the CNSA sees the country, the ARS its region, the collectivité its départements' measures;
+    // a dashboard gets the aggregates only.
+    (Cnsa, CoFinancing, Read, Everything),
+    (Ars, CoFinancing, Read, OwnTerritory),
+    (Collectivite, CoFinancing, Read, OwnTerritory),
+    (Cnsa, Reconciliation, Read, Everything),
+    (Ars, Reconciliation, Read, OwnTerritory),
+    (Collectivite, Reconciliation, Read, OwnTerritory),
+    (Dashboard, Reconciliation, Read, AggregatesOnly),
 ];
 
 /// The reach of the principal, or `FORBIDDEN`: services call it to build their territory predicates.
@@ -204,6 +219,8 @@ pub const OPERATIONS: &[Operation] = &[
     query("campaignStatus", Campaign),
     query("auditTrail", AuditTrail),
     query("verifyAuditChain", AuditIntegrity),
+    query("coFinancingStatus", CoFinancing),
+    query("reconciliation", Reconciliation),
     mutation("upsertMeasure", Measure),
     mutation("commit", Commitment),
     mutation("withdrawCommitment", Commitment),

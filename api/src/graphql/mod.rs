@@ -13,12 +13,22 @@ use crate::auth::{AuthMutation, AuthQuery};
 use crate::exchange::{ExchangeMutation, ExchangeQuery};
 use crate::needs::{NeedsMutation, NeedsQuery};
 use crate::programming::{ProgrammingMutation, ProgrammingQuery};
+use crate::reconciliation::ReconciliationQuery;
 use crate::school::{SchoolMutation, SchoolQuery};
 use crate::territory::TerritoryQuery;
 
 /// Every query of the hub, merged from the capabilities.
 #[derive(MergedObject, Default)]
-pub struct Query(TerritoryQuery, AuthQuery, ProgrammingQuery, NeedsQuery, SchoolQuery, ExchangeQuery, AuditQuery);
+pub struct Query(
+    TerritoryQuery,
+    AuthQuery,
+    ProgrammingQuery,
+    NeedsQuery,
+    SchoolQuery,
+    ExchangeQuery,
+    AuditQuery,
+    ReconciliationQuery,
+);
 
 /// Every mutation of the hub, merged from the capabilities.
 #[derive(MergedObject, Default)]
