@@ -160,6 +160,9 @@ db_test! {
         assert_eq!(error_codes(&unknown), ["NOT_FOUND"]);
         let no_reason = hub.as_admin().graphql(r#"mutation { suspendInstitution(code: "ARS-11", reason: "  ") { suspended } }"#, json!({})).await?;
         assert_eq!(error_codes(&no_reason), ["BAD_USER_INPUT"]);
+        let audited = hub.as_admin().data(r#"{ auditTrail(filter: { institutionCode: "HUB" }) { edges { node { operation objectIds } } } }"#).await?;
+        let operations: Vec<&str> = audited["auditTrail"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["operation"].as_str().unwrap()).collect();
+        assert_eq!(operations, ["revokeToken", "suspendInstitution", "reinstateInstitution"], "the operator's actions are audited too");
         Ok(())
     }
 }

@@ -11,12 +11,13 @@ pub mod principal;
 use std::sync::Once;
 
 use async_graphql::{Context, Object, SimpleObject};
-use chrono::Utc;
 use entities::{institution, revoked_token};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 
+use crate::audit::Actor;
 use crate::error::{ApiError, ApiResult};
+use crate::exchange::write::{Begun, Write, content_hash};
 use crate::graphql::context::db;
 use crate::vocabulary::InstitutionKind;
 pub use policy::principal;
@@ -32,7 +33,7 @@ pub fn install_crypto() {
 }
 
 /// An institution exchanging data through the hub.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct Institution {
     /// The hub's code ("ARS-84", "CD-69", "MDPH-69", "RECTORAT-LYON", "CNSA").
     pub code: String,
@@ -123,11 +124,6 @@ impl AuthQuery {
     }
 }
 
-/// Who did it, for the operator's records.
-fn actor(p: &Principal) -> String {
-    format!("{}/{}", p.institution.code, p.agent_id.as_deref().unwrap_or("-"))
-}
-
 fn reason_checked(reason: &str) -> Result<String, ApiError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
@@ -137,7 +133,7 @@ fn reason_checked(reason: &str) -> Result<String, ApiError> {
 }
 
 /// The outcome of a revocation.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct RevokedToken {
     pub token_id: String,
     pub revoked_at: chrono::DateTime<chrono::FixedOffset>,
@@ -156,11 +152,17 @@ async fn change_suspension(
     code: &str,
     change: SuspensionChange,
     reason: Option<String>,
+    idempotency_key: Option<String>,
 ) -> ApiResult<Institution> {
-    let who = actor(principal(ctx)?);
-    let db = db(ctx)?;
+    let principal = principal(ctx)?;
+    let operation = if change == SuspensionChange::Suspend { "suspendInstitution" } else { "reinstateInstitution" };
+    let request = (code, &reason);
+    let mut write = match Write::begin(db(ctx)?, Actor::of(principal), operation, idempotency_key, &request).await? {
+        Begun::Replayed(answer) => return Ok(answer),
+        Begun::Fresh(write) => write,
+    };
     let row = institution::Entity::find_by_id(code.to_owned())
-        .one(db)
+        .one(&write.txn)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("aucune institution de code « {code} »")))?;
@@ -170,9 +172,12 @@ async fn change_suspension(
     let mut active = row.into_active_model();
     active.suspended = Set(change == SuspensionChange::Suspend);
     active.suspension_reason = Set(reason.clone());
-    let updated = active.update(db).await.map_err(ApiError::from)?;
-    tracing::warn!(institution = code, by = %who, suspended = updated.suspended, reason = ?reason, "institution access changed");
-    Ok(Institution::try_from(updated)?)
+    let updated = active.update(&write.txn).await.map_err(ApiError::from)?;
+    tracing::warn!(institution = code, by = %write.actor.label(), suspended = updated.suspended, reason = ?reason, "institution access changed");
+    let answer = Institution::try_from(updated)?;
+    write.audit(vec![code.to_owned()], content_hash(&request));
+    write.commit(&answer).await?;
+    Ok(answer)
 }
 
 #[derive(Default)]
@@ -181,46 +186,71 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Refuses a token from the next request on, by its id (`jti`). Operator only. Revoking twice keeps the first.
-    async fn revoke_token(&self, ctx: &Context<'_>, token_id: String, reason: String) -> ApiResult<RevokedToken> {
-        let who = actor(principal(ctx)?);
+    async fn revoke_token(
+        &self,
+        ctx: &Context<'_>,
+        token_id: String,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<RevokedToken> {
+        let principal = principal(ctx)?;
         let reason = reason_checked(&reason)?;
         if token_id.trim().is_empty() || token_id.len() > 200 {
             return Err(ApiError::BadUserInput("identifiant de jeton vide ou trop long".into()).into());
         }
-        let db = db(ctx)?;
+        let request = (token_id.clone(), reason.clone());
+        let mut write =
+            match Write::begin(db(ctx)?, Actor::of(principal), "revokeToken", idempotency_key, &request).await? {
+                Begun::Replayed(answer) => return Ok(answer),
+                Begun::Fresh(write) => write,
+            };
         let row = revoked_token::ActiveModel {
             token_id: Set(token_id.clone()),
-            revoked_at: Set(Utc::now().fixed_offset()),
-            reason: Set(reason),
-            revoked_by: Set(who.clone()),
+            revoked_at: Set(crate::audit::now_micros()),
+            reason: Set(reason.clone()),
+            revoked_by: Set(write.actor.label()),
         };
         revoked_token::Entity::insert(row)
             .on_conflict(OnConflict::column(revoked_token::Column::TokenId).do_nothing().to_owned())
-            .exec_without_returning(db)
+            .exec_without_returning(&write.txn)
             .await
             .map_err(ApiError::from)?;
-        let stored = revoked_token::Entity::find_by_id(token_id)
-            .one(db)
+        let stored = revoked_token::Entity::find_by_id(token_id.clone())
+            .one(&write.txn)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::Internal("revocation not stored".into()))?;
-        tracing::warn!(token_id = %stored.token_id, by = %who, "token revoked");
-        Ok(RevokedToken {
+        tracing::warn!(token_id = %stored.token_id, by = %write.actor.label(), "token revoked");
+        let answer = RevokedToken {
             token_id: stored.token_id,
             revoked_at: stored.revoked_at,
             reason: stored.reason,
             revoked_by: stored.revoked_by,
-        })
+        };
+        write.audit(vec![answer.token_id.clone()], content_hash(&request));
+        write.commit(&answer).await?;
+        Ok(answer)
     }
 
     /// Suspends an institution: every token speaking for it is refused from the next request on. Operator only.
-    async fn suspend_institution(&self, ctx: &Context<'_>, code: String, reason: String) -> ApiResult<Institution> {
+    async fn suspend_institution(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Institution> {
         let reason = reason_checked(&reason)?;
-        change_suspension(ctx, &code, SuspensionChange::Suspend, Some(reason)).await
+        change_suspension(ctx, &code, SuspensionChange::Suspend, Some(reason), idempotency_key).await
     }
 
     /// Lifts a suspension. Operator only.
-    async fn reinstate_institution(&self, ctx: &Context<'_>, code: String) -> ApiResult<Institution> {
-        change_suspension(ctx, &code, SuspensionChange::Reinstate, None).await
+    async fn reinstate_institution(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Institution> {
+        change_suspension(ctx, &code, SuspensionChange::Reinstate, None, idempotency_key).await
     }
 }
