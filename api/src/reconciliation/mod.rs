@@ -9,7 +9,7 @@ pub mod service;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use entities::measure;
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::auth::policy::{self, Action, Reach, Resource};
 use crate::error::{ApiError, ApiResult};
@@ -170,16 +170,24 @@ impl ReconciliationQuery {
         let has_next = start + page.len() < selected.len();
         let mut connection =
             Connection::with_additional_fields(start > 0, has_next, ConnectionFields { total_count: total });
+        // One query for the page's measures, not one per edge.
+        let ids: Vec<String> = page.iter().map(|s| s.measure_id.clone()).collect();
+        let rows: std::collections::HashMap<String, measure::Model> = measure::Entity::find()
+            .filter(measure::Column::Id.is_in(ids))
+            .all(db)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
         for status in page {
-            let row = measure::Entity::find_by_id(status.measure_id.clone())
-                .one(db)
-                .await
-                .map_err(ApiError::from)?
+            let row = rows
+                .get(&status.measure_id)
                 .ok_or_else(|| ApiError::Internal("measure vanished while reconciling".into()))?;
             connection.edges.push(Edge::new(
                 status.measure_id.clone(),
                 CoFinancing {
-                    measure: MeasureRecord::try_from(&row)?,
+                    measure: MeasureRecord::try_from(row)?,
                     status: status.status,
                     findings: status.findings.iter().map(|i| Finding::from(&report.findings[*i])).collect(),
                 },

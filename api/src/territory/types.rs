@@ -14,6 +14,12 @@ use crate::graphql::context::catalog;
 use crate::money::{Euros, basis_points_to_percent};
 use crate::vocabulary::{AnnexColumn, CategoryNature, CollectiviteKind, Compartment, CostComponent, Payer, Public};
 
+/// The region of a stored code (its absence from the catalog is a fault of the hub).
+fn region_by_code(ctx: &Context<'_>, code: &str) -> ApiResult<Region> {
+    let region = catalog(ctx)?.region(code).cloned();
+    Ok(Region(stored(region, "region", code)?))
+}
+
 /// A region (INSEE code) and its ARS.
 pub struct Region(pub region::Model);
 
@@ -79,8 +85,7 @@ impl Departement {
     }
 
     async fn region(&self, ctx: &Context<'_>) -> ApiResult<Region> {
-        let region = catalog(ctx)?.region(&self.0.region_code).cloned();
-        Ok(Region(stored(region, "region", &self.0.region_code)?))
+        region_by_code(ctx, &self.0.region_code)
     }
 
     async fn academie_code(&self) -> &str {
@@ -125,8 +130,7 @@ impl Academie {
     }
 
     async fn region(&self, ctx: &Context<'_>) -> ApiResult<Region> {
-        let region = catalog(ctx)?.region(&self.0.region_code).cloned();
-        Ok(Region(stored(region, "region", &self.0.region_code)?))
+        region_by_code(ctx, &self.0.region_code)
     }
 
     async fn departements(&self, ctx: &Context<'_>) -> ApiResult<Vec<Departement>> {
@@ -192,8 +196,7 @@ impl TryFrom<envelope_allocation::Model> for Envelope {
 #[ComplexObject]
 impl Envelope {
     async fn region(&self, ctx: &Context<'_>) -> ApiResult<Region> {
-        let region = catalog(ctx)?.region(&self.region_code).cloned();
-        Ok(Region(stored(region, "region", &self.region_code)?))
+        region_by_code(ctx, &self.region_code)
     }
 }
 
