@@ -117,6 +117,9 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes [default: 8388608].
     #[arg(long, env = "CNH_MAX_BODY_BYTES", global = true)]
     max_body_bytes: Option<String>,
+    /// Counts of people below this are masked outside the producing MDPH and the CNSA [default: 11].
+    #[arg(long, env = "CNH_SMALL_COUNT_THRESHOLD", global = true)]
+    small_count_threshold: Option<String>,
     /// JSON file of trusted token issuers.
     #[arg(long, env = "CNH_ISSUERS_FILE", global = true)]
     issuers_file: Option<String>,
@@ -212,6 +215,7 @@ async fn main() -> ExitCode {
         max_query_depth: cli.serve.max_query_depth,
         max_query_complexity: cli.serve.max_query_complexity,
         max_body_bytes: cli.serve.max_body_bytes,
+        small_count_threshold: cli.serve.small_count_threshold,
         issuers_file: cli.serve.issuers_file,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };

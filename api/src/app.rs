@@ -15,6 +15,7 @@ use crate::config::{Config, Profile};
 use crate::db::{self, DbSetupError};
 use crate::graphql::{self, http};
 use crate::programming::service::CommitmentLoader;
+use crate::reconciliation::{MaskingThreshold, live::Reconciled};
 use crate::territory::service::{Catalog, EnvelopeLoader};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +57,13 @@ impl App {
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
         let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
+        let reconciled = Reconciled::new(db.clone(), catalog.clone());
+        reconciled.spawn_listener();
         let schema = graphql::schema_builder_with(production)
             .data(db.clone())
             .data(catalog.clone())
+            .data(reconciled)
+            .data(MaskingThreshold(config.limits.small_count_threshold as i64))
             .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
             .data(DataLoader::new(CommitmentLoader { db: db.clone() }, tokio::spawn))
             .limit_depth(config.limits.max_query_depth)

@@ -17,6 +17,10 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
     ("CNH_MAX_QUERY_DEPTH", "deepest GraphQL selection accepted (default 15)"),
     ("CNH_MAX_QUERY_COMPLEXITY", "largest GraphQL query complexity accepted (default 10000)"),
     ("CNH_MAX_BODY_BYTES", "largest request body accepted, in bytes (default 8 MiB)"),
+    (
+        "CNH_SMALL_COUNT_THRESHOLD",
+        "counts of people from 1 to this minus one are masked outside the MDPH and the CNSA (default 11)",
+    ),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
     ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),
 ];
@@ -55,11 +59,18 @@ pub struct Limits {
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
     pub max_body_bytes: usize,
+    /// Counts of people from 1 to this minus one are shown as "<N" outside the producing MDPH and the CNSA.
+    pub small_count_threshold: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_query_depth: 15, max_query_complexity: 10_000, max_body_bytes: 8 * 1024 * 1024 }
+        Limits {
+            max_query_depth: 15,
+            max_query_complexity: 10_000,
+            max_body_bytes: 8 * 1024 * 1024,
+            small_count_threshold: 11,
+        }
     }
 }
 
@@ -84,6 +95,7 @@ pub struct Settings {
     pub max_query_depth: Option<String>,
     pub max_query_complexity: Option<String>,
     pub max_body_bytes: Option<String>,
+    pub small_count_threshold: Option<String>,
     pub issuers_file: Option<String>,
     pub dev_jwt_secret: Option<String>,
 }
@@ -152,6 +164,11 @@ impl Config {
                 defaults.max_query_complexity,
             )?,
             max_body_bytes: positive("CNH_MAX_BODY_BYTES", settings.max_body_bytes, defaults.max_body_bytes)?,
+            small_count_threshold: positive(
+                "CNH_SMALL_COUNT_THRESHOLD",
+                settings.small_count_threshold,
+                defaults.small_count_threshold,
+            )?,
         };
         Ok(Config {
             database_url,

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_reference_tables;
 mod m20261123_000002_create_revoked_token;
 mod m20261123_000003_create_submission_tables;
+mod m20261123_000004_create_reconciliation_state;
 pub mod reference;
 
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_reference_tables::Migration),
             Box::new(m20261123_000002_create_revoked_token::Migration),
             Box::new(m20261123_000003_create_submission_tables::Migration),
+            Box::new(m20261123_000004_create_reconciliation_state::Migration),
         ]
     }
 }

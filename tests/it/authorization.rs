@@ -15,6 +15,8 @@ enum Sample {
     List,
     Object,
     Write,
+    /// A subscription over WebSocket: a refusal comes at once, a permitted one stays open and silent.
+    Subscribe,
 }
 
 const MEASURE_INPUT: &str = r#"{ reference: "MATRIX-1", label: "Matrice", departementCode: "69", categoryCode: "182",
@@ -47,6 +49,7 @@ fn sample(field: &str) -> Option<(Sample, String)> {
         "campaigns" => (List, "{ campaigns { id } }".into()),
         "campaignStatus" => (List, r#"{ campaignStatus(campaignId: "$campaign") { standing } }"#.into()),
         "auditTrail" => (List, "{ auditTrail { totalCount } }".into()),
+        "coFinancingStatusChanged" => (Subscribe, "subscription { coFinancingStatusChanged { measureId status } }".into()),
         "verifyAuditChain" => (List, "{ verifyAuditChain { ok } }".into()),
         "revokeToken" => (Write, r#"mutation { revokeToken(tokenId: "matrix-token", reason: "matrice") { tokenId } }"#.into()),
         "suspendInstitution" => {
@@ -136,6 +139,19 @@ fn expected(role: Role, relation: Relation, op: &policy::Operation, sample: Samp
     }
 }
 
+/// One sample call: POST, or a WebSocket subscription whose first answer (if any comes quickly) is the outcome.
+async fn call(
+    caller: &Caller<'_>,
+    kind: Sample,
+    document: &str,
+) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    if kind != Sample::Subscribe {
+        return Ok(caller.graphql(document, json!({})).await?);
+    }
+    let mut subscription = caller.subscribe(document).await?;
+    Ok(subscription.next(std::time::Duration::from_millis(300)).await?.unwrap_or(json!({})))
+}
+
 fn outcome(answer: &Value) -> Outcome {
     let codes = error_codes(answer);
     assert!(!codes.iter().any(|c| c == "UNAUTHENTICATED" || c == "INTERNAL_SERVER_ERROR"), "{answer}");
@@ -162,10 +178,10 @@ db_test! {
             let (kind, document) =
                 sample(op.field).unwrap_or_else(|| panic!("no sample call for the operation {}: add one", op.field));
             let document = document.replace("$measure", &measure).replace("$campaign", &campaign);
-            let anonymous = hub.anonymous().graphql(&document, json!({})).await?;
+            let anonymous = call(&hub.anonymous(), kind, &document).await?;
             assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"], "{} without a token", op.field);
             for (role, relation, caller) in principals(&hub) {
-                let answer = caller.graphql(&document, json!({})).await?;
+                let answer = call(&caller, kind, &document).await?;
                 let mut actual = outcome(&answer);
                 // A write that passes the policy may then find nothing of the caller's own to change (another
                 // territory's measure, another funder's commitment): that is the service's answer, not the policy's.
@@ -260,6 +276,8 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             (Resource::CoFinancing, Action::Read) if role == Ars || role == Collectivite => Some(OwnTerritory),
             (Resource::Reconciliation, Action::Read) if role == Cnsa => Some(Everything),
             (Resource::Reconciliation, Action::Read) if role == Ars || role == Collectivite => Some(OwnTerritory),
+            // "MDPH: its département's needs and coverage"; "Rectorat: its académie" (school matching).
+            (Resource::Reconciliation, Action::Read) if role == Mdph || role == Rectorat => Some(OwnTerritory),
             (Resource::Reconciliation, Action::Read) if role == Dashboard => Some(AggregatesOnly),
             // Each institution that submits data may send it as a spreadsheet.
             (Resource::FileImport, Action::Write) if institutions.contains(&role) => Some(OwnTerritory),

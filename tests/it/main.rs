@@ -7,6 +7,7 @@ mod auth;
 mod authorization;
 mod errors;
 mod files;
+mod live;
 mod programming;
 mod reconciliation;
 mod reference_data;

@@ -65,7 +65,12 @@ impl Backend {
 /// The database a test owns; removed when the test ends.
 enum Store {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    /// Another hub instance's database: left to that instance.
+    Shared,
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl Drop for Store {
@@ -162,6 +167,11 @@ impl TestHub {
         Ok(TestHub { base_url, client, db, database_url, server, _store: store })
     }
 
+    /// A second hub instance on the same database, as behind a load balancer.
+    pub async fn second_instance(&self) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        Self::start_on(self.database_url.clone(), Store::Shared).await
+    }
+
     /// Stops this hub and starts a new one on the same database, as a restart or a second deployment would.
     pub async fn restart(mut self) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
         self.server.abort();
@@ -252,6 +262,72 @@ impl Caller<'_> {
             return Err(format!("query failed: {errors}").into());
         }
         Ok(answer["data"].clone())
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A GraphQL subscription over WebSocket (graphql-transport-ws), as a browser or a dashboard opens it.
+pub struct Subscription {
+    socket: Socket,
+}
+
+impl Caller<'_> {
+    /// Opens a WebSocket on /graphql, sends the token in `connection_init`, and subscribes.
+    pub async fn subscribe(&self, document: &str) -> Result<Subscription, Box<dyn std::error::Error + Send + Sync>> {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+        let mut request = self.hub.url("/graphql").replacen("http", "ws", 1).into_client_request()?;
+        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let payload = match &self.token {
+            Some(token) => json!({ "Authorization": format!("Bearer {token}") }),
+            None => json!({}),
+        };
+        socket.send(Message::text(json!({ "type": "connection_init", "payload": payload }).to_string())).await?;
+        loop {
+            let message =
+                tokio::time::timeout(Duration::from_secs(10), socket.next()).await?.ok_or("socket closed")??;
+            match message {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text)?;
+                    if value["type"] == "connection_ack" {
+                        break;
+                    }
+                }
+                Message::Close(frame) => return Err(format!("connection refused: {frame:?}").into()),
+                _ => {}
+            }
+        }
+        let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": document } });
+        socket.send(Message::text(subscribe.to_string())).await?;
+        Ok(Subscription { socket })
+    }
+}
+
+impl Subscription {
+    /// The next result (`{data, errors}` of a `next` message, or `{errors}` of an `error` message), or None if
+    /// nothing comes within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Value>, Box<dyn std::error::Error + Send + Sync>> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Ok(message) = tokio::time::timeout_at(deadline, self.socket.next()).await else { return Ok(None) };
+            match message.ok_or("socket closed")?? {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text)?;
+                    match value["type"].as_str() {
+                        Some("next") => return Ok(Some(value["payload"].clone())),
+                        Some("error") => return Ok(Some(json!({ "errors": value["payload"] }))),
+                        _ => {}
+                    }
+                }
+                Message::Close(_) => return Err("socket closed".into()),
+                _ => {}
+            }
+        }
     }
 }
 

@@ -146,14 +146,17 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Collectivite, FileImport, Write, OwnTerritory),
     (Mdph, FileImport, Write, OwnTerritory),
     (Rectorat, FileImport, Write, OwnTerritory),
-    // Reconciliation: the CNSA sees the country, the ARS its region, the collectivité its départements' measures;
-    // a dashboard gets the aggregates only.
+    // Reconciliation: the CNSA sees the country, the ARS its region, the collectivité its départements' measures,
+    // the MDPH its département's needs coverage, the rectorat its académie's school matching; a dashboard gets the
+    // aggregates only. Counts of people are masked for all but the CNSA and the producing MDPH.
     (Cnsa, CoFinancing, Read, Everything),
     (Ars, CoFinancing, Read, OwnTerritory),
     (Collectivite, CoFinancing, Read, OwnTerritory),
     (Cnsa, Reconciliation, Read, Everything),
     (Ars, Reconciliation, Read, OwnTerritory),
     (Collectivite, Reconciliation, Read, OwnTerritory),
+    (Mdph, Reconciliation, Read, OwnTerritory),
+    (Rectorat, Reconciliation, Read, OwnTerritory),
     (Dashboard, Reconciliation, Read, AggregatesOnly),
 ];
 
@@ -195,6 +198,10 @@ const fn mutation(field: &'static str, resource: Resource) -> Operation {
     Operation { operation_type: OperationType::Mutation, field, resource, action: Write }
 }
 
+const fn subscription(field: &'static str, resource: Resource) -> Operation {
+    Operation { operation_type: OperationType::Subscription, field, resource, action: Read }
+}
+
 /// Every root field. A field missing here is refused at run time, and the authorization test fails.
 pub const OPERATIONS: &[Operation] = &[
     query("regions", ReferenceData),
@@ -221,6 +228,7 @@ pub const OPERATIONS: &[Operation] = &[
     query("verifyAuditChain", AuditIntegrity),
     query("coFinancingStatus", CoFinancing),
     query("reconciliation", Reconciliation),
+    subscription("coFinancingStatusChanged", CoFinancing),
     mutation("upsertMeasure", Measure),
     mutation("commit", Commitment),
     mutation("withdrawCommitment", Commitment),
@@ -286,9 +294,10 @@ impl Extension for PolicyGuard {
             }
             return next.run(ctx, info).await;
         }
+        // Subscription root fields come through here too, under the name of the capability's subscription type.
         let operation_type = match info.parent_type {
             "Mutation" => OperationType::Mutation,
-            "Subscription" => OperationType::Subscription,
+            name if name.ends_with("Subscription") => OperationType::Subscription,
             _ => OperationType::Query,
         };
         let Some(op) = operation(operation_type, info.name) else {

@@ -18,8 +18,11 @@ use crate::auth::principal::Principal;
 use crate::error::{ApiError, Violation};
 use crate::money::Euros;
 use crate::needs::{NeedsIndicatorInput, NeedsSubmissionInput, submit_needs};
-use crate::programming::service::{apply_commitment, apply_measure, measure_scope, programming_region};
+use crate::programming::service::{
+    apply_commitment, apply_measure, measure_scope, programming_region, region_of_measure,
+};
 use crate::programming::types::{CommitmentInput, MeasureInput, ViolationView, YearAmount};
+use crate::reconciliation::live::Reconciled;
 use crate::school::{SchoolPlanInput, SchoolPlansInput, submit_school_plans};
 use crate::territory::service::Catalog;
 use crate::validation::{FIRST_YEAR, LAST_YEAR, Violations};
@@ -27,6 +30,7 @@ use crate::vocabulary::{
     CostComponent, DataKind, MeasureCompartment, MeasureNature, MeasurePublic, MeasureStatus, NeedsIndicatorKind,
     Procedure, SchoolSupportKind, SolutionUnit,
 };
+use std::sync::Arc;
 
 /// What an import did.
 #[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
@@ -348,6 +352,7 @@ struct BatchOutcome {
 /// Applies every row in one transaction; any failing row fails the whole file, every failure reported.
 async fn import_measures(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     catalog: &Catalog,
     principal: &Principal,
     rows: Vec<(MeasureInput, Option<i32>)>,
@@ -384,6 +389,7 @@ async fn import_measures(
     }
     errors.violations.into_result()?;
     write.audit(ids, hash);
+    write.touches_region(reconciled, &region);
     let outcome = BatchOutcome { receipt, created, updated, warnings };
     write.commit(&outcome).await?;
     Ok(outcome)
@@ -578,6 +584,7 @@ async fn commitment_rows(
 
 async fn import_commitments(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     principal: &Principal,
     rows: Vec<(CommitmentInput, Option<i32>)>,
     idempotency_key: Option<String>,
@@ -601,6 +608,8 @@ async fn import_commitments(
                 } else {
                     updated += 1
                 }
+                let region = region_of_measure(&write.txn, &payload.commitment.measure_id).await?;
+                write.touches_region(reconciled, &region);
                 ids.push(payload.commitment.id);
             }
             Err(err) => row_failure(&mut errors, i, err)?,
@@ -774,8 +783,10 @@ fn check_file_policy(principal: &Principal, kind: DataKind) -> Result<(), ApiErr
 }
 
 /// Imports a file of one kind of data for the principal.
+#[expect(clippy::too_many_arguments, reason = "the write's stores, its caller and its request options")]
 pub async fn import_file(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     catalog: &Catalog,
     principal: &Principal,
     kind: DataKind,
@@ -789,16 +800,16 @@ pub async fn import_file(
     let (outcome, ignored_columns) = match kind {
         DataKind::Measures => {
             let (rows, unknown) = measure_rows(&table)?;
-            (import_measures(db, catalog, principal, rows, idempotency_key, channel).await?, unknown)
+            (import_measures(db, reconciled, catalog, principal, rows, idempotency_key, channel).await?, unknown)
         }
         DataKind::Commitments => {
             let (rows, unknown) = commitment_rows(db, principal, &table).await?;
-            (import_commitments(db, principal, rows, idempotency_key, channel).await?, unknown)
+            (import_commitments(db, reconciled, principal, rows, idempotency_key, channel).await?, unknown)
         }
         DataKind::Needs => {
             let (input, unknown) = needs_input(principal, &table)?;
             let count = input.indicators.len() as i64;
-            let receipt = submit_needs(db, catalog, principal, input, idempotency_key, channel)
+            let receipt = submit_needs(db, reconciled, catalog, principal, input, idempotency_key, channel)
                 .await
                 .map_err(|e| with_lines(e, "indicators"))?;
             (BatchOutcome { receipt, created: count, updated: 0, warnings: Vec::new() }, unknown)
@@ -806,7 +817,7 @@ pub async fn import_file(
         DataKind::SchoolPlans => {
             let (input, unknown) = school_input(principal, &table)?;
             let count = input.plans.len() as i64;
-            let receipt = submit_school_plans(db, catalog, principal, input, idempotency_key, channel)
+            let receipt = submit_school_plans(db, reconciled, catalog, principal, input, idempotency_key, channel)
                 .await
                 .map_err(|e| with_lines(e, "plans"))?;
             (BatchOutcome { receipt, created: count, updated: 0, warnings: Vec::new() }, unknown)
@@ -840,14 +851,17 @@ pub async fn import_from_cli(
     let principal = crate::auth::authenticator::principal_for_institution(&db, &catalog, institution, &agent)
         .await
         .map_err(|e| format!("institution {institution}: {e}"))?;
-    import_file(&db, &catalog, &principal, kind, &bytes, idempotency_key, Channel::Cli).await.map_err(|err| match err {
-        ApiError::ValidationFailed(violations) => {
-            let lines: Vec<String> =
-                violations.iter().map(|v| format!("  {} [{}] {}", v.path, v.code, v.message)).collect();
-            format!("the file was refused, nothing was stored:\n{}", lines.join("\n"))
-        }
-        other => other.to_string(),
-    })
+    let reconciled = Reconciled::new(db.clone(), catalog.clone());
+    import_file(&db, &reconciled, &catalog, &principal, kind, &bytes, idempotency_key, Channel::Cli).await.map_err(
+        |err| match err {
+            ApiError::ValidationFailed(violations) => {
+                let lines: Vec<String> =
+                    violations.iter().map(|v| format!("  {} [{}] {}", v.path, v.code, v.message)).collect();
+                format!("the file was refused, nothing was stored:\n{}", lines.join("\n"))
+            }
+            other => other.to_string(),
+        },
+    )
 }
 
 #[cfg(test)]

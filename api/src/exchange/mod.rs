@@ -73,7 +73,7 @@ fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
 }
 
 /// Paris's offset from UTC at the end of a day (metropolitan France: CET, CEST in summer).
-fn paris_offset_at_end_of(day: NaiveDate) -> FixedOffset {
+pub(crate) fn paris_offset_at_end_of(day: NaiveDate) -> FixedOffset {
     use chrono::Datelike;
     let summer = match (last_sunday(day.year(), 3), last_sunday(day.year(), 10)) {
         (Some(start), Some(end)) => day >= start && day < end,
@@ -84,7 +84,7 @@ fn paris_offset_at_end_of(day: NaiveDate) -> FixedOffset {
 
 /// End of a campaign's deadline day, in Paris time (the CNSA's deadlines are French calendar days): submissions
 /// received by then are on time.
-fn deadline_end(deadline: NaiveDate) -> DateTime<FixedOffset> {
+pub(crate) fn deadline_end(deadline: NaiveDate) -> DateTime<FixedOffset> {
     let local = deadline.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default());
     let offset = paris_offset_at_end_of(deadline);
     (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc().fixed_offset()
@@ -324,8 +324,17 @@ impl ExchangeMutation {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut upload.content, &mut bytes)
             .map_err(|e| ApiError::BadUserInput(format!("fichier illisible : {e}")))?;
-        Ok(import::import_file(db(ctx)?, catalog(ctx)?, principal, kind, &bytes, idempotency_key, Channel::File)
-            .await?)
+        Ok(import::import_file(
+            db(ctx)?,
+            crate::reconciliation::reconciled(ctx)?,
+            catalog(ctx)?,
+            principal,
+            kind,
+            &bytes,
+            idempotency_key,
+            Channel::File,
+        )
+        .await?)
     }
 
     /// Declares a campaign (CNSA). Submissions of its kind received while it is open count for it.
@@ -383,6 +392,11 @@ impl ExchangeMutation {
             closes_on: input.closes_on,
         };
         write.audit(vec![id], content_hash(&input));
+        // Every region now expects submissions for it.
+        let reconciled = crate::reconciliation::reconciled(ctx)?;
+        for region in &catalog(ctx)?.regions {
+            write.stales_region(reconciled, &region.code);
+        }
         write.commit(&answer).await?;
         Ok(answer)
     }

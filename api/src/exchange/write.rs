@@ -13,9 +13,13 @@ use sea_orm::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use crate::audit::chain::sha256_hex;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::error::ApiError;
+use crate::reconciliation::live::Reconciled;
 
 /// The largest idempotency key accepted.
 const MAX_KEY_LENGTH: usize = 200;
@@ -33,9 +37,15 @@ pub struct Write {
     key: Option<String>,
     request_hash: String,
     audit: Vec<AuditEntry>,
+    /// Regions whose reconciliation the write changes, recomputed in the transaction before it commits.
+    touched: Option<(Arc<Reconciled>, BTreeSet<String>)>,
+    /// Regions whose reconciled state the write makes stale without changing any status (needs, school plans):
+    /// forgotten after the commit, rebuilt on next read.
+    stale: Option<(Arc<Reconciled>, BTreeSet<String>)>,
 }
 
 /// Either the answer already given to this idempotency key, or a fresh write to perform.
+#[expect(clippy::large_enum_variant, reason = "short-lived, matched at once; boxing buys nothing")]
 pub enum Begun<T> {
     Replayed(T),
     Fresh(Write),
@@ -127,7 +137,16 @@ impl Write {
                 return Err(err.into());
             }
         }
-        Ok(Begun::Fresh(Write { txn, actor, operation, key, request_hash, audit: Vec::new() }))
+        Ok(Begun::Fresh(Write {
+            txn,
+            actor,
+            operation,
+            key,
+            request_hash,
+            audit: Vec::new(),
+            touched: None,
+            stale: None,
+        }))
     }
 
     pub fn operation(&self) -> &'static str {
@@ -143,8 +162,30 @@ impl Write {
         self.audit.push(AuditEntry { operation: self.operation.to_owned(), object_ids, content_hash });
     }
 
-    /// Appends the audit records, stores the answer under the idempotency key, commits.
+    /// Marks a region as changed by this write: its reconciliation is recomputed in the transaction, at commit.
+    pub fn touches_region(&mut self, reconciled: &Arc<Reconciled>, region: &str) {
+        self.touched.get_or_insert_with(|| (reconciled.clone(), BTreeSet::new())).1.insert(region.to_owned());
+    }
+
+    /// Marks a region's reconciled state as stale once this write commits (no status changes).
+    pub fn stales_region(&mut self, reconciled: &Arc<Reconciled>, region: &str) {
+        self.stale.get_or_insert_with(|| (reconciled.clone(), BTreeSet::new())).1.insert(region.to_owned());
+    }
+
+    /// Recomputes the touched regions, appends the audit records, stores the answer under the idempotency key,
+    /// commits, then installs the new reconciled state and tells the subscribers.
     pub async fn commit<T: Serialize>(self, answer: &T) -> Result<(), ApiError> {
+        let mut recomputed = Vec::new();
+        if let Some((reconciled, regions)) = &self.touched {
+            for region in regions {
+                recomputed.push(reconciled.recompute_in(&self.txn, region).await?);
+            }
+        }
+        if let Some((reconciled, regions)) = &self.stale {
+            for region in regions {
+                reconciled.notify_stale_in(&self.txn, region).await?;
+            }
+        }
         audit::append(&self.txn, &self.actor, &self.audit).await?;
         if let Some(key) = &self.key {
             let response = serde_json::to_string(answer)
@@ -157,6 +198,16 @@ impl Write {
                 .await?;
         }
         self.txn.commit().await?;
+        if let Some((reconciled, _)) = &self.touched {
+            for state in recomputed {
+                reconciled.install(state);
+            }
+        }
+        if let Some((reconciled, regions)) = &self.stale {
+            for region in regions {
+                reconciled.forget(region);
+            }
+        }
         Ok(())
     }
 }

@@ -1,10 +1,13 @@
 //! HTTP surface: `POST /graphql`, `GET /graphql` (GraphiQL for a browser, queries otherwise), and the health probes.
 
+use async_graphql::ErrorExtensions;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
-use async_graphql_axum::GraphQLResponse;
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -121,7 +124,75 @@ async fn graphql_post(
     GraphQLResponse::from(state.schema.execute(request.data(authentication)).await).into_response()
 }
 
-async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+/// Whether a request asks to switch to WebSocket (subscriptions).
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The token of a WebSocket connection: the `connection_init` payload's `Authorization` (or `authorization`,
+/// `token`), else the upgrade request's header.
+fn init_headers(payload: &serde_json::Value, upgrade_headers: &HeaderMap) -> HeaderMap {
+    let from_payload = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
+        .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(|t| format!("Bearer {t}")));
+    let mut headers = HeaderMap::new();
+    match from_payload.and_then(|v| header::HeaderValue::from_str(&v).ok()) {
+        Some(value) => {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        None => {
+            if let Some(value) = upgrade_headers.get(header::AUTHORIZATION) {
+                headers.insert(header::AUTHORIZATION, value.clone());
+            }
+        }
+    }
+    headers
+}
+
+/// GraphQL over WebSocket (graphql-transport-ws, or the older graphql-ws): the principal is established at
+/// `connection_init`; a refused token closes the connection (4403) with the reason's category.
+async fn graphql_websocket(state: HttpState, mut parts: axum::http::request::Parts) -> Response {
+    use axum::extract::FromRequestParts;
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(err) => return err.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(err) => return err.into_response(),
+    };
+    let upgrade_headers = parts.headers;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let headers = init_headers(&payload, &upgrade_headers);
+                    let authentication = match authenticate(&state, &headers).await {
+                        Ok(authentication) => authentication,
+                        Err(_) => {
+                            return Err(async_graphql::Error::new("jeton refusé")
+                                .extend_with(|_, ext| ext.set("code", code::UNAUTHENTICATED)));
+                        }
+                    };
+                    let mut data = async_graphql::Data::default();
+                    data.insert(authentication);
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
+}
+
+async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
+    let (parts, _) = request.into_parts();
+    if is_websocket_upgrade(&parts.headers) {
+        return graphql_websocket(state, parts).await;
+    }
+    let headers = parts.headers;
+    let query = parts.uri.query().map(str::to_owned);
     let wants_html =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     let query = query.unwrap_or_default();

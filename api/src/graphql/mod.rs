@@ -5,7 +5,7 @@ pub mod error_codes;
 pub mod http;
 pub mod pagination;
 
-use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::audit::AuditQuery;
 use crate::auth::policy::PolicyGuard;
@@ -13,7 +13,7 @@ use crate::auth::{AuthMutation, AuthQuery};
 use crate::exchange::{ExchangeMutation, ExchangeQuery};
 use crate::needs::{NeedsMutation, NeedsQuery};
 use crate::programming::{ProgrammingMutation, ProgrammingQuery};
-use crate::reconciliation::ReconciliationQuery;
+use crate::reconciliation::{ReconciliationQuery, ReconciliationSubscription};
 use crate::school::{SchoolMutation, SchoolQuery};
 use crate::territory::TerritoryQuery;
 
@@ -34,18 +34,22 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(AuthMutation, ProgrammingMutation, NeedsMutation, SchoolMutation, ExchangeMutation);
 
-pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
+/// Every subscription of the hub (WebSocket, graphql-transport-ws).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(ReconciliationSubscription);
+
+pub type HubSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its error codes and its policy guard, without data or limits: used by the server (which adds
 /// them) and by the SDL export. `introspection_needs_token` is set in the production profile.
-pub fn schema_builder_with(introspection_needs_token: bool) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub fn schema_builder_with(introspection_needs_token: bool) -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .extension(error_codes::ErrorCodes)
         .extension(PolicyGuard { introspection_needs_token })
 }
 
 /// The schema as in development.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     schema_builder_with(false)
 }
 

@@ -1,6 +1,9 @@
 //! Needs: aggregated indicators fed by MDPH systems (no person-level data). A submission is the complete picture
 //! of a département at a reference date: it replaces the previous one, which moves to the revisions table.
 
+use std::sync::Arc;
+
+use crate::reconciliation::live::Reconciled;
 use std::collections::BTreeSet;
 
 use async_graphql::connection::{Connection, Edge};
@@ -192,6 +195,7 @@ async fn insert_indicators<C: ConnectionTrait>(
 /// Stores a batch of needs indicators in one transaction.
 pub async fn submit_needs(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     catalog: &Catalog,
     principal: &Principal,
     input: NeedsSubmissionInput,
@@ -251,6 +255,9 @@ pub async fn submit_needs(
         vec![receipt.submission_id.clone(), format!("{}@{}", input.departement_code, input.reference_date)],
         hash,
     );
+    if let Some(departement) = catalog.departement(&input.departement_code) {
+        write.stales_region(reconciled, &departement.region_code);
+    }
     write.commit(&receipt).await?;
     Ok(receipt)
 }
@@ -384,7 +391,16 @@ impl NeedsMutation {
     ) -> ApiResult<SubmissionReceipt> {
         let principal = policy::principal(ctx)?;
         policy::require(principal, Resource::Needs, Action::Write)?;
-        Ok(submit_needs(db(ctx)?, catalog(ctx)?, principal, input, idempotency_key, Channel::Graphql).await?)
+        Ok(submit_needs(
+            db(ctx)?,
+            crate::reconciliation::reconciled(ctx)?,
+            catalog(ctx)?,
+            principal,
+            input,
+            idempotency_key,
+            Channel::Graphql,
+        )
+        .await?)
     }
 }
 

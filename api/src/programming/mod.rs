@@ -4,6 +4,7 @@ pub mod service;
 pub mod types;
 pub mod validation;
 
+use crate::reconciliation::reconciled;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, FixedOffset};
@@ -78,6 +79,7 @@ impl ProgrammingMutation {
         policy::require(principal, Resource::Measure, Action::Write)?;
         Ok(service::upsert_measure(
             db(ctx)?,
+            reconciled(ctx)?,
             catalog(ctx)?,
             principal,
             input,
@@ -101,8 +103,17 @@ impl ProgrammingMutation {
         policy::require(principal, Resource::Commitment, Action::Write)?;
         // A funder commits on measures of its territory; reading them is part of that reach.
         let reach = policy::require(principal, Resource::Measure, Action::Read)?;
-        Ok(service::commit(db(ctx)?, principal, reach, input, idempotency_key, expected_version, Channel::Graphql)
-            .await?)
+        Ok(service::commit(
+            db(ctx)?,
+            reconciled(ctx)?,
+            principal,
+            reach,
+            input,
+            idempotency_key,
+            expected_version,
+            Channel::Graphql,
+        )
+        .await?)
     }
 
     /// Withdraws the caller's own commitment; it stays on record with its reason.
@@ -119,6 +130,15 @@ impl ProgrammingMutation {
         if id.is_empty() {
             return Err(ApiError::BadUserInput("identifiant vide".into()).into());
         }
-        Ok(service::withdraw(db(ctx)?, principal, id.as_str(), &reason, expected_version, idempotency_key).await?)
+        Ok(service::withdraw(
+            db(ctx)?,
+            reconciled(ctx)?,
+            principal,
+            id.as_str(),
+            &reason,
+            expected_version,
+            idempotency_key,
+        )
+        .await?)
     }
 }

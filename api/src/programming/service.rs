@@ -1,5 +1,8 @@
 //! Storing and reading measures and commitments. Territory restrictions are predicates of the SQL queries.
 
+use std::sync::Arc;
+
+use crate::reconciliation::live::Reconciled;
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
@@ -47,6 +50,11 @@ fn conflict(what: &str, expected: i32, stored: i32) -> ApiError {
     ))
 }
 
+/// The region of a stored measure (the one whose reconciliation a commitment on it changes).
+pub async fn region_of_measure<C: ConnectionTrait>(conn: &C, id: &str) -> Result<String, ApiError> {
+    measure::Entity::find_by_id(id.to_owned()).one(conn).await?.map(|m| m.region_code).ok_or_else(|| not_found(id))
+}
+
 /// The measure visible to the principal, by id.
 pub async fn find_measure<C: ConnectionTrait>(
     conn: &C,
@@ -88,8 +96,10 @@ pub fn programming_region(principal: &Principal) -> Result<String, ApiError> {
     }
 }
 
+#[expect(clippy::too_many_arguments, reason = "the write's stores, its caller and its request options")]
 pub async fn upsert_measure(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     catalog: &Catalog,
     principal: &Principal,
     input: MeasureInput,
@@ -109,6 +119,7 @@ pub async fn upsert_measure(
         apply_measure(&write.txn, &write.actor, catalog, &region, &input, expected_version, &receipt.submission_id)
             .await?;
     write.audit(vec![payload.measure.id.clone()], hash);
+    write.touches_region(reconciled, &region);
     write.commit(&payload).await?;
     Ok(payload)
 }
@@ -322,8 +333,10 @@ async fn reload_commitment<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Com
 
 /// Records the principal's own view of a measure: created the first time for (measure, funder, component),
 /// updated at `expected_version` afterwards.
+#[expect(clippy::too_many_arguments, reason = "the write's stores, its caller and its request options")]
 pub async fn commit(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     principal: &Principal,
     reach: Reach,
     input: CommitmentInput,
@@ -341,6 +354,7 @@ pub async fn commit(
     record_submission(&write.txn, &write.actor, DataKind::Commitments, &hash, 1, channel).await?;
     let payload = apply_commitment(&write.txn, &write.actor, principal, reach, &input, expected_version).await?;
     write.audit(vec![payload.commitment.id.clone(), payload.commitment.measure_id.clone()], hash);
+    write.touches_region(reconciled, &region_of_measure(&write.txn, &payload.commitment.measure_id).await?);
     write.commit(&payload).await?;
     Ok(payload)
 }
@@ -448,6 +462,7 @@ pub async fn apply_commitment(
 /// Withdraws the principal's own commitment, keeping it (and the reason) on record.
 pub async fn withdraw(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     principal: &Principal,
     id: &str,
     reason: &str,
@@ -493,6 +508,7 @@ pub async fn withdraw(
     }
     let record = reload_commitment(&write.txn, id).await?;
     record_commitment_revision(&write.txn, &record).await?;
+    write.touches_region(reconciled, &region_of_measure(&write.txn, &stored.measure_id).await?);
     write.audit(vec![id.to_owned(), stored.measure_id], content_hash(&request));
     let payload = CommitmentPayload { commitment: record, created: false };
     write.commit(&payload).await?;

@@ -1,95 +1,57 @@
-//! Loading a reconciliation snapshot from the database, restricted in SQL to the caller's territory.
+//! Loading reconciliation snapshots from the database: one region at a time (what the live state holds and what a
+//! write recomputes), or the whole country for the national checks.
 
-use entities::{commitment, envelope_allocation, financing_rule, measure, school_plan};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use super::engine::{CommitmentFact, MeasureFact, RuleFact, SchoolPlanFact, Snapshot};
-use crate::auth::policy::Reach;
-use crate::auth::principal::{Principal, ScopeLevel};
+use chrono::{DateTime, Utc};
+use entities::{
+    campaign, commitment, envelope_allocation, financing_rule, measure, national_target, needs_indicator, school_plan,
+    submission,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::engine::{
+    CampaignStandingFact, CommitmentFact, MeasureFact, NationalTargets, NeedsFact, RuleFact, SchoolPlanFact, Snapshot,
+    Territory,
+};
+use crate::auth::principal::Scope;
 use crate::error::{ApiError, stored};
-use crate::programming::service::measure_scope;
 use crate::programming::types::{CommitmentRecord, MeasureRecord};
 use crate::territory::service::Catalog;
-use crate::vocabulary::{CommitmentStatus, Compartment, CostComponent, MeasureNature, Payer};
+use crate::vocabulary::{
+    CommitmentStatus, Compartment, CostComponent, DataKind, InstitutionKind, MeasureNature, NeedsIndicatorKind, Payer,
+};
 
-/// What a snapshot covers: the caller's reach, narrowed by an optional region or département.
-pub struct SnapshotScope<'a> {
-    pub principal: &'a Principal,
-    pub reach: Reach,
-    pub region: Option<String>,
-    pub departement: Option<String>,
+/// The reference territory as the engine needs it, built once from the catalog.
+pub fn territory(catalog: &Catalog) -> Territory {
+    let mut t = Territory::default();
+    for d in &catalog.departements {
+        t.departements_of_region.entry(d.region_code.clone()).or_default().insert(d.code.clone());
+        t.academie_of.insert(d.code.clone(), d.academie_code.clone());
+    }
+    for a in &catalog.academies {
+        t.region_of_academie.insert(a.code.clone(), a.region_code.clone());
+    }
+    for c in &catalog.collectivites {
+        t.collectivite_departements
+            .insert(c.code.clone(), catalog.departements_of_collectivite(&c.code).map(|d| d.code.clone()).collect());
+    }
+    for o in &catalog.orientations {
+        t.orientation_category.insert(o.code.clone(), o.category_code.clone().unwrap_or_default());
+    }
+    for c in catalog.categories.iter().filter(|c| c.legacy) {
+        if let Some(successor) = &c.successor_code {
+            t.successor.insert(c.code.clone(), successor.clone());
+        }
+    }
+    t
 }
 
-impl SnapshotScope<'_> {
-    /// Envelopes are regional: they are reconciled only for a whole region (national and ARS reaches).
-    fn covers_whole_regions(&self) -> bool {
-        self.departement.is_none()
-            && (self.reach == Reach::Everything
-                || matches!(self.principal.scope.level, ScopeLevel::National | ScopeLevel::Region))
-    }
-}
-
-pub async fn load_snapshot(
-    db: &DatabaseConnection,
-    catalog: &Catalog,
-    scope: &SnapshotScope<'_>,
-) -> Result<Snapshot, ApiError> {
-    let mut condition = measure_scope(scope.principal, scope.reach);
-    if let Some(region) = &scope.region {
-        condition = condition.add(measure::Column::RegionCode.eq(region.clone()));
-    }
-    if let Some(departement) = &scope.departement {
-        condition = condition.add(measure::Column::DepartementCode.eq(departement.clone()));
-    }
-    let measures = measure::Entity::find().filter(condition).all(db).await?;
-    let ids: Vec<String> = measures.iter().map(|m| m.id.clone()).collect();
-    let mut commitments = Vec::new();
-    for chunk in ids.chunks(1000) {
-        commitments.extend(
-            commitment::Entity::find()
-                .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
-                .filter(commitment::Column::Status.eq(CommitmentStatus::Active.as_str()))
-                .all(db)
-                .await?,
-        );
-    }
-    let mut snapshot = Snapshot {
-        legacy_categories: catalog.categories.iter().filter(|c| c.legacy).map(|c| c.code.clone()).collect(),
-        academie_of: catalog.departements.iter().map(|d| (d.code.clone(), d.academie_code.clone())).collect(),
-        ..Snapshot::default()
-    };
-    for m in &measures {
-        let record = MeasureRecord::try_from(m)?;
-        snapshot.measures.push(MeasureFact {
-            id: record.id,
-            reference: record.reference,
-            region: record.region_code,
-            departement: record.departement_code,
-            category: record.category_code,
-            compartment: record.compartment,
-            publics: record.publics,
-            solutions: record.solutions,
-            planned_installation: record.planned_installation,
-            status: record.status,
-            creation: record.nature == MeasureNature::Creation,
-        });
-    }
-    for c in &commitments {
-        let record = CommitmentRecord::try_from(c)?;
-        snapshot.commitments.push(CommitmentFact {
-            id: record.id,
-            measure_id: record.measure_id,
-            funder: record.funder,
-            funder_code: record.funder_code,
-            component: record.cost_component,
-            full_year_cents: record.full_year_amount.0,
-            schedule: record.schedule.iter().map(|y| (y.year, y.amount.0)).collect(),
-            capacity: record.capacity,
-            installation: record.installation_date,
-        });
-    }
-    for r in financing_rule::Entity::find().all(db).await? {
-        snapshot.rules.push(RuleFact {
+async fn rules<C: ConnectionTrait>(conn: &C) -> Result<Vec<RuleFact>, ApiError> {
+    let mut rules = Vec::new();
+    for r in financing_rule::Entity::find().all(conn).await? {
+        rules.push(RuleFact {
             component: stored(CostComponent::from_stored(&r.cost_component), "cost component", &r.cost_component)?,
             payer: stored(Payer::from_stored(&r.payer), "payer", &r.payer)?,
             category: r.category_code,
@@ -99,40 +61,236 @@ pub async fn load_snapshot(
             valid_to: r.valid_to,
         });
     }
-    if scope.covers_whole_regions() {
-        let regions: Vec<String> =
-            match (&scope.region, scope.reach == Reach::Everything || scope.principal.scope.is_national()) {
-                (Some(region), _) => vec![region.clone()],
-                (None, true) => catalog.regions.iter().map(|r| r.code.clone()).collect(),
-                (None, false) => scope.principal.scope.region_codes.clone(),
-            };
-        let allowed: Vec<String> = regions
-            .into_iter()
-            .filter(|r| scope.reach == Reach::Everything || scope.principal.scope.covers_region(r))
-            .collect();
-        for row in envelope_allocation::Entity::find()
-            .filter(envelope_allocation::Column::RegionCode.is_in(allowed.clone()))
-            .all(db)
-            .await?
-        {
-            let compartment = stored(Compartment::from_stored(&row.compartment), "compartment", &row.compartment)?;
-            snapshot.envelopes.insert((row.region_code, compartment), row.notified_cents);
+    Ok(rules)
+}
+
+async fn targets<C: ConnectionTrait>(conn: &C) -> Result<NationalTargets, ApiError> {
+    let mut targets = NationalTargets::default();
+    for row in national_target::Entity::find().all(conn).await? {
+        match row.code.as_str() {
+            "SOCLE" => targets.socle = row.amount_cents,
+            "SOCLE_ENFANTS" => targets.children = row.amount_cents,
+            "SOCLE_ASE" => targets.ase = row.amount_cents,
+            "SOCLE_ADULTES" => targets.adults = row.amount_cents,
+            _ => {}
         }
-        let academies: Vec<String> =
-            allowed.iter().flat_map(|r| catalog.academies_of_region(r).map(|a| a.code.clone())).collect();
-        for plan in school_plan::Entity::find()
-            .filter(Condition::all().add(school_plan::Column::AcademieCode.is_in(academies)))
-            .all(db)
+    }
+    Ok(targets)
+}
+
+fn measure_fact(m: &measure::Model) -> Result<(MeasureFact, MeasureRecord), ApiError> {
+    let record = MeasureRecord::try_from(m)?;
+    let fact = MeasureFact {
+        id: record.id.clone(),
+        reference: record.reference.clone(),
+        region: record.region_code.clone(),
+        departement: record.departement_code.clone(),
+        category: record.category_code.clone(),
+        compartment: record.compartment,
+        publics: record.publics.clone(),
+        solutions: record.solutions,
+        planned_installation: record.planned_installation,
+        status: record.status,
+        creation: record.nature == MeasureNature::Creation,
+        finess: record.finess.clone(),
+    };
+    Ok((fact, record))
+}
+
+fn commitment_fact(c: &commitment::Model) -> Result<CommitmentFact, ApiError> {
+    let record = CommitmentRecord::try_from(c)?;
+    Ok(CommitmentFact {
+        id: record.id,
+        measure_id: record.measure_id,
+        funder: record.funder,
+        funder_code: record.funder_code,
+        component: record.cost_component,
+        full_year_cents: record.full_year_amount.0,
+        schedule: record.schedule.iter().map(|y| (y.year, y.amount.0)).collect(),
+        capacity: record.capacity,
+        installation: record.installation_date,
+    })
+}
+
+/// A region's snapshot, and the measures as the API shows them.
+pub struct RegionData {
+    pub snapshot: Snapshot,
+    pub measures: HashMap<String, MeasureRecord>,
+}
+
+/// Loads everything one region's reconciliation needs. Run inside a write transaction, it sees the write.
+pub async fn load_region<C: ConnectionTrait>(
+    conn: &C,
+    catalog: &Catalog,
+    territory: Arc<Territory>,
+    region: &str,
+    now: DateTime<Utc>,
+) -> Result<RegionData, ApiError> {
+    let mut snapshot = Snapshot {
+        legacy_categories: catalog.categories.iter().filter(|c| c.legacy).map(|c| c.code.clone()).collect(),
+        territory: territory.clone(),
+        now,
+        targets: targets(conn).await?,
+        rules: rules(conn).await?,
+        ..Snapshot::default()
+    };
+    let mut records = HashMap::new();
+    let rows = measure::Entity::find().filter(measure::Column::RegionCode.eq(region)).all(conn).await?;
+    let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
+    for m in &rows {
+        let (fact, record) = measure_fact(m)?;
+        snapshot.measures.push(fact);
+        records.insert(record.id.clone(), record);
+    }
+    snapshot.measures.sort_by(|a, b| a.id.cmp(&b.id));
+    for chunk in ids.chunks(1000) {
+        for c in commitment::Entity::find()
+            .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
+            .filter(commitment::Column::Status.eq(CommitmentStatus::Active.as_str()))
+            .all(conn)
             .await?
         {
-            snapshot.school_plans.push(SchoolPlanFact {
-                id: plan.id,
-                academie: plan.academie_code,
-                departement: plan.departement_code,
-                cost_cents: plan.medico_social_cost_cents,
-                year: plan.year,
+            snapshot.commitments.push(commitment_fact(&c)?);
+        }
+    }
+    snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+    for row in
+        envelope_allocation::Entity::find().filter(envelope_allocation::Column::RegionCode.eq(region)).all(conn).await?
+    {
+        let compartment = stored(Compartment::from_stored(&row.compartment), "compartment", &row.compartment)?;
+        snapshot.envelopes.insert((row.region_code, compartment), row.notified_cents);
+    }
+    let academies: Vec<String> = catalog.academies_of_region(region).map(|a| a.code.clone()).collect();
+    for plan in school_plan::Entity::find().filter(school_plan::Column::AcademieCode.is_in(academies)).all(conn).await?
+    {
+        snapshot.school_plans.push(SchoolPlanFact {
+            id: plan.id,
+            academie: plan.academie_code,
+            departement: plan.departement_code,
+            cost_cents: plan.medico_social_cost_cents,
+            year: plan.year,
+        });
+    }
+    snapshot.school_plans.sort_by(|a, b| a.id.cmp(&b.id));
+    let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
+    snapshot.needs = latest_needs(conn, departements).await?;
+    snapshot.campaigns = campaign_standings(conn, catalog, region).await?;
+    Ok(RegionData { snapshot, measures: records })
+}
+
+/// Each département's latest picture (its most recent reference date), summed over age bands.
+async fn latest_needs<C: ConnectionTrait>(conn: &C, departements: Vec<String>) -> Result<Vec<NeedsFact>, ApiError> {
+    let rows = needs_indicator::Entity::find()
+        .filter(needs_indicator::Column::DepartementCode.is_in(departements))
+        .all(conn)
+        .await?;
+    let mut latest: HashMap<&str, chrono::NaiveDate> = HashMap::new();
+    for row in &rows {
+        let date = latest.entry(row.departement_code.as_str()).or_insert(row.reference_date);
+        *date = (*date).max(row.reference_date);
+    }
+    let mut cells: BTreeMap<(String, String, NeedsIndicatorKind), i64> = BTreeMap::new();
+    for row in rows.iter().filter(|r| latest.get(r.departement_code.as_str()) == Some(&r.reference_date)) {
+        let indicator = stored(NeedsIndicatorKind::from_stored(&row.indicator), "needs indicator", &row.indicator)?;
+        *cells.entry((row.departement_code.clone(), row.orientation_code.clone(), indicator)).or_default() += row.value;
+    }
+    Ok(cells
+        .into_iter()
+        .map(|((departement, orientation, indicator), people)| NeedsFact {
+            departement,
+            orientation,
+            indicator,
+            people,
+        })
+        .collect())
+}
+
+/// For every campaign, the institutions of the region it expects and when each first submitted for it.
+async fn campaign_standings<C: ConnectionTrait>(
+    conn: &C,
+    catalog: &Catalog,
+    region: &str,
+) -> Result<Vec<CampaignStandingFact>, ApiError> {
+    let campaigns = campaign::Entity::find().all(conn).await?;
+    if campaigns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut expected: Vec<(InstitutionKind, &entities::institution::Model, Scope)> = Vec::new();
+    for institution in &catalog.institutions {
+        let Some(kind) = InstitutionKind::from_stored(&institution.kind) else { continue };
+        let Some(scope) = Scope::of_institution(kind, institution.territory_code.as_deref(), catalog) else {
+            continue;
+        };
+        if scope.region_codes.iter().any(|r| r == region) {
+            expected.push((kind, institution, scope));
+        }
+    }
+    let codes: Vec<String> = expected.iter().map(|(_, i, _)| i.code.clone()).collect();
+    let mut first: HashMap<(String, String), DateTime<Utc>> = HashMap::new();
+    for s in submission::Entity::find()
+        .filter(submission::Column::CampaignId.is_in(campaigns.iter().map(|c| c.id.clone())))
+        .filter(submission::Column::InstitutionCode.is_in(codes))
+        .all(conn)
+        .await?
+    {
+        let Some(campaign_id) = s.campaign_id else { continue };
+        let at = s.received_at.with_timezone(&Utc);
+        let entry = first.entry((campaign_id, s.institution_code)).or_insert(at);
+        *entry = (*entry).min(at);
+    }
+    let mut standings = Vec::new();
+    for c in &campaigns {
+        let kind = stored(DataKind::from_stored(&c.data_kind), "data kind", &c.data_kind)?;
+        for (institution_kind, institution, scope) in &expected {
+            if *institution_kind != kind.expected_from() {
+                continue;
+            }
+            standings.push(CampaignStandingFact {
+                campaign_id: c.id.clone(),
+                campaign_name: c.name.clone(),
+                deadline: c.deadline,
+                deadline_end: crate::exchange::deadline_end(c.deadline).with_timezone(&Utc),
+                institution_code: institution.code.clone(),
+                institution_name: institution.name.clone(),
+                region: region.to_owned(),
+                departements: if scope.departement_codes.is_empty() {
+                    catalog.departements_of_region(region).map(|d| d.code.clone()).collect()
+                } else {
+                    scope.departement_codes.clone()
+                },
+                first_submission: first.get(&(c.id.clone(), institution.code.clone())).copied(),
             });
         }
     }
-    Ok(snapshot)
+    standings.sort_by(|a, b| (&a.campaign_id, &a.institution_code).cmp(&(&b.campaign_id, &b.institution_code)));
+    Ok(standings)
+}
+
+/// Several regions' snapshots as one (the national snapshot, when it holds all of them and the annex).
+pub fn merge(parts: impl IntoIterator<Item = Snapshot>) -> Snapshot {
+    let mut merged = Snapshot::default();
+    let mut seen_rules = false;
+    let mut campaigns_seen: BTreeSet<(String, String)> = BTreeSet::new();
+    for part in parts {
+        if !seen_rules {
+            merged.rules = part.rules;
+            merged.legacy_categories = part.legacy_categories;
+            merged.territory = part.territory;
+            merged.now = part.now;
+            merged.targets = part.targets;
+            seen_rules = true;
+        }
+        merged.measures.extend(part.measures);
+        merged.commitments.extend(part.commitments);
+        merged.envelopes.extend(part.envelopes);
+        merged.school_plans.extend(part.school_plans);
+        merged.needs.extend(part.needs);
+        for c in part.campaigns {
+            // An institution spanning two regions (none today) would appear in both.
+            if campaigns_seen.insert((c.campaign_id.clone(), c.institution_code.clone())) {
+                merged.campaigns.push(c);
+            }
+        }
+    }
+    merged
 }

@@ -2,6 +2,9 @@
 //! and département. Each plan is identified by the rectorat's reference; a new submission updates it, keeping the
 //! previous version in the revisions.
 
+use std::sync::Arc;
+
+use crate::reconciliation::live::Reconciled;
 use std::collections::BTreeSet;
 
 use async_graphql::connection::{Connection, Edge};
@@ -207,6 +210,7 @@ fn check_plans(input: &SchoolPlansInput, principal: &Principal, catalog: &Catalo
 
 pub async fn submit_school_plans(
     db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
     catalog: &Catalog,
     principal: &Principal,
     input: SchoolPlansInput,
@@ -294,6 +298,9 @@ pub async fn submit_school_plans(
     }
     ids.push(receipt.submission_id.clone());
     write.audit(ids, hash);
+    if let Some(academie) = catalog.academie(&input.academie_code) {
+        write.stales_region(reconciled, &academie.region_code);
+    }
     write.commit(&receipt).await?;
     Ok(receipt)
 }
@@ -393,6 +400,15 @@ impl SchoolMutation {
     ) -> ApiResult<SubmissionReceipt> {
         let principal = policy::principal(ctx)?;
         policy::require(principal, Resource::SchoolPlan, Action::Write)?;
-        Ok(submit_school_plans(db(ctx)?, catalog(ctx)?, principal, input, idempotency_key, Channel::Graphql).await?)
+        Ok(submit_school_plans(
+            db(ctx)?,
+            crate::reconciliation::reconciled(ctx)?,
+            catalog(ctx)?,
+            principal,
+            input,
+            idempotency_key,
+            Channel::Graphql,
+        )
+        .await?)
     }
 }

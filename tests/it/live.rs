@@ -1,0 +1,205 @@
+//! Live reconciliation: statuses recomputed by each write in its transaction, pushed over WebSocket to the
+//! subscribers whose territory covers them (and, on PostgreSQL, from one hub instance to another); needs coverage
+//! with small counts of people masked.
+
+use std::time::Duration;
+
+use api::auth::principal::Role;
+use serde_json::{Value, json};
+
+use crate::programming::{COMMIT, UPSERT};
+use crate::support::{Subscription, TestResult};
+
+const CHANGES: &str = "subscription { coFinancingStatusChanged { measureId regionCode departementCode previousStatus status findingCodes } }";
+
+fn eam() -> Value {
+    json!({ "reference": "EAM-LIVE", "label": "EAM Vénissieux", "departementCode": "69", "categoryCode": "448",
+        "publics": ["ADULTES"], "solutions": 30, "unit": "PLACES_INSTALLEES", "nature": "CREATION",
+        "procedure": "APPEL_A_PROJETS", "compartment": "SOCLE_ADULTES", "plannedInstallation": "2026-09-01" })
+}
+
+fn cd_view(id: &str, capacity: i64) -> Value {
+    json!({ "measureId": id, "costComponent": "HEBERGEMENT", "fullYearAmount": "300000",
+        "decisionRef": "Délibération CD69", "capacity": capacity, "installationDate": "2026-09-01" })
+}
+
+async fn next_event(subscription: &mut Subscription) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    let answer = subscription.next(Duration::from_secs(10)).await?.ok_or("no event within 10 s")?;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    Ok(answer["data"]["coFinancingStatusChanged"].clone())
+}
+
+db_test! {
+    async fn subscribers_see_a_measure_move_from_awaiting_to_capacity_mismatch_to_balanced(hub) {
+        let mut cnsa = hub.as_cnsa().subscribe(CHANGES).await?;
+        let mut rhone = hub.as_role(Role::Collectivite, Some("69")).subscribe(
+            r#"subscription { coFinancingStatusChanged(departementCode: "69") { measureId status } }"#).await?;
+        let mut paris = hub.as_role(Role::Collectivite, Some("75")).subscribe(CHANGES).await?;
+        let mut ile_de_france = hub.as_role(Role::Ars, Some("11")).subscribe(CHANGES).await?;
+
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let created = ars.graphql(UPSERT, json!({ "input": eam() })).await?;
+        let id = created["data"]["upsertMeasure"]["measure"]["id"].as_str().unwrap().to_owned();
+        let event = next_event(&mut cnsa).await?;
+        assert_eq!(event, json!({ "measureId": id, "regionCode": "84", "departementCode": "69", "previousStatus": null,
+            "status": "AWAITING_COFINANCER", "findingCodes": ["NO_COMMITMENT"] }));
+        assert_eq!(next_event(&mut rhone).await?["status"], "AWAITING_COFINANCER");
+
+        ars.graphql(COMMIT, json!({ "input": { "measureId": id, "costComponent": "SOINS", "fullYearAmount": "450000",
+            "decisionRef": "Arrêté ARS", "capacity": 30, "installationDate": "2026-09-01" } })).await?;
+        let event = next_event(&mut cnsa).await?;
+        assert_eq!((&event["previousStatus"], &event["status"]), (&json!("AWAITING_COFINANCER"), &json!("AWAITING_COFINANCER")));
+        assert_eq!(event["findingCodes"], json!(["AWAITING_COFINANCER"]), "the reason changed");
+
+        let cd = hub.as_role(Role::Collectivite, Some("69"));
+        cd.graphql(COMMIT, json!({ "input": cd_view(&id, 25) })).await?;
+        let event = next_event(&mut cnsa).await?;
+        assert_eq!((&event["previousStatus"], &event["status"]), (&json!("AWAITING_COFINANCER"), &json!("CAPACITY_MISMATCH")));
+
+        cd.graphql(COMMIT, json!({ "input": cd_view(&id, 30), "version": 1 })).await?;
+        let event = next_event(&mut cnsa).await?;
+        assert_eq!((&event["previousStatus"], &event["status"]), (&json!("CAPACITY_MISMATCH"), &json!("BALANCED")));
+        for expected in ["AWAITING_COFINANCER", "CAPACITY_MISMATCH", "BALANCED"] {
+            assert_eq!(next_event(&mut rhone).await?["status"], expected);
+        }
+        assert_eq!(paris.next(Duration::from_millis(300)).await?, None, "another département hears nothing");
+        assert_eq!(ile_de_france.next(Duration::from_millis(300)).await?, None, "another region hears nothing");
+
+        // The status is stored with the data, by the write's own transaction.
+        let stored = sea_orm::ConnectionTrait::query_one_raw(&hub.db, sea_orm::Statement::from_string(
+            hub.db.get_database_backend(),
+            format!("SELECT status FROM measure_co_financing WHERE measure_id = '{id}'"),
+        )).await?.ok_or("no stored status")?;
+        assert_eq!(stored.try_get::<String>("", "status")?, "BALANCED");
+        let logged = sea_orm::ConnectionTrait::query_one_raw(&hub.db, sea_orm::Statement::from_string(
+            hub.db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM co_financing_event WHERE measure_id = '{id}'"),
+        )).await?.ok_or("no count")?;
+        assert_eq!(logged.try_get::<i64>("", "n")?, 4);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn a_subscription_outside_ones_territory_or_role_is_refused(hub) {
+        let mut other = hub.as_role(Role::Collectivite, Some("75")).subscribe(
+            r#"subscription { coFinancingStatusChanged(regionCode: "84") { measureId } }"#).await?;
+        let answer = other.next(Duration::from_secs(10)).await?.ok_or("no answer")?;
+        assert_eq!(crate::support::error_codes(&answer), ["FORBIDDEN"], "{answer}");
+        let mut unknown = hub.as_cnsa().subscribe(
+            r#"subscription { coFinancingStatusChanged(departementCode: "999") { measureId } }"#).await?;
+        let answer = unknown.next(Duration::from_secs(10)).await?.ok_or("no answer")?;
+        assert_eq!(crate::support::error_codes(&answer), ["BAD_USER_INPUT"], "{answer}");
+        let mut dashboard = hub.as_role(Role::Dashboard, Some("84")).subscribe(CHANGES).await?;
+        let answer = dashboard.next(Duration::from_secs(10)).await?.ok_or("no answer")?;
+        assert_eq!(crate::support::error_codes(&answer), ["FORBIDDEN"], "a dashboard gets aggregates, not measures");
+        let forged = hub.with_token("not.a.token".into()).subscribe(CHANGES).await;
+        assert!(forged.is_err(), "a forged token closes the connection at connection_init");
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn every_instance_behind_the_load_balancer_delivers_the_event(hub) {
+        if !hub.database_url.starts_with("postgres") {
+            // Instances share state through PostgreSQL's LISTEN/NOTIFY; SQLite is a single-instance store.
+            return Ok(());
+        }
+        let second = hub.second_instance().await?;
+        let mut on_second = second.as_cnsa().subscribe(CHANGES).await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let created = ars.graphql(UPSERT, json!({ "input": eam() })).await?;
+        let id = created["data"]["upsertMeasure"]["measure"]["id"].as_str().unwrap().to_owned();
+        let event = next_event(&mut on_second).await?;
+        assert_eq!((&event["measureId"], &event["status"]), (&json!(id), &json!("AWAITING_COFINANCER")));
+        // The second instance's in-memory state follows too.
+        let status = second.as_cnsa().data(r#"{ coFinancingStatus(filter: { regionCode: "84" }) { totalCount edges { node { status } } } }"#).await?;
+        assert_eq!(status["coFinancingStatus"]["totalCount"], 1, "{status}");
+        hub.as_role(Role::Collectivite, Some("69")).graphql(COMMIT, json!({ "input": cd_view(&id, 30) })).await?;
+        assert_eq!(next_event(&mut on_second).await?["findingCodes"], json!(["AWAITING_COFINANCER"]));
+        Ok(())
+    }
+}
+
+const SUBMIT_NEEDS: &str = "mutation($input: NeedsSubmissionInput!) { submitNeeds(input: $input) { accepted } }";
+const COVERAGE: &str = r#"{ reconciliation(departementCode: "69") {
+    needsCoverage { threshold masked rows { orientationCodes peopleWaiting cretonAdults programmedSolutions } departementTotals { departementCode peopleWaiting cretonAdults } }
+    findings { code figures { name value unit } message } } }"#;
+
+fn row<'a>(report: &'a Value, orientation: &str) -> &'a Value {
+    report["reconciliation"]["needsCoverage"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["orientationCodes"].as_array().unwrap().iter().any(|o| o == orientation))
+        .unwrap()
+}
+
+db_test! {
+    async fn small_counts_of_people_are_masked_outside_the_mdph_and_the_cnsa(hub) {
+        let indicator = |o: &str, kind: &str, value: i64| json!({ "orientationCode": o, "ageBand": "TOUS", "indicator": kind, "value": value });
+        // IME 7.1: 40 waiting; EAM 13.2: 6 waiting; MAS 13.3: 25 waiting. The 6 alone masked would be
+        // recomputable from the total (71), so the smallest other cell (25) is masked with it.
+        hub.as_role(Role::Mdph, Some("69")).graphql(SUBMIT_NEEDS, json!({ "input": { "departementCode": "69", "referenceDate": "2026-06-30", "indicators": [
+            indicator("7.1", "EN_ATTENTE_ADMISSION", 40),
+            indicator("13.2", "EN_ATTENTE_ADMISSION", 6),
+            indicator("13.3", "EN_ATTENTE_ADMISSION", 20),
+            indicator("13.3", "AUCUNE_DEMARCHE", 5),
+        ] } })).await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        ars.graphql(UPSERT, json!({ "input": eam() })).await?;
+
+        let seen_by_ars = ars.data(COVERAGE).await?;
+        assert_eq!(seen_by_ars["reconciliation"]["needsCoverage"]["masked"], true);
+        assert_eq!(row(&seen_by_ars, "7.1")["peopleWaiting"], "40");
+        assert_eq!(row(&seen_by_ars, "13.2")["peopleWaiting"], "<11");
+        assert_eq!(row(&seen_by_ars, "13.3")["peopleWaiting"], "<11", "secondary suppression");
+        assert_eq!(row(&seen_by_ars, "13.2")["programmedSolutions"], 30);
+        assert_eq!(seen_by_ars["reconciliation"]["needsCoverage"]["departementTotals"], json!([
+            { "departementCode": "69", "peopleWaiting": "71", "cretonAdults": "0" }]));
+        // The uncovered MAS needs are a finding; its count of people follows the masked table.
+        let findings = seen_by_ars["reconciliation"]["findings"].as_array().unwrap();
+        let mas = findings.iter().find(|f| f["code"] == "NEEDS_UNCOVERED" && f["message"].as_str().unwrap().contains("13.3")).unwrap();
+        assert!(mas["figures"].as_array().unwrap().contains(&json!({ "name": "personnesSansSolution", "value": "<11", "unit": "PEOPLE" })), "{mas}");
+        assert!(mas["message"].as_str().unwrap().contains("<11 personnes"), "{mas}");
+        assert!(!mas["message"].as_str().unwrap().contains("25"), "{mas}");
+
+        for (who, caller) in [("the MDPH", hub.as_role(Role::Mdph, Some("69"))), ("the CNSA", hub.as_cnsa())] {
+            let exact = caller.data(COVERAGE).await?;
+            assert_eq!(exact["reconciliation"]["needsCoverage"]["masked"], false, "{who}");
+            assert_eq!(row(&exact, "13.2")["peopleWaiting"], "6", "{who}");
+            assert_eq!(row(&exact, "13.3")["peopleWaiting"], "25", "{who}");
+        }
+        let dashboard = hub.as_role(Role::Dashboard, Some("84")).data(COVERAGE).await?;
+        assert_eq!(row(&dashboard, "13.2")["peopleWaiting"], "<11");
+        assert_eq!(dashboard["reconciliation"]["findings"], json!([]));
+        let other_mdph = hub.as_role(Role::Mdph, Some("75")).data(r#"{ reconciliation { needsCoverage { rows { departementCode } } } }"#).await?;
+        assert_eq!(other_mdph["reconciliation"]["needsCoverage"]["rows"], json!([]), "another département's needs stay out");
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_masking_threshold_is_configurable() -> TestResult {
+    let hub = crate::support::TestHub::start_configured(|config| {
+        config.dev_jwt_secret = Some(api::config::Secret::new(crate::support::TEST_SECRET));
+        config.limits.small_count_threshold = 5;
+    })
+    .await?;
+    hub.as_role(Role::Mdph, Some("69"))
+        .graphql(
+            SUBMIT_NEEDS,
+            json!({ "input": { "departementCode": "69", "referenceDate": "2026-06-30", "indicators": [
+        { "orientationCode": "13.2", "ageBand": "TOUS", "indicator": "EN_ATTENTE_ADMISSION", "value": 6 },
+        { "orientationCode": "13.3", "ageBand": "TOUS", "indicator": "EN_ATTENTE_ADMISSION", "value": 4 },
+        { "orientationCode": "7.1", "ageBand": "TOUS", "indicator": "EN_ATTENTE_ADMISSION", "value": 3 },
+    ] } }),
+        )
+        .await?;
+    let report = hub.as_role(Role::Ars, Some("84")).data(COVERAGE).await?;
+    assert_eq!(report["reconciliation"]["needsCoverage"]["threshold"], 5);
+    assert_eq!(row(&report, "13.2")["peopleWaiting"], "6");
+    assert_eq!(row(&report, "13.3")["peopleWaiting"], "<5");
+    assert_eq!(row(&report, "7.1")["peopleWaiting"], "<5");
+    Ok(())
+}
