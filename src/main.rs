@@ -34,6 +34,12 @@ enum Command {
     Token(TokenArgs),
     /// Submit a spreadsheet (CSV or XLSX) on behalf of an institution, as an upload would.
     Import(ImportArgs),
+    /// Load a deterministic synthetic national programming (about 5 000 measures × scale) into an empty hub.
+    Demo {
+        /// Multiply the volume (1 to 100).
+        #[arg(long, default_value_t = 1)]
+        scale: usize,
+    },
 }
 
 #[derive(Args)]
@@ -244,6 +250,25 @@ async fn main() -> ExitCode {
             match app.run().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => fail(format_args!("server stopped: {err}")),
+            }
+        }
+        Command::Demo { scale } => {
+            let loaded = async {
+                let db = api::db::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+                api::db::prepare(&db, &config.database_url).await.map_err(|e| e.to_string())?;
+                let catalog = api::territory::service::Catalog::load(&db).await.map_err(|e| e.to_string())?;
+                api::demo::load(&db, catalog, scale).await.map_err(|e| format!("{e}: {e:?}"))
+            }
+            .await;
+            match loaded {
+                Ok(report) => {
+                    println!(
+                        "demo data loaded: {} measures, {} commitments, {} needs indicators, {} school plans",
+                        report.measures, report.commitments, report.needs_indicators, report.school_plans
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(err),
             }
         }
         Command::Import(args) => {

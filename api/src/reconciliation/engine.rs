@@ -388,7 +388,10 @@ fn check_measure(
         );
     }
     let rules = applicable_rules(&snapshot.rules, measure);
-    let expected: BTreeSet<Payer> = rules.iter().map(|r| r.payer).filter(|p| *p != Payer::SelonAutorisation).collect();
+    // Only the ARS and the collectivités commit through the hub: the Éducation nationale's teachers (school plans),
+    // the Agefiph/FIPHFP or the State are part of a measure's financing but are not awaited here.
+    let expected: BTreeSet<Payer> =
+        rules.iter().map(|r| r.payer).filter(|p| matches!(p, Payer::AssuranceMaladie | Payer::Collectivite)).collect();
     let by_authorisation = rules.iter().any(|r| r.payer == Payer::SelonAutorisation);
     let funders: BTreeSet<Payer> = commitments.iter().map(|c| c.funder).collect();
     let creton = measure.publics.contains(&MeasurePublic::Creton);
