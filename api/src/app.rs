@@ -59,6 +59,7 @@ impl App {
         let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
         let reconciled = Reconciled::new(db.clone(), catalog.clone());
         reconciled.spawn_listener();
+        let http_reconciled = reconciled.clone();
         let schema = graphql::schema_builder_with(production)
             .data(db.clone())
             .data(catalog.clone())
@@ -80,7 +81,14 @@ impl App {
         let authenticator = Authenticator::new(trusted, http_client);
         authenticator.spawn_key_refresh();
         tracing::info!(issuers = ?authenticator.issuer_names(), "trusted token issuers");
-        let state = http::HttpState { schema, db: db.clone(), catalog, authenticator: Arc::new(authenticator) };
+        let state = http::HttpState {
+            schema,
+            db: db.clone(),
+            catalog,
+            authenticator: Arc::new(authenticator),
+            reconciled: http_reconciled,
+            answers: Arc::default(),
+        };
         let router = http::router(state, config.limits.max_body_bytes);
         Ok(App { listener, router, db, addr })
     }

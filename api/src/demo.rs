@@ -476,7 +476,7 @@ pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) 
     let reconciled = Reconciled::new(db.clone(), catalog.clone());
     for region in &catalog.regions {
         let txn = db.begin().await?;
-        let recomputed = reconciled.recompute_in(&txn, &region.code).await?;
+        let recomputed = reconciled.recompute_in(&txn, &region.code, &Default::default()).await?;
         txn.commit().await?;
         reconciled.install(recomputed);
     }

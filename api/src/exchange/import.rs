@@ -388,8 +388,10 @@ async fn import_measures(
         }
     }
     errors.violations.into_result()?;
+    for id in &ids {
+        write.touches_measure(reconciled, &region, id);
+    }
     write.audit(ids, hash);
-    write.touches_region(reconciled, &region);
     let outcome = BatchOutcome { receipt, created, updated, warnings };
     write.commit(&outcome).await?;
     Ok(outcome)
@@ -609,7 +611,7 @@ async fn import_commitments(
                     updated += 1
                 }
                 let region = region_of_measure(&write.txn, &payload.commitment.measure_id).await?;
-                write.touches_region(reconciled, &region);
+                write.touches_measure(reconciled, &region, &payload.commitment.measure_id);
                 ids.push(payload.commitment.id);
             }
             Err(err) => row_failure(&mut errors, i, err)?,

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::audit::chain::sha256_hex;
@@ -29,6 +29,9 @@ pub fn content_hash<T: Serialize>(value: &T) -> String {
     sha256_hex(serde_json::to_string(value).unwrap_or_default().as_bytes())
 }
 
+/// region → the ids of the measures a write changed there.
+type MeasuresByRegion = BTreeMap<String, BTreeSet<String>>;
+
 /// A write under way.
 pub struct Write {
     pub txn: DatabaseTransaction,
@@ -38,7 +41,7 @@ pub struct Write {
     request_hash: String,
     audit: Vec<AuditEntry>,
     /// Regions whose reconciliation the write changes, recomputed in the transaction before it commits.
-    touched: Option<(Arc<Reconciled>, BTreeSet<String>)>,
+    touched: Option<(Arc<Reconciled>, MeasuresByRegion)>,
     /// Regions whose reconciled state the write makes stale without changing any status (needs, school plans):
     /// forgotten after the commit, rebuilt on next read.
     stale: Option<(Arc<Reconciled>, BTreeSet<String>)>,
@@ -162,9 +165,11 @@ impl Write {
         self.audit.push(AuditEntry { operation: self.operation.to_owned(), object_ids, content_hash });
     }
 
-    /// Marks a region as changed by this write: its reconciliation is recomputed in the transaction, at commit.
-    pub fn touches_region(&mut self, reconciled: &Arc<Reconciled>, region: &str) {
-        self.touched.get_or_insert_with(|| (reconciled.clone(), BTreeSet::new())).1.insert(region.to_owned());
+    /// Marks a measure (of a region) as changed by this write: the region's reconciliation is recomputed in the
+    /// transaction, at commit.
+    pub fn touches_measure(&mut self, reconciled: &Arc<Reconciled>, region: &str, measure_id: &str) {
+        let touched = self.touched.get_or_insert_with(|| (reconciled.clone(), BTreeMap::new()));
+        touched.1.entry(region.to_owned()).or_default().insert(measure_id.to_owned());
     }
 
     /// Marks a region's reconciled state as stale once this write commits (no status changes).
@@ -177,8 +182,8 @@ impl Write {
     pub async fn commit<T: Serialize>(self, answer: &T) -> Result<(), ApiError> {
         let mut recomputed = Vec::new();
         if let Some((reconciled, regions)) = &self.touched {
-            for region in regions {
-                recomputed.push(reconciled.recompute_in(&self.txn, region).await?);
+            for (region, measures) in regions {
+                recomputed.push(reconciled.recompute_in(&self.txn, region, measures).await?);
             }
         }
         if let Some((reconciled, regions)) = &self.stale {

@@ -20,6 +20,7 @@ use super::HubSchema;
 use crate::auth::authenticator::{AuthError, Authenticator, resolve_principal};
 use crate::auth::principal::Authentication;
 use crate::error::code;
+use crate::reconciliation::answers::AnswerCache;
 use crate::territory::service::Catalog;
 
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct HttpState {
     pub db: DatabaseConnection,
     pub catalog: Arc<Catalog>,
     pub authenticator: Arc<Authenticator>,
+    pub reconciled: Arc<crate::reconciliation::live::Reconciled>,
+    pub answers: Arc<crate::reconciliation::answers::AnswerCache>,
 }
 
 /// A refused token: 401 with a GraphQL-shaped error (503 when the hub cannot check it now). The reason is logged,
@@ -121,7 +124,33 @@ async fn graphql_post(
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
+    // Reads of the reconciled state are answered from memory while the state stands (see reconciliation::answers).
+    let cache_key = match authentication.principal() {
+        Some(p) if crate::reconciliation::answers::cacheable(&request) => {
+            Some(AnswerCache::key(&p.institution.code, p.role.as_str(), &body))
+        }
+        _ => None,
+    };
+    if let Some(key) = cache_key {
+        let epoch = state.reconciled.epoch();
+        if let Some(answer) = state.answers.get(&key, epoch) {
+            return json_bytes(answer);
+        }
+        let response = state.schema.execute(request.data(authentication)).await;
+        if response.is_ok()
+            && let Ok(bytes) = serde_json::to_vec(&response)
+        {
+            let bytes = Bytes::from(bytes);
+            state.answers.put(key, epoch, bytes.clone());
+            return json_bytes(bytes);
+        }
+        return GraphQLResponse::from(response).into_response();
+    }
     GraphQLResponse::from(state.schema.execute(request.data(authentication)).await).into_response()
+}
+
+fn json_bytes(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
 /// Whether a request asks to switch to WebSocket (subscriptions).

@@ -119,7 +119,7 @@ pub async fn upsert_measure(
         apply_measure(&write.txn, &write.actor, catalog, &region, &input, expected_version, &receipt.submission_id)
             .await?;
     write.audit(vec![payload.measure.id.clone()], hash);
-    write.touches_region(reconciled, &region);
+    write.touches_measure(reconciled, &region, &payload.measure.id);
     write.commit(&payload).await?;
     Ok(payload)
 }
@@ -354,7 +354,8 @@ pub async fn commit(
     record_submission(&write.txn, &write.actor, DataKind::Commitments, &hash, 1, channel).await?;
     let payload = apply_commitment(&write.txn, &write.actor, principal, reach, &input, expected_version).await?;
     write.audit(vec![payload.commitment.id.clone(), payload.commitment.measure_id.clone()], hash);
-    write.touches_region(reconciled, &region_of_measure(&write.txn, &payload.commitment.measure_id).await?);
+    let region = region_of_measure(&write.txn, &payload.commitment.measure_id).await?;
+    write.touches_measure(reconciled, &region, &payload.commitment.measure_id);
     write.commit(&payload).await?;
     Ok(payload)
 }
@@ -508,7 +509,8 @@ pub async fn withdraw(
     }
     let record = reload_commitment(&write.txn, id).await?;
     record_commitment_revision(&write.txn, &record).await?;
-    write.touches_region(reconciled, &region_of_measure(&write.txn, &stored.measure_id).await?);
+    let region = region_of_measure(&write.txn, &stored.measure_id).await?;
+    write.touches_measure(reconciled, &region, &stored.measure_id);
     write.audit(vec![id.to_owned(), stored.measure_id], content_hash(&request));
     let payload = CommitmentPayload { commitment: record, created: false };
     write.commit(&payload).await?;

@@ -12,6 +12,7 @@
 //! rebuilt when the Paris day changes (campaign deadlines pass at midnight).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -91,6 +92,8 @@ pub struct Reconciled {
     loading: tokio::sync::Mutex<()>,
     events: broadcast::Sender<Arc<StatusChange>>,
     instance: String,
+    /// Bumped whenever any region's state changes: answers computed from the state are valid while it stands.
+    epoch: AtomicU64,
 }
 
 fn paris_day(now: DateTime<Utc>) -> NaiveDate {
@@ -112,11 +115,21 @@ impl Reconciled {
             loading: tokio::sync::Mutex::new(()),
             events,
             instance: uuid::Uuid::new_v4().to_string(),
+            epoch: AtomicU64::new(0),
         })
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The state's epoch: it changes whenever any region is recomputed, forgotten or reloaded.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StatusChange>> {
@@ -167,20 +180,26 @@ impl Reconciled {
                 regions.insert(state.region.clone(), state);
             }
         }
+        drop(regions);
+        self.bump();
     }
 
     /// Forgets every region (a campaign was declared, or notifications may have been missed).
     pub fn invalidate_all(&self) {
         self.regions.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.bump();
     }
 
     /// Forgets a region's state: it is rebuilt on next read.
     pub fn forget(&self, region: &str) {
         self.regions.write().unwrap_or_else(|e| e.into_inner()).remove(region);
+        self.bump();
     }
 
-    /// Tells the other instances, when the transaction commits, that a region's state is stale.
+    /// Marks, in the transaction, a region's state as stale (a write changed its needs, school plans or campaigns):
+    /// its generation moves on, so no instance patches an older state, and the other instances are told.
     pub async fn notify_stale_in<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<(), ApiError> {
+        self.bump_generation(txn, region).await?;
         self.notify_in(txn, region, STALE).await
     }
 
@@ -197,15 +216,13 @@ impl Reconciled {
         Ok(())
     }
 
-    /// Recomputes a region inside a write's transaction: the new statuses are stored and the changes logged in that
-    /// same transaction, so they commit or roll back with the write.
-    pub async fn recompute_in<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<Recomputed, ApiError> {
-        let now = Utc::now();
-        let at = now.fixed_offset();
+    /// Moves a region's generation on by one, in the transaction; on PostgreSQL the row lock it takes serialises the
+    /// region's writers until commit.
+    async fn bump_generation<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<i64, ApiError> {
         reconciliation_region::Entity::insert(reconciliation_region::ActiveModel {
             region_code: Set(region.to_owned()),
             generation: Set(1),
-            reconciled_at: Set(at),
+            reconciled_at: Set(Utc::now().fixed_offset()),
         })
         .on_conflict(
             OnConflict::column(reconciliation_region::Column::RegionCode)
@@ -222,23 +239,79 @@ impl Reconciled {
         )
         .exec_without_returning(txn)
         .await?;
-        let generation =
-            reconciliation_region::Entity::find_by_id(region.to_owned()).one(txn).await?.map_or(1, |r| r.generation);
-        let data = service::load_region(txn, &self.catalog, self.territory.clone(), region, now).await?;
-        let state = RegionState::build(region, generation, paris_day(now), data);
-        let stored: HashMap<String, measure_co_financing::Model> = measure_co_financing::Entity::find()
-            .filter(measure_co_financing::Column::RegionCode.eq(region))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|row| (row.measure_id.clone(), row))
-            .collect();
+        Ok(reconciliation_region::Entity::find_by_id(region.to_owned()).one(txn).await?.map_or(1, |r| r.generation))
+    }
+
+    /// Recomputes a region inside a write's transaction: the new statuses are stored and the changes logged in that
+    /// same transaction, so they commit or roll back with the write.
+    ///
+    /// When this instance holds the region's state as of the generation just before this write (the usual case),
+    /// only the measures the write touched are read back and patched into it; otherwise the region is reloaded.
+    pub async fn recompute_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        region: &str,
+        touched: &BTreeSet<String>,
+    ) -> Result<Recomputed, ApiError> {
+        let now = Utc::now();
+        let at = now.fixed_offset();
+        let generation = self.bump_generation(txn, region).await?;
+        let day = paris_day(now);
+        let current = {
+            let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
+            regions.get(region).filter(|s| s.generation == generation - 1 && s.day == day).cloned()
+        };
+        // measure id → (status, finding codes, département) as it stood before this write.
+        let mut before: HashMap<String, (String, String, String)> = HashMap::new();
+        let data = match current {
+            Some(state) => {
+                for (i, s) in state.report.statuses.iter().enumerate() {
+                    let departement = state.measures.get(&s.measure_id).map(|m| m.departement_code.clone());
+                    before.insert(
+                        s.measure_id.clone(),
+                        (
+                            s.status.as_str().to_owned(),
+                            codes(&state.report, i).join(","),
+                            departement.unwrap_or_default(),
+                        ),
+                    );
+                }
+                let mut snapshot = state.snapshot.clone();
+                let mut measures = state.measures.clone();
+                snapshot.now = now;
+                snapshot.measures.retain(|m| !touched.contains(&m.id));
+                snapshot.commitments.retain(|c| !touched.contains(&c.measure_id));
+                let (facts, records, commitments) = service::load_measures(txn, touched).await?;
+                for id in touched {
+                    measures.remove(id);
+                }
+                for record in records.into_iter().filter(|r| r.region_code == region) {
+                    measures.insert(record.id.clone(), record);
+                }
+                snapshot.measures.extend(facts.into_iter().filter(|m| m.region == region));
+                snapshot.measures.sort_by(|a, b| a.id.cmp(&b.id));
+                snapshot.commitments.extend(commitments.into_iter().filter(|c| measures.contains_key(&c.measure_id)));
+                snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+                RegionData { snapshot, measures }
+            }
+            None => {
+                for row in measure_co_financing::Entity::find()
+                    .filter(measure_co_financing::Column::RegionCode.eq(region))
+                    .all(txn)
+                    .await?
+                {
+                    before.insert(row.measure_id, (row.status, row.finding_codes, row.departement_code));
+                }
+                service::load_region(txn, &self.catalog, self.territory.clone(), region, now).await?
+            }
+        };
+        let state = RegionState::build(region, generation, day, data);
         let mut changes = Vec::new();
         for (i, status) in state.report.statuses.iter().enumerate() {
             let finding_codes = codes(&state.report, i);
             let joined = finding_codes.join(",");
-            let previous = stored.get(&status.measure_id);
-            if previous.is_some_and(|p| p.status == status.status.as_str() && p.finding_codes == joined) {
+            let previous = before.get(&status.measure_id);
+            if previous.is_some_and(|(s, c, _)| *s == status.status.as_str() && *c == joined) {
                 continue;
             }
             let departement = state.measures.get(&status.measure_id).map(|m| m.departement_code.clone());
@@ -270,7 +343,7 @@ impl Reconciled {
                 region: region.to_owned(),
                 departement,
                 measure_id: status.measure_id.clone(),
-                previous: previous.and_then(|p| CoFinancingStatus::from_stored(&p.status)),
+                previous: previous.and_then(|(s, _, _)| CoFinancingStatus::from_stored(s)),
                 status: Some(status.status),
                 finding_codes,
                 generation,
@@ -278,11 +351,11 @@ impl Reconciled {
             });
         }
         let present: BTreeSet<&str> = state.report.statuses.iter().map(|s| s.measure_id.as_str()).collect();
-        for (id, row) in &stored {
+        for (id, (status, _, departement)) in &before {
             if present.contains(id.as_str()) {
                 continue;
             }
-            // The measure moved to another region.
+            // The measure left the region.
             measure_co_financing::Entity::delete_many()
                 .filter(measure_co_financing::Column::MeasureId.eq(id.clone()))
                 .filter(measure_co_financing::Column::RegionCode.eq(region))
@@ -290,17 +363,19 @@ impl Reconciled {
                 .await?;
             changes.push(StatusChange {
                 region: region.to_owned(),
-                departement: row.departement_code.clone(),
+                departement: departement.clone(),
                 measure_id: id.clone(),
-                previous: CoFinancingStatus::from_stored(&row.status),
+                previous: CoFinancingStatus::from_stored(status),
                 status: None,
                 finding_codes: Vec::new(),
                 generation,
                 at: now,
             });
         }
-        if !changes.is_empty() {
-            co_financing_event::Entity::insert_many(changes.iter().map(|c| co_financing_event::ActiveModel {
+        // In chunks: a first reconciliation of a large region logs thousands of changes, and both SQLite and
+        // PostgreSQL bound the parameters of one statement.
+        for chunk in changes.chunks(500) {
+            co_financing_event::Entity::insert_many(chunk.iter().map(|c| co_financing_event::ActiveModel {
                 region_code: Set(c.region.clone()),
                 generation: Set(c.generation),
                 measure_id: Set(c.measure_id.clone()),

@@ -5,6 +5,7 @@
 //! Scoping: the state is held per region, so a reader's regions are looked up by key; inside a region, a reader of
 //! one or a few départements (collectivité, MDPH, rectorat) gets only the items naming its départements.
 
+pub mod answers;
 pub mod coverage;
 pub mod engine;
 pub mod hygiene;

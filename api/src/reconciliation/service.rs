@@ -112,6 +112,31 @@ fn commitment_fact(c: &commitment::Model) -> Result<CommitmentFact, ApiError> {
     })
 }
 
+/// Some measures and their active commitments, as a write left them (read inside its transaction).
+pub async fn load_measures<C: ConnectionTrait>(
+    conn: &C,
+    ids: &BTreeSet<String>,
+) -> Result<(Vec<MeasureFact>, Vec<MeasureRecord>, Vec<CommitmentFact>), ApiError> {
+    let (mut facts, mut records, mut commitments) = (Vec::new(), Vec::new(), Vec::new());
+    let ids: Vec<String> = ids.iter().cloned().collect();
+    for chunk in ids.chunks(1000) {
+        for m in measure::Entity::find().filter(measure::Column::Id.is_in(chunk.iter().cloned())).all(conn).await? {
+            let (fact, record) = measure_fact(&m)?;
+            facts.push(fact);
+            records.push(record);
+        }
+        for c in commitment::Entity::find()
+            .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
+            .filter(commitment::Column::Status.eq(CommitmentStatus::Active.as_str()))
+            .all(conn)
+            .await?
+        {
+            commitments.push(commitment_fact(&c)?);
+        }
+    }
+    Ok((facts, records, commitments))
+}
+
 /// A region's snapshot, and the measures as the API shows them.
 pub struct RegionData {
     pub snapshot: Snapshot,

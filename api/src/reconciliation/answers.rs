@@ -1,0 +1,91 @@
+//! Answers to reconciliation reads kept in memory while the reconciled state stands. Dashboards ask the same
+//! question many times a second; between two writes the answer cannot change, so it is served again as bytes. The
+//! token is still checked on every request (revocation, suspension); the key holds everything the answer depends
+//! on: who asks (institution, role), the exact request, and the state's epoch, bumped by every write that changes a
+//! region. Entries also expire after a few seconds, so that an edit made straight in the database (which the hub
+//! does not see) is served within that delay.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_graphql::parser::types::{OperationType, Selection};
+
+/// The root fields whose answers come from the reconciled state only.
+const CACHEABLE: &[&str] = &["coFinancingStatus", "reconciliation", "__typename"];
+
+/// How long an answer may be served without a write having changed anything.
+pub const TTL: Duration = Duration::from_secs(2);
+
+/// Entries kept at most; beyond, the cache starts afresh.
+const CAPACITY: usize = 10_000;
+
+#[derive(Default)]
+pub struct AnswerCache {
+    entries: Mutex<HashMap<String, (u64, Instant, axum::body::Bytes)>>,
+}
+
+/// Whether a request only reads reconciliation state (a query whose root fields are all cacheable).
+pub fn cacheable(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
+    if !document.fragments.is_empty() {
+        return false;
+    }
+    let operations: Vec<_> = document.operations.iter().collect();
+    operations.len() == 1
+        && operations.iter().all(|(_, op)| {
+            op.node.ty == OperationType::Query
+                && op.node.selection_set.node.items.iter().all(|item| match &item.node {
+                    Selection::Field(field) => CACHEABLE.contains(&field.node.name.node.as_str()),
+                    _ => false,
+                })
+        })
+}
+
+impl AnswerCache {
+    pub fn key(institution: &str, role: &str, body: &[u8]) -> String {
+        format!("{institution}\u{1f}{role}\u{1f}{}", String::from_utf8_lossy(body))
+    }
+
+    pub fn get(&self, key: &str, epoch: u64) -> Option<axum::body::Bytes> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|(at_epoch, stored, _)| *at_epoch == epoch && stored.elapsed() < TTL)
+            .map(|(_, _, bytes)| bytes.clone())
+    }
+
+    pub fn put(&self, key: String, epoch: u64, answer: axum::body::Bytes) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, (epoch, Instant::now(), answer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_reads_of_the_reconciled_state_are_cached() {
+        let cacheable = |q: &str| cacheable(&async_graphql::Request::new(q));
+        assert!(cacheable("{ coFinancingStatus { totalCount } }"));
+        assert!(cacheable("query Q { reconciliation { findings { code } } }"));
+        assert!(!cacheable("{ coFinancingStatus { totalCount } measures { totalCount } }"));
+        assert!(!cacheable("mutation { upsertMeasure(input: {}) { created } }"));
+        assert!(!cacheable("{ ...F } fragment F on Query { reconciliation { findings { code } } }"));
+        assert!(!cacheable("{ a: coFinancingStatus { totalCount } } { b: reconciliation { findings { code } } }"));
+    }
+
+    #[test]
+    fn an_answer_stands_for_its_epoch_only() {
+        let cache = AnswerCache::default();
+        let key = AnswerCache::key("ARS-84", "ARS", b"{}");
+        cache.put(key.clone(), 7, axum::body::Bytes::from_static(b"answer"));
+        assert_eq!(cache.get(&key, 7).as_deref(), Some(&b"answer"[..]));
+        assert_eq!(cache.get(&key, 8), None, "a write changed the state");
+        assert_eq!(cache.get(&AnswerCache::key("ARS-11", "ARS", b"{}"), 7), None, "another institution");
+    }
+}
