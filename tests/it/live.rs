@@ -76,6 +76,12 @@ db_test! {
             format!("SELECT COUNT(*) AS n FROM co_financing_event WHERE measure_id = '{id}'"),
         )).await?.ok_or("no count")?;
         assert_eq!(logged.try_get::<i64>("", "n")?, 4);
+
+        // The state patched write after write is the one a fresh start computes from the database.
+        let everything = "{ coFinancingStatus { totalCount edges { node { status findings { code message } measure { id version } } } } reconciliation { envelopes { committed headroom } findingCounts { code count } } }";
+        let patched = hub.as_cnsa().data(everything).await?;
+        let restarted = hub.restart().await?;
+        assert_eq!(restarted.as_cnsa().data(everything).await?, patched);
         Ok(())
     }
 }

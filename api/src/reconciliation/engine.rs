@@ -375,6 +375,7 @@ fn check_measure(
     measure: &MeasureFact,
     commitments: &[&CommitmentFact],
     snapshot: &Snapshot,
+    category_rules: &[RuleFact],
 ) -> (CoFinancingStatus, Vec<Finding>) {
     let legacy = &snapshot.legacy_categories;
     let mut check = MeasureCheck { measure, findings: Vec::new() };
@@ -387,7 +388,7 @@ fn check_measure(
             format!("création sous la catégorie FINESS {} fermée en 2018", measure.category),
         );
     }
-    let rules = applicable_rules(&snapshot.rules, measure);
+    let rules = applicable_rules(category_rules, measure);
     // Only the ARS and the collectivités commit through the hub: the Éducation nationale's teachers (school plans),
     // the Agefiph/FIPHFP or the State are part of a measure's financing but are not awaited here.
     let expected: BTreeSet<Payer> =
@@ -630,12 +631,18 @@ pub fn reconcile(snapshot: &Snapshot) -> Report {
     let mut duplicates: BTreeMap<(&str, &str, i32, i64), Vec<&MeasureFact>> = BTreeMap::new();
     let mut committed: BTreeMap<(String, Compartment), i64> = BTreeMap::new();
     let mut splits: BTreeMap<String, SocleSplit> = BTreeMap::new();
+    // The rules of each category, found once rather than scanned for every measure.
+    let mut rules_of: std::collections::HashMap<&str, Vec<RuleFact>> = std::collections::HashMap::new();
+    for rule in &snapshot.rules {
+        rules_of.entry(rule.category.as_str()).or_default().push(rule.clone());
+    }
     // (region, compartment, year) → CP called, and AE of the measures installed by then.
     let mut cp_by_year: BTreeMap<(String, Compartment, i32), i64> = BTreeMap::new();
     let mut ae_installed: BTreeMap<(String, Compartment), Vec<(i32, i64)>> = BTreeMap::new();
     for measure in &snapshot.measures {
         let commitments = by_measure.get(measure.id.as_str()).cloned().unwrap_or_default();
-        let (status, findings) = check_measure(measure, &commitments, snapshot);
+        let category_rules = rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
+        let (status, findings) = check_measure(measure, &commitments, snapshot, category_rules);
         let first = report.findings.len();
         report.findings.extend(findings);
         report.statuses.push(MeasureStatusReport {
