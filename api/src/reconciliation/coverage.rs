@@ -145,7 +145,7 @@ pub fn mask_line(values: &[i64], threshold: i64) -> MaskedLine {
 /// Masked (people waiting, Creton adults) cells per row, and per département the masked totals.
 pub type MaskedCells = (Vec<(Cell, Cell)>, BTreeMap<String, (Cell, Cell)>);
 
-pub fn mask_coverage(rows: &[NeedsCoverage], threshold: i64) -> MaskedCells {
+pub fn mask_coverage(rows: &[&NeedsCoverage], threshold: i64) -> MaskedCells {
     let mut by_departement: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         by_departement.entry(row.departement.as_str()).or_default().push(i);

@@ -28,6 +28,7 @@ use super::engine::{self, CoFinancingStatus, Report, Snapshot, Territory};
 use super::service::{self, RegionData};
 use crate::error::ApiError;
 use crate::programming::types::MeasureRecord;
+use crate::territory::annex::AnnexFigures;
 use crate::territory::service::Catalog;
 
 /// The PostgreSQL channel the instances notify each other on.
@@ -94,6 +95,8 @@ pub struct Reconciled {
     instance: String,
     /// Bumped whenever any region's state changes: answers computed from the state are valid while it stands.
     epoch: AtomicU64,
+    /// The annex as stored: reference data, read once like the catalog.
+    annex: tokio::sync::OnceCell<AnnexFigures>,
 }
 
 fn paris_day(now: DateTime<Utc>) -> NaiveDate {
@@ -116,11 +119,17 @@ impl Reconciled {
             events,
             instance: uuid::Uuid::new_v4().to_string(),
             epoch: AtomicU64::new(0),
+            annex: tokio::sync::OnceCell::new(),
         })
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The annex's stored figures, for the national checks.
+    pub async fn annex(&self) -> Result<&AnnexFigures, ApiError> {
+        self.annex.get_or_try_init(|| crate::territory::service::annex_figures(&self.db, &self.catalog)).await
     }
 
     /// The state's epoch: it changes whenever any region is recomputed, forgotten or reloaded.

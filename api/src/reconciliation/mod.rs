@@ -294,19 +294,23 @@ pub struct CoFinancingFilter {
 }
 
 /// The masked coverage of the rows a reader sees, and how each row's people count shows in a needs finding.
-struct MaskedCoverage {
+struct MaskedCoverage<'a> {
     report: NeedsCoverageReport,
-    /// (département, orientations joined by "+") → the people figure as shown.
-    people: BTreeMap<String, String>,
+    /// (département, orientations joined by "+"), the subject of its needs finding → the row and its people
+    /// figure as shown.
+    people: BTreeMap<String, (&'a engine::NeedsCoverage, String)>,
 }
 
-fn masked_coverage(rows: &[&engine::NeedsCoverage], view: &View<'_>, threshold: i64) -> MaskedCoverage {
-    let owned: Vec<engine::NeedsCoverage> = rows.iter().map(|r| (*r).clone()).collect();
-    let (cells, totals) = coverage::mask_coverage(&owned, threshold);
+fn masked_coverage<'a>(rows: &[&'a engine::NeedsCoverage], view: &View<'_>, threshold: i64) -> MaskedCoverage<'a> {
+    let (cells, totals) = coverage::mask_coverage(rows, threshold);
     let mut people = BTreeMap::new();
     let mut out_rows = Vec::new();
     let mut any_masked = false;
-    for (row, (waiting, creton)) in owned.iter().zip(cells) {
+    // département → exact (waiting, creton, programmed) totals.
+    let mut exact: BTreeMap<&str, (i64, i64, i64)> = BTreeMap::new();
+    for (row, (waiting, creton)) in rows.iter().copied().zip(cells) {
+        let sums = exact.entry(row.departement.as_str()).or_default();
+        *sums = (sums.0 + row.waiting, sums.1 + row.creton, sums.2 + row.programmed);
         let unmasked = view.people_unmasked(&row.departement);
         any_masked |= !unmasked;
         let show = |exact: i64, cell: Cell| if unmasked { exact.to_string() } else { cell.display(threshold) };
@@ -317,7 +321,7 @@ fn masked_coverage(rows: &[&engine::NeedsCoverage], view: &View<'_>, threshold: 
             } else {
                 Cell::Masked.display(threshold)
             };
-        people.insert(format!("{}/{}", row.departement, row.orientations.join("+")), sum_shown);
+        people.insert(format!("{}/{}", row.departement, row.orientations.join("+")), (row, sum_shown));
         out_rows.push(NeedsCoverageRow {
             region_code: row.region.clone(),
             departement_code: row.departement.clone(),
@@ -331,14 +335,13 @@ fn masked_coverage(rows: &[&engine::NeedsCoverage], view: &View<'_>, threshold: 
     let departement_totals = totals
         .into_iter()
         .map(|(departement, (waiting, creton))| {
-            let of_dep: Vec<&engine::NeedsCoverage> = owned.iter().filter(|r| r.departement == departement).collect();
+            let (exact_waiting, exact_creton, programmed) =
+                exact.get(departement.as_str()).copied().unwrap_or_default();
             let unmasked = view.people_unmasked(&departement);
-            let exact_waiting: i64 = of_dep.iter().map(|r| r.waiting).sum();
-            let exact_creton: i64 = of_dep.iter().map(|r| r.creton).sum();
             NeedsDepartementTotal {
                 people_waiting: if unmasked { exact_waiting.to_string() } else { waiting.display(threshold) },
                 creton_adults: if unmasked { exact_creton.to_string() } else { creton.display(threshold) },
-                programmed_solutions: of_dep.iter().map(|r| r.programmed).sum(),
+                programmed_solutions: programmed,
                 departement_code: departement,
             }
         })
@@ -350,22 +353,14 @@ fn masked_coverage(rows: &[&engine::NeedsCoverage], view: &View<'_>, threshold: 
 }
 
 /// A finding as this reader may see it: people counts in needs findings follow the masked coverage table.
-fn finding_for(f: &engine::Finding, masked: &MaskedCoverage, view: &View<'_>) -> Finding {
+fn finding_for(f: &engine::Finding, masked: &MaskedCoverage<'_>, view: &View<'_>) -> Finding {
     let mut finding = Finding::from(f);
     if f.subject_kind == SubjectKind::Departement
-        && let Some(shown) = masked.people.get(&f.subject)
-        && !f.departements.first().is_some_and(|d| view.people_unmasked(d))
+        && let Some((row, shown)) = masked.people.get(&f.subject)
+        && !view.people_unmasked(&row.departement)
     {
         finding.figures = f.figures.iter().map(|(name, value)| figure(name, value, Some(shown.clone()))).collect();
-        if let Some((departement, orientations)) = f.subject.split_once('/') {
-            let programmed = f
-                .figures
-                .iter()
-                .find_map(|(_, v)| if let FigureValue::Count(n) = v { Some(*n) } else { None })
-                .unwrap_or_default();
-            let orientations: Vec<String> = orientations.split('+').map(str::to_owned).collect();
-            finding.message = coverage::needs_message(departement, &orientations, programmed, shown);
-        }
+        finding.message = coverage::needs_message(&row.departement, &row.orientations, row.programmed, shown);
     }
     finding
 }
@@ -495,11 +490,8 @@ impl ReconciliationQuery {
             let all = reconciled.all_regions().await?;
             let splits: Vec<engine::SocleSplit> =
                 all.iter().flat_map(|s| s.report.socle_splits.iter().cloned()).collect();
-            let annex =
-                crate::territory::service::annex_figures(crate::graphql::context::db(ctx)?, reconciled.catalog())
-                    .await?;
             let targets = all.first().map(|s| s.snapshot.targets).unwrap_or_default();
-            engine::national_findings(&annex, &targets, &splits)
+            engine::national_findings(reconciled.annex().await?, &targets, &splits)
         } else {
             Vec::new()
         };
