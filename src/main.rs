@@ -123,6 +123,24 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes [default: 8388608].
     #[arg(long, env = "CNH_MAX_BODY_BYTES", global = true)]
     max_body_bytes: Option<String>,
+    /// Most lexical tokens in a GraphQL document [default: 20000].
+    #[arg(long, env = "CNH_MAX_QUERY_TOKENS", global = true)]
+    max_query_tokens: Option<String>,
+    /// Deepest nesting of lists and input objects in arguments and variables [default: 12].
+    #[arg(long, env = "CNH_MAX_VALUE_DEPTH", global = true)]
+    max_value_depth: Option<String>,
+    /// Deepest nesting of selection sets as written [default: 32].
+    #[arg(long, env = "CNH_MAX_SELECTION_NESTING", global = true)]
+    max_selection_nesting: Option<String>,
+    /// Most fragment definitions in a document [default: 100].
+    #[arg(long, env = "CNH_MAX_FRAGMENTS", global = true)]
+    max_fragments: Option<String>,
+    /// Longest chain of fragment spreads [default: 10].
+    #[arg(long, env = "CNH_MAX_FRAGMENT_DEPTH", global = true)]
+    max_fragment_depth: Option<String>,
+    /// Most fields once fragments are expanded [default: 5000].
+    #[arg(long, env = "CNH_MAX_EXPANDED_FIELDS", global = true)]
+    max_expanded_fields: Option<String>,
     /// Counts of people below this are masked outside the producing MDPH and the CNSA [default: 11].
     #[arg(long, env = "CNH_SMALL_COUNT_THRESHOLD", global = true)]
     small_count_threshold: Option<String>,
@@ -221,6 +239,12 @@ async fn main() -> ExitCode {
         max_query_depth: cli.serve.max_query_depth,
         max_query_complexity: cli.serve.max_query_complexity,
         max_body_bytes: cli.serve.max_body_bytes,
+        max_query_tokens: cli.serve.max_query_tokens,
+        max_value_depth: cli.serve.max_value_depth,
+        max_selection_nesting: cli.serve.max_selection_nesting,
+        max_fragments: cli.serve.max_fragments,
+        max_fragment_depth: cli.serve.max_fragment_depth,
+        max_expanded_fields: cli.serve.max_expanded_fields,
         small_count_threshold: cli.serve.small_count_threshold,
         issuers_file: cli.serve.issuers_file,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),

@@ -67,6 +67,7 @@ impl App {
             .data(MaskingThreshold(config.limits.small_count_threshold as i64))
             .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
             .data(DataLoader::new(CommitmentLoader { db: db.clone() }, tokio::spawn))
+            .extension(graphql::document_guard::DocumentGuard(config.limits.document))
             .limit_depth(config.limits.max_query_depth)
             .limit_complexity(config.limits.max_query_complexity)
             .finish();
@@ -88,6 +89,8 @@ impl App {
             authenticator: Arc::new(authenticator),
             reconciled: http_reconciled,
             answers: Arc::default(),
+            document_limits: config.limits.document,
+            max_body_bytes: config.limits.max_body_bytes,
         };
         let router = http::router(state, config.limits.max_body_bytes);
         Ok(App { listener, router, db, addr })

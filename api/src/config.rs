@@ -17,6 +17,12 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
     ("CNH_MAX_QUERY_DEPTH", "deepest GraphQL selection accepted (default 15)"),
     ("CNH_MAX_QUERY_COMPLEXITY", "largest GraphQL query complexity accepted (default 10000)"),
     ("CNH_MAX_BODY_BYTES", "largest request body accepted, in bytes (default 8 MiB)"),
+    ("CNH_MAX_QUERY_TOKENS", "most lexical tokens in a GraphQL document (default 20000)"),
+    ("CNH_MAX_VALUE_DEPTH", "deepest nesting of lists and input objects in arguments and variables (default 12)"),
+    ("CNH_MAX_SELECTION_NESTING", "deepest nesting of selection sets as written (default 32)"),
+    ("CNH_MAX_FRAGMENTS", "most fragment definitions in a GraphQL document (default 100)"),
+    ("CNH_MAX_FRAGMENT_DEPTH", "longest chain of fragment spreads (default 10)"),
+    ("CNH_MAX_EXPANDED_FIELDS", "most fields in a GraphQL document once its fragments are expanded (default 5000)"),
     (
         "CNH_SMALL_COUNT_THRESHOLD",
         "counts of people from 1 to this minus one are masked outside the MDPH and the CNSA (default 11)",
@@ -59,6 +65,8 @@ pub struct Limits {
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
     pub max_body_bytes: usize,
+    /// Bounds on GraphQL documents, checked before parsing and expansion.
+    pub document: crate::graphql::limits::DocumentLimits,
     /// Counts of people from 1 to this minus one are shown as "<N" outside the producing MDPH and the CNSA.
     pub small_count_threshold: usize,
 }
@@ -69,6 +77,7 @@ impl Default for Limits {
             max_query_depth: 15,
             max_query_complexity: 10_000,
             max_body_bytes: 8 * 1024 * 1024,
+            document: crate::graphql::limits::DocumentLimits::default(),
             small_count_threshold: 11,
         }
     }
@@ -95,6 +104,12 @@ pub struct Settings {
     pub max_query_depth: Option<String>,
     pub max_query_complexity: Option<String>,
     pub max_body_bytes: Option<String>,
+    pub max_query_tokens: Option<String>,
+    pub max_value_depth: Option<String>,
+    pub max_selection_nesting: Option<String>,
+    pub max_fragments: Option<String>,
+    pub max_fragment_depth: Option<String>,
+    pub max_expanded_fields: Option<String>,
     pub small_count_threshold: Option<String>,
     pub issuers_file: Option<String>,
     pub dev_jwt_secret: Option<String>,
@@ -156,6 +171,7 @@ impl Config {
             Some(other) => return Err(ConfigError::Profile(other.to_owned())),
         };
         let defaults = Limits::default();
+        let doc = defaults.document;
         let limits = Limits {
             max_query_depth: positive("CNH_MAX_QUERY_DEPTH", settings.max_query_depth, defaults.max_query_depth)?,
             max_query_complexity: positive(
@@ -164,6 +180,26 @@ impl Config {
                 defaults.max_query_complexity,
             )?,
             max_body_bytes: positive("CNH_MAX_BODY_BYTES", settings.max_body_bytes, defaults.max_body_bytes)?,
+            document: crate::graphql::limits::DocumentLimits {
+                max_tokens: positive("CNH_MAX_QUERY_TOKENS", settings.max_query_tokens, doc.max_tokens)?,
+                max_value_depth: positive("CNH_MAX_VALUE_DEPTH", settings.max_value_depth, doc.max_value_depth)?,
+                max_selection_nesting: positive(
+                    "CNH_MAX_SELECTION_NESTING",
+                    settings.max_selection_nesting,
+                    doc.max_selection_nesting,
+                )?,
+                max_fragments: positive("CNH_MAX_FRAGMENTS", settings.max_fragments, doc.max_fragments)?,
+                max_fragment_depth: positive(
+                    "CNH_MAX_FRAGMENT_DEPTH",
+                    settings.max_fragment_depth,
+                    doc.max_fragment_depth,
+                )?,
+                max_expanded_fields: positive(
+                    "CNH_MAX_EXPANDED_FIELDS",
+                    settings.max_expanded_fields,
+                    doc.max_expanded_fields,
+                )?,
+            },
             small_count_threshold: positive(
                 "CNH_SMALL_COUNT_THRESHOLD",
                 settings.small_count_threshold,

@@ -31,6 +31,9 @@ pub mod code {
     pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     /// The document parses but does not fit the schema (unknown field, wrong argument or variable type, too deep…).
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// The GraphQL document passes a size limit checked before any work (tokens, nesting of values or selections,
+    /// fragments, fields once expanded); `extensions.limit` names it and `extensions.max` gives its value.
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
     /// A bug or an unexpected failure inside the hub; details are in its logs, never in the answer.
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 
@@ -48,6 +51,7 @@ pub mod code {
         BAD_REQUEST,
         GRAPHQL_PARSE_FAILED,
         GRAPHQL_VALIDATION_FAILED,
+        QUERY_TOO_COMPLEX,
         INTERNAL_SERVER_ERROR,
     ];
 }

@@ -8,6 +8,7 @@ mod authorization;
 mod demo;
 mod errors;
 mod files;
+mod hostile;
 mod live;
 mod programming;
 mod reconciliation;

@@ -31,6 +31,16 @@ pub struct HttpState {
     pub authenticator: Arc<Authenticator>,
     pub reconciled: Arc<crate::reconciliation::live::Reconciled>,
     pub answers: Arc<crate::reconciliation::answers::AnswerCache>,
+    pub document_limits: super::limits::DocumentLimits,
+    /// Also the largest WebSocket message.
+    pub max_body_bytes: usize,
+}
+
+/// A document refused by its limits: 400, nothing parsed beyond the limit, nothing executed.
+fn too_complex(err: &super::limits::LimitExceeded) -> Response {
+    tracing::info!(limit = err.limit(), "GraphQL document refused by its limits");
+    let body = json!({ "errors": [super::document_guard::server_error(err)] });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// A refused token: 401 with a GraphQL-shaped error (503 when the hub cannot check it now). The reason is logged,
@@ -114,19 +124,23 @@ async fn graphql_post(
                 );
             }
         };
-    let request = match batch.into_single() {
+    let mut request = match batch.into_single() {
         Ok(request) => request,
         Err(_) => {
             return refusal(StatusCode::BAD_REQUEST, "les requêtes groupées (tableau JSON) ne sont pas acceptées");
         }
     };
+    // Before anything reads the document, with or without a token.
+    if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
+        return too_complex(&err);
+    }
     let authentication = match authenticate(&state, &headers).await {
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
     // Reads of the reconciled state are answered from memory while the state stands (see reconciliation::answers).
     let cache_key = match authentication.principal() {
-        Some(p) if crate::reconciliation::answers::cacheable(&request) => {
+        Some(p) if crate::reconciliation::answers::cacheable(&mut request) => {
             Some(AnswerCache::key(&p.institution.code, p.role.as_str(), &body))
         }
         _ => None,
@@ -229,14 +243,17 @@ async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Req
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
             .into_response();
     }
-    let request = match async_graphql::http::parse_query_string(&query) {
+    let mut request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
         Err(err) => {
             return refusal(StatusCode::BAD_REQUEST, format!("paramètres de requête GraphQL illisibles : {err}"));
         }
     };
+    if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
+        return too_complex(&err);
+    }
     // Writes travel by POST only: a GET is a read, safe to repeat and to cache.
-    let writes = async_graphql::parser::parse_query(&request.query).is_ok_and(|document| {
+    let writes = request.parsed_query().is_ok_and(|document| {
         document.operations.iter().any(|(_, op)| op.node.ty != async_graphql::parser::types::OperationType::Query)
     });
     if writes {

@@ -1,8 +1,10 @@
 //! The GraphQL schema: one pure constructor (no I/O), the error-code extension, and the HTTP handlers.
 
 pub mod context;
+pub mod document_guard;
 pub mod error_codes;
 pub mod http;
+pub mod limits;
 pub mod pagination;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};

@@ -26,8 +26,8 @@ pub struct AnswerCache {
 }
 
 /// Whether a request only reads reconciliation state (a query whose root fields are all cacheable).
-pub fn cacheable(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
+pub fn cacheable(request: &mut async_graphql::Request) -> bool {
+    let Ok(document) = request.parsed_query() else { return false };
     if !document.fragments.is_empty() {
         return false;
     }
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn only_reads_of_the_reconciled_state_are_cached() {
-        let cacheable = |q: &str| cacheable(&async_graphql::Request::new(q));
+        let cacheable = |q: &str| cacheable(&mut async_graphql::Request::new(q));
         assert!(cacheable("{ coFinancingStatus { totalCount } }"));
         assert!(cacheable("query Q { reconciliation { findings { code } } }"));
         assert!(!cacheable("{ coFinancingStatus { totalCount } measures { totalCount } }"));

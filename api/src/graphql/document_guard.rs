@@ -1,0 +1,64 @@
+//! Applies the document limits (`limits`) to every GraphQL request, whatever its channel: the HTTP handlers call
+//! [`guard`] before anything reads the document, and the schema extension [`DocumentGuard`] does the same for
+//! requests that reach the schema another way (WebSocket subscriptions). The parsed document is kept in the
+//! request, so it is parsed once.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use async_graphql::{ErrorExtensions, Request, ServerError, ServerResult};
+
+use super::limits::{self, DocumentLimits, LimitExceeded};
+use crate::error::code;
+
+/// Marks a request whose document was already checked.
+struct Checked;
+
+/// Scans the raw document, parses it (once: the parse is kept in the request), checks its fragments' expansion and
+/// its variables. A document that does not parse is left to the schema, which reports the parse error.
+pub fn guard(request: &mut Request, limits: &DocumentLimits) -> Result<(), LimitExceeded> {
+    if request.data.contains_key(&std::any::TypeId::of::<Checked>()) {
+        return Ok(());
+    }
+    limits::scan(&request.query, limits)?;
+    limits::check_variables(&request.variables, limits)?;
+    if let Ok(document) = request.parsed_query() {
+        limits::check_document(document, limits)?;
+    }
+    request.data.insert(Checked);
+    Ok(())
+}
+
+/// The refusal as a GraphQL error.
+pub fn server_error(err: &LimitExceeded) -> ServerError {
+    let error = async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
+        ext.set("code", code::QUERY_TOO_COMPLEX);
+        ext.set("limit", err.limit());
+        if let Some(max) = err.max() {
+            ext.set("max", max as u64);
+        }
+    });
+    error.into_server_error(async_graphql::Pos::default())
+}
+
+/// The schema extension: the same checks for every request the schema executes.
+pub struct DocumentGuard(pub DocumentLimits);
+
+impl ExtensionFactory for DocumentGuard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentGuard(self.0))
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for DocumentGuard {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        guard(&mut request, &self.0).map_err(|e| server_error(&e))?;
+        next.run(ctx, request).await
+    }
+}
