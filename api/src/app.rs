@@ -9,6 +9,7 @@ use async_graphql::dataloader::DataLoader;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use crate::auth::access::AccessList;
 use crate::auth::authenticator::Authenticator;
 use crate::auth::issuers::{self, IssuerConfigError};
 use crate::config::{Config, Profile};
@@ -26,6 +27,8 @@ pub enum StartupError {
     Catalog(String),
     #[error(transparent)]
     Issuers(#[from] IssuerConfigError),
+    #[error("cannot read the institutions and revoked tokens: {0}")]
+    Access(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -57,12 +60,15 @@ impl App {
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
         let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
+        let access = AccessList::load(db.clone()).await.map_err(|e| StartupError::Access(e.to_string()))?;
+        access.spawn();
         let reconciled = Reconciled::new(db.clone(), catalog.clone());
         reconciled.spawn_listener();
         let http_reconciled = reconciled.clone();
         let schema = graphql::schema_builder_with(production)
             .data(db.clone())
             .data(catalog.clone())
+            .data(access.clone())
             .data(reconciled)
             .data(MaskingThreshold(config.limits.small_count_threshold as i64))
             .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
@@ -86,6 +92,7 @@ impl App {
             schema,
             db: db.clone(),
             catalog,
+            access,
             authenticator: Arc::new(authenticator),
             reconciled: http_reconciled,
             answers: Arc::default(),

@@ -28,5 +28,6 @@ pub mod region;
 pub mod revoked_token;
 pub mod school_plan;
 pub mod school_plan_revision;
+pub mod seen_token;
 pub mod structure_category;
 pub mod submission;

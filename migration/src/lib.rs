@@ -9,6 +9,7 @@ mod m20261123_000001_create_reference_tables;
 mod m20261123_000002_create_revoked_token;
 mod m20261123_000003_create_submission_tables;
 mod m20261123_000004_create_reconciliation_state;
+mod m20261203_000005_create_seen_token;
 pub mod reference;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_revoked_token::Migration),
             Box::new(m20261123_000003_create_submission_tables::Migration),
             Box::new(m20261123_000004_create_reconciliation_state::Migration),
+            Box::new(m20261203_000005_create_seen_token::Migration),
         ]
     }
 }

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::support::{TEST_SECRET, TestHub, TestResult, error_codes, mint};
@@ -167,6 +166,60 @@ db_test! {
     }
 }
 
+db_test! {
+    async fn tokens_without_an_id_or_issued_in_the_future_are_refused(hub) {
+        // The development issuer requires a jti (as every issuer does in production by default).
+        assert_refused(&hub, &dev_token(json!({ "jti": null }), TEST_SECRET), "no jti").await?;
+        assert_refused(&hub, &dev_token(json!({ "jti": "" }), TEST_SECRET), "empty jti").await?;
+        let response = hub.with_token(dev_token(json!({ "jti": null }), TEST_SECRET)).request(ME, json!({})).send().await?;
+        assert!(response.json::<Value>().await?["errors"][0]["message"].as_str().unwrap().contains("jti"));
+        assert_refused(&hub, &dev_token(json!({ "iat": now() + 3_600 }), TEST_SECRET), "issued in an hour").await?;
+        assert_refused(&hub, &dev_token(json!({ "iat": "yesterday" }), TEST_SECRET), "iat not a number").await?;
+        // Within the leeway, clocks may differ a little.
+        assert_eq!(hub.with_token(dev_token(json!({ "iat": now() + 10 }), TEST_SECRET)).data(ME).await?["me"]["role"], "ARS");
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn revoking_an_id_the_hub_never_saw_is_recorded_and_says_so(hub) {
+        const REVOKE: &str = "mutation($id: String!) { revokeToken(tokenId: $id, reason: \"départ de l'agent\") { tokenId seenByHub alreadyRevoked note } }";
+        let unknown = hub.as_admin().graphql(REVOKE, json!({ "id": "no-such-token" })).await?;
+        let answer = &unknown["data"]["revokeToken"];
+        assert_eq!((&answer["seenByHub"], &answer["alreadyRevoked"]), (&json!(false), &json!(false)), "{unknown}");
+        assert!(answer["note"].as_str().unwrap().contains("aucune requête"), "{unknown}");
+        // A token that has been used is known.
+        let ars = hub.as_role(api::auth::principal::Role::Ars, Some("84"));
+        let token_id = ars.data(ME).await?["me"]["tokenId"].as_str().unwrap().to_owned();
+        let used = hub.as_admin().graphql(REVOKE, json!({ "id": token_id })).await?;
+        assert_eq!(used["data"]["revokeToken"]["seenByHub"], true, "{used}");
+        let again = hub.as_admin().graphql(REVOKE, json!({ "id": token_id })).await?;
+        assert_eq!(again["data"]["revokeToken"]["alreadyRevoked"], true, "{again}");
+        // Both revocations of the unknown and the used id are in the audit trail; the unknown one is enforced.
+        let audited = hub.as_admin().data(r#"{ auditTrail(filter: { institutionCode: "HUB" }) { edges { node { operation objectIds } } } }"#).await?;
+        let ids: Vec<&Value> = audited["auditTrail"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]["objectIds"][0]).collect();
+        assert!(ids.contains(&&json!("no-such-token")) && ids.contains(&&json!(token_id)), "{audited}");
+        assert_refused(&hub, &dev_token(json!({ "jti": "no-such-token" }), TEST_SECRET), "revoked before first use").await?;
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn the_operator_sets_an_institution_s_siret_checked_and_unique(hub) {
+        const SET: &str = r#"mutation($c: String!, $s: String) { setInstitutionSiret(code: $c, siret: $s) { code siret } }"#;
+        let bad = hub.as_admin().graphql(SET, json!({ "c": "ARS-84", "s": "13000548100011" })).await?;
+        assert_eq!(error_codes(&bad), ["BAD_USER_INPUT"], "{bad}");
+        set_siret(&hub).await?;
+        let taken = hub.as_admin().graphql(SET, json!({ "c": "ARS-11", "s": ARS_84_SIRET })).await?;
+        assert_eq!(error_codes(&taken), ["BAD_USER_INPUT"], "{taken}");
+        let by_ars = hub.as_role(api::auth::principal::Role::Ars, Some("84")).graphql(SET, json!({ "c": "ARS-84", "s": null })).await?;
+        assert_eq!(error_codes(&by_ars), ["FORBIDDEN"]);
+        let cleared = hub.as_admin().graphql(SET, json!({ "c": "ARS-84", "s": null })).await?;
+        assert_eq!(cleared["data"]["setInstitutionSiret"]["siret"], Value::Null, "{cleared}");
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // A fake OpenID Connect issuer: a real axum server on an ephemeral port.
 
@@ -274,9 +327,7 @@ async fn several_issuers_are_trusted_at_once_and_told_apart_by_iss() -> TestResu
         config.dev_jwt_secret = Some(api::config::Secret::new(TEST_SECRET));
     })
     .await?;
-    hub.db
-        .execute_unprepared(&format!("UPDATE institution SET siret = '{ARS_84_SIRET}' WHERE code = 'ARS-84'"))
-        .await?;
+    set_siret(&hub).await?;
 
     let agent = hub.with_token(proconnect.token("oidc-key-1", ARS_84_SIRET)).data(ME).await?;
     assert_eq!((&agent["me"]["issuer"], &agent["me"]["institution"]["code"]), (&json!("proconnect"), &json!("ARS-84")));
@@ -308,12 +359,28 @@ pub fn write_issuers_file_for_unreachable_idp() -> String {
 
 const ARS_84_SIRET: &str = "13000548100010";
 
+/// The operator records the SIRET by which ProConnect agents of ARS 84 are recognised.
+async fn set_siret(hub: &TestHub) -> TestResult {
+    let answer = hub
+        .as_admin()
+        .graphql(
+            r#"mutation($s: String) { setInstitutionSiret(code: "ARS-84", siret: $s) { code siret } }"#,
+            json!({ "s": ARS_84_SIRET }),
+        )
+        .await?;
+    assert_eq!(answer["data"]["setInstitutionSiret"]["siret"], ARS_84_SIRET, "{answer}");
+    Ok(())
+}
+
 async fn hub_trusting(idp: &FakeIdp) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
     let file = issuers_file(&idp.issuer);
-    let hub = TestHub::start_configured(|config| config.issuers_file = Some(file)).await?;
-    hub.db
-        .execute_unprepared(&format!("UPDATE institution SET siret = '{ARS_84_SIRET}' WHERE code = 'ARS-84'"))
-        .await?;
+    let hub = TestHub::start_configured(|config| {
+        config.issuers_file = Some(file);
+        // The operator's own token, to record the SIRET.
+        config.dev_jwt_secret = Some(api::config::Secret::new(TEST_SECRET));
+    })
+    .await?;
+    set_siret(&hub).await?;
     Ok(hub)
 }
 
@@ -365,7 +432,8 @@ async fn the_hub_keeps_working_across_a_key_rotation_and_an_issuer_outage() -> T
 #[tokio::test]
 async fn an_hs256_token_signed_with_the_issuer_s_public_key_is_refused() -> TestResult {
     let idp = FakeIdp::start(vec!["oidc-key-1"]).await;
-    let hub = hub_trusting(&idp).await?;
+    let file = issuers_file(&idp.issuer);
+    let hub = TestHub::start_configured(|config| config.issuers_file = Some(file)).await?;
     api::auth::install_crypto();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("oidc-key-1".to_owned());

@@ -56,6 +56,7 @@ fn sample(field: &str) -> Option<(Sample, String)> {
             (Write, r#"mutation { suspendInstitution(code: "MDPH-976", reason: "matrice") { suspended } }"#.into())
         }
         "reinstateInstitution" => (Write, r#"mutation { reinstateInstitution(code: "MDPH-976") { suspended } }"#.into()),
+        "setInstitutionSiret" => (Write, r#"mutation { setInstitutionSiret(code: "MDPH-976", siret: null) { siret } }"#.into()),
         "upsertMeasure" => {
             (Write, format!(r#"mutation {{ upsertMeasure(input: {MEASURE_INPUT}, idempotencyKey: "matrix") {{ created }} }}"#))
         }
@@ -178,8 +179,14 @@ db_test! {
             let (kind, document) =
                 sample(op.field).unwrap_or_else(|| panic!("no sample call for the operation {}: add one", op.field));
             let document = document.replace("$measure", &measure).replace("$campaign", &campaign);
-            let anonymous = call(&hub.anonymous(), kind, &document).await?;
-            assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"], "{} without a token", op.field);
+            if kind == Sample::Subscribe {
+                // A WebSocket without a token is refused at connection_init, before any operation.
+                let code = crate::support::websocket_init_close_code(&hub, json!({})).await?;
+                assert_eq!(code, Some(4403), "{} without a token", op.field);
+            } else {
+                let anonymous = call(&hub.anonymous(), kind, &document).await?;
+                assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"], "{} without a token", op.field);
+            }
             for (role, relation, caller) in principals(&hub) {
                 let answer = call(&caller, kind, &document).await?;
                 let mut actual = outcome(&answer);

@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod authorization;
+mod credentials;
 mod demo;
 mod errors;
 mod files;

@@ -331,6 +331,49 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// Reads until the hub closes the connection and returns the close code, or None if it stays open for `wait`.
+    pub async fn closed_within(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<u16>, Box<dyn std::error::Error + Send + Sync>> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Ok(message) = tokio::time::timeout_at(deadline, self.socket.next()).await else { return Ok(None) };
+            match message {
+                Some(Ok(Message::Close(frame))) => return Ok(Some(frame.map_or(1005, |f| u16::from(f.code)))),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(format!("socket failed before a close frame: {err}").into()),
+                None => return Err("socket ended without a close frame".into()),
+            }
+        }
+    }
+}
+
+/// Opens a WebSocket and sends `connection_init` with this payload; returns the close code if the hub closes the
+/// connection instead of acknowledging it.
+pub async fn websocket_init_close_code(
+    hub: &TestHub,
+    payload: Value,
+) -> Result<Option<u16>, Box<dyn std::error::Error + Send + Sync>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+    let mut request = hub.url("/graphql").replacen("http", "ws", 1).into_client_request()?;
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    socket.send(Message::text(json!({ "type": "connection_init", "payload": payload }).to_string())).await?;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await?.ok_or("socket ended")?? {
+            Message::Text(text) if text.contains("connection_ack") => return Ok(None),
+            Message::Close(frame) => return Ok(Some(frame.map_or(1005, |f| u16::from(f.code)))),
+            _ => {}
+        }
+    }
+}
+
 /// The `extensions.code` of each error of an answer.
 pub fn error_codes(answer: &Value) -> Vec<String> {
     answer["errors"]

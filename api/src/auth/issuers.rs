@@ -9,7 +9,7 @@
 //!     "claims": { "siret": "siret", "agent": "uid" } },
 //!   { "name": "mdph-m2m", "issuer": "https://m2m.example/realms/mdph", "audience": "cnh-hub",
 //!     "algorithms": ["ES256"], "oidc": {}, "service_accounts": true,
-//!     "claims": { "institution": "cnh_institution", "agent": "client_id" } }
+//!     "claims": { "institution": "cnh_institution", "agent": "client_id" }, "require_jti": true }
 //! ] }
 //! ```
 
@@ -82,6 +82,8 @@ pub struct TrustedIssuer {
     pub claims: ClaimMapping,
     pub service_accounts: bool,
     pub leeway_seconds: u64,
+    /// Tokens without a `jti` are refused: they could not be revoked one by one. By default in production.
+    pub require_jti: bool,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +114,8 @@ struct IssuerEntry {
     #[serde(default)]
     service_accounts: bool,
     leeway_seconds: Option<u64>,
+    /// Default: true in production, false in development.
+    require_jti: Option<bool>,
 }
 
 fn algorithm(name: &str) -> Option<Algorithm> {
@@ -183,6 +187,7 @@ pub fn parse_issuers(path: &str, text: &str, production: bool) -> Result<Vec<Tru
             claims: entry.claims,
             service_accounts: entry.service_accounts,
             leeway_seconds: entry.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS),
+            require_jti: entry.require_jti.unwrap_or(production),
         });
     }
     Ok(issuers)
@@ -211,6 +216,8 @@ pub fn dev_issuer(secret: &str, production: bool) -> Result<TrustedIssuer, Issue
         claims: ClaimMapping { siret: None, ..ClaimMapping::default() },
         service_accounts: false,
         leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+        // `cnh-hub token` always sets one.
+        require_jti: true,
     })
 }
 
@@ -228,6 +235,16 @@ mod tests {
         assert!(matches!(&issuers[0].keys, KeySource::Oidc { discovery_url, .. }
             if discovery_url == "https://idp.example/api/v2/.well-known/openid-configuration"));
         assert_eq!(issuers[0].claims.agent, "uid");
+    }
+
+    #[test]
+    fn token_ids_are_required_in_production_unless_an_issuer_says_otherwise() {
+        assert!(parse_issuers("f", PROCONNECT, true).unwrap()[0].require_jti);
+        assert!(!parse_issuers("f", PROCONNECT, false).unwrap()[0].require_jti);
+        let lax = PROCONNECT.replace(r#""oidc": {}"#, r#""oidc": {}, "require_jti": false"#);
+        assert!(!parse_issuers("f", &lax, true).unwrap()[0].require_jti);
+        let strict = PROCONNECT.replace(r#""oidc": {}"#, r#""oidc": {}, "require_jti": true"#);
+        assert!(parse_issuers("f", &strict, false).unwrap()[0].require_jti);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Identity and access: bearer tokens from trusted issuers, the principal they resolve to, the policy table, and
 //! the operator's revocation tools (token deny-list, institution suspension).
 
+pub mod access;
 pub mod authenticator;
 pub mod dev;
 pub mod issuers;
@@ -139,6 +140,18 @@ pub struct RevokedToken {
     pub revoked_at: chrono::DateTime<chrono::FixedOffset>,
     pub reason: String,
     pub revoked_by: String,
+    /// Whether the hub had ever accepted a request carrying this token id. A revocation of an id never seen is
+    /// recorded all the same (the token may not have been used yet), and `note` says so.
+    pub seen_by_hub: bool,
+    /// Whether the id was already revoked (the first revocation is kept).
+    pub already_revoked: bool,
+    /// In French, what the revocation does.
+    pub note: String,
+}
+
+fn access<'a>(ctx: &Context<'a>) -> Result<&'a std::sync::Arc<access::AccessList>, ApiError> {
+    ctx.data::<std::sync::Arc<access::AccessList>>()
+        .map_err(|_| ApiError::Internal("access list missing from the schema data".into()))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -173,10 +186,12 @@ async fn change_suspension(
     active.suspended = Set(change == SuspensionChange::Suspend);
     active.suspension_reason = Set(reason.clone());
     let updated = active.update(&write.txn).await.map_err(ApiError::from)?;
+    access::AccessList::notify_in(&write.txn, &format!("institution:{code}")).await.map_err(ApiError::from)?;
     tracing::warn!(institution = code, by = %write.actor.label(), suspended = updated.suspended, reason = ?reason, "institution access changed");
-    let answer = Institution::try_from(updated)?;
+    let answer = Institution::try_from(updated.clone())?;
     write.audit(vec![code.to_owned()], content_hash(&request));
     write.commit(&answer).await?;
+    access(ctx)?.institution_changed(updated);
     Ok(answer)
 }
 
@@ -185,7 +200,8 @@ pub struct AuthMutation;
 
 #[Object]
 impl AuthMutation {
-    /// Refuses a token from the next request on, by its id (`jti`). Operator only. Revoking twice keeps the first.
+    /// Refuses a token from the next request on, by its id (`jti`), on every instance; its open subscriptions are
+    /// closed. Operator only. Revoking twice keeps the first; revoking an id the hub never saw is recorded and says so.
     async fn revoke_token(
         &self,
         ctx: &Context<'_>,
@@ -204,6 +220,13 @@ impl AuthMutation {
                 Begun::Replayed(answer) => return Ok(answer),
                 Begun::Fresh(write) => write,
             };
+        let access = access(ctx)?;
+        let already_revoked = revoked_token::Entity::find_by_id(token_id.clone())
+            .one(&write.txn)
+            .await
+            .map_err(ApiError::from)?
+            .is_some();
+        let seen_by_hub = access.was_seen(&write.txn, &token_id).await.map_err(ApiError::from)?;
         let row = revoked_token::ActiveModel {
             token_id: Set(token_id.clone()),
             revoked_at: Set(crate::audit::now_micros()),
@@ -220,15 +243,30 @@ impl AuthMutation {
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::Internal("revocation not stored".into()))?;
-        tracing::warn!(token_id = %stored.token_id, by = %write.actor.label(), "token revoked");
+        access::AccessList::notify_in(&write.txn, &format!("revoked:{}", stored.token_id))
+            .await
+            .map_err(ApiError::from)?;
+        tracing::warn!(token_id = %stored.token_id, by = %write.actor.label(), seen_by_hub, already_revoked, "token revoked");
+        let note = match (already_revoked, seen_by_hub) {
+            (true, _) => "ce jeton était déjà révoqué : la première révocation est conservée",
+            (false, true) => "jeton révoqué : il est refusé dès la prochaine requête, et ses abonnements sont fermés",
+            (false, false) => {
+                "aucune requête portant cet identifiant n'a encore été reçue par le hub : la révocation est enregistrée \
+                 et s'appliquera si ce jeton est présenté ; vérifiez l'identifiant"
+            }
+        };
         let answer = RevokedToken {
             token_id: stored.token_id,
             revoked_at: stored.revoked_at,
             reason: stored.reason,
             revoked_by: stored.revoked_by,
+            seen_by_hub,
+            already_revoked,
+            note: note.to_owned(),
         };
         write.audit(vec![answer.token_id.clone()], content_hash(&request));
         write.commit(&answer).await?;
+        access.revoked(&answer.token_id);
         Ok(answer)
     }
 
@@ -242,6 +280,64 @@ impl AuthMutation {
     ) -> ApiResult<Institution> {
         let reason = reason_checked(&reason)?;
         change_suspension(ctx, &code, SuspensionChange::Suspend, Some(reason), idempotency_key).await
+    }
+
+    /// Sets (or clears, with null) the SIRET by which ProConnect agents of an institution are recognised. Operator
+    /// only; audited; effective on every instance at once. Two institutions cannot share a SIRET.
+    async fn set_institution_siret(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        siret: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Institution> {
+        let principal = principal(ctx)?;
+        let siret = siret.map(|s| s.split_whitespace().collect::<String>()).filter(|s| !s.is_empty());
+        if let Some(siret) = &siret
+            && !crate::validation::identifiers::siret_valid(siret)
+        {
+            return Err(ApiError::BadUserInput(format!(
+                "SIRET invalide : « {siret} » (14 chiffres dont le dernier est une clé de Luhn)"
+            ))
+            .into());
+        }
+        let request = (code.clone(), siret.clone());
+        let mut write =
+            match Write::begin(db(ctx)?, Actor::of(principal), "setInstitutionSiret", idempotency_key, &request).await?
+            {
+                Begun::Replayed(answer) => return Ok(answer),
+                Begun::Fresh(write) => write,
+            };
+        let row = institution::Entity::find_by_id(code.clone())
+            .one(&write.txn)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::NotFound(format!("aucune institution de code « {code} »")))?;
+        if let Some(siret) = &siret {
+            use sea_orm::{ColumnTrait, QueryFilter};
+            let holder = institution::Entity::find()
+                .filter(institution::Column::Siret.eq(siret.clone()))
+                .filter(institution::Column::Code.ne(code.clone()))
+                .one(&write.txn)
+                .await
+                .map_err(ApiError::from)?;
+            if let Some(holder) = holder {
+                return Err(ApiError::BadUserInput(format!(
+                    "le SIRET {siret} est déjà celui de l'institution {}",
+                    holder.code
+                ))
+                .into());
+            }
+        }
+        let mut active = row.into_active_model();
+        active.siret = Set(siret);
+        let updated = active.update(&write.txn).await.map_err(ApiError::from)?;
+        access::AccessList::notify_in(&write.txn, &format!("institution:{code}")).await.map_err(ApiError::from)?;
+        let answer = Institution::try_from(updated.clone())?;
+        write.audit(vec![code.clone()], content_hash(&request));
+        write.commit(&answer).await?;
+        access(ctx)?.institution_changed(updated);
+        Ok(answer)
     }
 
     /// Lifts a suspension. Operator only.

@@ -239,6 +239,7 @@ pub const OPERATIONS: &[Operation] = &[
     mutation("revokeToken", AccessControl),
     mutation("suspendInstitution", AccessControl),
     mutation("reinstateInstitution", AccessControl),
+    mutation("setInstitutionSiret", AccessControl),
 ];
 
 pub fn operation(operation_type: OperationType, field: &str) -> Option<&'static Operation> {

@@ -177,6 +177,8 @@ pub struct Principal {
     pub token_id: Option<String>,
     /// Name of the trusted issuer that signed the token.
     pub issuer: String,
+    /// When the token expires (`exp`): a WebSocket connection opened with it is closed then.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What the HTTP layer learnt about the caller, handed to the schema with each request.

@@ -3,7 +3,7 @@
 use async_graphql::ErrorExtensions;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -17,6 +17,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use super::HubSchema;
+use crate::auth::access::AccessList;
 use crate::auth::authenticator::{AuthError, Authenticator, resolve_principal};
 use crate::auth::principal::Authentication;
 use crate::error::code;
@@ -28,6 +29,7 @@ pub struct HttpState {
     pub schema: HubSchema,
     pub db: DatabaseConnection,
     pub catalog: Arc<Catalog>,
+    pub access: Arc<AccessList>,
     pub authenticator: Arc<Authenticator>,
     pub reconciled: Arc<crate::reconciliation::live::Reconciled>,
     pub answers: Arc<crate::reconciliation::answers::AnswerCache>,
@@ -71,7 +73,8 @@ pub async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Auth
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthenticated(AuthError::Malformed))?;
     let verified = state.authenticator.verify(token).await.map_err(unauthenticated)?;
-    let principal = resolve_principal(&state.db, &state.catalog, verified).await.map_err(unauthenticated)?;
+    let principal = resolve_principal(&state.access, &state.catalog, verified).map_err(unauthenticated)?;
+    state.access.saw(&principal);
     Ok(Authentication::Authenticated(Box::new(principal)))
 }
 
@@ -193,40 +196,174 @@ fn init_headers(payload: &serde_json::Value, upgrade_headers: &HeaderMap) -> Hea
     headers
 }
 
-/// GraphQL over WebSocket (graphql-transport-ws, or the older graphql-ws): the principal is established at
-/// `connection_init`; a refused token closes the connection (4403) with the reason's category.
+/// The WebSocket close code for a principal refused or no longer valid (graphql-transport-ws: Forbidden).
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// A message that is not one of the protocol's (graphql-transport-ws).
+pub const CLOSE_BAD_MESSAGE: u16 = 4400;
+/// No `connection_init` within [`INIT_TIMEOUT`] (graphql-transport-ws).
+pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// How long a connection may stay without `connection_init`.
+const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often an open connection's token expiry is looked at; revocations and suspensions arrive at once.
+const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The subprotocol asked for (graphql-transport-ws, or the older graphql-ws).
+fn websocket_protocol(headers: &HeaderMap) -> Option<async_graphql::http::WebSocketProtocols> {
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').find_map(|p| p.trim().parse().ok()))
+}
+
+/// Whether a client message starts an operation (`subscribe`, or `start` in the older protocol).
+fn starts_an_operation(message: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<Kind<'_>>(message).is_ok_and(|k| k.kind == "subscribe" || k.kind == "start")
+}
+
+fn close_frame(code: u16, reason: &str) -> axum::extract::ws::Message {
+    // A close reason holds at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame { code, reason: reason[..end].into() }))
+}
+
+/// GraphQL over WebSocket. The principal is established at `connection_init` (a refused or missing token closes
+/// the connection with 4403), then held to the same rules as a request for as long as the connection lives: every
+/// `subscribe` is checked again, and the connection is closed with 4403 the moment its token expires, is revoked,
+/// or its institution is suspended (the access list tells every open connection of each change).
 async fn graphql_websocket(state: HttpState, mut parts: axum::http::request::Parts) -> Response {
     use axum::extract::FromRequestParts;
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(err) => return err.into_response(),
+    let Some(protocol) = websocket_protocol(&parts.headers) else {
+        return refusal(StatusCode::BAD_REQUEST, "sous-protocole WebSocket attendu : graphql-transport-ws");
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
         Err(err) => return err.into_response(),
     };
     let upgrade_headers = parts.headers;
+    let max_message = state.max_body_bytes;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let schema = state.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let headers = init_headers(&payload, &upgrade_headers);
-                    let authentication = match authenticate(&state, &headers).await {
-                        Ok(authentication) => authentication,
-                        Err(_) => {
-                            return Err(async_graphql::Error::new("jeton refusé")
-                                .extend_with(|_, ext| ext.set("code", code::UNAUTHENTICATED)));
-                        }
-                    };
-                    let mut data = async_graphql::Data::default();
-                    data.insert(authentication);
-                    Ok(data)
-                })
-                .serve()
-        })
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| serve_websocket(state, socket, protocol, upgrade_headers))
         .into_response()
+}
+
+async fn serve_websocket(
+    state: HttpState,
+    socket: axum::extract::ws::WebSocket,
+    protocol: async_graphql::http::WebSocketProtocols,
+    upgrade_headers: HeaderMap,
+) {
+    use axum::extract::ws::Message;
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let (mut sink, mut source) = socket.split();
+    let principal: Arc<Mutex<Option<crate::auth::principal::Principal>>> = Arc::default();
+    let refused = Arc::new(AtomicBool::new(false));
+    let (to_graphql, mut from_client) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let input = futures_util::stream::poll_fn(move |cx| from_client.poll_recv(cx));
+    let init_state = state.clone();
+    let (init_principal, init_refused) = (principal.clone(), refused.clone());
+    let graphql = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(
+        move |payload| async move {
+            let headers = init_headers(&payload, &upgrade_headers);
+            let refuse = |message: &str| {
+                init_refused.store(true, Ordering::SeqCst);
+                Err(async_graphql::Error::new(message.to_owned())
+                    .extend_with(|_, ext| ext.set("code", code::UNAUTHENTICATED)))
+            };
+            match authenticate(&init_state, &headers).await {
+                Ok(Authentication::Authenticated(p)) => {
+                    *init_principal.lock().unwrap_or_else(|e| e.into_inner()) = Some((*p).clone());
+                    let mut data = async_graphql::Data::default();
+                    data.insert(Authentication::Authenticated(p));
+                    Ok(data)
+                }
+                Ok(Authentication::Anonymous) => refuse("jeton attendu dans connection_init (Authorization: Bearer …)"),
+                Err(_) => refuse("jeton refusé"),
+            }
+        },
+    );
+    futures_util::pin_mut!(graphql);
+    let opened = tokio::time::Instant::now();
+    let mut access_changes = state.access.watch();
+    let mut ticks = tokio::time::interval(EXPIRY_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Why the connection's principal may no longer act, if it may not.
+    let invalid = |principal: &Mutex<Option<crate::auth::principal::Principal>>| {
+        let held = principal.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref().and_then(|p| state.access.check(p, chrono::Utc::now()).err())
+    };
+    let close = loop {
+        tokio::select! {
+            out = graphql.next() => match out {
+                Some(async_graphql::http::WsMessage::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(async_graphql::http::WsMessage::Close(code, reason)) => {
+                    // The library closes with 1002 both for a refused connection_init and for a malformed message;
+                    // graphql-transport-ws wants 4403 and 4400.
+                    let code = match code {
+                        1002 if refused.load(Ordering::SeqCst) => CLOSE_FORBIDDEN,
+                        1002 => CLOSE_BAD_MESSAGE,
+                        other => other,
+                    };
+                    break Some(close_frame(code, &reason));
+                }
+                None => break None,
+            },
+            incoming = source.next() => {
+                let bytes = match incoming {
+                    Some(Ok(Message::Text(text))) => Bytes::from(text),
+                    Some(Ok(Message::Binary(bytes))) => bytes,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                };
+                if starts_an_operation(&bytes)
+                    && let Some(err) = invalid(&principal)
+                {
+                    tracing::info!(reason = %err, "subscription refused on an open WebSocket");
+                    break Some(close_frame(CLOSE_FORBIDDEN, err.public_message()));
+                }
+                if to_graphql.send(bytes).await.is_err() {
+                    break None;
+                }
+            },
+            _ = access_changes.changed() => {
+                if let Some(err) = invalid(&principal) {
+                    tracing::info!(reason = %err, "WebSocket closed: its principal may no longer act");
+                    break Some(close_frame(CLOSE_FORBIDDEN, err.public_message()));
+                }
+            },
+            _ = ticks.tick() => {
+                if let Some(err) = invalid(&principal) {
+                    tracing::info!(reason = %err, "WebSocket closed: its principal may no longer act");
+                    break Some(close_frame(CLOSE_FORBIDDEN, err.public_message()));
+                }
+                let initialised = principal.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+                if !initialised && !refused.load(Ordering::SeqCst) && opened.elapsed() > INIT_TIMEOUT {
+                    break Some(close_frame(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout"));
+                }
+            },
+        }
+    };
+    if let Some(frame) = close {
+        let _ = sink.send(frame).await;
+    }
+    let _ = sink.close().await;
 }
 
 async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
