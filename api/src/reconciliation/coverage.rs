@@ -1,6 +1,11 @@
 //! Needs coverage (pure): per département and kind of orientation, the solutions programmed against the people the
 //! MDPH counts without a solution; and the masking of small counts of people for readers outside the producing MDPH
-//! and the CNSA, with secondary suppression so that a masked cell cannot be recomputed from a total.
+//! and the CNSA.
+//!
+//! Masking. A count of people from 1 to threshold − 1 is shown "<11" (`Cell::Small`). A département's rows are
+//! published as two lines, people waiting and Creton adults, each with its total; a total is hidden ("secret",
+//! `Cell::Secret`) as soon as a cell of its line is small, so a row's cells are shown or small, never hidden to
+//! protect another one, and no published equation links a small cell to shown figures.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -93,64 +98,67 @@ pub(super) fn needs_coverage(snapshot: &Snapshot, report: &mut Report) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cell {
     Shown(i64),
-    Masked,
+    /// From 1 to threshold − 1: shown "<11" (fewer than the threshold).
+    Small,
+    /// Hidden to protect another cell (a total whose line holds a small cell): shown "secret".
+    Secret,
 }
 
+/// How a cell hidden to protect another one is shown.
+pub const SECRET: &str = "secret";
+
 impl Cell {
+    /// A count as primary suppression shows it: small (1 to threshold − 1) or as it is.
+    pub fn of(n: i64, threshold: i64) -> Cell {
+        if n > 0 && n < threshold { Cell::Small } else { Cell::Shown(n) }
+    }
+
     pub fn display(self, threshold: i64) -> String {
         match self {
             Cell::Shown(n) => n.to_string(),
-            Cell::Masked => format!("<{threshold}"),
+            Cell::Small => format!("<{threshold}"),
+            Cell::Secret => SECRET.to_owned(),
         }
     }
 }
 
-/// One row of counts and their total, masked.
+/// One line of counts and their total, masked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MaskedLine {
     pub cells: Vec<Cell>,
     pub total: Cell,
 }
 
-/// Masks a line of counts that is published with its total: primary suppression of every count from 1 to
-/// threshold − 1 (the total included); then, if exactly one cell is masked while the total is shown, the smallest
-/// other non-zero cell is masked too, or the total when there is none, so that no masked cell equals the total
-/// minus the cells shown.
+/// Masks a line of counts published with its total. Each count from 1 to threshold − 1 is small; no other cell is
+/// ever hidden for its sake (a cell hidden to protect a small one would be known to be at least the threshold, and
+/// with the total would narrow the small ones down to an interval). Instead the total is hidden ("secret") as soon
+/// as one cell is small, so that no published equation links a small cell to shown figures; it is shown "<11" only
+/// when it is the one small cell itself (every other cell zero), which tells nothing more. With two small cells, a
+/// total below the threshold is "secret" too: "<11" would tell that they add up to less than it.
 pub fn mask_line(values: &[i64], threshold: i64) -> MaskedLine {
-    let small = |n: i64| n > 0 && n < threshold;
-    let mut cells: Vec<Cell> = values.iter().map(|n| if small(*n) { Cell::Masked } else { Cell::Shown(*n) }).collect();
-    let total_value: i64 = values.iter().sum();
-    let mut total = if small(total_value) { Cell::Masked } else { Cell::Shown(total_value) };
-    let masked = cells.iter().filter(|c| **c == Cell::Masked).count();
-    if masked == 1 && total != Cell::Masked {
-        let partner = cells
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| match c {
-                Cell::Shown(n) if *n > 0 => Some((*n, i)),
-                _ => None,
-            })
-            .min();
-        match partner {
-            Some((_, i)) => cells[i] = Cell::Masked,
-            None => total = Cell::Masked,
-        }
-    }
+    let cells: Vec<Cell> = values.iter().map(|n| Cell::of(*n, threshold)).collect();
+    let small = cells.iter().filter(|c| **c == Cell::Small).count();
+    let total = match small {
+        // Every cell is 0 or at least the threshold: so is the total.
+        0 => Cell::Shown(values.iter().sum()),
+        1 if cells.iter().all(|c| matches!(c, Cell::Small | Cell::Shown(0))) => Cell::Small,
+        _ => Cell::Secret,
+    };
     MaskedLine { cells, total }
 }
 
-/// The coverage rows of each département masked as one line per kind of count (people waiting, Creton adults), as
-/// published with the département's totals. Returns, in the order of `rows`, the masked (waiting, creton) cells, and
-/// per département the masked totals.
 /// Masked (people waiting, Creton adults) cells per row, and per département the masked totals.
 pub type MaskedCells = (Vec<(Cell, Cell)>, BTreeMap<String, (Cell, Cell)>);
 
+/// The coverage rows of each département masked as one line per kind of count (people waiting, Creton adults), as
+/// published with the département's totals. Returns, in the order of `rows`, the masked (waiting, creton) cells
+/// (shown or small, never secret), and per département the masked totals.
 pub fn mask_coverage(rows: &[&NeedsCoverage], threshold: i64) -> MaskedCells {
     let mut by_departement: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         by_departement.entry(row.departement.as_str()).or_default().push(i);
     }
-    let mut cells = vec![(Cell::Masked, Cell::Masked); rows.len()];
+    let mut cells = vec![(Cell::Secret, Cell::Secret); rows.len()];
     let mut totals = BTreeMap::new();
     for (departement, indexes) in by_departement {
         let waiting = mask_line(&indexes.iter().map(|i| rows[*i].waiting).collect::<Vec<_>>(), threshold);
@@ -166,54 +174,63 @@ pub fn mask_coverage(rows: &[&NeedsCoverage], threshold: i64) -> MaskedCells {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Cell::{Masked, Shown};
+    use Cell::{Secret, Shown, Small};
 
     #[test]
-    fn counts_from_one_to_ten_are_masked_and_zero_is_not() {
-        assert_eq!(mask_line(&[0, 5, 40, 30], 11).cells[..2], [Shown(0), Masked]);
-        assert_eq!(mask_line(&[10, 3], 11).cells, vec![Masked, Masked]);
+    fn counts_from_one_to_ten_are_small_and_zero_is_not() {
+        assert_eq!(mask_line(&[0, 5, 40, 30], 11).cells, vec![Shown(0), Small, Shown(40), Shown(30)]);
+        assert_eq!(mask_line(&[10, 3], 11).cells, vec![Small, Small]);
         assert_eq!(mask_line(&[11, 0], 11).cells[0], Shown(11));
     }
 
     #[test]
-    fn a_single_masked_cell_drags_the_smallest_other_one_with_it() {
-        // 75 = 5 + 40 + 30: with 5 alone masked, the total would give it away.
+    fn a_small_cell_hides_the_total_and_no_other_cell() {
+        // 75 = 5 + 40 + 30: the total would give the 5 away. The 30 stays shown (a partner cell masked for the 5's
+        // sake would be known to be at least 11); the total goes instead.
         let line = mask_line(&[5, 40, 30], 11);
-        assert_eq!(line.cells, vec![Masked, Shown(40), Masked]);
-        assert_eq!(line.total, Shown(75));
+        assert_eq!(line, MaskedLine { cells: vec![Small, Shown(40), Shown(30)], total: Secret });
+        // Two small cells: a total of 57 shown would put each in [1, 6].
+        let line = mask_line(&[3, 4, 50], 11);
+        assert_eq!(line, MaskedLine { cells: vec![Small, Small, Shown(50)], total: Secret });
+        assert_eq!(Secret.display(11), "secret");
     }
 
     #[test]
-    fn with_no_other_non_zero_cell_the_total_is_masked_instead() {
+    fn a_total_is_small_only_when_it_is_the_one_small_cell() {
         let line = mask_line(&[0, 12, 0], 11);
         assert_eq!(line, MaskedLine { cells: vec![Shown(0), Shown(12), Shown(0)], total: Shown(12) });
         let line = mask_line(&[0, 7, 0, 0], 11);
-        assert_eq!(line, MaskedLine { cells: vec![Shown(0), Masked, Shown(0), Shown(0)], total: Masked });
-        // Primary suppression of a small total.
-        assert_eq!(mask_line(&[3, 4], 11).total, Masked);
+        assert_eq!(line, MaskedLine { cells: vec![Shown(0), Small, Shown(0), Shown(0)], total: Small });
+        // 3 + 4 = 7 is below the threshold, but "<11" would tell 3 + 4 from 8 + 4: secret, as for any two small cells.
+        assert_eq!(mask_line(&[3, 4], 11).total, Secret);
+        assert_eq!(mask_line(&[8, 4], 11).total, Secret);
+        assert_eq!(mask_line(&[0, 0], 11).total, Shown(0));
     }
 
     #[test]
-    fn two_masked_cells_need_no_secondary_suppression() {
-        let line = mask_line(&[3, 4, 50], 11);
-        assert_eq!(line.cells, vec![Masked, Masked, Shown(50)]);
-        assert_eq!(line.total, Shown(57));
-    }
-
-    #[test]
-    fn no_masked_cell_can_be_recomputed_from_the_total() {
-        // Exhaustive over small lines: whenever a cell is masked, at least two unknowns remain in the line's
-        // equation (cells + total), so none can be derived.
-        for a in 0..14 {
-            for b in 0..14 {
-                for c in 0..14 {
-                    let line = mask_line(&[a, b, c], 11);
-                    let masked_cells = line.cells.iter().filter(|x| **x == Masked).count();
-                    let unknowns = masked_cells + usize::from(line.total == Masked);
-                    assert!(masked_cells == 0 || unknowns >= 2, "{a} {b} {c}: {line:?}");
-                    for (value, cell) in [a, b, c].iter().zip(&line.cells) {
-                        if *value > 0 && *value < 11 {
-                            assert_eq!(*cell, Masked, "{a} {b} {c}");
+    fn no_masked_cell_can_be_told_from_the_line() {
+        // Exhaustive over small lines: every count from 1 to 10 is small and nothing else is; whenever a cell is
+        // masked the total is masked; and the line as shown is the same whatever the small value of any of its
+        // cells, so nothing in it narrows that value.
+        let small = |n: i64| n > 0 && n < 11;
+        for a in 0..25 {
+            for b in 0..25 {
+                for c in 0..25 {
+                    let values = [a, b, c];
+                    let line = mask_line(&values, 11);
+                    for (value, cell) in values.iter().zip(&line.cells) {
+                        assert_eq!(*cell, if small(*value) { Small } else { Shown(*value) }, "{values:?}");
+                    }
+                    if line.cells.contains(&Small) {
+                        assert!(matches!(line.total, Small | Secret), "{values:?}: {line:?}");
+                    } else {
+                        assert_eq!(line.total, Shown(a + b + c));
+                    }
+                    for i in (0..3).filter(|i| small(values[*i])) {
+                        for other in 1..11 {
+                            let mut changed = values;
+                            changed[i] = other;
+                            assert_eq!(mask_line(&changed, 11), line, "{values:?} against {changed:?}");
                         }
                     }
                 }
@@ -223,8 +240,9 @@ mod tests {
 
     #[test]
     fn the_threshold_is_a_parameter() {
-        assert_eq!(mask_line(&[4, 100, 100], 5).cells[0], Masked);
+        assert_eq!(mask_line(&[4, 100, 100], 5).cells[0], Small);
         assert_eq!(mask_line(&[5, 100, 100], 5).cells[0], Shown(5));
-        assert_eq!(Masked.display(11), "<11");
+        assert_eq!(Small.display(11), "<11");
+        assert_eq!(Small.display(5), "<5");
     }
 }

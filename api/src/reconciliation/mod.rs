@@ -227,21 +227,26 @@ pub struct NeedsCoverageRow {
     /// MDPH orientation codes counted together (they point to the same kind of structure).
     pub orientation_codes: Vec<String>,
     pub category_code: Option<String>,
-    /// People with an orientation and no solution (waiting for admission, no step taken, admission impossible); a
-    /// count from 1 to threshold − 1 shows as "<11" outside the producing MDPH and the CNSA, and so may another
-    /// cell of the département (secondary suppression).
+    /// People with an orientation and no solution, Creton adults excluded: waiting for admission, no step taken,
+    /// admission impossible. Outside the producing MDPH and the CNSA, a count from 1 to threshold − 1 shows as
+    /// "<11" (fewer than the threshold); a row's count is never hidden to protect another one (the département's
+    /// total is hidden instead: "secret").
     pub people_waiting: String,
-    /// Young adults under the amendement Creton whose designated adult structure is of this kind; masked alike.
+    /// Young adults under the amendement Creton whose designated adult structure is of this kind; "<11" alike.
     pub creton_adults: String,
     /// Solutions programmed in the département for this kind of structure (abandoned measures aside).
     pub programmed_solutions: i64,
 }
 
-/// A département's totals, published with its rows (and masked with them).
+/// A département's totals over its rows, published with them. Outside the producing MDPH and the CNSA, a total
+/// shows "secret" when one of the counts it adds up shows "<11" (hidden to protect that count, which the total and
+/// the counts shown would give away or narrow down), and "<11" when it is that one count itself.
 #[derive(SimpleObject)]
 pub struct NeedsDepartementTotal {
     pub departement_code: String,
+    /// The rows' peopleWaiting added up (Creton adults excluded): a number, "<11" or "secret".
     pub people_waiting: String,
+    /// The rows' cretonAdults added up: a number, "<11" or "secret".
     pub creton_adults: String,
     pub programmed_solutions: i64,
 }
@@ -316,10 +321,10 @@ fn masked_coverage<'a>(rows: &[&'a engine::NeedsCoverage], view: &View<'_>, thre
         let show = |exact: i64, cell: Cell| if unmasked { exact.to_string() } else { cell.display(threshold) };
         let sum = row.waiting + row.creton;
         let sum_shown =
-            if unmasked || (waiting != Cell::Masked && creton != Cell::Masked && !(sum > 0 && sum < threshold)) {
+            if unmasked || (waiting != Cell::Small && creton != Cell::Small && !(sum > 0 && sum < threshold)) {
                 sum.to_string()
             } else {
-                Cell::Masked.display(threshold)
+                Cell::Small.display(threshold)
             };
         people.insert(format!("{}/{}", row.departement, row.orientations.join("+")), (row, sum_shown));
         out_rows.push(NeedsCoverageRow {
