@@ -163,11 +163,14 @@ db_test! {
         assert_eq!(row(&seen_by_ars, "13.2")["programmedSolutions"], 30);
         assert_eq!(seen_by_ars["reconciliation"]["needsCoverage"]["departementTotals"], json!([
             { "departementCode": "69", "peopleWaiting": "secret", "cretonAdults": "0" }]));
-        // The uncovered MAS needs are a finding; its count of people follows the masked table.
+        // The uncovered MAS needs are a finding, with the counts the ARS sees.
         let findings = seen_by_ars["reconciliation"]["findings"].as_array().unwrap();
         let mas = findings.iter().find(|f| f["code"] == "NEEDS_UNCOVERED" && f["message"].as_str().unwrap().contains("13.3")).unwrap();
-        assert!(mas["figures"].as_array().unwrap().contains(&json!({ "name": "personnesSansSolution", "value": "25", "unit": "PEOPLE" })), "{mas}");
-        assert!(mas["message"].as_str().unwrap().contains("pour 25 personnes"), "{mas}");
+        for (name, value) in [("personnesSansSolution", "25"), ("personnesEnAttente", "25"), ("adultesCreton", "0")] {
+            assert!(mas["figures"].as_array().unwrap().contains(&json!({ "name": name, "value": value, "unit": "PEOPLE" })), "{mas}");
+        }
+        assert!(mas["message"].as_str().unwrap().ends_with(
+            "0 solutions programmées pour 25 personnes sans solution (25 en attente, 0 jeunes adultes Creton)"), "{mas}");
         // 30 EAM places cover whatever 1 to 10 people may be: no finding on the EAM row.
         assert!(!findings.iter().any(|f| f["message"].as_str().unwrap().contains("13.2")), "{findings:?}");
 

@@ -9,6 +9,7 @@ mod demo;
 mod errors;
 mod files;
 mod live;
+mod masking;
 mod programming;
 mod reconciliation;
 mod reference_data;
