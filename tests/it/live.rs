@@ -145,7 +145,7 @@ db_test! {
     async fn small_counts_of_people_are_masked_outside_the_mdph_and_the_cnsa(hub) {
         let indicator = |o: &str, kind: &str, value: i64| json!({ "orientationCode": o, "ageBand": "TOUS", "indicator": kind, "value": value });
         // IME 7.1: 40 waiting; EAM 13.2: 6 waiting; MAS 13.3: 25 waiting. The 6 alone masked would be
-        // recomputable from the total (71), so the smallest other cell (25) is masked with it.
+        // recomputable from the total (71): the total is hidden ("secret"), no other cell is.
         hub.as_role(Role::Mdph, Some("69")).graphql(SUBMIT_NEEDS, json!({ "input": { "departementCode": "69", "referenceDate": "2026-06-30", "indicators": [
             indicator("7.1", "EN_ATTENTE_ADMISSION", 40),
             indicator("13.2", "EN_ATTENTE_ADMISSION", 6),
@@ -159,22 +159,27 @@ db_test! {
         assert_eq!(seen_by_ars["reconciliation"]["needsCoverage"]["masked"], true);
         assert_eq!(row(&seen_by_ars, "7.1")["peopleWaiting"], "40");
         assert_eq!(row(&seen_by_ars, "13.2")["peopleWaiting"], "<11");
-        assert_eq!(row(&seen_by_ars, "13.3")["peopleWaiting"], "<11", "secondary suppression");
+        assert_eq!(row(&seen_by_ars, "13.3")["peopleWaiting"], "25", "no partner cell is hidden");
         assert_eq!(row(&seen_by_ars, "13.2")["programmedSolutions"], 30);
         assert_eq!(seen_by_ars["reconciliation"]["needsCoverage"]["departementTotals"], json!([
-            { "departementCode": "69", "peopleWaiting": "71", "cretonAdults": "0" }]));
-        // The uncovered MAS needs are a finding; its count of people follows the masked table.
+            { "departementCode": "69", "peopleWaiting": "secret", "cretonAdults": "0" }]));
+        // The uncovered MAS needs are a finding, with the counts the ARS sees.
         let findings = seen_by_ars["reconciliation"]["findings"].as_array().unwrap();
         let mas = findings.iter().find(|f| f["code"] == "NEEDS_UNCOVERED" && f["message"].as_str().unwrap().contains("13.3")).unwrap();
-        assert!(mas["figures"].as_array().unwrap().contains(&json!({ "name": "personnesSansSolution", "value": "<11", "unit": "PEOPLE" })), "{mas}");
-        assert!(mas["message"].as_str().unwrap().contains("<11 personnes"), "{mas}");
-        assert!(!mas["message"].as_str().unwrap().contains("25"), "{mas}");
+        for (name, value) in [("personnesSansSolution", "25"), ("personnesEnAttente", "25"), ("adultesCreton", "0")] {
+            assert!(mas["figures"].as_array().unwrap().contains(&json!({ "name": name, "value": value, "unit": "PEOPLE" })), "{mas}");
+        }
+        assert!(mas["message"].as_str().unwrap().ends_with(
+            "0 solutions programmées pour 25 personnes sans solution (25 en attente, 0 jeunes adultes Creton)"), "{mas}");
+        // 30 EAM places cover whatever 1 to 10 people may be: no finding on the EAM row.
+        assert!(!findings.iter().any(|f| f["message"].as_str().unwrap().contains("13.2")), "{findings:?}");
 
         for (who, caller) in [("the MDPH", hub.as_role(Role::Mdph, Some("69"))), ("the CNSA", hub.as_cnsa())] {
             let exact = caller.data(COVERAGE).await?;
             assert_eq!(exact["reconciliation"]["needsCoverage"]["masked"], false, "{who}");
             assert_eq!(row(&exact, "13.2")["peopleWaiting"], "6", "{who}");
             assert_eq!(row(&exact, "13.3")["peopleWaiting"], "25", "{who}");
+            assert_eq!(exact["reconciliation"]["needsCoverage"]["departementTotals"][0]["peopleWaiting"], "71", "{who}");
         }
         let dashboard = hub.as_role(Role::Dashboard, Some("84")).data(COVERAGE).await?;
         assert_eq!(row(&dashboard, "13.2")["peopleWaiting"], "<11");

@@ -11,6 +11,7 @@ mod errors;
 mod files;
 mod hostile;
 mod live;
+mod masking;
 mod programming;
 mod reconciliation;
 mod reference_data;

@@ -163,6 +163,9 @@ pub enum FigureValue {
     Count(i64),
     /// A count of people from MDPH data: masked below the threshold outside the producing MDPH and the CNSA.
     People(i64),
+    /// A count of people as a reader outside the producing MDPH and the CNSA sees it when a count behind it is
+    /// masked ("<11", "30 + <11"); never produced by the engine, only by the masked view of a needs finding.
+    MaskedPeople(String),
     BasisPoints(i64),
     Year(i32),
 }

@@ -28,7 +28,7 @@ use crate::money::{Euros, basis_points_to_percent};
 use crate::programming::types::MeasureRecord;
 use crate::territory::service::Catalog;
 use crate::vocabulary::Compartment;
-use coverage::Cell;
+use coverage::{Cell, People};
 use engine::{CoFinancingStatus, FigureValue, Severity, SubjectKind};
 use live::{Reconciled, RegionState, StatusChange};
 
@@ -133,18 +133,19 @@ async fn states(
 }
 
 /// A figure a finding compares.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Debug)]
 pub struct Figure {
     pub name: String,
-    /// The value as text: an exact amount ("450000.00"), a count, a percentage ("80.00"), a year, or for people
-    /// counts outside the producing MDPH and the CNSA possibly "<11".
+    /// The value as text: an exact amount ("450000.00"), a count, a percentage ("80.00"), a year. A count of people
+    /// outside the producing MDPH and the CNSA may show "<11" (from 1 to threshold − 1), or a sum of shown terms
+    /// ("30 + <11").
     pub value: String,
     /// EUROS, COUNT, PEOPLE, PERCENT or YEAR.
     pub unit: String,
 }
 
 /// Something that disagrees, and why.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Debug)]
 pub struct Finding {
     /// Stable code ("CAPACITY_MISMATCH", "ENVELOPE_EXCEEDED"…), listed in the README.
     pub code: String,
@@ -161,11 +162,12 @@ pub struct Finding {
     pub message: String,
 }
 
-fn figure(name: &str, value: &FigureValue, people: Option<String>) -> Figure {
+fn figure(name: &str, value: &FigureValue) -> Figure {
     let (value, unit) = match value {
         FigureValue::Cents(c) => (Euros(*c).to_decimal_string(), "EUROS"),
         FigureValue::Count(n) => (n.to_string(), "COUNT"),
-        FigureValue::People(n) => (people.unwrap_or_else(|| n.to_string()), "PEOPLE"),
+        FigureValue::People(n) => (n.to_string(), "PEOPLE"),
+        FigureValue::MaskedPeople(shown) => (shown.clone(), "PEOPLE"),
         FigureValue::BasisPoints(bp) => (basis_points_to_percent(*bp), "PERCENT"),
         FigureValue::Year(y) => (y.to_string(), "YEAR"),
     };
@@ -181,7 +183,7 @@ impl From<&engine::Finding> for Finding {
             subject: f.subject.clone(),
             region_code: f.region.clone(),
             departement_codes: f.departements.clone(),
-            figures: f.figures.iter().map(|(name, value)| figure(name, value, None)).collect(),
+            figures: f.figures.iter().map(|(name, value)| figure(name, value)).collect(),
             message: f.message.clone(),
         }
     }
@@ -206,7 +208,7 @@ pub struct EnvelopeStatus {
     pub headroom: Euros,
 }
 
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Debug)]
 pub struct FindingCount {
     pub code: String,
     pub severity: Severity,
@@ -219,34 +221,41 @@ pub struct StatusCount {
     pub count: i64,
 }
 
-/// Programmed solutions against people waiting, for a département and a kind of orientation.
-#[derive(SimpleObject)]
+/// Programmed solutions against people waiting, for a département and a kind of orientation. People without a
+/// solution, as a needs finding counts them (`personnesSansSolution`), are peopleWaiting + cretonAdults.
+#[derive(SimpleObject, Debug)]
 pub struct NeedsCoverageRow {
     pub region_code: String,
     pub departement_code: String,
     /// MDPH orientation codes counted together (they point to the same kind of structure).
     pub orientation_codes: Vec<String>,
     pub category_code: Option<String>,
-    /// People with an orientation and no solution (waiting for admission, no step taken, admission impossible); a
-    /// count from 1 to threshold − 1 shows as "<11" outside the producing MDPH and the CNSA, and so may another
-    /// cell of the département (secondary suppression).
+    /// People with an orientation and no solution, Creton adults excluded: waiting for admission, no step taken,
+    /// admission impossible (a needs finding's `personnesEnAttente`). Outside the producing MDPH and the CNSA, a
+    /// count from 1 to threshold − 1 shows as "<11" (fewer than the threshold); a row's count is never hidden to
+    /// protect another one (the département's total is hidden instead: "secret").
     pub people_waiting: String,
-    /// Young adults under the amendement Creton whose designated adult structure is of this kind; masked alike.
+    /// Young adults under the amendement Creton whose designated adult structure is of this kind (a needs
+    /// finding's `adultesCreton`); "<11" alike.
     pub creton_adults: String,
     /// Solutions programmed in the département for this kind of structure (abandoned measures aside).
     pub programmed_solutions: i64,
 }
 
-/// A département's totals, published with its rows (and masked with them).
-#[derive(SimpleObject)]
+/// A département's totals over its rows, published with them. Outside the producing MDPH and the CNSA, a total
+/// shows "secret" when one of the counts it adds up shows "<11" (hidden to protect that count, which the total and
+/// the counts shown would give away or narrow down), and "<11" when it is that one count itself.
+#[derive(SimpleObject, Debug)]
 pub struct NeedsDepartementTotal {
     pub departement_code: String,
+    /// The rows' peopleWaiting added up (Creton adults excluded): a number, "<11" or "secret".
     pub people_waiting: String,
+    /// The rows' cretonAdults added up: a number, "<11" or "secret".
     pub creton_adults: String,
     pub programmed_solutions: i64,
 }
 
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Debug)]
 pub struct NeedsCoverageReport {
     /// Counts of people below this threshold (and above zero) are masked for this reader.
     pub threshold: i64,
@@ -275,7 +284,7 @@ pub struct ReconciliationReport {
     pub envelopes: Vec<EnvelopeStatus>,
     /// Every finding in detail (empty for a dashboard, which gets the counts only).
     pub findings: Vec<Finding>,
-    /// How many findings of each code.
+    /// How many findings of each code, as this reader sees them (needs findings judged from the masked counts).
     pub finding_counts: Vec<FindingCount>,
     /// How many measures stand in each co-financing status.
     pub status_counts: Vec<StatusCount>,
@@ -293,42 +302,54 @@ pub struct CoFinancingFilter {
     pub year: Option<i32>,
 }
 
-/// The masked coverage of the rows a reader sees, and how each row's people count shows in a needs finding.
-struct MaskedCoverage<'a> {
-    report: NeedsCoverageReport,
-    /// (département, orientations joined by "+"), the subject of its needs finding → the row and its people
-    /// figure as shown.
-    people: BTreeMap<String, (&'a engine::NeedsCoverage, String)>,
+/// What a reader gets of findings and needs coverage.
+#[derive(Debug)]
+struct ReaderView {
+    findings: Vec<Finding>,
+    finding_counts: Vec<FindingCount>,
+    needs_coverage: NeedsCoverageReport,
 }
 
-fn masked_coverage<'a>(rows: &[&'a engine::NeedsCoverage], view: &View<'_>, threshold: i64) -> MaskedCoverage<'a> {
+/// What a reader gets of the findings and the needs coverage it sees (pure). The counts of people of a département
+/// whose counts are masked for the reader (`unmasked` says which are not) are masked (`coverage::mask_coverage`),
+/// and its needs findings are judged again from the masked cells (`coverage::needs_finding`) in place of the
+/// engine's, after every other finding: so nothing the reader gets, the counts of findings included, depends on a
+/// masked value. The CNSA and the producing MDPH get the exact counts and the engine's findings.
+fn reader_view(
+    findings: &[&engine::Finding],
+    rows: &[&engine::NeedsCoverage],
+    unmasked: &dyn Fn(&str) -> bool,
+    threshold: i64,
+) -> ReaderView {
     let (cells, totals) = coverage::mask_coverage(rows, threshold);
-    let mut people = BTreeMap::new();
+    let masked = |departement: &str| !unmasked(departement);
+    let judged_again = |f: &engine::Finding| {
+        [coverage::NEEDS_UNCOVERED, coverage::NEEDS_COVERAGE_UNDETERMINED].contains(&f.code)
+            && f.departements.iter().any(|d| masked(d))
+    };
+    let mut out_findings: Vec<Finding> =
+        findings.iter().copied().filter(|f| !judged_again(f)).map(Finding::from).collect();
     let mut out_rows = Vec::new();
-    let mut any_masked = false;
     // département → exact (waiting, creton, programmed) totals.
     let mut exact: BTreeMap<&str, (i64, i64, i64)> = BTreeMap::new();
     for (row, (waiting, creton)) in rows.iter().copied().zip(cells) {
         let sums = exact.entry(row.departement.as_str()).or_default();
         *sums = (sums.0 + row.waiting, sums.1 + row.creton, sums.2 + row.programmed);
-        let unmasked = view.people_unmasked(&row.departement);
-        any_masked |= !unmasked;
-        let show = |exact: i64, cell: Cell| if unmasked { exact.to_string() } else { cell.display(threshold) };
-        let sum = row.waiting + row.creton;
-        let sum_shown =
-            if unmasked || (waiting != Cell::Masked && creton != Cell::Masked && !(sum > 0 && sum < threshold)) {
-                sum.to_string()
-            } else {
-                Cell::Masked.display(threshold)
-            };
-        people.insert(format!("{}/{}", row.departement, row.orientations.join("+")), (row, sum_shown));
+        let seen = if masked(&row.departement) {
+            out_findings.extend(
+                coverage::needs_finding(row, People { waiting, creton }, threshold).as_ref().map(Finding::from),
+            );
+            People { waiting, creton }
+        } else {
+            People::exact(row.waiting, row.creton)
+        };
         out_rows.push(NeedsCoverageRow {
             region_code: row.region.clone(),
             departement_code: row.departement.clone(),
             orientation_codes: row.orientations.clone(),
             category_code: row.category.clone(),
-            people_waiting: show(row.waiting, waiting),
-            creton_adults: show(row.creton, creton),
+            people_waiting: seen.waiting.display(threshold),
+            creton_adults: seen.creton.display(threshold),
             programmed_solutions: row.programmed,
         });
     }
@@ -337,32 +358,37 @@ fn masked_coverage<'a>(rows: &[&'a engine::NeedsCoverage], view: &View<'_>, thre
         .map(|(departement, (waiting, creton))| {
             let (exact_waiting, exact_creton, programmed) =
                 exact.get(departement.as_str()).copied().unwrap_or_default();
-            let unmasked = view.people_unmasked(&departement);
+            let (waiting, creton) = if masked(&departement) {
+                (waiting, creton)
+            } else {
+                (Cell::Shown(exact_waiting), Cell::Shown(exact_creton))
+            };
             NeedsDepartementTotal {
-                people_waiting: if unmasked { exact_waiting.to_string() } else { waiting.display(threshold) },
-                creton_adults: if unmasked { exact_creton.to_string() } else { creton.display(threshold) },
+                people_waiting: waiting.display(threshold),
+                creton_adults: creton.display(threshold),
                 programmed_solutions: programmed,
                 departement_code: departement,
             }
         })
         .collect();
-    MaskedCoverage {
-        report: NeedsCoverageReport { threshold, masked: any_masked, rows: out_rows, departement_totals },
-        people,
+    let mut counts: BTreeMap<(&str, Severity), i64> = BTreeMap::new();
+    for f in &out_findings {
+        *counts.entry((f.code.as_str(), f.severity)).or_default() += 1;
     }
-}
-
-/// A finding as this reader may see it: people counts in needs findings follow the masked coverage table.
-fn finding_for(f: &engine::Finding, masked: &MaskedCoverage<'_>, view: &View<'_>) -> Finding {
-    let mut finding = Finding::from(f);
-    if f.subject_kind == SubjectKind::Departement
-        && let Some((row, shown)) = masked.people.get(&f.subject)
-        && !view.people_unmasked(&row.departement)
-    {
-        finding.figures = f.figures.iter().map(|(name, value)| figure(name, value, Some(shown.clone()))).collect();
-        finding.message = coverage::needs_message(&row.departement, &row.orientations, row.programmed, shown);
+    let finding_counts = counts
+        .into_iter()
+        .map(|((code, severity), count)| FindingCount { code: code.to_owned(), severity, count })
+        .collect();
+    ReaderView {
+        needs_coverage: NeedsCoverageReport {
+            threshold,
+            masked: rows.iter().any(|r| masked(&r.departement)),
+            rows: out_rows,
+            departement_totals,
+        },
+        finding_counts,
+        findings: out_findings,
     }
-    finding
 }
 
 #[derive(Default)]
@@ -496,24 +522,14 @@ impl ReconciliationQuery {
             Vec::new()
         };
         findings.extend(national.iter());
-        let masked = masked_coverage(&coverage_rows, &view, threshold(ctx));
-        let mut finding_counts: BTreeMap<(&str, Severity), i64> = BTreeMap::new();
-        for f in &findings {
-            *finding_counts.entry((f.code, f.severity)).or_default() += 1;
-        }
+        // Findings, their counts and the coverage as this reader may see them: a dashboard's counts too.
+        let seen = reader_view(&findings, &coverage_rows, &|d| view.people_unmasked(d), threshold(ctx));
         Ok(ReconciliationReport {
             envelopes,
-            findings: if reach == Reach::AggregatesOnly {
-                Vec::new()
-            } else {
-                findings.iter().map(|f| finding_for(f, &masked, &view)).collect()
-            },
-            finding_counts: finding_counts
-                .into_iter()
-                .map(|((code, severity), count)| FindingCount { code: code.to_owned(), severity, count })
-                .collect(),
+            findings: if reach == Reach::AggregatesOnly { Vec::new() } else { seen.findings },
+            finding_counts: seen.finding_counts,
             status_counts: statuses.into_iter().map(|(status, count)| StatusCount { status, count }).collect(),
-            needs_coverage: masked.report,
+            needs_coverage: seen.needs_coverage,
             school_matching,
         })
     }
@@ -596,5 +612,179 @@ impl ReconciliationSubscription {
             let event = wanted.then(|| CoFinancingEvent::from(change.as_ref()));
             async move { event }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::vocabulary::{MeasureCompartment, MeasurePublic, MeasureStatus, NeedsIndicatorKind};
+    use engine::{MeasureFact, NeedsFact, Snapshot, Territory};
+
+    fn need(departement: &str, orientation: &str, indicator: NeedsIndicatorKind, people: i64) -> NeedsFact {
+        NeedsFact { departement: departement.into(), orientation: orientation.into(), indicator, people }
+    }
+
+    fn places(id: &str, category: &str, solutions: i64) -> MeasureFact {
+        MeasureFact {
+            id: id.into(),
+            reference: id.into(),
+            region: "84".into(),
+            departement: "69".into(),
+            category: category.into(),
+            compartment: MeasureCompartment::SocleAdultes,
+            publics: vec![MeasurePublic::Adultes],
+            solutions,
+            planned_installation: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap_or_default(),
+            status: MeasureStatus::Programmee,
+            creation: true,
+            finess: None,
+        }
+    }
+
+    /// The Rhône (and the Ain) with a count of people from 1 to 10 somewhere, and solutions programmed against it.
+    fn region(needs: Vec<NeedsFact>, measures: Vec<MeasureFact>) -> Snapshot {
+        let mut territory = Territory::default();
+        territory.departements_of_region.insert("84".into(), ["01".to_owned(), "69".to_owned()].into());
+        for (orientation, category) in [("7.1", "183"), ("13.2", "448"), ("13.3", "255")] {
+            territory.orientation_category.insert(orientation.into(), category.into());
+        }
+        Snapshot { territory: Arc::new(territory), needs, measures, ..Default::default() }
+    }
+
+    /// Everything of findings and needs a reader gets from the reconciliation query, as text: with `unmasked`
+    /// false, what an ARS reads (findings, their counts, rows, totals) and what a dashboard reads (the same but
+    /// the findings' detail).
+    fn read(snapshot: &Snapshot, unmasked: bool) -> (String, String) {
+        let report = engine::reconcile(snapshot);
+        let findings: Vec<&engine::Finding> = report.findings.iter().collect();
+        let rows: Vec<&engine::NeedsCoverage> = report.needs_coverage.iter().collect();
+        let seen = reader_view(&findings, &rows, &|_| unmasked, coverage::DEFAULT_THRESHOLD);
+        let dashboard = format!("{:?} {:?}", seen.finding_counts, seen.needs_coverage);
+        (format!("{seen:?}"), dashboard)
+    }
+
+    /// For each solutions count, what masked readers get is the same whatever the masked count of people; the
+    /// CNSA's differs (so the comparison can fail).
+    fn assert_nothing_tells_the_masked_count(
+        scenario: impl Fn(i64, i64) -> Snapshot,
+        programmed: std::ops::RangeInclusive<i64>,
+    ) {
+        for p in programmed {
+            let (ars, dashboard) = read(&scenario(1, p), false);
+            for w in 2..=10 {
+                let (ars_w, dashboard_w) = read(&scenario(w, p), false);
+                assert_eq!(ars_w, ars, "an ARS tells {w} from 1 with {p} solutions programmed");
+                assert_eq!(dashboard_w, dashboard, "a dashboard tells {w} from 1 with {p} solutions programmed");
+            }
+            assert_ne!(read(&scenario(3, p), true).0, read(&scenario(7, p), true).0, "the CNSA sees the count");
+        }
+    }
+
+    #[test]
+    fn what_a_masked_reader_gets_does_not_depend_on_a_masked_count() {
+        use NeedsIndicatorKind::{AdultesCreton, EnAttenteAdmission};
+        // The MDPH of the Rhône counts w people waiting for a MAS; p MAS places are programmed there.
+        assert_nothing_tells_the_masked_count(
+            |w, p| {
+                let needs = vec![
+                    need("69", "7.1", EnAttenteAdmission, 40),
+                    need("69", "13.2", EnAttenteAdmission, 43),
+                    need("69", "13.3", EnAttenteAdmission, w),
+                    need("01", "13.3", EnAttenteAdmission, 12),
+                    need("01", "13.3", AdultesCreton, 3),
+                ];
+                let mut measures = vec![places("eam", "448", 30)];
+                if p > 0 {
+                    measures.push(places("mas", "255", p));
+                }
+                region(needs, measures)
+            },
+            0..=15,
+        );
+        // 43 people waiting for an EAM and w Creton adults designated to one: 40 + p EAM places programmed.
+        assert_nothing_tells_the_masked_count(
+            |w, p| {
+                let needs = vec![
+                    need("69", "7.1", EnAttenteAdmission, 40),
+                    need("69", "13.2", EnAttenteAdmission, 43),
+                    need("69", "13.2", AdultesCreton, w),
+                    need("69", "13.3", AdultesCreton, 12),
+                ];
+                region(needs, vec![places("eam", "448", 40 + p), places("mas", "255", 5)])
+            },
+            0..=15,
+        );
+    }
+
+    #[test]
+    fn a_masked_reader_is_told_what_its_view_allows() {
+        use NeedsIndicatorKind::{AdultesCreton, EnAttenteAdmission};
+        let snapshot = |p| {
+            region(
+                vec![
+                    need("69", "7.1", EnAttenteAdmission, 40),
+                    need("69", "13.2", EnAttenteAdmission, 43),
+                    need("69", "13.2", AdultesCreton, 7),
+                    need("69", "13.3", EnAttenteAdmission, 7),
+                ],
+                vec![places("mas", "255", p)],
+            )
+        };
+        let codes = |view: &ReaderView| -> Vec<(String, String)> {
+            view.findings
+                .iter()
+                .filter(|f| f.code.starts_with("NEEDS_"))
+                .map(|f| (f.code.clone(), f.subject.clone()))
+                .collect()
+        };
+        let view = |p, unmasked: bool| {
+            let report = engine::reconcile(&snapshot(p));
+            let findings: Vec<&engine::Finding> = report.findings.iter().collect();
+            let rows: Vec<&engine::NeedsCoverage> = report.needs_coverage.iter().collect();
+            reader_view(&findings, &rows, &|_| unmasked, 11)
+        };
+        let masked = view(7, false);
+        let totals = &masked.needs_coverage.departement_totals[0];
+        assert_eq!((totals.people_waiting.as_str(), totals.creton_adults.as_str()), ("secret", "<11"));
+        let eam = masked.needs_coverage.rows.iter().find(|r| r.orientation_codes == ["13.2"]).unwrap();
+        assert_eq!((eam.people_waiting.as_str(), eam.creton_adults.as_str()), ("43", "<11"));
+        // The EAM row: no place for 43 + <11, uncovered; the MAS row: 7 places for <11 people, undetermined.
+        assert_eq!(
+            codes(&masked),
+            [
+                ("NEEDS_UNCOVERED".to_owned(), "69/7.1".to_owned()),
+                ("NEEDS_COVERAGE_UNDETERMINED".to_owned(), "69/13.3".to_owned()),
+                ("NEEDS_UNCOVERED".to_owned(), "69/13.2".to_owned()),
+            ],
+            "in the order of the rows (IME 183, MAS 255, EAM 448)"
+        );
+        let eam_finding = masked.findings.iter().find(|f| f.subject == "69/13.2").map(|f| f.message.as_str());
+        assert_eq!(
+            eam_finding,
+            Some(
+                "Département 69, orientation 13.2 : 0 solutions programmées pour 43 + <11 personnes sans solution (43 en attente, <11 jeunes adultes Creton)"
+            )
+        );
+        let counted =
+            |view: &ReaderView, code: &str| view.finding_counts.iter().find(|c| c.code == code).map_or(0, |c| c.count);
+        assert_eq!((counted(&masked, "NEEDS_UNCOVERED"), counted(&masked, "NEEDS_COVERAGE_UNDETERMINED")), (2, 1));
+        // The CNSA knows the 7 places cover the 7 people.
+        let exact = view(7, true);
+        assert_eq!((counted(&exact, "NEEDS_UNCOVERED"), counted(&exact, "NEEDS_COVERAGE_UNDETERMINED")), (2, 0));
+        assert_eq!(exact.needs_coverage.departement_totals[0].people_waiting, "90");
+        let eam_finding = exact.findings.iter().find(|f| f.subject == "69/13.2").map(|f| f.message.as_str());
+        assert_eq!(
+            eam_finding,
+            Some(
+                "Département 69, orientation 13.2 : 0 solutions programmées pour 50 personnes sans solution (43 en attente, 7 jeunes adultes Creton)"
+            )
+        );
+        // 10 places cover whatever a masked count of 1 to 10 may be.
+        assert_eq!(codes(&view(10, false)).len(), 2);
     }
 }
