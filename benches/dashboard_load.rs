@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use api::auth::dev::sign;
+use api::access::dev::sign;
 use api::config::Secret;
 use api::{App, Config};
 use axum::Json;
@@ -81,7 +81,7 @@ fn print(name: &str, f: &Figures) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    api::auth::install_crypto();
+    api::access::install_crypto();
     let dir = tempfile::tempdir()?;
     let database_url = match std::env::var("BENCH_DATABASE_URL").or_else(|_| std::env::var("TEST_DATABASE_URL")) {
         Ok(admin) if !admin.is_empty() => {

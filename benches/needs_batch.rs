@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use api::auth::dev::sign;
+use api::access::dev::sign;
 use api::config::Secret;
 use api::{App, Config};
 use sea_orm::{ConnectionTrait, Database};
@@ -56,7 +56,7 @@ async fn run(label: &str, database_url: String) -> Result<(), Box<dyn std::error
     tokio::spawn(async move {
         let _ = app.run_until(std::future::pending()).await;
     });
-    api::auth::install_crypto();
+    api::access::install_crypto();
     let token = sign(SECRET, "MDPH-69", false, "bench", Duration::from_secs(3600))?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
     let query = "mutation($input: NeedsSubmissionInput!) { submitNeeds(input: $input) { accepted } }";

@@ -153,7 +153,7 @@ fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
     if profile.map(str::trim) == Some("production") {
         return fail("the development issuer is refused in the production profile: no token minted");
     }
-    let role = match args.role.as_deref().map(|r| api::auth::principal::Role::parse(r).ok_or(r)) {
+    let role = match args.role.as_deref().map(|r| api::access::principal::Role::parse(r).ok_or(r)) {
         Some(Ok(role)) => Some(role),
         Some(Err(r)) => {
             return fail(format_args!(
@@ -162,11 +162,11 @@ fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
         }
         None => None,
     };
-    let ttl = match api::auth::dev::parse_ttl(&args.ttl) {
+    let ttl = match api::access::dev::parse_ttl(&args.ttl) {
         Ok(ttl) => ttl,
         Err(err) => return fail(err),
     };
-    let request = api::auth::dev::DevTokenRequest {
+    let request = api::access::dev::DevTokenRequest {
         role,
         region: args.region,
         departement: args.departement,
@@ -175,8 +175,8 @@ fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
         institution: args.institution,
         agent: args.agent,
     };
-    api::auth::install_crypto();
-    match api::auth::dev::mint(args.dev_jwt_secret.as_deref(), &request, ttl) {
+    api::access::install_crypto();
+    match api::access::dev::mint(args.dev_jwt_secret.as_deref(), &request, ttl) {
         Ok(token) => {
             eprintln!("Development token, valid {}; send it as « Authorization: Bearer <token> »:", args.ttl);
             println!("{token}");
@@ -302,7 +302,7 @@ async fn main() -> ExitCode {
                     args.kind
                 ));
             };
-            match api::exchange::import::import_from_cli(
+            match api::files::import::import_from_cli(
                 &config.database_url,
                 &args.institution,
                 kind,

@@ -9,15 +9,15 @@ use async_graphql::dataloader::DataLoader;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::auth::access::AccessList;
-use crate::auth::authenticator::Authenticator;
-use crate::auth::issuers::{self, IssuerConfigError};
+use crate::access::authenticator::Authenticator;
+use crate::access::issuers::{self, IssuerConfigError};
+use crate::access::list::AccessList;
 use crate::config::{Config, Profile};
 use crate::db::{self, DbSetupError};
 use crate::graphql::{self, http};
-use crate::programming::service::CommitmentLoader;
-use crate::reconciliation::{MaskingThreshold, live::Reconciled};
+use crate::records::CommitmentLoader;
 use crate::territory::service::{Catalog, EnvelopeLoader};
+use crate::{reconciled::live::Reconciled, reconciliation::MaskingThreshold};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -42,7 +42,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
-        crate::auth::install_crypto();
+        crate::access::install_crypto();
         let production = config.profile == Profile::Production;
         let mut trusted = match &config.issuers_file {
             Some(path) => issuers::load_issuers_file(path, production)?,
@@ -88,18 +88,17 @@ impl App {
         let authenticator = Authenticator::new(trusted, http_client);
         authenticator.spawn_key_refresh();
         tracing::info!(issuers = ?authenticator.issuer_names(), "trusted token issuers");
+        let gate = crate::http::Gate { authenticator: Arc::new(authenticator), access, catalog };
         let state = http::HttpState {
             schema,
-            db: db.clone(),
-            catalog,
-            access,
-            authenticator: Arc::new(authenticator),
+            gate: gate.clone(),
             reconciled: http_reconciled,
             answers: Arc::default(),
             document_limits: config.limits.document,
             max_body_bytes: config.limits.max_body_bytes,
         };
-        let router = http::router(state, config.limits.max_body_bytes);
+        let exports = crate::files::export::ExportState { db: db.clone(), gate };
+        let router = crate::routes::router(state, exports, db.clone(), config.limits.max_body_bytes);
         Ok(App { listener, router, db, addr })
     }
 

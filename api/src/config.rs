@@ -141,19 +141,7 @@ fn positive(name: &'static str, value: Option<String>, default: usize) -> Result
     }
 }
 
-/// Hides the password of a database URL before it is printed.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use crate::db::redact_url;
 
 impl Config {
     pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {

@@ -5,8 +5,6 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait, reference};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-use crate::config::redact_url;
-
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
     #[error("cannot open the database {url}: {reason}")]
@@ -45,4 +43,18 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
 pub async fn prepare(db: &DatabaseConnection, url: &str) -> Result<reference::LoadReport, DbSetupError> {
     Migrator::up(db, None).await.map_err(|e| DbSetupError::Migrate { url: redact_url(url), reason: reason(&e) })?;
     reference::load(db).await.map_err(|source| DbSetupError::Reference { url: redact_url(url), source })
+}
+
+/// Hides the password of a database URL before it is printed.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }

@@ -14,11 +14,11 @@ use chrono::{Datelike, NaiveDate};
 use entities::{commitment, measure, needs_indicator, school_plan, submission};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
 
-use crate::audit::{self, Actor, AuditEntry};
 use crate::error::ApiError;
-use crate::exchange::write::begin_transaction;
-use crate::programming::types::YearAmount;
-use crate::reconciliation::live::Reconciled;
+use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
+use crate::kernel::write::begin_transaction;
+use crate::reconciled::live::Reconciled;
+use crate::records::YearAmount;
 use crate::territory::service::Catalog;
 use crate::vocabulary::{Compartment, NeedsIndicatorKind};
 
@@ -387,7 +387,7 @@ async fn campaigns(txn: &sea_orm::DatabaseTransaction, catalog: &Catalog, actor:
                 agent_id: Set(Some("demo".to_owned())),
                 token_id: Set(None),
                 campaign_id: Set(Some(id.clone())),
-                content_hash: Set(crate::audit::chain::sha256_hex(institution.code.as_bytes())),
+                content_hash: Set(crate::kernel::audit_chain::sha256_hex(institution.code.as_bytes())),
                 accepted_count: Set(rng.range(5, 60)),
                 channel: Set("FILE".to_owned()),
                 received_at: Set(received),
@@ -448,7 +448,7 @@ pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) 
         agent_id: Set(actor.agent_id.clone()),
         token_id: Set(None),
         campaign_id: Set(None),
-        content_hash: Set(crate::audit::chain::sha256_hex(format!("demo scale {scale}").as_bytes())),
+        content_hash: Set(crate::kernel::audit_chain::sha256_hex(format!("demo scale {scale}").as_bytes())),
         accepted_count: Set(
             (report.measures + report.commitments + report.needs_indicators + report.school_plans) as i64
         ),
@@ -468,7 +468,7 @@ pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) 
         &[AuditEntry {
             operation: "loadDemoData".into(),
             object_ids: vec![DEMO_SUBMISSION.to_owned()],
-            content_hash: crate::audit::chain::sha256_hex(format!("{report:?}").as_bytes()),
+            content_hash: crate::kernel::audit_chain::sha256_hex(format!("{report:?}").as_bytes()),
         }],
     )
     .await?;

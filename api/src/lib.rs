@@ -6,20 +6,30 @@
 //! Pure domain logic (money, annex checks) has no HTTP or database inside so it can be tested and benchmarked alone.
 //! French administrative terms without an English twin are kept and explained once, in [`glossary`].
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod calendar;
+pub mod campaigns;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod demo;
 pub mod error;
-pub mod exchange;
+pub mod files;
 pub mod glossary;
 pub mod graphql;
+pub mod http;
+pub mod kernel;
 pub mod money;
 pub mod needs;
+pub mod pagination;
 pub mod programming;
+pub mod reconciled;
 pub mod reconciliation;
+pub mod records;
+pub mod routes;
 pub mod school;
 pub mod territory;
 pub mod validation;

@@ -34,7 +34,7 @@ fn base64url(bytes: &[u8]) -> String {
 
 /// A development-issuer token with the given claims overriding the valid defaults.
 fn dev_token(overrides: Value, secret: &str) -> String {
-    api::auth::install_crypto();
+    api::access::install_crypto();
     let mut claims = json!({
         "iss": "cnh-hub-dev", "aud": "cnh-hub", "sub": "agent.test", "institution": "ARS-84",
         "jti": uuid::Uuid::new_v4().to_string(), "iat": now(), "nbf": now(), "exp": now() + 600,
@@ -65,7 +65,7 @@ async fn assert_refused(hub: &TestHub, token: &str, why: &str) -> TestResult {
 
 db_test! {
     async fn me_tells_each_principal_its_institution_role_and_territory(hub) {
-        use api::auth::principal::Role;
+        use api::access::principal::Role;
         let ars = hub.as_role(Role::Ars, Some("84")).data(ME).await?;
         assert_eq!(ars["me"]["role"], "ARS");
         assert_eq!(ars["me"]["institution"], json!({ "code": "ARS-84", "kind": "ARS" }));
@@ -135,7 +135,7 @@ db_test! {
 
 db_test! {
     async fn revocation_and_suspension_take_effect_on_the_next_request(hub) {
-        use api::auth::principal::Role;
+        use api::access::principal::Role;
         let ars = hub.as_role(Role::Ars, Some("84"));
         let token_id = ars.data(ME).await?["me"]["tokenId"].as_str().unwrap().to_owned();
 
@@ -189,7 +189,7 @@ db_test! {
         assert_eq!((&answer["seenByHub"], &answer["alreadyRevoked"]), (&json!(false), &json!(false)), "{unknown}");
         assert!(answer["note"].as_str().unwrap().contains("aucune requête"), "{unknown}");
         // A token that has been used is known.
-        let ars = hub.as_role(api::auth::principal::Role::Ars, Some("84"));
+        let ars = hub.as_role(api::access::principal::Role::Ars, Some("84"));
         let token_id = ars.data(ME).await?["me"]["tokenId"].as_str().unwrap().to_owned();
         let used = hub.as_admin().graphql(REVOKE, json!({ "id": token_id })).await?;
         assert_eq!(used["data"]["revokeToken"]["seenByHub"], true, "{used}");
@@ -212,7 +212,7 @@ db_test! {
         set_siret(&hub).await?;
         let taken = hub.as_admin().graphql(SET, json!({ "c": "ARS-11", "s": ARS_84_SIRET })).await?;
         assert_eq!(error_codes(&taken), ["BAD_USER_INPUT"], "{taken}");
-        let by_ars = hub.as_role(api::auth::principal::Role::Ars, Some("84")).graphql(SET, json!({ "c": "ARS-84", "s": null })).await?;
+        let by_ars = hub.as_role(api::access::principal::Role::Ars, Some("84")).graphql(SET, json!({ "c": "ARS-84", "s": null })).await?;
         assert_eq!(error_codes(&by_ars), ["FORBIDDEN"]);
         let cleared = hub.as_admin().graphql(SET, json!({ "c": "ARS-84", "s": null })).await?;
         assert_eq!(cleared["data"]["setInstitutionSiret"]["siret"], Value::Null, "{cleared}");
@@ -434,7 +434,7 @@ async fn an_hs256_token_signed_with_the_issuer_s_public_key_is_refused() -> Test
     let idp = FakeIdp::start(vec!["oidc-key-1"]).await;
     let file = issuers_file(&idp.issuer);
     let hub = TestHub::start_configured(|config| config.issuers_file = Some(file)).await?;
-    api::auth::install_crypto();
+    api::access::install_crypto();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("oidc-key-1".to_owned());
     let claims = json!({ "iss": idp.issuer, "aud": "cnh-hub", "siret": ARS_84_SIRET, "exp": now() + 600 });

@@ -2,8 +2,8 @@
 //! operation × own territory, another territory and national reach. A new operation without a policy entry or
 //! without a sample here makes it fail.
 
-use api::auth::policy::{self, OPERATIONS, Reach};
-use api::auth::principal::Role;
+use api::access::policy::{self, OPERATIONS, Reach};
+use api::access::principal::Role;
 use serde_json::{Value, json};
 
 use crate::support::{Caller, TestHub, TestResult, error_codes};
@@ -244,7 +244,7 @@ async fn introspection_needs_a_token_in_production() -> TestResult {
 #[test]
 fn the_policy_table_is_the_reach_of_domain_section_2() {
     use Role::*;
-    use api::auth::policy::{Action, Reach::*, Resource};
+    use api::access::policy::{Action, Reach::*, Resource};
     const EVERY_ROLE: [Role; 7] = [Cnsa, Ars, Collectivite, Mdph, Rectorat, Dashboard, Admin];
     let institutions = [Ars, Collectivite, Mdph, Rectorat];
     let expected = |role: Role, resource: Resource, action: Action| -> Option<Reach> {

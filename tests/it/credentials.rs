@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use api::auth::principal::Role;
+use api::access::principal::Role;
 use serde_json::json;
 
 use crate::support::{TestHub, TestResult, mint, websocket_init_close_code};

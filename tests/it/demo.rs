@@ -1,6 +1,6 @@
 //! `cnh-hub demo`: a national synthetic programming with every kind of disagreement, reconciled as writes are.
 
-use api::auth::principal::Role;
+use api::access::principal::Role;
 
 use crate::support::TestResult;
 

@@ -1,7 +1,7 @@
 //! Spreadsheets in and out: uploads (GraphQL multipart), `cnh-hub import`, and exports back to CSV and XLSX.
 
-use api::auth::principal::Role;
-use api::exchange::files::{CellKind, read_table, write_xlsx};
+use api::access::principal::Role;
+use api::files::tabular::{CellKind, read_table, write_xlsx};
 use serde_json::{Value, json};
 
 use crate::support::{Caller, TestHub, TestResult, error_codes};
@@ -136,7 +136,7 @@ db_test! {
 
         let xlsx = hub.client.get(hub.url("/exports/measures.xlsx")).bearer_auth(ars.token.clone().unwrap()).send().await?;
         let (format, table) = read_table(&xlsx.bytes().await?)?;
-        assert_eq!((format, table.rows.len()), (api::exchange::files::FileFormat::Xlsx, 2));
+        assert_eq!((format, table.rows.len()), (api::files::tabular::FileFormat::Xlsx, 2));
         // A stale sheet (version 1 again) is refused, line by line.
         let stale = upload(&ars, &hub, "MEASURES", "retour.csv", String::from_utf8(hub.client.get(hub.url("/exports/measures.csv")).bearer_auth(ars.token.clone().unwrap()).send().await?.bytes().await?.to_vec())?.replace(";2\r\n", ";1\r\n").replace(";2\n", ";1\n").into_bytes(), None).await?;
         assert_eq!(error_codes(&stale), ["VALIDATION_FAILED"], "{stale}");

@@ -3,6 +3,7 @@
 #[macro_use]
 mod support;
 
+mod architecture;
 mod auth;
 mod authorization;
 mod credentials;

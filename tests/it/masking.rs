@@ -1,7 +1,7 @@
 //! Masking of small counts of people, over HTTP: nothing an ARS or a dashboard reads (coverage rows and totals,
 //! findings, counts of findings, statuses) depends on a count it is shown as "<11".
 
-use api::auth::principal::Role;
+use api::access::principal::Role;
 use serde_json::{Value, json};
 
 use crate::programming::UPSERT;

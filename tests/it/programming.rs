@@ -1,7 +1,7 @@
 //! ARS measures and funders' commitments: validation that explains, versions, idempotency under concurrency,
 //! history, territory.
 
-use api::auth::principal::Role;
+use api::access::principal::Role;
 use serde_json::{Value, json};
 
 use crate::support::{Caller, TestResult, error_codes};

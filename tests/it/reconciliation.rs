@@ -1,6 +1,6 @@
 //! Reconciliation as the funders and the CNSA see it: a measure's co-financing status through its life, envelopes.
 
-use api::auth::principal::Role;
+use api::access::principal::Role;
 use serde_json::{Value, json};
 
 use crate::programming::{COMMIT, UPSERT};

@@ -1,6 +1,6 @@
 //! MDPH needs, rectorat school plans, CNSA campaigns and the audit chain, as each institution submits and reads them.
 
-use api::auth::principal::Role;
+use api::access::principal::Role;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use api::auth::dev::{DevTokenRequest, institution_for, sign};
-use api::auth::principal::Role;
+use api::access::dev::{DevTokenRequest, institution_for, sign};
+use api::access::principal::Role;
 use api::config::Secret;
 use api::{App, Config};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -230,7 +230,7 @@ impl TestHub {
 
 /// A development token for an institution, signed with the test secret.
 pub fn mint(institution: &str, dashboard: bool, ttl: Duration) -> String {
-    api::auth::install_crypto();
+    api::access::install_crypto();
     sign(TEST_SECRET, institution, dashboard, "agent.test@cnh-hub.invalid", ttl).expect("signing works")
 }
 

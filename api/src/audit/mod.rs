@@ -1,115 +1,20 @@
-//! The audit trail: every write appends a record (who, what, when, content hash) chained by hash to the previous
-//! one, in the write's own transaction; reads of needs data are recorded too. `verifyAuditChain` finds the first
-//! record altered or deleted.
-
-pub mod chain;
+//! The audit trail as the API shows it: `auditTrail` and `verifyAuditChain`, which finds the first record altered or
+//! deleted. Records are appended by the write kernel (`kernel::audit_log`), in each write's own transaction.
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset};
 use entities::{audit_head, audit_record};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::auth::policy::{self, Action, Reach, Resource};
-use crate::auth::principal::Principal;
+use crate::access::policy::{self, Action, Reach, Resource};
+use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::context::db;
-use crate::graphql::pagination::{ConnectionFields, page_size};
-use chain::{GENESIS, RecordContent, StoredRecord};
-
-/// Who acts: the institution, the agent or service account, the token.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub institution_code: String,
-    pub agent_id: Option<String>,
-    pub token_id: Option<String>,
-}
-
-impl Actor {
-    pub fn of(principal: &Principal) -> Actor {
-        Actor {
-            institution_code: principal.institution.code.clone(),
-            agent_id: principal.agent_id.clone(),
-            token_id: principal.token_id.clone(),
-        }
-    }
-
-    /// "ARS-84/marie.durand", for the `updated_by` columns.
-    pub fn label(&self) -> String {
-        format!("{}/{}", self.institution_code, self.agent_id.as_deref().unwrap_or("-"))
-    }
-}
-
-/// One thing done, to be recorded.
-#[derive(Clone, Debug)]
-pub struct AuditEntry {
-    pub operation: String,
-    pub object_ids: Vec<String>,
-    pub content_hash: String,
-}
-
-/// Timestamps are kept to the microsecond, the precision every backend stores, so that hashes verify after a read.
-pub fn now_micros() -> DateTime<FixedOffset> {
-    let micros = Utc::now().timestamp_micros();
-    Utc.timestamp_micros(micros).single().unwrap_or_else(Utc::now).fixed_offset()
-}
-
-/// Appends records at the end of the chain, inside the caller's transaction.
-pub async fn append<C: ConnectionTrait>(conn: &C, actor: &Actor, entries: &[AuditEntry]) -> Result<(), DbErr> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    // Touching the head first takes its row lock on PostgreSQL: concurrent writers append one after the other.
-    conn.execute_unprepared("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").await?;
-    let head =
-        audit_head::Entity::find_by_id(1).one(conn).await?.ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
-    let (mut seq, mut previous) = (head.last_seq, head.last_hash);
-    let recorded_at = now_micros();
-    let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries {
-        seq += 1;
-        let object_ids = serde_json::to_string(&entry.object_ids).unwrap_or_else(|_| "[]".into());
-        let hash = chain::record_hash(
-            &previous,
-            &RecordContent {
-                seq,
-                recorded_at_micros: recorded_at.timestamp_micros(),
-                institution_code: &actor.institution_code,
-                agent_id: actor.agent_id.as_deref(),
-                token_id: actor.token_id.as_deref(),
-                operation: &entry.operation,
-                object_ids: &object_ids,
-                content_hash: &entry.content_hash,
-            },
-        );
-        rows.push(audit_record::ActiveModel {
-            seq: sea_orm::Set(seq),
-            recorded_at: sea_orm::Set(recorded_at),
-            institution_code: sea_orm::Set(actor.institution_code.clone()),
-            agent_id: sea_orm::Set(actor.agent_id.clone()),
-            token_id: sea_orm::Set(actor.token_id.clone()),
-            operation: sea_orm::Set(entry.operation.clone()),
-            object_ids: sea_orm::Set(object_ids),
-            content_hash: sea_orm::Set(entry.content_hash.clone()),
-            previous_hash: sea_orm::Set(previous.clone()),
-            hash: sea_orm::Set(hash.clone()),
-        });
-        previous = hash;
-    }
-    for chunk in rows.chunks(500) {
-        audit_record::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
-    }
-    audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::LastSeq, sea_orm::sea_query::Expr::value(seq))
-        .col_expr(audit_head::Column::LastHash, sea_orm::sea_query::Expr::value(previous))
-        .filter(audit_head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
+use crate::kernel::audit_chain::{self as chain, GENESIS, StoredRecord};
+pub use crate::kernel::audit_log::{Actor, AuditEntry, now_micros};
+use crate::pagination::{ConnectionFields, page_size};
 
 fn stored(row: audit_record::Model) -> StoredRecord {
     StoredRecord {

@@ -1,37 +1,20 @@
-//! Identity and access: bearer tokens from trusted issuers, the principal they resolve to, the policy table, and
-//! the operator's revocation tools (token deny-list, institution suspension).
-
-pub mod access;
-pub mod authenticator;
-pub mod dev;
-pub mod issuers;
-pub mod keys;
-pub mod policy;
-pub mod principal;
-
-use std::sync::Once;
+//! The identity capability as the API shows it: who the caller is (`me`), and the operator's tools over access
+//! (token revocation, institution suspension, SIRETs). The machinery beneath (tokens, principals, the policy table,
+//! the access list) is `crate::access`.
 
 use async_graphql::{Context, Object, SimpleObject};
 use entities::{institution, revoked_token};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 
-use crate::audit::Actor;
+use crate::access::list as access;
+use crate::access::policy::principal;
+use crate::access::principal::{Principal, Role, ScopeLevel};
+use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::exchange::write::{Begun, Write, content_hash};
-use crate::graphql::context::db;
+use crate::kernel::audit_log::Actor;
+use crate::kernel::write::{Begun, Write, content_hash};
 use crate::vocabulary::InstitutionKind;
-pub use policy::principal;
-use principal::{Principal, Role, ScopeLevel};
-
-/// jsonwebtoken needs its crypto backend chosen once per process before the first signature or verification.
-pub fn install_crypto() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let _ =
-            jsonwebtoken::crypto::CryptoProvider::install_default(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER);
-    });
-}
 
 /// An institution exchanging data through the hub.
 #[derive(SimpleObject, serde::Serialize, serde::Deserialize)]
@@ -149,7 +132,7 @@ pub struct RevokedToken {
     pub note: String,
 }
 
-fn access<'a>(ctx: &Context<'a>) -> Result<&'a std::sync::Arc<access::AccessList>, ApiError> {
+fn access_list<'a>(ctx: &Context<'a>) -> Result<&'a std::sync::Arc<access::AccessList>, ApiError> {
     ctx.data::<std::sync::Arc<access::AccessList>>()
         .map_err(|_| ApiError::Internal("access list missing from the schema data".into()))
 }
@@ -191,7 +174,7 @@ async fn change_suspension(
     let answer = Institution::try_from(updated.clone())?;
     write.audit(vec![code.to_owned()], content_hash(&request));
     write.commit(&answer).await?;
-    access(ctx)?.institution_changed(updated);
+    access_list(ctx)?.institution_changed(updated);
     Ok(answer)
 }
 
@@ -220,7 +203,7 @@ impl AuthMutation {
                 Begun::Replayed(answer) => return Ok(answer),
                 Begun::Fresh(write) => write,
             };
-        let access = access(ctx)?;
+        let access = access_list(ctx)?;
         let already_revoked = revoked_token::Entity::find_by_id(token_id.clone())
             .one(&write.txn)
             .await
@@ -229,7 +212,7 @@ impl AuthMutation {
         let seen_by_hub = access.was_seen(&write.txn, &token_id).await.map_err(ApiError::from)?;
         let row = revoked_token::ActiveModel {
             token_id: Set(token_id.clone()),
-            revoked_at: Set(crate::audit::now_micros()),
+            revoked_at: Set(crate::kernel::audit_log::now_micros()),
             reason: Set(reason.clone()),
             revoked_by: Set(write.actor.label()),
         };
@@ -336,7 +319,7 @@ impl AuthMutation {
         let answer = Institution::try_from(updated.clone())?;
         write.audit(vec![code.clone()], content_hash(&request));
         write.commit(&answer).await?;
-        access(ctx)?.institution_changed(updated);
+        access_list(ctx)?.institution_changed(updated);
         Ok(answer)
     }
 

@@ -4,35 +4,29 @@ use async_graphql::ErrorExtensions;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql_axum::GraphQLResponse;
+use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 use std::sync::Arc;
 
 use super::HubSchema;
-use crate::auth::access::AccessList;
-use crate::auth::authenticator::{AuthError, Authenticator, resolve_principal};
-use crate::auth::principal::Authentication;
+use crate::access::principal::Authentication;
 use crate::error::code;
-use crate::reconciliation::answers::AnswerCache;
-use crate::territory::service::Catalog;
+use crate::graphql::answers::AnswerCache;
+use crate::http::{Gate, authenticate, refusal};
 
+/// What the GraphQL handlers need.
 #[derive(Clone)]
 pub struct HttpState {
     pub schema: HubSchema,
-    pub db: DatabaseConnection,
-    pub catalog: Arc<Catalog>,
-    pub access: Arc<AccessList>,
-    pub authenticator: Arc<Authenticator>,
-    pub reconciled: Arc<crate::reconciliation::live::Reconciled>,
-    pub answers: Arc<crate::reconciliation::answers::AnswerCache>,
+    pub gate: Gate,
+    pub reconciled: Arc<crate::reconciled::live::Reconciled>,
+    pub answers: Arc<crate::graphql::answers::AnswerCache>,
     pub document_limits: super::limits::DocumentLimits,
     /// Also the largest WebSocket message.
     pub max_body_bytes: usize,
@@ -45,61 +39,7 @@ fn too_complex(err: &super::limits::LimitExceeded) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-/// A refused token: 401 with a GraphQL-shaped error (503 when the hub cannot check it now). The reason is logged,
-/// the caller only learns its category.
-fn unauthenticated(err: AuthError) -> Response {
-    let (status, value) = match &err {
-        AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, code::SERVICE_UNAVAILABLE),
-        _ => (StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED),
-    };
-    tracing::info!(reason = %err, "token refused");
-    let body = json!({ "errors": [{ "message": err.public_message(), "extensions": { "code": value } }] });
-    let mut response = (status, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer error=\"invalid_token\""));
-    response
-}
-
-/// Authenticates once per request: no header is anonymous (each operation then asks for a token), a header that
-/// does not hold an acceptable bearer token ends the request.
-pub async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Authentication, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Authentication::Anonymous) };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| unauthenticated(AuthError::Malformed))?;
-    let verified = state.authenticator.verify(token).await.map_err(unauthenticated)?;
-    let principal = resolve_principal(&state.access, &state.catalog, verified).map_err(unauthenticated)?;
-    state.access.saw(&principal);
-    Ok(Authentication::Authenticated(Box::new(principal)))
-}
-
-pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/exports/{file}", get(crate::exchange::export::export))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
-}
-
-/// An error outside GraphQL execution, shaped as a GraphQL response so that clients read `errors[].extensions.code`.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
-}
-
-/// A transport-level refusal.
-fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
-    error_response(status, code::BAD_REQUEST, &message.into())
-}
-
-async fn graphql_post(
+pub async fn graphql_post(
     State(state): State<HttpState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -137,13 +77,13 @@ async fn graphql_post(
     if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
         return too_complex(&err);
     }
-    let authentication = match authenticate(&state, &headers).await {
+    let authentication = match authenticate(&state.gate, &headers).await {
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
     // Reads of the reconciled state are answered from memory while the state stands (see reconciliation::answers).
     let cache_key = match authentication.principal() {
-        Some(p) if crate::reconciliation::answers::cacheable(&mut request) => {
+        Some(p) if crate::graphql::answers::cacheable(&mut request) => {
             Some(AnswerCache::key(&p.institution.code, p.role.as_str(), &body))
         }
         _ => None,
@@ -269,7 +209,7 @@ async fn serve_websocket(
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let (mut sink, mut source) = socket.split();
-    let principal: Arc<Mutex<Option<crate::auth::principal::Principal>>> = Arc::default();
+    let principal: Arc<Mutex<Option<crate::access::principal::Principal>>> = Arc::default();
     let refused = Arc::new(AtomicBool::new(false));
     let (to_graphql, mut from_client) = tokio::sync::mpsc::channel::<Bytes>(16);
     let input = futures_util::stream::poll_fn(move |cx| from_client.poll_recv(cx));
@@ -283,7 +223,7 @@ async fn serve_websocket(
                 Err(async_graphql::Error::new(message.to_owned())
                     .extend_with(|_, ext| ext.set("code", code::UNAUTHENTICATED)))
             };
-            match authenticate(&init_state, &headers).await {
+            match authenticate(&init_state.gate, &headers).await {
                 Ok(Authentication::Authenticated(p)) => {
                     *init_principal.lock().unwrap_or_else(|e| e.into_inner()) = Some((*p).clone());
                     let mut data = async_graphql::Data::default();
@@ -297,13 +237,13 @@ async fn serve_websocket(
     );
     futures_util::pin_mut!(graphql);
     let opened = tokio::time::Instant::now();
-    let mut access_changes = state.access.watch();
+    let mut access_changes = state.gate.access.watch();
     let mut ticks = tokio::time::interval(EXPIRY_CHECK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Why the connection's principal may no longer act, if it may not.
-    let invalid = |principal: &Mutex<Option<crate::auth::principal::Principal>>| {
+    let invalid = |principal: &Mutex<Option<crate::access::principal::Principal>>| {
         let held = principal.lock().unwrap_or_else(|e| e.into_inner());
-        held.as_ref().and_then(|p| state.access.check(p, chrono::Utc::now()).err())
+        held.as_ref().and_then(|p| state.gate.access.check(p, chrono::Utc::now()).err())
     };
     let close = loop {
         tokio::select! {
@@ -366,7 +306,7 @@ async fn serve_websocket(
     let _ = sink.close().await;
 }
 
-async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
+pub async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
     let (parts, _) = request.into_parts();
     if is_websocket_upgrade(&parts.headers) {
         return graphql_websocket(state, parts).await;
@@ -396,26 +336,9 @@ async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Req
     if writes {
         return refusal(StatusCode::METHOD_NOT_ALLOWED, "les mutations et abonnements passent par POST, pas par GET");
     }
-    let authentication = match authenticate(&state, &headers).await {
+    let authentication = match authenticate(&state.gate, &headers).await {
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
     GraphQLResponse::from(state.schema.execute(request.data(authentication)).await).into_response()
-}
-
-/// The process is alive.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// The hub can serve: its database answers.
-async fn readyz(State(state): State<HttpState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness probe: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "database" })))
-                .into_response()
-        }
-    }
 }

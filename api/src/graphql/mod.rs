@@ -1,18 +1,18 @@
 //! The GraphQL schema: one pure constructor (no I/O), the error-code extension, and the HTTP handlers.
 
-pub mod context;
+pub mod answers;
 pub mod document_guard;
 pub mod error_codes;
 pub mod http;
 pub mod limits;
-pub mod pagination;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};
 
+use crate::access::policy::PolicyGuard;
 use crate::audit::AuditQuery;
-use crate::auth::policy::PolicyGuard;
 use crate::auth::{AuthMutation, AuthQuery};
-use crate::exchange::{ExchangeMutation, ExchangeQuery};
+use crate::campaigns::{CampaignMutation, CampaignQuery};
+use crate::files::FilesMutation;
 use crate::needs::{NeedsMutation, NeedsQuery};
 use crate::programming::{ProgrammingMutation, ProgrammingQuery};
 use crate::reconciliation::{ReconciliationQuery, ReconciliationSubscription};
@@ -27,14 +27,14 @@ pub struct Query(
     ProgrammingQuery,
     NeedsQuery,
     SchoolQuery,
-    ExchangeQuery,
+    CampaignQuery,
     AuditQuery,
     ReconciliationQuery,
 );
 
 /// Every mutation of the hub, merged from the capabilities.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation, ProgrammingMutation, NeedsMutation, SchoolMutation, ExchangeMutation);
+pub struct Mutation(AuthMutation, ProgrammingMutation, NeedsMutation, SchoolMutation, CampaignMutation, FilesMutation);
 
 /// Every subscription of the hub (WebSocket, graphql-transport-ws).
 #[derive(MergedSubscription, Default)]
@@ -63,4 +63,44 @@ pub fn sdl() -> String {
          # do not edit by hand: a test fails when this file and the server's schema differ.\n\n{}",
         sdl.trim_start()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::policy::{OPERATIONS, operation};
+    use async_graphql::parser::types::OperationType;
+
+    #[test]
+    fn every_root_field_of_the_schema_has_a_policy_entry_and_no_entry_is_stale() {
+        let schema = schema_builder().finish();
+        let answer = futures_executor(schema.execute(
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }",
+        ));
+        let json = answer.data.into_json().unwrap();
+        let mut fields = Vec::new();
+        for (key, kind) in [
+            ("queryType", OperationType::Query),
+            ("mutationType", OperationType::Mutation),
+            ("subscriptionType", OperationType::Subscription),
+        ] {
+            for f in json["__schema"][key]["fields"].as_array().into_iter().flatten() {
+                fields.push((kind, f["name"].as_str().unwrap().to_owned()));
+            }
+        }
+        for (kind, name) in &fields {
+            assert!(operation(*kind, name).is_some(), "{kind:?} {name} has no entry in OPERATIONS");
+        }
+        for op in OPERATIONS {
+            assert!(
+                fields.iter().any(|(k, n)| *k == op.operation_type && n == op.field),
+                "{} is not in the schema",
+                op.field
+            );
+        }
+    }
+
+    fn futures_executor<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+    }
 }

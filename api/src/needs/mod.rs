@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::reconciliation::live::Reconciled;
+use crate::reconciled::live::Reconciled;
 use std::collections::BTreeSet;
 
 use async_graphql::connection::{Connection, Edge};
@@ -18,15 +18,16 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::audit::{self, Actor, AuditEntry};
-use crate::auth::policy::{self, Action, Reach, Resource};
-use crate::auth::principal::{Principal, ScopeLevel};
+use crate::access::policy::{self, Action, Reach, Resource};
+use crate::access::principal::{Principal, ScopeLevel};
+use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::exchange::write::{Begun, Write, begin_transaction, content_hash};
-use crate::exchange::{Channel, SubmissionReceipt, record_submission};
-use crate::graphql::context::{catalog, db};
-use crate::graphql::pagination::{ConnectionFields, page_size};
+use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
+use crate::kernel::receipts::{Channel, SubmissionReceipt, record_submission};
+use crate::kernel::write::{Begun, Write, begin_transaction, content_hash};
+use crate::pagination::{ConnectionFields, page_size};
 use crate::territory::service::Catalog;
+use crate::territory::service::catalog;
 use crate::validation::Violations;
 use crate::vocabulary::{DataKind, NeedsIndicatorKind};
 
@@ -393,7 +394,7 @@ impl NeedsMutation {
         policy::require(principal, Resource::Needs, Action::Write)?;
         Ok(submit_needs(
             db(ctx)?,
-            crate::reconciliation::reconciled(ctx)?,
+            crate::reconciled::reconciled(ctx)?,
             catalog(ctx)?,
             principal,
             input,

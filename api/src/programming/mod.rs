@@ -4,16 +4,17 @@ pub mod service;
 pub mod types;
 pub mod validation;
 
-use crate::reconciliation::reconciled;
+use crate::reconciled::reconciled;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, FixedOffset};
 
-use crate::auth::policy::{self, Action, Resource};
+use crate::access::policy::{self, Action, Resource};
+use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::exchange::Channel;
-use crate::graphql::context::{catalog, db};
-use crate::graphql::pagination::{ConnectionFields, page_size};
+use crate::kernel::receipts::Channel;
+use crate::pagination::{ConnectionFields, page_size};
+use crate::territory::service::catalog;
 use types::{CommitmentInput, CommitmentPayload, MeasureFilter, MeasureInput, MeasurePayload, MeasureRecord};
 
 #[derive(Default)]

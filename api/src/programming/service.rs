@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::reconciliation::live::Reconciled;
-use std::collections::HashMap;
+use crate::reconciled::live::Reconciled;
 
-use async_graphql::dataloader::Loader;
 use chrono::{DateTime, FixedOffset, Utc};
 use entities::{commitment, commitment_revision, measure, measure_revision};
 use sea_orm::sea_query::Expr;
@@ -19,12 +17,12 @@ use super::types::{
     ViolationView,
 };
 use super::validation::{check_commitment, check_measure};
-use crate::audit::{self, Actor};
-use crate::auth::policy::Reach;
-use crate::auth::principal::{Principal, Role, ScopeLevel};
-use crate::error::{ApiError, SharedError};
-use crate::exchange::write::{Begun, Write, content_hash, is_unique_violation};
-use crate::exchange::{Channel, record_submission};
+use crate::access::policy::Reach;
+use crate::access::principal::{Principal, Role, ScopeLevel};
+use crate::error::ApiError;
+use crate::kernel::audit_log::{self as audit, Actor};
+use crate::kernel::receipts::{Channel, record_submission};
+use crate::kernel::write::{Begun, Write, content_hash, is_unique_violation};
 use crate::territory::service::Catalog;
 use crate::validation::Violations;
 use crate::vocabulary::{CommitmentStatus, DataKind, MeasureStatus, Payer};
@@ -515,29 +513,4 @@ pub async fn withdraw(
     let payload = CommitmentPayload { commitment: record, created: false };
     write.commit(&payload).await?;
     Ok(payload)
-}
-
-/// Batches the commitments of every measure a query shows into one SQL query.
-pub struct CommitmentLoader {
-    pub db: DatabaseConnection,
-}
-
-impl Loader<String> for CommitmentLoader {
-    type Value = Vec<CommitmentRecord>;
-    type Error = SharedError;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let rows = commitment::Entity::find()
-            .filter(commitment::Column::MeasureId.is_in(keys.iter().cloned()))
-            .order_by_asc(commitment::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(ApiError::from)?;
-        let mut by_measure: HashMap<String, Vec<CommitmentRecord>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for row in &rows {
-            by_measure.entry(row.measure_id.clone()).or_default().push(CommitmentRecord::try_from(row)?);
-        }
-        Ok(by_measure)
-    }
 }

@@ -1,89 +1,17 @@
-//! GraphQL types of programming: measures and commitments, their inputs, and the stored record forms (JSON) used
-//! for revisions and idempotent answers.
+//! GraphQL inputs and payloads of programming. The measure and commitment records themselves (what the API shows and
+//! what revisions keep) are `crate::records`, beneath the reconciled state that holds them.
 
-use async_graphql::{ComplexObject, Context, InputObject, SimpleObject};
-use chrono::{DateTime, FixedOffset, NaiveDate};
-use entities::{commitment, measure};
+use async_graphql::{InputObject, SimpleObject};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult, Violation, stored};
+pub use crate::records::{CommitmentRecord, MeasureRecord, YearAmount};
+
+use crate::error::Violation;
 use crate::money::Euros;
 use crate::vocabulary::{
-    CommitmentStatus, CostComponent, MeasureCompartment, MeasureNature, MeasurePublic, MeasureStatus, Payer, Procedure,
-    SolutionUnit,
+    CostComponent, MeasureCompartment, MeasureNature, MeasurePublic, MeasureStatus, Procedure, SolutionUnit,
 };
-
-/// A programming measure as it stands at one version: what the API shows and what each revision keeps.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "Measure", complex)]
-pub struct MeasureRecord {
-    pub id: String,
-    pub region_code: String,
-    pub departement_code: String,
-    /// The ARS's own reference of the line (its SEPPIA line), unique in its region.
-    pub reference: String,
-    pub label: String,
-    /// FINESS of the establishment transformed or extended; absent for a new creation.
-    pub finess: Option<String>,
-    /// FINESS category ("183") or dispositif ("PCO").
-    pub category_code: String,
-    pub publics: Vec<MeasurePublic>,
-    /// Number of solutions, in `unit`.
-    pub solutions: i64,
-    pub unit: SolutionUnit,
-    pub nature: MeasureNature,
-    pub procedure: Procedure,
-    pub compartment: MeasureCompartment,
-    pub planned_installation: NaiveDate,
-    pub status: MeasureStatus,
-    /// Incremented by every change; give it back as `expectedVersion` to update.
-    pub version: i32,
-    pub updated_at: DateTime<FixedOffset>,
-    /// Institution and agent of the last change.
-    pub updated_by: String,
-}
-
-impl TryFrom<&measure::Model> for MeasureRecord {
-    type Error = ApiError;
-
-    fn try_from(m: &measure::Model) -> Result<Self, ApiError> {
-        let publics = m
-            .publics
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| stored(MeasurePublic::from_stored(p), "public", p))
-            .collect::<Result<_, _>>()?;
-        Ok(MeasureRecord {
-            id: m.id.clone(),
-            region_code: m.region_code.clone(),
-            departement_code: m.departement_code.clone(),
-            reference: m.reference.clone(),
-            label: m.label.clone(),
-            finess: m.finess.clone(),
-            category_code: m.category_code.clone(),
-            publics,
-            solutions: m.solutions,
-            unit: stored(SolutionUnit::from_stored(&m.unit), "unit", &m.unit)?,
-            nature: stored(MeasureNature::from_stored(&m.nature), "nature", &m.nature)?,
-            procedure: stored(Procedure::from_stored(&m.procedure), "procedure", &m.procedure)?,
-            compartment: stored(MeasureCompartment::from_stored(&m.compartment), "compartment", &m.compartment)?,
-            planned_installation: m.planned_installation,
-            status: stored(MeasureStatus::from_stored(&m.status), "status", &m.status)?,
-            version: m.version,
-            updated_at: m.updated_at,
-            updated_by: m.updated_by.clone(),
-        })
-    }
-}
-
-#[ComplexObject]
-impl MeasureRecord {
-    /// The commitments of every funder on this measure (withdrawn ones included, with their status).
-    async fn commitments(&self, ctx: &Context<'_>) -> ApiResult<Vec<CommitmentRecord>> {
-        let loader = ctx.data::<async_graphql::dataloader::DataLoader<super::service::CommitmentLoader>>()?;
-        Ok(loader.load_one(self.id.clone()).await?.unwrap_or_default())
-    }
-}
 
 /// A programming measure as the ARS submits it.
 #[derive(InputObject, Serialize, Clone, Debug)]
@@ -127,67 +55,6 @@ pub struct ViolationView {
 impl From<Violation> for ViolationView {
     fn from(v: Violation) -> Self {
         ViolationView { path: v.path, code: v.code, message: v.message }
-    }
-}
-
-/// An amount for one year of a commitment's schedule.
-#[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(input_name = "YearAmountInput")]
-pub struct YearAmount {
-    pub year: i32,
-    pub amount: Euros,
-}
-
-/// One funder's commitment on a measure, as that funder sees it.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "Commitment")]
-pub struct CommitmentRecord {
-    pub id: String,
-    pub measure_id: String,
-    pub funder: Payer,
-    /// The committing institution ("ARS-84", "CD-69").
-    pub funder_code: String,
-    pub cost_component: CostComponent,
-    /// Full-year recurring amount (the AE for assurance maladie).
-    pub full_year_amount: Euros,
-    /// Yearly amounts (payment credits for assurance maladie).
-    pub schedule: Vec<YearAmount>,
-    /// Deliberation, CPOM, decision reference.
-    pub decision_ref: String,
-    /// Capacity as this funder sees it.
-    pub capacity: i64,
-    /// Installation date as this funder sees it.
-    pub installation_date: NaiveDate,
-    pub status: CommitmentStatus,
-    pub withdrawal_reason: Option<String>,
-    pub version: i32,
-    pub updated_at: DateTime<FixedOffset>,
-    pub updated_by: String,
-}
-
-impl TryFrom<&commitment::Model> for CommitmentRecord {
-    type Error = ApiError;
-
-    fn try_from(c: &commitment::Model) -> Result<Self, ApiError> {
-        let schedule: Vec<YearAmount> = serde_json::from_str(&c.schedule)
-            .map_err(|e| ApiError::Internal(format!("stored schedule unreadable: {e}").into()))?;
-        Ok(CommitmentRecord {
-            id: c.id.clone(),
-            measure_id: c.measure_id.clone(),
-            funder: stored(Payer::from_stored(&c.funder), "funder", &c.funder)?,
-            funder_code: c.funder_code.clone(),
-            cost_component: stored(CostComponent::from_stored(&c.cost_component), "cost component", &c.cost_component)?,
-            full_year_amount: Euros(c.full_year_amount_cents),
-            schedule,
-            decision_ref: c.decision_ref.clone(),
-            capacity: c.capacity,
-            installation_date: c.installation_date,
-            status: stored(CommitmentStatus::from_stored(&c.status), "commitment status", &c.status)?,
-            withdrawal_reason: c.withdrawal_reason.clone(),
-            version: c.version,
-            updated_at: c.updated_at,
-            updated_by: c.updated_by.clone(),
-        })
     }
 }
 

@@ -95,7 +95,7 @@ pub(super) fn campaign_deadlines(snapshot: &Snapshot, report: &mut Report) {
                     standing.campaign_name,
                     standing.institution_name,
                     first
-                        .with_timezone(&crate::exchange::paris_offset_at_end_of(first.date_naive()))
+                        .with_timezone(&crate::calendar::paris_offset_at_end_of(first.date_naive()))
                         .format("%d/%m/%Y")
                 ),
             ),

@@ -5,12 +5,9 @@
 //! Scoping: the state is held per region, so a reader's regions are looked up by key; inside a region, a reader of
 //! one or a few départements (collectivité, MDPH, rectorat) gets only the items naming its départements.
 
-pub mod answers;
 pub mod coverage;
 pub mod engine;
 pub mod hygiene;
-pub mod live;
-pub mod service;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,26 +17,22 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription
 use chrono::{DateTime, Datelike, Utc};
 use futures_util::{Stream, StreamExt};
 
-use crate::auth::policy::{self, Action, Reach, Resource};
-use crate::auth::principal::{Principal, Role, ScopeLevel};
+use crate::access::policy::{self, Action, Reach, Resource};
+use crate::access::principal::{Principal, Role, ScopeLevel};
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::pagination::{ConnectionFields, page_size};
 use crate::money::{Euros, basis_points_to_percent};
-use crate::programming::types::MeasureRecord;
+use crate::pagination::{ConnectionFields, page_size};
+use crate::reconciled::live::{Reconciled, RegionState, StatusChange};
+use crate::reconciled::reconciled;
+use crate::records::MeasureRecord;
 use crate::territory::service::Catalog;
 use crate::vocabulary::Compartment;
 use coverage::{Cell, People};
 use engine::{CoFinancingStatus, FigureValue, Severity, SubjectKind};
-use live::{Reconciled, RegionState, StatusChange};
 
 /// The masking threshold of small counts of people, from the configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct MaskingThreshold(pub i64);
-
-pub fn reconciled<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Reconciled>, ApiError> {
-    ctx.data::<Arc<Reconciled>>()
-        .map_err(|_| ApiError::Internal("reconciled state missing from the schema data".into()))
-}
 
 fn threshold(ctx: &Context<'_>) -> i64 {
     ctx.data_opt::<MaskingThreshold>().map_or(coverage::DEFAULT_THRESHOLD, |t| t.0)

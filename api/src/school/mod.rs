@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::reconciliation::live::Reconciled;
+use crate::reconciled::live::Reconciled;
 use std::collections::BTreeSet;
 
 use async_graphql::connection::{Connection, Edge};
@@ -17,16 +17,17 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Actor;
-use crate::auth::policy::{self, Action, Reach, Resource};
-use crate::auth::principal::{Principal, Role, ScopeLevel};
+use crate::access::policy::{self, Action, Reach, Resource};
+use crate::access::principal::{Principal, Role, ScopeLevel};
+use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::exchange::write::{Begun, Write, content_hash};
-use crate::exchange::{Channel, SubmissionReceipt, record_submission};
-use crate::graphql::context::{catalog, db};
-use crate::graphql::pagination::{ConnectionFields, page_size};
+use crate::kernel::audit_log::Actor;
+use crate::kernel::receipts::{Channel, SubmissionReceipt, record_submission};
+use crate::kernel::write::{Begun, Write, content_hash};
 use crate::money::Euros;
+use crate::pagination::{ConnectionFields, page_size};
 use crate::territory::service::Catalog;
+use crate::territory::service::catalog;
 use crate::validation::Violations;
 use crate::validation::identifiers::{FinessCheck, finess_check, uai_valid};
 use crate::vocabulary::{DataKind, SchoolSupportKind};
@@ -402,7 +403,7 @@ impl SchoolMutation {
         policy::require(principal, Resource::SchoolPlan, Action::Write)?;
         Ok(submit_school_plans(
             db(ctx)?,
-            crate::reconciliation::reconciled(ctx)?,
+            crate::reconciled::reconciled(ctx)?,
             catalog(ctx)?,
             principal,
             input,

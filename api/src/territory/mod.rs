@@ -9,8 +9,9 @@ pub mod types;
 use async_graphql::{Context, Object};
 use sea_orm::prelude::Date;
 
+use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::context::{catalog, db};
+use crate::territory::service::catalog;
 use types::{
     Academie, AnnexCheck, AnnexWeightCheck, Collectivite, Departement, Envelope, FinancingRule, OrientationCode,
     Region, StructureCategory,

@@ -227,3 +227,10 @@ impl Loader<String> for EnvelopeLoader {
         Ok(by_region.into_iter().collect())
     }
 }
+
+/// The reference catalog, from the schema's data.
+pub fn catalog<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a Catalog, ApiError> {
+    ctx.data::<Arc<Catalog>>()
+        .map(|c| c.as_ref())
+        .map_err(|_| ApiError::Internal("reference catalog missing from the schema data".into()))
+}

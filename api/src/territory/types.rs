@@ -10,8 +10,8 @@ use sea_orm::prelude::Date;
 
 use super::annex::{SumCheck, WeightCheck};
 use crate::error::{ApiError, ApiResult, stored};
-use crate::graphql::context::catalog;
 use crate::money::{Euros, basis_points_to_percent};
+use crate::territory::service::catalog;
 use crate::vocabulary::{AnnexColumn, CategoryNature, CollectiviteKind, Compartment, CostComponent, Payer, Public};
 
 /// The region of a stored code (its absence from the catalog is a fault of the hub).

@@ -11,13 +11,13 @@ use entities::{
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::engine::{
+use crate::access::principal::Scope;
+use crate::error::{ApiError, stored};
+use crate::reconciliation::engine::{
     CampaignStandingFact, CommitmentFact, MeasureFact, NationalTargets, NeedsFact, RuleFact, SchoolPlanFact, Snapshot,
     Territory,
 };
-use crate::auth::principal::Scope;
-use crate::error::{ApiError, stored};
-use crate::programming::types::{CommitmentRecord, MeasureRecord};
+use crate::records::{CommitmentRecord, MeasureRecord};
 use crate::territory::service::Catalog;
 use crate::vocabulary::{
     CommitmentStatus, Compartment, CostComponent, DataKind, InstitutionKind, MeasureNature, NeedsIndicatorKind, Payer,
@@ -274,7 +274,7 @@ async fn campaign_standings<C: ConnectionTrait>(
                 campaign_id: c.id.clone(),
                 campaign_name: c.name.clone(),
                 deadline: c.deadline,
-                deadline_end: crate::exchange::deadline_end(c.deadline).with_timezone(&Utc),
+                deadline_end: crate::calendar::deadline_end(c.deadline).with_timezone(&Utc),
                 institution_code: institution.code.clone(),
                 institution_name: institution.name.clone(),
                 region: region.to_owned(),

@@ -1,139 +1,26 @@
-//! Exchange: the write path shared by every channel, submissions and their receipts, and the CNSA's campaigns.
-
-pub mod export;
-pub mod files;
-pub mod import;
-pub mod write;
+//! Campaigns: the CNSA declares what each kind of institution must submit, and by when (Paris calendar days); who
+//! has submitted, late or not at all.
 
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+
+use crate::calendar::deadline_end;
 use entities::{campaign, institution, submission};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, Actor};
-use crate::auth::policy::{self, Action, Reach, Resource};
-use crate::auth::principal::{Principal, Scope};
+use crate::access::policy::{self, Action, Reach, Resource};
+use crate::access::principal::{Principal, Scope};
+use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::context::{catalog, db};
+use crate::kernel::audit_log::{self as audit, Actor};
+use crate::kernel::write::{Begun, Write, content_hash};
 use crate::territory::service::Catalog;
+use crate::territory::service::catalog;
 use crate::validation::Violations;
 use crate::vocabulary::{DataKind, InstitutionKind};
-use write::{Begun, Write, content_hash};
-
-/// How a submission reached the hub.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Channel {
-    Graphql,
-    File,
-    Cli,
-}
-
-impl Channel {
-    fn as_str(self) -> &'static str {
-        match self {
-            Channel::Graphql => "GRAPHQL",
-            Channel::File => "FILE",
-            Channel::Cli => "CLI",
-        }
-    }
-}
-
-/// What a submission's sender gets back.
-#[derive(SimpleObject, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct SubmissionReceipt {
-    pub submission_id: String,
-    pub kind: DataKind,
-    /// How many rows (indicators, plans…) were accepted.
-    pub accepted: i64,
-    /// SHA-256 of the submitted content.
-    pub content_hash: String,
-    /// The campaign it counts for, if one of its kind was open.
-    pub campaign_id: Option<String>,
-    pub campaign_name: Option<String>,
-    /// Received by the campaign's deadline.
-    pub on_time: Option<bool>,
-    pub received_at: DateTime<FixedOffset>,
-}
-
-/// The last Sunday of a month (EU summer time starts on March's and ends on October's).
-fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
-    use chrono::Datelike;
-    let first_of_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)?
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)?
-    };
-    let last = first_of_next.pred_opt()?;
-    last.checked_sub_days(chrono::Days::new(u64::from(last.weekday().num_days_from_sunday())))
-}
-
-/// Paris's offset from UTC at the end of a day (metropolitan France: CET, CEST in summer).
-pub(crate) fn paris_offset_at_end_of(day: NaiveDate) -> FixedOffset {
-    use chrono::Datelike;
-    let summer = match (last_sunday(day.year(), 3), last_sunday(day.year(), 10)) {
-        (Some(start), Some(end)) => day >= start && day < end,
-        _ => false,
-    };
-    FixedOffset::east_opt(if summer { 7200 } else { 3600 }).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap())
-}
-
-/// End of a campaign's deadline day, in Paris time (the CNSA's deadlines are French calendar days): submissions
-/// received by then are on time.
-pub(crate) fn deadline_end(deadline: NaiveDate) -> DateTime<FixedOffset> {
-    let local = deadline.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default());
-    let offset = paris_offset_at_end_of(deadline);
-    (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc().fixed_offset()
-}
-
-/// Records an accepted submission, counted for the open campaign of its kind.
-pub async fn record_submission<C: ConnectionTrait>(
-    conn: &C,
-    actor: &Actor,
-    kind: DataKind,
-    content_hash: &str,
-    accepted: i64,
-    channel: Channel,
-) -> Result<SubmissionReceipt, ApiError> {
-    let received_at = audit::now_micros();
-    let today = received_at.date_naive();
-    let open = campaign::Entity::find()
-        .filter(campaign::Column::DataKind.eq(kind.as_str()))
-        .filter(campaign::Column::OpensOn.lte(today))
-        .filter(Condition::any().add(campaign::Column::ClosesOn.is_null()).add(campaign::Column::ClosesOn.gte(today)))
-        .order_by_desc(campaign::Column::OpensOn)
-        .one(conn)
-        .await?;
-    let id = uuid::Uuid::now_v7().to_string();
-    submission::Entity::insert(submission::ActiveModel {
-        id: Set(id.clone()),
-        kind: Set(kind.as_str().to_owned()),
-        institution_code: Set(actor.institution_code.clone()),
-        agent_id: Set(actor.agent_id.clone()),
-        token_id: Set(actor.token_id.clone()),
-        campaign_id: Set(open.as_ref().map(|c| c.id.clone())),
-        content_hash: Set(content_hash.to_owned()),
-        accepted_count: Set(accepted),
-        channel: Set(channel.as_str().to_owned()),
-        received_at: Set(received_at),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(SubmissionReceipt {
-        submission_id: id,
-        kind,
-        accepted,
-        content_hash: content_hash.to_owned(),
-        on_time: open.as_ref().map(|c| received_at <= deadline_end(c.deadline)),
-        campaign_id: open.as_ref().map(|c| c.id.clone()),
-        campaign_name: open.map(|c| c.name),
-        received_at,
-    })
-}
 
 /// A campaign: a kind of data expected from institutions by a deadline.
 #[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
@@ -216,7 +103,7 @@ fn visible_institutions<'a>(
         .filter(|i| i.kind == expected.as_str())
         .filter(|i| match reach {
             Reach::Everything => true,
-            _ if principal.role == crate::auth::principal::Role::Ars => {
+            _ if principal.role == crate::access::principal::Role::Ars => {
                 region_of(i, catalog).iter().any(|r| principal.scope.region_codes.contains(r))
             }
             _ => i.code == principal.institution.code,
@@ -269,10 +156,10 @@ pub async fn campaign_status(
 }
 
 #[derive(Default)]
-pub struct ExchangeQuery;
+pub struct CampaignQuery;
 
 #[Object]
-impl ExchangeQuery {
+impl CampaignQuery {
     /// The CNSA's campaigns, newest first.
     async fn campaigns(&self, ctx: &Context<'_>, data_kind: Option<DataKind>) -> ApiResult<Vec<Campaign>> {
         policy::require(policy::principal(ctx)?, Resource::Campaign, Action::Read)?;
@@ -304,39 +191,10 @@ impl ExchangeQuery {
 }
 
 #[derive(Default)]
-pub struct ExchangeMutation;
+pub struct CampaignMutation;
 
 #[Object]
-impl ExchangeMutation {
-    /// Submits a spreadsheet (multipart upload): CSV (`;`, decimal comma, UTF-8 or Windows-1252) or XLSX, with the
-    /// columns of the matching export. Same validation, idempotency and audit as the GraphQL writes; all-or-nothing,
-    /// every problem reported with its spreadsheet line.
-    async fn import_file(
-        &self,
-        ctx: &Context<'_>,
-        kind: DataKind,
-        file: async_graphql::Upload,
-        idempotency_key: Option<String>,
-    ) -> ApiResult<import::ImportReport> {
-        let principal = policy::principal(ctx)?;
-        policy::require(principal, Resource::FileImport, Action::Write)?;
-        let mut upload = file.value(ctx).map_err(|e| ApiError::BadUserInput(format!("fichier illisible : {e}")))?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut upload.content, &mut bytes)
-            .map_err(|e| ApiError::BadUserInput(format!("fichier illisible : {e}")))?;
-        Ok(import::import_file(
-            db(ctx)?,
-            crate::reconciliation::reconciled(ctx)?,
-            catalog(ctx)?,
-            principal,
-            kind,
-            &bytes,
-            idempotency_key,
-            Channel::File,
-        )
-        .await?)
-    }
-
+impl CampaignMutation {
     /// Declares a campaign (CNSA). Submissions of its kind received while it is open count for it.
     async fn declare_campaign(
         &self,
@@ -393,31 +251,11 @@ impl ExchangeMutation {
         };
         write.audit(vec![id], content_hash(&input));
         // Every region now expects submissions for it.
-        let reconciled = crate::reconciliation::reconciled(ctx)?;
+        let reconciled = crate::reconciled::reconciled(ctx)?;
         for region in &catalog(ctx)?.regions {
             write.stales_region(reconciled, &region.code);
         }
         write.commit(&answer).await?;
         Ok(answer)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadlines_end_at_midnight_in_paris() {
-        // 31 May 2024 (summer time): 23:59:59+02:00 = 21:59:59 UTC.
-        let may = deadline_end(NaiveDate::from_ymd_opt(2024, 5, 31).unwrap());
-        assert_eq!(may.to_rfc3339(), "2024-05-31T21:59:59+00:00");
-        // 31 January (winter time): 22:59:59 UTC.
-        let january = deadline_end(NaiveDate::from_ymd_opt(2025, 1, 31).unwrap());
-        assert_eq!(january.to_rfc3339(), "2025-01-31T22:59:59+00:00");
-        // The switch days themselves: 31 March 2024 was summer by its end, 27 October 2024 winter.
-        assert_eq!(paris_offset_at_end_of(NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()).local_minus_utc(), 7200);
-        assert_eq!(paris_offset_at_end_of(NaiveDate::from_ymd_opt(2024, 3, 30).unwrap()).local_minus_utc(), 3600);
-        assert_eq!(paris_offset_at_end_of(NaiveDate::from_ymd_opt(2024, 10, 27).unwrap()).local_minus_utc(), 3600);
-        assert_eq!(paris_offset_at_end_of(NaiveDate::from_ymd_opt(2024, 10, 26).unwrap()).local_minus_utc(), 7200);
     }
 }

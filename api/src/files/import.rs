@@ -9,20 +9,20 @@ use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
-use super::files::{Columns, FileFormat, Table, normalize, parse_french_date, parse_french_decimal, read_table};
-use super::write::{Begun, Write, content_hash};
-use super::{Channel, SubmissionReceipt, record_submission};
-use crate::audit::Actor;
-use crate::auth::policy::{self, Action, Resource};
-use crate::auth::principal::Principal;
+use super::tabular::{Columns, FileFormat, Table, normalize, parse_french_date, parse_french_decimal, read_table};
+use crate::access::policy::{self, Action, Resource};
+use crate::access::principal::Principal;
 use crate::error::{ApiError, Violation};
+use crate::kernel::audit_log::Actor;
+use crate::kernel::receipts::{Channel, SubmissionReceipt, record_submission};
+use crate::kernel::write::{Begun, Write, content_hash};
 use crate::money::Euros;
 use crate::needs::{NeedsIndicatorInput, NeedsSubmissionInput, submit_needs};
 use crate::programming::service::{
     apply_commitment, apply_measure, measure_scope, programming_region, region_of_measure,
 };
 use crate::programming::types::{CommitmentInput, MeasureInput, ViolationView, YearAmount};
-use crate::reconciliation::live::Reconciled;
+use crate::reconciled::live::Reconciled;
 use crate::school::{SchoolPlanInput, SchoolPlansInput, submit_school_plans};
 use crate::territory::service::Catalog;
 use crate::validation::{FIRST_YEAR, LAST_YEAR, Violations};
@@ -850,7 +850,7 @@ pub async fn import_from_cli(
     crate::db::prepare(&db, database_url).await.map_err(|e| e.to_string())?;
     let catalog = Catalog::load(&db).await.map_err(|e| format!("cannot read the reference data: {e}"))?;
     let agent = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
-    let principal = crate::auth::authenticator::principal_for_institution(&db, &catalog, institution, &agent)
+    let principal = crate::access::authenticator::principal_for_institution(&db, &catalog, institution, &agent)
         .await
         .map_err(|e| format!("institution {institution}: {e}"))?;
     let reconciled = Reconciled::new(db.clone(), catalog.clone());

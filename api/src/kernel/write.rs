@@ -16,10 +16,10 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::audit::chain::sha256_hex;
-use crate::audit::{self, Actor, AuditEntry};
 use crate::error::ApiError;
-use crate::reconciliation::live::Reconciled;
+use crate::kernel::audit_chain::sha256_hex;
+use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
+use crate::reconciled::live::Reconciled;
 
 /// The largest idempotency key accepted.
 const MAX_KEY_LENGTH: usize = 200;

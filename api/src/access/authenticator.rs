@@ -11,9 +11,9 @@ use jsonwebtoken::{DecodingKey, Validation};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use serde_json::{Map, Value};
 
-use super::access::AccessList;
 use super::issuers::{ClaimMapping, KeySource, TrustedIssuer};
 use super::keys::OidcKeys;
+use super::list::AccessList;
 use super::principal::{Principal, Role, Scope};
 use crate::territory::service::Catalog;
 use crate::vocabulary::InstitutionKind;

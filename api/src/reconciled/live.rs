@@ -24,10 +24,10 @@ use sea_orm::{
 };
 use tokio::sync::broadcast;
 
-use super::engine::{self, CoFinancingStatus, Report, Snapshot, Territory};
-use super::service::{self, RegionData};
+use super::snapshot::{self as service, RegionData};
 use crate::error::ApiError;
-use crate::programming::types::MeasureRecord;
+use crate::reconciliation::engine::{self, CoFinancingStatus, Report, Snapshot, Territory};
+use crate::records::MeasureRecord;
 use crate::territory::annex::AnnexFigures;
 use crate::territory::service::Catalog;
 
@@ -100,7 +100,7 @@ pub struct Reconciled {
 }
 
 fn paris_day(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&crate::exchange::paris_offset_at_end_of(now.date_naive())).date_naive()
+    now.with_timezone(&crate::calendar::paris_offset_at_end_of(now.date_naive())).date_naive()
 }
 
 fn codes(report: &Report, index: usize) -> Vec<String> {

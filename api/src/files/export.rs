@@ -9,12 +9,12 @@ use entities::{audit_record, campaign, commitment, measure, needs_indicator, sch
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
-use super::files::{CellKind, FileFormat, french_amount, write_csv, write_xlsx};
 use super::import::{COMMITMENT_HEADERS, MEASURE_HEADERS, NEEDS_HEADERS, SCHOOL_HEADERS};
-use crate::auth::policy::{self, Action, Resource};
-use crate::auth::principal::{Authentication, Principal};
+use super::tabular::{CellKind, FileFormat, french_amount, write_csv, write_xlsx};
+use crate::access::policy::{self, Action, Resource};
+use crate::access::principal::{Authentication, Principal};
 use crate::error::{ApiError, code};
-use crate::graphql::http::{HttpState, authenticate, error_response};
+use crate::http::{Gate, authenticate, error_response};
 use crate::needs::needs_scope;
 use crate::programming::service::measure_scope;
 use crate::programming::types::{CommitmentRecord, MeasureRecord};
@@ -234,7 +234,7 @@ async fn school_sheet(
 async fn audit_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<Sheet, ApiError> {
     let reach = policy::require(principal, Resource::AuditTrail, Action::Read)?;
     let mut query = audit_record::Entity::find();
-    if reach != crate::auth::policy::Reach::Everything {
+    if reach != crate::access::policy::Reach::Everything {
         query = query.filter(audit_record::Column::InstitutionCode.eq(principal.institution.code.clone()));
     }
     let rows = query
@@ -287,7 +287,7 @@ async fn campaign_sheet(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("aucune campagne « {id} »")))?;
     let stamp = |d: Option<chrono::DateTime<chrono::FixedOffset>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
-    let rows = super::campaign_status(db, catalog, principal, reach, &campaign)
+    let rows = crate::campaigns::campaign_status(db, catalog, principal, reach, &campaign)
         .await?
         .into_iter()
         .map(|s| {
@@ -307,15 +307,22 @@ async fn campaign_sheet(
     Ok(Sheet { name: "Campagne", headers: headers.iter().map(|h| h.to_string()).collect(), kinds, rows })
 }
 
+/// What the export handler needs.
+#[derive(Clone)]
+pub struct ExportState {
+    pub db: sea_orm::DatabaseConnection,
+    pub gate: Gate,
+}
+
 /// `GET /exports/{file}`: `measures`, `commitments`, `needs`, `school-plans`, `audit-trail` or `campaign-status`
 /// (with `?campaignId=`), then `.csv` or `.xlsx`.
 pub async fn export(
-    State(state): State<HttpState>,
+    State(state): State<ExportState>,
     headers: HeaderMap,
     Path(file): Path<String>,
     filter: Result<Query<ExportFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let principal = match authenticate(&state, &headers).await {
+    let principal = match authenticate(&state.gate, &headers).await {
         Ok(Authentication::Authenticated(principal)) => principal,
         Ok(Authentication::Anonymous) => {
             return error_response(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, "authentification requise");
@@ -337,10 +344,10 @@ pub async fn export(
     let sheet = match list {
         "measures" => measures_sheet(&state.db, &principal, &filter).await,
         "commitments" => commitments_sheet(&state.db, &principal, &filter).await,
-        "needs" => needs_sheet(&state.db, &state.catalog, &principal, &filter).await,
-        "school-plans" => school_sheet(&state.db, &state.catalog, &principal, &filter).await,
+        "needs" => needs_sheet(&state.db, &state.gate.catalog, &principal, &filter).await,
+        "school-plans" => school_sheet(&state.db, &state.gate.catalog, &principal, &filter).await,
         "audit-trail" => audit_sheet(&state.db, &principal).await,
-        "campaign-status" => campaign_sheet(&state.db, &state.catalog, &principal, &filter).await,
+        "campaign-status" => campaign_sheet(&state.db, &state.gate.catalog, &principal, &filter).await,
         _ => {
             return error_response(
                 StatusCode::NOT_FOUND,
