@@ -6,11 +6,11 @@
 //! one or a few départements (collectivité, MDPH, rectorat) gets only the items naming its départements.
 
 pub mod answers;
-pub mod coverage;
 pub mod engine;
-pub mod hygiene;
 pub mod live;
 pub mod service;
+
+pub use engine::{coverage, hygiene};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Identifier and territory hygiene, and campaign deadlines (pure). Writes through the hub are validated already;
 //! these checks also catch what came in before a rule existed, by bulk loads, or when reference data changed since.
 
-use super::engine::{FigureValue, Finding, Report, Severity, Snapshot, SubjectKind};
+use super::{FigureValue, Finding, Report, Severity, Snapshot, SubjectKind};
 use crate::validation::identifiers::{FinessCheck, finess_check, finess_departement};
 
 pub(super) fn check(snapshot: &Snapshot, report: &mut Report) {

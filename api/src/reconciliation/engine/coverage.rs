@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::engine::{FigureValue, Finding, NeedsCoverage, Report, Severity, Snapshot, SubjectKind};
+use super::{FigureValue, Finding, NeedsCoverage, Report, Severity, Snapshot, SubjectKind};
 use crate::vocabulary::{MeasureStatus, NeedsIndicatorKind};
 
 /// The default masking threshold: counts from 1 to 10 are shown as "<11" (statistical secrecy practice of the

@@ -2,6 +2,9 @@
 //! returns what disagrees and why: findings with a stable code, a severity, a subject, the figures compared and a
 //! sentence in plain French, a co-financing status per measure, and the use of each envelope.
 
+pub mod coverage;
+pub mod hygiene;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
@@ -737,9 +740,9 @@ pub fn reconcile(snapshot: &Snapshot) -> Report {
     report.socle_splits = splits.into_values().collect();
     socle_balance(snapshot, &mut report);
     school_matching(snapshot, &mut report);
-    super::hygiene::check(snapshot, &mut report);
-    super::coverage::needs_coverage(snapshot, &mut report);
-    super::hygiene::campaign_deadlines(snapshot, &mut report);
+    hygiene::check(snapshot, &mut report);
+    coverage::needs_coverage(snapshot, &mut report);
+    hygiene::campaign_deadlines(snapshot, &mut report);
     if let Some(annex) = &snapshot.annex {
         report.findings.extend(national_findings(annex, &snapshot.targets, &report.socle_splits));
     }
