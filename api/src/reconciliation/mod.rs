@@ -1,6 +1,7 @@
-//! Reconciliation: what disagrees between institutions, and why. The engine is pure (`engine`, `coverage`,
-//! `hygiene`); `service` loads a region's snapshot; `live` keeps every region reconciled in memory, recomputes it in
-//! each write's transaction and pushes the changes; this module shows it, each reader within its territory.
+//! Reconciliation: what disagrees between institutions, and why. The engine is pure (`engine`, one module per
+//! family of checks; `coverage` and `hygiene` re-exported here); `service` loads a region's snapshot; `live` keeps
+//! every region reconciled in memory, recomputes it in each write's transaction and pushes the changes; this module
+//! shows it, each reader within its territory.
 //!
 //! Scoping: the state is held per region, so a reader's regions are looked up by key; inside a region, a reader of
 //! one or a few départements (collectivité, MDPH, rectorat) gets only the items naming its départements.

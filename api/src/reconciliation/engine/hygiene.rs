@@ -1,10 +1,87 @@
-//! Identifier and territory hygiene, and campaign deadlines (pure). Writes through the hub are validated already;
-//! these checks also catch what came in before a rule existed, by bulk loads, or when reference data changed since.
+//! Hygiene (pure): identifiers (FINESS numbers, DOMAIN.md §8) and territory (a measure's département in its region,
+//! a school plan's département in its académie), and measures that look wrong on their own: a creation under a
+//! legacy category, commitments left on an abandoned measure, possible duplicates. Writes through the hub are
+//! validated already; these checks also catch what came in before a rule existed, by bulk loads, or when reference
+//! data changed since.
 
-use super::{FigureValue, Finding, Report, Severity, Snapshot, SubjectKind};
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Datelike;
+
+use super::{
+    CommitmentFact, FigureValue, Finding, MeasureFact, Report, Severity, Snapshot, SubjectKind, measure_finding,
+};
 use crate::validation::identifiers::{FinessCheck, finess_check, finess_departement};
+use crate::vocabulary::MeasureStatus;
 
-pub(super) fn check(snapshot: &Snapshot, report: &mut Report) {
+/// A creation under a FINESS category closed in 2018: the first of a measure's findings.
+pub(super) fn legacy_category_on_creation(measure: &MeasureFact, legacy: &BTreeSet<String>) -> Option<Finding> {
+    (measure.creation && legacy.contains(&measure.category)).then(|| {
+        measure_finding(
+            measure,
+            "LEGACY_CATEGORY_ON_CREATION",
+            Severity::Warning,
+            vec![],
+            format!("création sous la catégorie FINESS {} fermée en 2018", measure.category),
+        )
+    })
+}
+
+/// Commitments still standing on an abandoned measure: the last of a measure's findings.
+pub(super) fn orphan_commitments(measure: &MeasureFact, commitments: &[&CommitmentFact]) -> Option<Finding> {
+    (measure.status == MeasureStatus::Abandonnee && !commitments.is_empty()).then(|| {
+        measure_finding(
+            measure,
+            "ORPHAN_COMMITMENT",
+            Severity::Warning,
+            vec![("engagements", FigureValue::Count(commitments.len() as i64))],
+            "des engagements subsistent sur une mesure abandonnée".into(),
+        )
+    })
+}
+
+/// Measures alike in département, category, year of installation and number of solutions (abandoned ones aside):
+/// perhaps one measure entered twice. Each of them is flagged, naming the others.
+pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
+    let mut duplicates: BTreeMap<(&str, &str, i32, i64), Vec<&MeasureFact>> = BTreeMap::new();
+    for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
+        duplicates
+            .entry((
+                measure.departement.as_str(),
+                measure.category.as_str(),
+                measure.planned_installation.year(),
+                measure.solutions,
+            ))
+            .or_default()
+            .push(measure);
+    }
+    for ((departement, category, year, solutions), measures) in duplicates {
+        if measures.len() > 1 {
+            let references: Vec<&str> = measures.iter().map(|m| m.reference.as_str()).collect();
+            for m in &measures {
+                report.findings.push(Finding {
+                    code: "POSSIBLE_DUPLICATE",
+                    severity: Severity::Warning,
+                    subject_kind: SubjectKind::Measure,
+                    subject: m.id.clone(),
+                    region: m.region.clone(),
+                    departements: vec![m.departement.clone()],
+                    figures: vec![("mesures", FigureValue::Count(measures.len() as i64))],
+                    message: format!(
+                        "Mesure {} : {} mesures identiques (département {departement}, catégorie {category}, {solutions} solutions, {year}) : {}",
+                        m.reference,
+                        measures.len(),
+                        references.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// A measure's département outside its region, FINESS numbers invalid or of another département, school plans
+/// outside their académie.
+pub(super) fn identifiers_and_territory(snapshot: &Snapshot, report: &mut Report) {
     let territory = &snapshot.territory;
     for m in &snapshot.measures {
         let finding = |code, severity, message: String| Finding {
@@ -71,45 +148,62 @@ pub(super) fn check(snapshot: &Snapshot, report: &mut Report) {
     }
 }
 
-/// Institutions expected by a campaign whose deadline has passed: missing (nothing received) or late.
-pub(super) fn campaign_deadlines(snapshot: &Snapshot, report: &mut Report) {
-    for standing in &snapshot.campaigns {
-        if snapshot.now <= standing.deadline_end {
-            continue;
-        }
-        let deadline = standing.deadline.format("%d/%m/%Y");
-        let (code, severity, message) = match standing.first_submission {
-            None => (
-                "CAMPAIGN_SUBMISSION_MISSING",
-                Severity::Warning,
-                format!(
-                    "Campagne « {} » : {} n'a rien transmis, l'échéance était le {deadline}",
-                    standing.campaign_name, standing.institution_name
-                ),
-            ),
-            Some(first) if first > standing.deadline_end => (
-                "CAMPAIGN_SUBMISSION_LATE",
-                Severity::Info,
-                format!(
-                    "Campagne « {} » : {} a transmis le {}, après l'échéance du {deadline}",
-                    standing.campaign_name,
-                    standing.institution_name,
-                    first
-                        .with_timezone(&crate::exchange::paris_offset_at_end_of(first.date_naive()))
-                        .format("%d/%m/%Y")
-                ),
-            ),
-            Some(_) => continue,
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::reconciliation::engine::test_support::*;
+    use crate::reconciliation::engine::{Territory, reconcile};
+    use crate::vocabulary::MeasureCompartment;
+
+    #[test]
+    fn identical_measures_are_flagged_as_possible_duplicates() {
+        let snapshot = Snapshot {
+            measures: vec![
+                measure("a", "183", MeasureCompartment::SocleEnfants),
+                measure("b", "183", MeasureCompartment::SocleEnfants),
+            ],
+            rules: rules(),
+            ..Default::default()
         };
-        report.findings.push(Finding {
-            code,
-            severity,
-            subject_kind: SubjectKind::Institution,
-            subject: format!("{}/{}", standing.campaign_id, standing.institution_code),
-            region: standing.region.clone(),
-            departements: standing.departements.clone(),
-            figures: vec![],
-            message,
-        });
+        let report = reconcile(&snapshot);
+        assert_eq!(report.findings.iter().filter(|f| f.code == "POSSIBLE_DUPLICATE").count(), 2);
+    }
+
+    #[test]
+    fn a_legacy_category_on_a_creation_is_flagged() {
+        let mut snapshot = eam_snapshot(vec![]);
+        snapshot.measures[0].category = "437".into();
+        snapshot.legacy_categories.insert("437".into());
+        assert!(status_of(&snapshot, "m").1.contains(&"LEGACY_CATEGORY_ON_CREATION"));
+    }
+
+    fn valid_finess(prefix: &str) -> String {
+        (0..10)
+            .map(|d| format!("{prefix}{d}"))
+            .find(|f| {
+                crate::validation::identifiers::finess_check(f) == crate::validation::identifiers::FinessCheck::Valid
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn territory_hygiene_flags_a_departement_outside_its_region_and_a_foreign_finess() {
+        let mut territory = Territory::default();
+        territory.departements_of_region.insert("84".into(), ["69".to_owned(), "42".to_owned()].into());
+        let mut snapshot = eam_snapshot(vec![]);
+        snapshot.territory = Arc::new(territory);
+        snapshot.measures[0].finess = Some(valid_finess("69000000"));
+        let codes = codes_of(&reconcile(&snapshot));
+        assert!(!codes.iter().any(|c| c.starts_with("FINESS") || *c == "DEPARTEMENT_OUTSIDE_REGION"), "{codes:?}");
+        snapshot.measures[0].finess = Some(valid_finess("42000000"));
+        snapshot.measures[0].departement = "13".into();
+        let codes = codes_of(&reconcile(&snapshot));
+        assert!(codes.contains(&"FINESS_DEPARTEMENT_MISMATCH") && codes.contains(&"DEPARTEMENT_OUTSIDE_REGION"));
+        snapshot.measures[0].finess = Some("690000000".into());
+        let bad = if valid_finess("69000000") == "690000000" { "690000001" } else { "690000000" };
+        snapshot.measures[0].finess = Some(bad.into());
+        assert!(codes_of(&reconcile(&snapshot)).contains(&"FINESS_INVALID"));
     }
 }

@@ -1,0 +1,112 @@
+//! School plans matched per académie and year: the cost of the school-support plans the rectorat records, against
+//! the assurance-maladie commitments on the école compartment's measures of the académie's départements; fewer
+//! commitments than plans leave the médico-social side of those plans unfunded.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Datelike;
+
+use super::{FigureValue, Finding, MeasureFact, Report, SchoolMatch, Severity, Snapshot, SubjectKind, euros};
+use crate::vocabulary::{MeasureCompartment, MeasureStatus, Payer};
+
+/// Each académie's school-support plans against the assurance-maladie commitments on école measures of its
+/// départements, per year of installation.
+pub(super) fn school_matching(snapshot: &Snapshot, report: &mut Report) {
+    let territory = &snapshot.territory;
+    let mut planned: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for plan in &snapshot.school_plans {
+        *planned.entry((plan.academie.clone(), plan.year)).or_default() += plan.cost_cents;
+    }
+    let mut funded: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let measures: BTreeMap<&str, &MeasureFact> = snapshot.measures.iter().map(|m| (m.id.as_str(), m)).collect();
+    for c in snapshot.commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
+        let Some(measure) = measures.get(c.measure_id.as_str()) else { continue };
+        if measure.compartment != MeasureCompartment::Ecole || measure.status == MeasureStatus::Abandonnee {
+            continue;
+        }
+        if let Some(academie) = territory.academie_of.get(&measure.departement) {
+            *funded.entry((academie.clone(), c.installation.year())).or_default() += c.full_year_cents;
+        }
+    }
+    let keys: BTreeSet<(String, i32)> = planned.keys().chain(funded.keys()).cloned().collect();
+    for (academie, year) in keys {
+        let cost = planned.get(&(academie.clone(), year)).copied().unwrap_or_default();
+        let matched = funded.get(&(academie.clone(), year)).copied().unwrap_or_default();
+        let region = territory.region_of_academie.get(&academie).cloned().unwrap_or_default();
+        report.school_matching.push(SchoolMatch {
+            region: region.clone(),
+            academie: academie.clone(),
+            year,
+            planned_cost: cost,
+            committed: matched,
+        });
+        if matched < cost {
+            report.findings.push(Finding {
+                code: "SCHOOL_PLAN_UNMATCHED",
+                severity: Severity::Warning,
+                subject_kind: SubjectKind::Academie,
+                subject: format!("{academie}/{year}"),
+                region,
+                departements: territory
+                    .academie_of
+                    .iter()
+                    .filter(|(_, a)| **a == academie)
+                    .map(|(d, _)| d.clone())
+                    .collect(),
+                figures: vec![("coutPlans", FigureValue::Cents(cost)), ("engagementsEcole", FigureValue::Cents(matched))],
+                message: format!(
+                    "Académie {academie}, {year} : les plans d'appui à la scolarité coûtent {} côté médico-social, l'ARS n'a engagé que {} sur le compartiment école",
+                    euros(cost),
+                    euros(matched)
+                ),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::reconciliation::engine::test_support::*;
+    use crate::reconciliation::engine::{SchoolPlanFact, Territory, reconcile};
+    use crate::vocabulary::CostComponent;
+
+    #[test]
+    fn school_plans_without_matching_ecole_commitments_are_reported_by_academie() {
+        let mut snapshot = Snapshot { rules: rules(), ..Default::default() };
+        let mut territory = Territory::default();
+        territory.academie_of.insert("69".into(), "lyon".into());
+        territory.region_of_academie.insert("lyon".into(), "84".into());
+        snapshot.territory = Arc::new(territory);
+        snapshot.measures = vec![measure("p", "PAS", MeasureCompartment::Ecole)];
+        snapshot.commitments =
+            vec![commitment("p", Payer::AssuranceMaladie, "ARS-84", CostComponent::MedicoSocial, 100_000, 1, 2026)];
+        snapshot.school_plans = vec![
+            SchoolPlanFact {
+                id: "s1".into(),
+                academie: "lyon".into(),
+                departement: "69".into(),
+                cost_cents: 60_000,
+                year: 2026,
+            },
+            SchoolPlanFact {
+                id: "s2".into(),
+                academie: "lyon".into(),
+                departement: "42".into(),
+                cost_cents: 60_000,
+                year: 2026,
+            },
+        ];
+        let report = reconcile(&snapshot);
+        let unmatched: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "SCHOOL_PLAN_UNMATCHED").collect();
+        assert_eq!(unmatched.len(), 1);
+        assert_eq!(
+            unmatched[0].figures,
+            vec![("coutPlans", FigureValue::Cents(120_000)), ("engagementsEcole", FigureValue::Cents(100_000))]
+        );
+        snapshot.school_plans.pop();
+        assert!(!reconcile(&snapshot).findings.iter().any(|f| f.code == "SCHOOL_PLAN_UNMATCHED"));
+    }
+}
