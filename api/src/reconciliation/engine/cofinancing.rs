@@ -472,4 +472,28 @@ mod tests {
             (CoFinancingStatus::UnexpectedCofinancer, vec!["COFINANCER_OUTSIDE_TERRITORY"])
         );
     }
+
+    #[test]
+    fn a_zero_amount_is_an_amount_mismatch_and_an_installed_measure_wants_payment_credits() {
+        let mut ars = commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 0, 30, 2026);
+        ars.schedule = vec![(2026, 0)];
+        let mut snapshot = Snapshot {
+            measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
+            commitments: vec![ars],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.measures[0].status = MeasureStatus::Installee;
+        assert_eq!(
+            status_of(&snapshot, "i"),
+            (CoFinancingStatus::AmountMismatch, vec!["ZERO_AMOUNT", "INSTALLED_WITHOUT_CP"])
+        );
+        assert_eq!(reconcile(&snapshot).findings[0].message, "Mesure REF-i : ARS-84 s'engage pour un montant nul");
+        // 1 000 € a year, still no payment credit called: a warning, the status stands.
+        snapshot.commitments[0].full_year_cents = 100_000;
+        snapshot.commitments[0].schedule = vec![(2026, 0), (2027, 0)];
+        assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec!["INSTALLED_WITHOUT_CP"]));
+        snapshot.commitments[0].schedule = vec![(2026, 50_000), (2027, 100_000)];
+        assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec![]));
+    }
 }

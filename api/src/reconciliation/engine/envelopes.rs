@@ -405,4 +405,46 @@ mod tests {
         annex.printed_totals.insert(("FR".into(), crate::vocabulary::AnnexColumn::Socle), 300);
         assert!(national_findings(&annex, &targets(), &splits[1..]).is_empty());
     }
+
+    #[test]
+    fn the_ase_share_is_judged_against_the_national_target_within_the_tolerance() {
+        // National split: children 40 000 of a socle of 98 500 (40,60 %), ASE 5 000 of the children's 40 000 (12,50 %).
+        let snapshot = Snapshot { targets: targets(), ..Default::default() };
+        let mut report = Report {
+            socle_splits: vec![
+                // 40 % children, 2 % of them ASE: 10,5 points below the target, beyond the 10 tolerated.
+                SocleSplit { region: "84".into(), children: 10_000, ase: 200, adults: 15_000 },
+                // 2,5 % ASE: exactly 10 points below, tolerated.
+                SocleSplit { region: "11".into(), children: 10_000, ase: 250, adults: 15_000 },
+                // Nothing committed: nothing to judge.
+                SocleSplit { region: "93".into(), ..Default::default() },
+                // Adults only: the children's share is off target; without children there is no ASE share.
+                SocleSplit { region: "27".into(), children: 0, ase: 0, adults: 5_000 },
+            ],
+            ..Default::default()
+        };
+        socle_balance(&snapshot, &mut report);
+        assert_eq!(codes_of(&report), vec!["ASE_SHARE_BELOW_TARGET", "SOCLE_BALANCE_OFF_TARGET"]);
+        let ase = &report.findings[0];
+        assert_eq!((ase.subject.as_str(), ase.severity), ("84", Severity::Warning));
+        assert_eq!(
+            ase.figures,
+            vec![
+                ("partAse", FigureValue::BasisPoints(200)),
+                ("partAseNationale", FigureValue::BasisPoints(1_250)),
+                ("ase", FigureValue::Cents(200)),
+                ("enfants", FigureValue::Cents(10_000)),
+            ]
+        );
+        assert_eq!(
+            ase.message,
+            "Région 84 : les enfants protégés par l'ASE reçoivent 2,00 % du socle enfants engagé (2,00 € sur 100,00 €), la cible nationale est de 12,50 %"
+        );
+        let off = &report.findings[1];
+        assert_eq!((off.subject.as_str(), off.severity), ("27", Severity::Info));
+        assert_eq!(
+            off.figures[..2],
+            [("partEnfants", FigureValue::BasisPoints(0)), ("partEnfantsNationale", FigureValue::BasisPoints(4_060))]
+        );
+    }
 }

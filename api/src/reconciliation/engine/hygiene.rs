@@ -154,8 +154,8 @@ mod tests {
 
     use super::*;
     use crate::reconciliation::engine::test_support::*;
-    use crate::reconciliation::engine::{Territory, reconcile};
-    use crate::vocabulary::MeasureCompartment;
+    use crate::reconciliation::engine::{SchoolPlanFact, Territory, reconcile};
+    use crate::vocabulary::{CostComponent, MeasureCompartment, Payer};
 
     #[test]
     fn identical_measures_are_flagged_as_possible_duplicates() {
@@ -205,5 +205,55 @@ mod tests {
         let bad = if valid_finess("69000000") == "690000000" { "690000001" } else { "690000000" };
         snapshot.measures[0].finess = Some(bad.into());
         assert!(codes_of(&reconcile(&snapshot)).contains(&"FINESS_INVALID"));
+    }
+
+    #[test]
+    fn commitments_on_an_abandoned_measure_and_a_school_plan_outside_its_academie_are_flagged() {
+        let mut z = measure("z", "183", MeasureCompartment::SocleEnfants);
+        let ars = commitment("z", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026);
+        let cd = commitment("z", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026);
+        assert_eq!(orphan_commitments(&z, &[&ars, &cd]), None, "programmed, not abandoned");
+        z.status = MeasureStatus::Abandonnee;
+        assert_eq!(orphan_commitments(&z, &[]), None);
+        let orphan = orphan_commitments(&z, &[&ars, &cd]).unwrap();
+        assert_eq!(
+            (orphan.code, orphan.severity, orphan.subject.as_str()),
+            ("ORPHAN_COMMITMENT", Severity::Warning, "z")
+        );
+        assert_eq!(orphan.figures, vec![("engagements", FigureValue::Count(2))]);
+        assert_eq!(orphan.message, "Mesure REF-z : des engagements subsistent sur une mesure abandonnée");
+
+        let mut territory = Territory::default();
+        territory.academie_of.insert("69".into(), "lyon".into());
+        territory.academie_of.insert("38".into(), "grenoble".into());
+        territory.region_of_academie.insert("lyon".into(), "84".into());
+        let plan = |id: &str, departement: &str| SchoolPlanFact {
+            id: id.into(),
+            academie: "lyon".into(),
+            departement: departement.into(),
+            cost_cents: 1_000,
+            year: 2027,
+        };
+        // s1 in its académie; s2 in Isère, which is Grenoble's; s3 in a département the territory does not know.
+        let snapshot = Snapshot {
+            territory: Arc::new(territory),
+            school_plans: vec![plan("s1", "69"), plan("s2", "38"), plan("s3", "2A")],
+            ..Default::default()
+        };
+        let mut report = Report::default();
+        identifiers_and_territory(&snapshot, &mut report);
+        assert_eq!(
+            report.findings,
+            vec![Finding {
+                code: "SCHOOL_PLAN_OUTSIDE_ACADEMIE",
+                severity: Severity::Error,
+                subject_kind: SubjectKind::Academie,
+                subject: "s2".into(),
+                region: "84".into(),
+                departements: vec!["38".into()],
+                figures: vec![("annee", FigureValue::Year(2027))],
+                message: "Plan d'appui s2 : le département 38 ne relève pas de l'académie lyon".into(),
+            }]
+        );
     }
 }

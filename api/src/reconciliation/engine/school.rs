@@ -109,4 +109,80 @@ mod tests {
         snapshot.school_plans.pop();
         assert!(!reconcile(&snapshot).findings.iter().any(|f| f.code == "SCHOOL_PLAN_UNMATCHED"));
     }
+
+    #[test]
+    fn plans_and_ecole_commitments_are_matched_year_by_year_abandoned_and_other_measures_aside() {
+        let mut territory = Territory::default();
+        for (departement, academie) in [("69", "lyon"), ("42", "lyon"), ("38", "grenoble")] {
+            territory.academie_of.insert(departement.into(), academie.into());
+            territory.region_of_academie.insert(academie.into(), "84".into());
+        }
+        let ecole = |id: &str, departement: &str| {
+            let mut m = measure(id, "PAS", MeasureCompartment::Ecole);
+            m.departement = departement.into();
+            m
+        };
+        let mut abandoned = ecole("q", "42");
+        abandoned.status = MeasureStatus::Abandonnee;
+        let ars = |id: &str, cents: i64, year: i32| {
+            commitment(id, Payer::AssuranceMaladie, "ARS-84", CostComponent::MedicoSocial, cents, 1, year)
+        };
+        let plan = |id: &str, departement: &str, cents: i64, year: i32| SchoolPlanFact {
+            id: id.into(),
+            academie: "lyon".into(),
+            departement: departement.into(),
+            cost_cents: cents,
+            year,
+        };
+        let snapshot = Snapshot {
+            territory: Arc::new(territory),
+            measures: vec![
+                ecole("p", "69"),
+                abandoned,
+                ecole("r", "42"),
+                measure("s", "183", MeasureCompartment::SocleEnfants),
+                ecole("g", "38"),
+            ],
+            commitments: vec![
+                ars("p", 100_000, 2026),
+                commitment("p", Payer::Collectivite, "CD-69", CostComponent::MedicoSocial, 70_000, 1, 2026),
+                ars("q", 50_000, 2026),
+                ars("r", 30_000, 2027),
+                ars("s", 999, 2026),
+                ars("g", 20_000, 2026),
+            ],
+            // Lyon: 1 000 € of plans in 2026, 500 € in 2027; Grenoble: none.
+            school_plans: vec![
+                plan("s1", "69", 60_000, 2026),
+                plan("s2", "42", 40_000, 2026),
+                plan("s3", "42", 50_000, 2027),
+            ],
+            ..Default::default()
+        };
+        let mut report = Report::default();
+        school_matching(&snapshot, &mut report);
+        let row = |academie: &str, year, planned_cost, committed| SchoolMatch {
+            region: "84".into(),
+            academie: academie.into(),
+            year,
+            planned_cost,
+            committed,
+        };
+        assert_eq!(
+            report.school_matching,
+            vec![
+                row("grenoble", 2026, 0, 20_000),
+                row("lyon", 2026, 100_000, 100_000),
+                row("lyon", 2027, 50_000, 30_000)
+            ]
+        );
+        assert_eq!(report.findings.len(), 1);
+        let f = &report.findings[0];
+        assert_eq!((f.code, f.subject.as_str()), ("SCHOOL_PLAN_UNMATCHED", "lyon/2027"));
+        assert_eq!(f.departements, vec!["42".to_owned(), "69".to_owned()]);
+        assert_eq!(
+            f.message,
+            "Académie lyon, 2027 : les plans d'appui à la scolarité coûtent 500,00 € côté médico-social, l'ARS n'a engagé que 300,00 € sur le compartiment école"
+        );
+    }
 }
