@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
+use api::reconciled::engine::{self, Snapshot};
 use api::reconciled::live::Reconciled;
 use api::reconciled::snapshot as service;
-use api::reconciliation::engine::{self, Snapshot};
 use api::territory::service::Catalog;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sea_orm::{DatabaseConnection, TransactionTrait};

@@ -68,8 +68,7 @@ pub fn sdl() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::policy::{OPERATIONS, operation};
-    use async_graphql::parser::types::OperationType;
+    use crate::access::policy::{OPERATIONS, OperationType, operation};
 
     #[test]
     fn every_root_field_of_the_schema_has_a_policy_entry_and_no_entry_is_stale() {

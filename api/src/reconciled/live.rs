@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 
 use super::snapshot::{self as service, RegionData};
 use crate::error::ApiError;
-use crate::reconciliation::engine::{self, CoFinancingStatus, Report, Snapshot, Territory};
+use crate::reconciled::engine::{self, CoFinancingStatus, Report, Snapshot, Territory};
 use crate::records::MeasureRecord;
 use crate::territory::annex::AnnexFigures;
 use crate::territory::service::Catalog;

@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::access::principal::Scope;
 use crate::error::{ApiError, stored};
-use crate::reconciliation::engine::{
+use crate::reconciled::engine::{
     CampaignStandingFact, CommitmentFact, MeasureFact, NationalTargets, NeedsFact, RuleFact, SchoolPlanFact, Snapshot,
     Territory,
 };

@@ -1,13 +1,10 @@
-//! Reconciliation: what disagrees between institutions, and why. The engine is pure (`engine`, `coverage`,
-//! `hygiene`); `service` loads a region's snapshot; `live` keeps every region reconciled in memory, recomputes it in
-//! each write's transaction and pushes the changes; this module shows it, each reader within its territory.
+//! Reconciliation: what disagrees between institutions, and why. The engine is pure (`engine`, one module per
+//! family of checks; `coverage` and `hygiene` re-exported here); `service` loads a region's snapshot; `live` keeps
+//! every region reconciled in memory, recomputes it in each write's transaction and pushes the changes; this module
+//! shows it, each reader within its territory.
 //!
 //! Scoping: the state is held per region, so a reader's regions are looked up by key; inside a region, a reader of
 //! one or a few départements (collectivité, MDPH, rectorat) gets only the items naming its départements.
-
-pub mod coverage;
-pub mod engine;
-pub mod hygiene;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,13 +19,14 @@ use crate::access::principal::{Principal, Role, ScopeLevel};
 use crate::error::{ApiError, ApiResult};
 use crate::money::{Euros, basis_points_to_percent};
 use crate::pagination::{ConnectionFields, page_size};
+use crate::reconciled::engine::coverage::{Cell, People};
+use crate::reconciled::engine::{self, coverage};
+use crate::reconciled::engine::{CoFinancingStatus, FigureValue, Severity, SubjectKind};
 use crate::reconciled::live::{Reconciled, RegionState, StatusChange};
 use crate::reconciled::reconciled;
 use crate::records::MeasureRecord;
 use crate::territory::service::Catalog;
 use crate::vocabulary::Compartment;
-use coverage::{Cell, People};
-use engine::{CoFinancingStatus, FigureValue, Severity, SubjectKind};
 
 /// The masking threshold of small counts of people, from the configuration.
 #[derive(Clone, Copy, Debug)]
@@ -615,8 +613,8 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
+    use crate::reconciled::engine::{MeasureFact, NeedsFact, Snapshot, Territory};
     use crate::vocabulary::{MeasureCompartment, MeasurePublic, MeasureStatus, NeedsIndicatorKind};
-    use engine::{MeasureFact, NeedsFact, Snapshot, Territory};
 
     fn need(departement: &str, orientation: &str, indicator: NeedsIndicatorKind, people: i64) -> NeedsFact {
         NeedsFact { departement: departement.into(), orientation: orientation.into(), indicator, people }

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::engine::{FigureValue, Finding, NeedsCoverage, Report, Severity, Snapshot, SubjectKind};
+use super::{FigureValue, Finding, NeedsCoverage, Report, Severity, Snapshot, SubjectKind};
 use crate::vocabulary::{MeasureStatus, NeedsIndicatorKind};
 
 /// The default masking threshold: counts from 1 to 10 are shown as "<11" (statistical secrecy practice of the
@@ -266,7 +266,12 @@ pub fn mask_coverage(rows: &[&NeedsCoverage], threshold: i64) -> MaskedCells {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::reconciled::engine::reconcile;
+    use crate::reconciled::engine::test_support::*;
+    use crate::vocabulary::MeasureCompartment;
     use Cell::{Secret, Shown, Small};
 
     #[test]
@@ -450,5 +455,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn needs_coverage_counts_people_without_solution_against_programmed_solutions() {
+        let mut snapshot = eam_snapshot(vec![]);
+        snapshot.territory = Arc::new(needs_territory());
+        // 30 EAM solutions (category 448) and 5 more under the legacy FAM 437.
+        let mut fam = measure("f", "437", MeasureCompartment::SocleAdultes);
+        fam.solutions = 5;
+        snapshot.measures.push(fam);
+        snapshot.needs = vec![
+            need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 20),
+            need("13.2", NeedsIndicatorKind::AucuneDemarche, 7),
+            need("13.2", NeedsIndicatorKind::AdultesCreton, 4),
+            need("13.2", NeedsIndicatorKind::OrientationsValides, 500),
+            need("7.6", NeedsIndicatorKind::EnAttenteAdmission, 3),
+            need("7.7", NeedsIndicatorKind::AdmissionImpossible, 2),
+        ];
+        let report = reconcile(&snapshot);
+        let eam = report.needs_coverage.iter().find(|r| r.category.as_deref() == Some("448")).unwrap();
+        assert_eq!((eam.waiting, eam.creton, eam.programmed), (27, 4, 35));
+        let itep = report.needs_coverage.iter().find(|r| r.category.as_deref() == Some("186")).unwrap();
+        assert_eq!(itep.orientations, vec!["7.6".to_owned(), "7.7".to_owned()]);
+        assert_eq!((itep.waiting, itep.programmed), (5, 0));
+        let uncovered: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "NEEDS_UNCOVERED").collect();
+        assert_eq!(uncovered.len(), 1, "35 solutions cover the 31 EAM needs; the 5 ITEP needs are uncovered");
+        assert_eq!(uncovered[0].subject, "69/7.6+7.7");
+        assert!(uncovered[0].figures.contains(&("personnesSansSolution", FigureValue::People(5))));
     }
 }

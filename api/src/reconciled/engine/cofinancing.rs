@@ -1,0 +1,499 @@
+//! Co-financing conformity, measure by measure: which funders the financing rules of the measure's category expect
+//! (DOMAIN.md §5; a département's convention replaces the national rule), on which cost component and for which
+//! share (CAMSP 80/20), Creton young adults aside (CASF L242-4); whether a collectivité commits within the
+//! départements it covers; whether the funders agree on the capacity and the installation year; whether yearly
+//! payment credits stay within the full-year amount and follow the installation. The outcome is the measure's
+//! co-financing status (CONTRACT.md): the most fundamental problem found, or balanced, or a single funder.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::Datelike;
+
+use super::{
+    CoFinancingStatus, CommitmentFact, FigureValue, Finding, MeasureFact, RuleFact, Severity, Snapshot, euros,
+    measure_finding,
+};
+use crate::vocabulary::{CostComponent, MeasurePublic, MeasureStatus, Payer};
+
+/// A share of a joint split may differ from the rule by this much (rounding of amounts).
+pub const SHARE_TOLERANCE_BP: i64 = 100;
+
+/// The rules of each category, found once rather than scanned for every measure.
+pub(super) fn rules_by_category(rules: &[RuleFact]) -> HashMap<&str, Vec<RuleFact>> {
+    let mut rules_of: HashMap<&str, Vec<RuleFact>> = HashMap::new();
+    for rule in rules {
+        rules_of.entry(rule.category.as_str()).or_default().push(rule.clone());
+    }
+    rules_of
+}
+
+/// The rules that apply to a measure's category in its département on its installation date: a département's
+/// convention replaces the national rule for the same component and payer.
+fn applicable_rules<'a>(rules: &'a [RuleFact], measure: &MeasureFact) -> Vec<&'a RuleFact> {
+    let day = measure.planned_installation;
+    let valid: Vec<&RuleFact> = rules
+        .iter()
+        .filter(|r| r.category == measure.category)
+        .filter(|r| r.valid_from <= day && r.valid_to.is_none_or(|to| to >= day))
+        .filter(|r| r.departement.as_ref().is_none_or(|d| *d == measure.departement))
+        .collect();
+    valid
+        .iter()
+        .copied()
+        .filter(|r| {
+            r.departement.is_some()
+                || !valid.iter().any(|o| o.departement.is_some() && o.component == r.component && o.payer == r.payer)
+        })
+        .collect()
+}
+
+/// The findings about one measure, gathered as its checks run.
+struct MeasureCheck<'a> {
+    measure: &'a MeasureFact,
+    findings: Vec<Finding>,
+}
+
+impl MeasureCheck<'_> {
+    fn add(
+        &mut self,
+        code: &'static str,
+        severity: Severity,
+        figures: Vec<(&'static str, FigureValue)>,
+        message: String,
+    ) {
+        self.findings.push(measure_finding(self.measure, code, severity, figures, message));
+    }
+}
+
+/// A measure's co-financing status and the findings behind it: the expected funders against those who committed,
+/// components and shares, amounts, capacity and installation year, payment credits against the installation.
+pub(super) fn check_measure(
+    measure: &MeasureFact,
+    commitments: &[&CommitmentFact],
+    snapshot: &Snapshot,
+    category_rules: &[RuleFact],
+) -> (CoFinancingStatus, Vec<Finding>) {
+    let mut check = MeasureCheck { measure, findings: Vec::new() };
+    let mut problems: BTreeSet<CoFinancingStatus> = BTreeSet::new();
+    let rules = applicable_rules(category_rules, measure);
+    // Only the ARS and the collectivités commit through the hub: the Éducation nationale's teachers (school plans),
+    // the Agefiph/FIPHFP or the State are part of a measure's financing but are not awaited here.
+    let expected: BTreeSet<Payer> =
+        rules.iter().map(|r| r.payer).filter(|p| matches!(p, Payer::AssuranceMaladie | Payer::Collectivite)).collect();
+    let by_authorisation = rules.iter().any(|r| r.payer == Payer::SelonAutorisation);
+    let funders: BTreeSet<Payer> = commitments.iter().map(|c| c.funder).collect();
+    let creton = measure.publics.contains(&MeasurePublic::Creton);
+
+    // A collectivité commits only for the départements it covers (Métropole de Lyon for the Rhône's metropolis…).
+    for c in commitments.iter().filter(|c| c.funder == Payer::Collectivite) {
+        if let Some(covered) = snapshot.territory.collectivite_departements.get(&c.funder_code)
+            && !covered.contains(&measure.departement)
+        {
+            check.add(
+                "COFINANCER_OUTSIDE_TERRITORY",
+                Severity::Error,
+                vec![],
+                format!(
+                    "{} s'engage sur une mesure du département {}, qu'elle ne couvre pas ({})",
+                    c.funder_code,
+                    measure.departement,
+                    covered.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            problems.insert(CoFinancingStatus::UnexpectedCofinancer);
+        }
+    }
+    if commitments.is_empty() {
+        check.add("NO_COMMITMENT", Severity::Warning, vec![], "aucun financeur n'a encore engagé de crédits".into());
+        problems.insert(CoFinancingStatus::AwaitingCofinancer);
+    }
+    if !by_authorisation {
+        for funder in &funders {
+            if !expected.contains(funder) {
+                if *funder == Payer::Collectivite && creton {
+                    continue; // CASF L242-4: the adult structure's funder pays for a Creton young adult.
+                }
+                let (code, message) = if *funder == Payer::AssuranceMaladie {
+                    (
+                        "COLLECTIVITE_ONLY_CONSUMES_AE",
+                        format!(
+                            "la catégorie {} relève de la seule collectivité : l'engagement de l'assurance maladie consomme de l'AE à tort",
+                            measure.category
+                        ),
+                    )
+                } else {
+                    (
+                        "UNEXPECTED_COFINANCER",
+                        format!(
+                            "la catégorie {} relève de l'assurance maladie seule : aucun financement de la collectivité n'est attendu",
+                            measure.category
+                        ),
+                    )
+                };
+                check.add(code, Severity::Error, vec![], message);
+                problems.insert(CoFinancingStatus::UnexpectedCofinancer);
+            }
+        }
+        for payer in &expected {
+            if !funders.contains(payer) && !commitments.is_empty() {
+                check.add(
+                    "AWAITING_COFINANCER",
+                    Severity::Warning,
+                    vec![],
+                    format!("l'engagement attendu de {} manque", payer_label(*payer)),
+                );
+                problems.insert(CoFinancingStatus::AwaitingCofinancer);
+            }
+        }
+        // Components: each funder commits on the component the rules give it.
+        for c in commitments {
+            let allowed: Vec<CostComponent> =
+                rules.iter().filter(|r| r.payer == c.funder).map(|r| r.component).collect();
+            if !allowed.is_empty() && !allowed.contains(&c.component) {
+                check.add(
+                    "COMPONENT_MISMATCH",
+                    Severity::Error,
+                    vec![],
+                    format!(
+                        "{} s'engage sur la composante {} alors que les règles lui attribuent {}",
+                        c.funder_code,
+                        c.component.as_str(),
+                        allowed.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                problems.insert(CoFinancingStatus::ShareMismatch);
+            }
+        }
+        // Flat shares (CAMSP 80/20): each payer's part of the total must match its share.
+        let shared: Vec<&&RuleFact> = rules.iter().filter(|r| r.share_bp.is_some_and(|s| s < 10_000)).collect();
+        let total: i64 = commitments.iter().map(|c| c.full_year_cents).sum();
+        if !shared.is_empty() && total > 0 && expected.iter().all(|p| funders.contains(p)) {
+            for rule in shared {
+                let paid: i64 = commitments.iter().filter(|c| c.funder == rule.payer).map(|c| c.full_year_cents).sum();
+                let actual_bp = (i128::from(paid) * 10_000 / i128::from(total)) as i64;
+                let expected_bp = i64::from(rule.share_bp.unwrap_or_default());
+                if (actual_bp - expected_bp).abs() > SHARE_TOLERANCE_BP {
+                    check.add(
+                        "SHARE_MISMATCH",
+                        Severity::Error,
+                        vec![
+                            ("partAttendue", FigureValue::BasisPoints(expected_bp)),
+                            ("partConstatee", FigureValue::BasisPoints(actual_bp)),
+                            ("montant", FigureValue::Cents(paid)),
+                            ("total", FigureValue::Cents(total)),
+                        ],
+                        format!(
+                            "{} finance {} sur {} soit {} %, la règle prévoit {} %",
+                            payer_label(rule.payer),
+                            euros(paid),
+                            euros(total),
+                            crate::money::basis_points_to_percent(actual_bp).replace('.', ","),
+                            crate::money::basis_points_to_percent(expected_bp).replace('.', ",")
+                        ),
+                    );
+                    problems.insert(CoFinancingStatus::ShareMismatch);
+                }
+            }
+        }
+    }
+    // Amounts: yearly payment credits never exceed the full-year amount.
+    for c in commitments {
+        if let Some((year, cents)) = c.schedule.iter().find(|(_, cents)| *cents > c.full_year_cents) {
+            check.add(
+                "CP_EXCEEDS_FULL_YEAR",
+                Severity::Error,
+                vec![
+                    ("annee", FigureValue::Year(*year)),
+                    ("cp", FigureValue::Cents(*cents)),
+                    ("anneePleine", FigureValue::Cents(c.full_year_cents)),
+                ],
+                format!(
+                    "{} prévoit {} en {year}, plus que son montant en année pleine ({})",
+                    c.funder_code,
+                    euros(*cents),
+                    euros(c.full_year_cents)
+                ),
+            );
+            problems.insert(CoFinancingStatus::AmountMismatch);
+        }
+        if c.full_year_cents == 0 {
+            check.add(
+                "ZERO_AMOUNT",
+                Severity::Warning,
+                vec![],
+                format!("{} s'engage pour un montant nul", c.funder_code),
+            );
+            problems.insert(CoFinancingStatus::AmountMismatch);
+        }
+    }
+    // Capacity and installation year: every funder's view against each other's.
+    let capacities: BTreeSet<i64> = commitments.iter().map(|c| c.capacity).collect();
+    if capacities.len() > 1 {
+        let views: Vec<String> =
+            commitments.iter().map(|c| format!("{} {} places", c.funder_code, c.capacity)).collect();
+        check.add(
+            "CAPACITY_MISMATCH",
+            Severity::Error,
+            commitments.iter().map(|c| ("capacite", FigureValue::Count(c.capacity))).collect(),
+            format!("les financeurs ne voient pas la même capacité ({})", views.join(", ")),
+        );
+        problems.insert(CoFinancingStatus::CapacityMismatch);
+    }
+    let years: BTreeSet<i32> = commitments.iter().map(|c| c.installation.year()).collect();
+    if years.len() > 1 {
+        let views: Vec<String> =
+            commitments.iter().map(|c| format!("{} en {}", c.funder_code, c.installation.year())).collect();
+        check.add(
+            "INSTALLATION_YEAR_MISMATCH",
+            Severity::Error,
+            commitments.iter().map(|c| ("anneeInstallation", FigureValue::Year(c.installation.year()))).collect(),
+            format!("les financeurs ne prévoient pas l'installation la même année ({})", views.join(", ")),
+        );
+        problems.insert(CoFinancingStatus::ScheduleMismatch);
+    }
+    // AE versus CP on the assurance-maladie side.
+    for c in commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
+        let installed_year = c.installation.year();
+        if let Some((year, cents)) = c.schedule.iter().find(|(y, cents)| *y < installed_year && *cents > 0) {
+            check.add(
+                "CP_BEFORE_INSTALLATION",
+                Severity::Warning,
+                vec![("annee", FigureValue::Year(*year)), ("cp", FigureValue::Cents(*cents)), ("anneeInstallation", FigureValue::Year(installed_year))],
+                format!("des crédits de paiement ({}) sont appelés en {year}, avant l'installation prévue en {installed_year}", euros(*cents)),
+            );
+        }
+        if measure.status == MeasureStatus::Installee && c.schedule.iter().all(|(_, cents)| *cents == 0) {
+            check.add(
+                "INSTALLED_WITHOUT_CP",
+                Severity::Warning,
+                vec![],
+                "mesure installée sans crédit de paiement prévu".into(),
+            );
+        }
+    }
+    let status = problems.iter().copied().min_by_key(|s| s.priority()).unwrap_or(if funders.len() <= 1 {
+        CoFinancingStatus::SingleFunder
+    } else {
+        CoFinancingStatus::Balanced
+    });
+    (status, check.findings)
+}
+
+fn payer_label(payer: Payer) -> &'static str {
+    match payer {
+        Payer::AssuranceMaladie => "l'assurance maladie",
+        Payer::Collectivite => "la collectivité",
+        Payer::Etat => "l'État",
+        Payer::EducationNationale => "l'Éducation nationale",
+        Payer::AgefiphFiphfp => "l'Agefiph / le FIPHFP",
+        Payer::SelonAutorisation => "le financeur désigné par l'autorisation",
+    }
+}
+
+impl CoFinancingStatus {
+    /// When several problems stand, the status names the most fundamental one: a funder who should not be there,
+    /// then one missing, then the split, the amounts, the capacity, the year.
+    fn priority(self) -> u8 {
+        match self {
+            CoFinancingStatus::UnexpectedCofinancer => 0,
+            CoFinancingStatus::AwaitingCofinancer => 1,
+            CoFinancingStatus::ShareMismatch => 2,
+            CoFinancingStatus::AmountMismatch => 3,
+            CoFinancingStatus::CapacityMismatch => 4,
+            CoFinancingStatus::ScheduleMismatch => 5,
+            CoFinancingStatus::SingleFunder | CoFinancingStatus::Balanced => 6,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::reconciled::engine::test_support::*;
+    use crate::reconciled::engine::{Territory, reconcile};
+    use crate::vocabulary::MeasureCompartment;
+
+    #[test]
+    fn an_eam_moves_from_awaiting_to_capacity_mismatch_to_balanced() {
+        let ars = commitment("m", Payer::AssuranceMaladie, "ARS-84", CostComponent::Soins, 45_000_000, 30, 2026);
+        assert_eq!(
+            status_of(&eam_snapshot(vec![]), "m"),
+            (CoFinancingStatus::AwaitingCofinancer, vec!["NO_COMMITMENT"])
+        );
+        assert_eq!(
+            status_of(&eam_snapshot(vec![ars.clone()]), "m"),
+            (CoFinancingStatus::AwaitingCofinancer, vec!["AWAITING_COFINANCER"])
+        );
+        let cd_25 = commitment("m", Payer::Collectivite, "CD-69", CostComponent::Hebergement, 30_000_000, 25, 2026);
+        assert_eq!(
+            status_of(&eam_snapshot(vec![ars.clone(), cd_25]), "m"),
+            (CoFinancingStatus::CapacityMismatch, vec!["CAPACITY_MISMATCH"])
+        );
+        let cd_30 = commitment("m", Payer::Collectivite, "CD-69", CostComponent::Hebergement, 30_000_000, 30, 2026);
+        assert_eq!(status_of(&eam_snapshot(vec![ars, cd_30]), "m"), (CoFinancingStatus::Balanced, vec![]));
+    }
+
+    #[test]
+    fn funders_disagreeing_on_the_year_is_a_schedule_mismatch() {
+        let ars = commitment("m", Payer::AssuranceMaladie, "ARS-84", CostComponent::Soins, 45_000_000, 30, 2026);
+        let cd = commitment("m", Payer::Collectivite, "CD-69", CostComponent::Hebergement, 30_000_000, 30, 2027);
+        assert_eq!(
+            status_of(&eam_snapshot(vec![ars, cd]), "m"),
+            (CoFinancingStatus::ScheduleMismatch, vec!["INSTALLATION_YEAR_MISMATCH"])
+        );
+    }
+
+    #[test]
+    fn a_component_out_of_place_is_a_share_mismatch() {
+        let ars = commitment("m", Payer::AssuranceMaladie, "ARS-84", CostComponent::Hebergement, 45_000_000, 30, 2026);
+        let cd = commitment("m", Payer::Collectivite, "CD-69", CostComponent::Hebergement, 30_000_000, 30, 2026);
+        assert_eq!(
+            status_of(&eam_snapshot(vec![ars, cd]), "m"),
+            (CoFinancingStatus::ShareMismatch, vec!["COMPONENT_MISMATCH"])
+        );
+    }
+
+    #[test]
+    fn a_camsp_split_other_than_80_20_is_reported_with_its_figures() {
+        let mut snapshot = Snapshot {
+            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.commitments = vec![
+            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 70_000, 30, 2026),
+            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 30_000, 30, 2026),
+        ];
+        let report = reconcile(&snapshot);
+        assert_eq!(report.statuses[0].status, CoFinancingStatus::ShareMismatch);
+        let finding = &report.findings[report.statuses[0].findings[0]];
+        assert_eq!(finding.code, "SHARE_MISMATCH");
+        assert!(finding.figures.contains(&("partConstatee", FigureValue::BasisPoints(7_000))));
+        assert!(finding.message.contains("70,00 %") && finding.message.contains("80,00 %"), "{}", finding.message);
+        snapshot.commitments[0] =
+            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 80_000, 30, 2026);
+        snapshot.commitments[1] =
+            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 20_000, 30, 2026);
+        assert_eq!(reconcile(&snapshot).statuses[0].status, CoFinancingStatus::Balanced);
+    }
+
+    #[test]
+    fn collectivite_money_on_an_ime_is_unexpected_unless_creton() {
+        let mut snapshot = Snapshot {
+            measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.commitments = vec![
+            commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026),
+            commitment("i", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026),
+        ];
+        assert_eq!(status_of(&snapshot, "i").0, CoFinancingStatus::UnexpectedCofinancer);
+        snapshot.measures[0].publics.push(MeasurePublic::Creton);
+        assert_eq!(status_of(&snapshot, "i").0, CoFinancingStatus::Balanced);
+        snapshot.commitments.pop();
+        assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec![]));
+    }
+
+    #[test]
+    fn assurance_maladie_money_on_an_eanm_consumes_ae_wrongly() {
+        let mut snapshot = Snapshot {
+            measures: vec![measure("e", "449", MeasureCompartment::SocleAdultes)],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.commitments =
+            vec![commitment("e", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026)];
+        assert_eq!(
+            status_of(&snapshot, "e"),
+            (CoFinancingStatus::UnexpectedCofinancer, vec!["COLLECTIVITE_ONLY_CONSUMES_AE", "AWAITING_COFINANCER"])
+        );
+    }
+
+    #[test]
+    fn a_departement_convention_replaces_the_national_share() {
+        let mut snapshot = Snapshot {
+            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.rules.push(RuleFact {
+            departement: Some("69".into()),
+            ..rule("190", CostComponent::Global, Payer::AssuranceMaladie, Some(9_000))
+        });
+        snapshot.rules.push(RuleFact {
+            departement: Some("69".into()),
+            ..rule("190", CostComponent::Global, Payer::Collectivite, Some(1_000))
+        });
+        snapshot.commitments = vec![
+            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 90_000, 30, 2026),
+            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026),
+        ];
+        assert_eq!(status_of(&snapshot, "c").0, CoFinancingStatus::Balanced);
+        snapshot.measures[0].departement = "01".into();
+        assert_eq!(
+            status_of(&snapshot, "c").0,
+            CoFinancingStatus::ShareMismatch,
+            "elsewhere the national 80/20 applies"
+        );
+    }
+
+    #[test]
+    fn payment_credits_above_the_full_year_amount_or_before_installation() {
+        let mut ars = commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026);
+        ars.schedule = vec![(2025, 10_000), (2026, 120_000)];
+        let snapshot = Snapshot {
+            measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
+            commitments: vec![ars],
+            rules: rules(),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_of(&snapshot, "i"),
+            (CoFinancingStatus::AmountMismatch, vec!["CP_EXCEEDS_FULL_YEAR", "CP_BEFORE_INSTALLATION"])
+        );
+    }
+
+    #[test]
+    fn a_collectivite_committing_outside_its_departements_is_an_unexpected_cofinancer() {
+        let mut territory = Territory::default();
+        territory.collectivite_departements.insert("CD-69".into(), ["69".to_owned()].into());
+        territory.collectivite_departements.insert("CD-42".into(), ["42".to_owned()].into());
+        let ars = commitment("m", Payer::AssuranceMaladie, "ARS-84", CostComponent::Soins, 45_000_000, 30, 2026);
+        let cd = commitment("m", Payer::Collectivite, "CD-69", CostComponent::Hebergement, 30_000_000, 30, 2026);
+        let mut snapshot = eam_snapshot(vec![ars, cd]);
+        snapshot.territory = Arc::new(territory);
+        assert_eq!(status_of(&snapshot, "m"), (CoFinancingStatus::Balanced, vec![]));
+        snapshot.commitments[1].funder_code = "CD-42".into();
+        assert_eq!(
+            status_of(&snapshot, "m"),
+            (CoFinancingStatus::UnexpectedCofinancer, vec!["COFINANCER_OUTSIDE_TERRITORY"])
+        );
+    }
+
+    #[test]
+    fn a_zero_amount_is_an_amount_mismatch_and_an_installed_measure_wants_payment_credits() {
+        let mut ars = commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 0, 30, 2026);
+        ars.schedule = vec![(2026, 0)];
+        let mut snapshot = Snapshot {
+            measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
+            commitments: vec![ars],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.measures[0].status = MeasureStatus::Installee;
+        assert_eq!(
+            status_of(&snapshot, "i"),
+            (CoFinancingStatus::AmountMismatch, vec!["ZERO_AMOUNT", "INSTALLED_WITHOUT_CP"])
+        );
+        assert_eq!(reconcile(&snapshot).findings[0].message, "Mesure REF-i : ARS-84 s'engage pour un montant nul");
+        // 1 000 € a year, still no payment credit called: a warning, the status stands.
+        snapshot.commitments[0].full_year_cents = 100_000;
+        snapshot.commitments[0].schedule = vec![(2026, 0), (2027, 0)];
+        assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec!["INSTALLED_WITHOUT_CP"]));
+        snapshot.commitments[0].schedule = vec![(2026, 50_000), (2027, 100_000)];
+        assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec![]));
+    }
+}

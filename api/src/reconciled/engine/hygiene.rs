@@ -1,0 +1,259 @@
+//! Hygiene (pure): identifiers (FINESS numbers, DOMAIN.md §8) and territory (a measure's département in its region,
+//! a school plan's département in its académie), and measures that look wrong on their own: a creation under a
+//! legacy category, commitments left on an abandoned measure, possible duplicates. Writes through the hub are
+//! validated already; these checks also catch what came in before a rule existed, by bulk loads, or when reference
+//! data changed since.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Datelike;
+
+use super::{
+    CommitmentFact, FigureValue, Finding, MeasureFact, Report, Severity, Snapshot, SubjectKind, measure_finding,
+};
+use crate::validation::identifiers::{FinessCheck, finess_check, finess_departement};
+use crate::vocabulary::MeasureStatus;
+
+/// A creation under a FINESS category closed in 2018: the first of a measure's findings.
+pub(super) fn legacy_category_on_creation(measure: &MeasureFact, legacy: &BTreeSet<String>) -> Option<Finding> {
+    (measure.creation && legacy.contains(&measure.category)).then(|| {
+        measure_finding(
+            measure,
+            "LEGACY_CATEGORY_ON_CREATION",
+            Severity::Warning,
+            vec![],
+            format!("création sous la catégorie FINESS {} fermée en 2018", measure.category),
+        )
+    })
+}
+
+/// Commitments still standing on an abandoned measure: the last of a measure's findings.
+pub(super) fn orphan_commitments(measure: &MeasureFact, commitments: &[&CommitmentFact]) -> Option<Finding> {
+    (measure.status == MeasureStatus::Abandonnee && !commitments.is_empty()).then(|| {
+        measure_finding(
+            measure,
+            "ORPHAN_COMMITMENT",
+            Severity::Warning,
+            vec![("engagements", FigureValue::Count(commitments.len() as i64))],
+            "des engagements subsistent sur une mesure abandonnée".into(),
+        )
+    })
+}
+
+/// Measures alike in département, category, year of installation and number of solutions (abandoned ones aside):
+/// perhaps one measure entered twice. Each of them is flagged, naming the others.
+pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
+    let mut duplicates: BTreeMap<(&str, &str, i32, i64), Vec<&MeasureFact>> = BTreeMap::new();
+    for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
+        duplicates
+            .entry((
+                measure.departement.as_str(),
+                measure.category.as_str(),
+                measure.planned_installation.year(),
+                measure.solutions,
+            ))
+            .or_default()
+            .push(measure);
+    }
+    for ((departement, category, year, solutions), measures) in duplicates {
+        if measures.len() > 1 {
+            let references: Vec<&str> = measures.iter().map(|m| m.reference.as_str()).collect();
+            for m in &measures {
+                report.findings.push(Finding {
+                    code: "POSSIBLE_DUPLICATE",
+                    severity: Severity::Warning,
+                    subject_kind: SubjectKind::Measure,
+                    subject: m.id.clone(),
+                    region: m.region.clone(),
+                    departements: vec![m.departement.clone()],
+                    figures: vec![("mesures", FigureValue::Count(measures.len() as i64))],
+                    message: format!(
+                        "Mesure {} : {} mesures identiques (département {departement}, catégorie {category}, {solutions} solutions, {year}) : {}",
+                        m.reference,
+                        measures.len(),
+                        references.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// A measure's département outside its region, FINESS numbers invalid or of another département, school plans
+/// outside their académie.
+pub(super) fn identifiers_and_territory(snapshot: &Snapshot, report: &mut Report) {
+    let territory = &snapshot.territory;
+    for m in &snapshot.measures {
+        let finding = |code, severity, message: String| Finding {
+            code,
+            severity,
+            subject_kind: SubjectKind::Measure,
+            subject: m.id.clone(),
+            region: m.region.clone(),
+            departements: vec![m.departement.clone()],
+            figures: vec![],
+            message: format!("Mesure {} : {message}", m.reference),
+        };
+        if territory.departements_of_region.get(&m.region).is_some_and(|d| !d.contains(&m.departement)) {
+            report.findings.push(finding(
+                "DEPARTEMENT_OUTSIDE_REGION",
+                Severity::Error,
+                format!("le département {} n'appartient pas à la région {}", m.departement, m.region),
+            ));
+        }
+        let Some(finess) = &m.finess else { continue };
+        match finess_check(finess) {
+            FinessCheck::Valid => {}
+            FinessCheck::CorsicaUnverified => report.findings.push(finding(
+                "FINESS_KEY_UNVERIFIED",
+                Severity::Info,
+                format!("la clé du FINESS corse {finess} n'a pu être vérifiée (convention 2A/2B à confirmer)"),
+            )),
+            FinessCheck::Malformed | FinessCheck::BadCheckDigit => report.findings.push(finding(
+                "FINESS_INVALID",
+                Severity::Error,
+                format!("le numéro FINESS {finess} n'est pas valide"),
+            )),
+        }
+        if let Some(prefix) = finess_departement(finess)
+            && prefix != m.departement
+        {
+            report.findings.push(finding(
+                "FINESS_DEPARTEMENT_MISMATCH",
+                Severity::Warning,
+                format!(
+                    "le FINESS {finess} relève du département {prefix}, la mesure du département {}",
+                    m.departement
+                ),
+            ));
+        }
+    }
+    for plan in &snapshot.school_plans {
+        let academie_of_departement = territory.academie_of.get(&plan.departement);
+        if academie_of_departement.is_some_and(|a| *a != plan.academie) {
+            report.findings.push(Finding {
+                code: "SCHOOL_PLAN_OUTSIDE_ACADEMIE",
+                severity: Severity::Error,
+                subject_kind: SubjectKind::Academie,
+                subject: plan.id.clone(),
+                region: territory.region_of_academie.get(&plan.academie).cloned().unwrap_or_default(),
+                departements: vec![plan.departement.clone()],
+                figures: vec![("annee", FigureValue::Year(plan.year))],
+                message: format!(
+                    "Plan d'appui {} : le département {} ne relève pas de l'académie {}",
+                    plan.id, plan.departement, plan.academie
+                ),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::reconciled::engine::test_support::*;
+    use crate::reconciled::engine::{SchoolPlanFact, Territory, reconcile};
+    use crate::vocabulary::{CostComponent, MeasureCompartment, Payer};
+
+    #[test]
+    fn identical_measures_are_flagged_as_possible_duplicates() {
+        let snapshot = Snapshot {
+            measures: vec![
+                measure("a", "183", MeasureCompartment::SocleEnfants),
+                measure("b", "183", MeasureCompartment::SocleEnfants),
+            ],
+            rules: rules(),
+            ..Default::default()
+        };
+        let report = reconcile(&snapshot);
+        assert_eq!(report.findings.iter().filter(|f| f.code == "POSSIBLE_DUPLICATE").count(), 2);
+    }
+
+    #[test]
+    fn a_legacy_category_on_a_creation_is_flagged() {
+        let mut snapshot = eam_snapshot(vec![]);
+        snapshot.measures[0].category = "437".into();
+        snapshot.legacy_categories.insert("437".into());
+        assert!(status_of(&snapshot, "m").1.contains(&"LEGACY_CATEGORY_ON_CREATION"));
+    }
+
+    fn valid_finess(prefix: &str) -> String {
+        (0..10)
+            .map(|d| format!("{prefix}{d}"))
+            .find(|f| {
+                crate::validation::identifiers::finess_check(f) == crate::validation::identifiers::FinessCheck::Valid
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn territory_hygiene_flags_a_departement_outside_its_region_and_a_foreign_finess() {
+        let mut territory = Territory::default();
+        territory.departements_of_region.insert("84".into(), ["69".to_owned(), "42".to_owned()].into());
+        let mut snapshot = eam_snapshot(vec![]);
+        snapshot.territory = Arc::new(territory);
+        snapshot.measures[0].finess = Some(valid_finess("69000000"));
+        let codes = codes_of(&reconcile(&snapshot));
+        assert!(!codes.iter().any(|c| c.starts_with("FINESS") || *c == "DEPARTEMENT_OUTSIDE_REGION"), "{codes:?}");
+        snapshot.measures[0].finess = Some(valid_finess("42000000"));
+        snapshot.measures[0].departement = "13".into();
+        let codes = codes_of(&reconcile(&snapshot));
+        assert!(codes.contains(&"FINESS_DEPARTEMENT_MISMATCH") && codes.contains(&"DEPARTEMENT_OUTSIDE_REGION"));
+        snapshot.measures[0].finess = Some("690000000".into());
+        let bad = if valid_finess("69000000") == "690000000" { "690000001" } else { "690000000" };
+        snapshot.measures[0].finess = Some(bad.into());
+        assert!(codes_of(&reconcile(&snapshot)).contains(&"FINESS_INVALID"));
+    }
+
+    #[test]
+    fn commitments_on_an_abandoned_measure_and_a_school_plan_outside_its_academie_are_flagged() {
+        let mut z = measure("z", "183", MeasureCompartment::SocleEnfants);
+        let ars = commitment("z", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026);
+        let cd = commitment("z", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026);
+        assert_eq!(orphan_commitments(&z, &[&ars, &cd]), None, "programmed, not abandoned");
+        z.status = MeasureStatus::Abandonnee;
+        assert_eq!(orphan_commitments(&z, &[]), None);
+        let orphan = orphan_commitments(&z, &[&ars, &cd]).unwrap();
+        assert_eq!(
+            (orphan.code, orphan.severity, orphan.subject.as_str()),
+            ("ORPHAN_COMMITMENT", Severity::Warning, "z")
+        );
+        assert_eq!(orphan.figures, vec![("engagements", FigureValue::Count(2))]);
+        assert_eq!(orphan.message, "Mesure REF-z : des engagements subsistent sur une mesure abandonnée");
+
+        let mut territory = Territory::default();
+        territory.academie_of.insert("69".into(), "lyon".into());
+        territory.academie_of.insert("38".into(), "grenoble".into());
+        territory.region_of_academie.insert("lyon".into(), "84".into());
+        let plan = |id: &str, departement: &str| SchoolPlanFact {
+            id: id.into(),
+            academie: "lyon".into(),
+            departement: departement.into(),
+            cost_cents: 1_000,
+            year: 2027,
+        };
+        // s1 in its académie; s2 in Isère, which is Grenoble's; s3 in a département the territory does not know.
+        let snapshot = Snapshot {
+            territory: Arc::new(territory),
+            school_plans: vec![plan("s1", "69"), plan("s2", "38"), plan("s3", "2A")],
+            ..Default::default()
+        };
+        let mut report = Report::default();
+        identifiers_and_territory(&snapshot, &mut report);
+        assert_eq!(
+            report.findings,
+            vec![Finding {
+                code: "SCHOOL_PLAN_OUTSIDE_ACADEMIE",
+                severity: Severity::Error,
+                subject_kind: SubjectKind::Academie,
+                subject: "s2".into(),
+                region: "84".into(),
+                departements: vec!["38".into()],
+                figures: vec![("annee", FigureValue::Year(2027))],
+                message: "Plan d'appui s2 : le département 38 ne relève pas de l'académie lyon".into(),
+            }]
+        );
+    }
+}

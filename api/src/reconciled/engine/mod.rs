@@ -1,0 +1,202 @@
+//! The reconciliation engine (pure: no HTTP, no database). It takes a snapshot of what institutions submitted and
+//! returns what disagrees and why: findings with a stable code, a severity, a subject, the figures compared and a
+//! sentence in plain French, a co-financing status per measure, and the use of each envelope.
+//!
+//! The types (`Snapshot` in, `Report` out) are in `types`; each family of checks has its module, and `reconcile`
+//! runs them in this order, which the findings keep:
+//! - each measure in turn: `hygiene::legacy_category_on_creation`, `cofinancing` (its status), then
+//!   `hygiene::orphan_commitments`, so that a measure's findings stand together and its status points at them;
+//! - `hygiene::possible_duplicates`;
+//! - `envelopes`: ceilings, payment credits against the AE installed, socle splits, then the socle balance;
+//! - `school`: school plans against école commitments, per académie and year;
+//! - `hygiene::identifiers_and_territory`;
+//! - `coverage`: needs coverage (with the masking of small counts, for the views);
+//! - `campaigns`: campaign deadlines;
+//! - `envelopes::national_findings`, when the snapshot carries the annex.
+
+mod campaigns;
+mod cofinancing;
+pub mod coverage;
+mod envelopes;
+pub mod hygiene;
+mod school;
+#[cfg(test)]
+mod test_support;
+mod types;
+
+use std::collections::BTreeMap;
+
+pub use cofinancing::SHARE_TOLERANCE_BP;
+pub use envelopes::{BALANCE_TOLERANCE_BP, national_findings};
+pub use types::{
+    CampaignStandingFact, CoFinancingStatus, CommitmentFact, EnvelopeUse, FigureValue, Finding, MeasureFact,
+    MeasureStatusReport, NATIONAL, NationalTargets, NeedsCoverage, NeedsFact, Report, RuleFact, SchoolMatch,
+    SchoolPlanFact, Severity, Snapshot, SocleSplit, SubjectKind, Territory,
+};
+
+use crate::money::Euros;
+
+/// A snapshot's commitments, by measure id, in the snapshot's order.
+type CommitmentsByMeasure<'a> = BTreeMap<&'a str, Vec<&'a CommitmentFact>>;
+
+fn euros(cents: i64) -> String {
+    Euros(cents).to_french()
+}
+
+/// A finding about a measure, its message prefixed with the measure's reference.
+fn measure_finding(
+    measure: &MeasureFact,
+    code: &'static str,
+    severity: Severity,
+    figures: Vec<(&'static str, FigureValue)>,
+    message: String,
+) -> Finding {
+    Finding {
+        code,
+        severity,
+        subject_kind: SubjectKind::Measure,
+        subject: measure.id.clone(),
+        region: measure.region.clone(),
+        departements: vec![measure.departement.clone()],
+        figures,
+        message: format!("Mesure {} : {message}", measure.reference),
+    }
+}
+
+/// Reconciles a snapshot: every measure's co-financing status, envelope ceilings and balances, payment credits,
+/// territory hygiene, needs coverage, school matching, campaign deadlines; the national checks when the snapshot
+/// carries the annex.
+pub fn reconcile(snapshot: &Snapshot) -> Report {
+    let mut report = Report::default();
+    let mut by_measure: CommitmentsByMeasure = BTreeMap::new();
+    for c in &snapshot.commitments {
+        by_measure.entry(c.measure_id.as_str()).or_default().push(c);
+    }
+    let rules_of = cofinancing::rules_by_category(&snapshot.rules);
+    for measure in &snapshot.measures {
+        let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
+        let category_rules = rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
+        let first = report.findings.len();
+        report.findings.extend(hygiene::legacy_category_on_creation(measure, &snapshot.legacy_categories));
+        let (status, findings) = cofinancing::check_measure(measure, commitments, snapshot, category_rules);
+        report.findings.extend(findings);
+        report.findings.extend(hygiene::orphan_commitments(measure, commitments));
+        report.statuses.push(MeasureStatusReport {
+            measure_id: measure.id.clone(),
+            status,
+            findings: (first..report.findings.len()).collect(),
+        });
+    }
+    hygiene::possible_duplicates(snapshot, &mut report);
+    envelopes::envelope_use_and_splits(snapshot, &by_measure, &mut report);
+    envelopes::socle_balance(snapshot, &mut report);
+    school::school_matching(snapshot, &mut report);
+    hygiene::identifiers_and_territory(snapshot, &mut report);
+    coverage::needs_coverage(snapshot, &mut report);
+    campaigns::campaign_deadlines(snapshot, &mut report);
+    if let Some(annex) = &snapshot.annex {
+        report.findings.extend(national_findings(annex, &snapshot.targets, &report.socle_splits));
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::territory::annex::AnnexFigures;
+    use crate::vocabulary::{Compartment, CostComponent, MeasureCompartment, MeasureStatus, NeedsIndicatorKind, Payer};
+    use test_support::*;
+
+    #[test]
+    fn reconcile_reports_each_family_in_turn_and_indexes_each_measure_findings() {
+        // One finding or two from each family, in the order `reconcile` composes them: each measure's own findings
+        // (legacy category, co-financing, orphan commitments), then duplicates, envelopes and balances, school
+        // matching, identifier and territory hygiene, needs coverage, campaign deadlines, the national checks.
+        let mut territory = needs_territory();
+        territory.departements_of_region.insert("84".into(), ["69".to_owned(), "38".to_owned()].into());
+        territory.academie_of.insert("69".into(), "lyon".into());
+        territory.academie_of.insert("38".into(), "grenoble".into());
+        territory.region_of_academie.insert("lyon".into(), "84".into());
+        let mut snapshot = Snapshot {
+            rules: rules(),
+            territory: Arc::new(territory),
+            targets: targets(),
+            now: "2026-06-02T10:00:00Z".parse().unwrap(),
+            ..Default::default()
+        };
+        snapshot.rules.push(rule("255", CostComponent::Global, Payer::AssuranceMaladie, Some(10_000)));
+        snapshot.legacy_categories.insert("183".into());
+        let mut a = measure("a", "183", MeasureCompartment::SocleEnfants);
+        a.status = MeasureStatus::Abandonnee;
+        let mut d = measure("d", "255", MeasureCompartment::SocleAdultes);
+        d.departement = "13".into();
+        snapshot.measures = vec![
+            a,
+            measure("b", "448", MeasureCompartment::SocleAdultes),
+            measure("c", "448", MeasureCompartment::SocleAdultes),
+            d,
+        ];
+        let mut ars_d = commitment("d", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 60_000, 30, 2026);
+        ars_d.schedule = vec![(2025, 1_000), (2026, 60_000)];
+        snapshot.commitments =
+            vec![commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026), ars_d];
+        // Committed on the socle: d's 600 € (a is abandoned), against 500 € notified.
+        snapshot.envelopes.insert(("84".into(), Compartment::Socle), 50_000);
+        snapshot.school_plans = vec![SchoolPlanFact {
+            id: "s1".into(),
+            academie: "lyon".into(),
+            departement: "38".into(),
+            cost_cents: 1_000,
+            year: 2026,
+        }];
+        // 60 EAM solutions (b and c) for 100 people waiting.
+        snapshot.needs = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 100)];
+        snapshot.campaigns = vec![standing(None)];
+        let mut annex = AnnexFigures::default();
+        annex.allocations.insert(("84".into(), Compartment::Socle), 100);
+        annex.printed_totals.insert(("FR".into(), crate::vocabulary::AnnexColumn::Socle), 101);
+        snapshot.annex = Some(annex);
+        let report = reconcile(&snapshot);
+        assert_eq!(
+            codes_of(&report),
+            vec![
+                "LEGACY_CATEGORY_ON_CREATION",
+                "ORPHAN_COMMITMENT",
+                "NO_COMMITMENT",
+                "NO_COMMITMENT",
+                "CP_BEFORE_INSTALLATION",
+                "POSSIBLE_DUPLICATE",
+                "POSSIBLE_DUPLICATE",
+                "ENVELOPE_EXCEEDED",
+                "CP_EXCEEDS_AVAILABLE_AE",
+                "CP_EXCEEDS_AVAILABLE_AE",
+                "SOCLE_BALANCE_OFF_TARGET",
+                "SCHOOL_PLAN_UNMATCHED",
+                "DEPARTEMENT_OUTSIDE_REGION",
+                "SCHOOL_PLAN_OUTSIDE_ACADEMIE",
+                "NEEDS_UNCOVERED",
+                "CAMPAIGN_SUBMISSION_MISSING",
+                "ANNEX_ROUNDING_GAP",
+                "NATIONAL_ADULTS_SOCLE_EXCEEDED",
+            ]
+        );
+        let statuses: Vec<(&str, CoFinancingStatus, Vec<usize>)> =
+            report.statuses.iter().map(|s| (s.measure_id.as_str(), s.status, s.findings.clone())).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("a", CoFinancingStatus::SingleFunder, vec![0, 1]),
+                ("b", CoFinancingStatus::AwaitingCofinancer, vec![2]),
+                ("c", CoFinancingStatus::AwaitingCofinancer, vec![3]),
+                ("d", CoFinancingStatus::SingleFunder, vec![4]),
+            ]
+        );
+        let subjects: Vec<&str> = report.findings[5..11].iter().map(|f| f.subject.as_str()).collect();
+        assert_eq!(subjects, vec!["b", "c", "84/SOCLE", "84/SOCLE/2025", "84/SOCLE/2026", "84"]);
+        // 2026: 600 € of CP for the 600 € installed, capped at the 500 € notified.
+        assert_eq!(report.findings[9].figures[2], ("aeDisponible", FigureValue::Cents(50_000)));
+        assert_eq!(report.socle_splits, vec![SocleSplit { region: "84".into(), children: 0, ase: 0, adults: 60_000 }]);
+    }
+}
