@@ -190,6 +190,8 @@ fn plan(catalog: &Catalog, envelopes: &BTreeMap<(String, Compartment), i64>, sca
                         reference: Set(reference.clone()),
                         label: Set(format!("{} {category} — {departement}", compartment.to_lowercase())),
                         finess: Set(None),
+                        commune_code: Set(None),
+                        expected_cofinancer_code: Set(None),
                         category_code: Set(category.clone()),
                         publics: Set(publics.to_owned()),
                         solutions: Set(solutions),

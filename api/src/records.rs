@@ -30,6 +30,12 @@ pub struct MeasureRecord {
     pub label: String,
     /// FINESS of the establishment transformed or extended; absent for a new creation.
     pub finess: Option<String>,
+    /// INSEE code of the measure's commune, where it decides which collectivité co-finances (the Métropole de
+    /// Lyon's 59 communes against the rest of the Rhône).
+    pub commune_code: Option<String>,
+    /// The collectivité the ARS designates as the expected co-financer (null: the one covering the measure's
+    /// territory, when there is only one).
+    pub expected_cofinancer_code: Option<String>,
     /// FINESS category ("183") or dispositif ("PCO").
     pub category_code: String,
     pub publics: Vec<MeasurePublic>,
@@ -65,6 +71,8 @@ impl TryFrom<&measure::Model> for MeasureRecord {
             reference: m.reference.clone(),
             label: m.label.clone(),
             finess: m.finess.clone(),
+            commune_code: m.commune_code.clone(),
+            expected_cofinancer_code: m.expected_cofinancer_code.clone(),
             category_code: m.category_code.clone(),
             publics,
             solutions: m.solutions,

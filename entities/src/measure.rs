@@ -26,6 +26,10 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
     pub updated_by: String,
+    /// INSEE code of the commune, where it decides the co-financer (Métropole de Lyon vs the rest of the Rhône).
+    pub commune_code: Option<String>,
+    /// The collectivité the ARS designates as the expected co-financer.
+    pub expected_cofinancer_code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,7 +19,7 @@ db_test! {
         let national = hub.as_cnsa().data("{ reconciliation { findingCounts { code count } statusCounts { status count } envelopes { headroom } } }").await?;
         let counts = national["reconciliation"]["findingCounts"].as_array().unwrap();
         let codes: Vec<&str> = counts.iter().map(|c| c["code"].as_str().unwrap()).collect();
-        for expected in ["CAPACITY_MISMATCH", "INSTALLATION_YEAR_MISMATCH", "SHARE_MISMATCH", "COMPONENT_MISMATCH",
+        for expected in ["CAPACITY_MISMATCH", "SCHEDULE_MISMATCH", "SHARE_MISMATCH", "COMPONENT_MISMATCH",
             "UNEXPECTED_COFINANCER", "COLLECTIVITE_ONLY_CONSUMES_AE", "AWAITING_COFINANCER", "POSSIBLE_DUPLICATE",
             "CP_BEFORE_INSTALLATION", "ENVELOPE_EXCEEDED", "NEEDS_UNCOVERED", "SCHOOL_PLAN_UNMATCHED",
             "CAMPAIGN_SUBMISSION_MISSING", "CAMPAIGN_SUBMISSION_LATE", "ANNEX_ROUNDING_GAP", "ORPHAN_COMMITMENT"] {

@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod auth;
 mod authorization;
+mod cofinancers;
 mod credentials;
 mod demo;
 mod errors;

@@ -323,6 +323,8 @@ fn measure_rows(table: &Table) -> Result<Rows<MeasureInput>, ApiError> {
                     label: cell(M_LABEL).to_owned(),
                     departement_code: cell(M_DEPARTEMENT).to_owned(),
                     finess: optional(cell(M_FINESS)),
+                    commune_code: None,
+                    expected_cofinancer_code: None,
                     category_code: cell(M_CATEGORY).to_owned(),
                     publics,
                     solutions,

@@ -160,6 +160,8 @@ pub async fn apply_measure(
                 .col_expr(measure::Column::Label, Expr::value(input.label.trim()))
                 .col_expr(measure::Column::DepartementCode, Expr::value(input.departement_code.clone()))
                 .col_expr(measure::Column::Finess, Expr::value(input.finess.clone()))
+                .col_expr(measure::Column::CommuneCode, Expr::value(input.commune_code.clone()))
+                .col_expr(measure::Column::ExpectedCofinancerCode, Expr::value(input.expected_cofinancer_code.clone()))
                 .col_expr(measure::Column::CategoryCode, Expr::value(input.category_code.clone()))
                 .col_expr(measure::Column::Publics, Expr::value(publics.clone()))
                 .col_expr(measure::Column::Solutions, Expr::value(input.solutions))
@@ -196,6 +198,8 @@ pub async fn apply_measure(
                 reference: Set(input.reference.trim().to_owned()),
                 label: Set(input.label.trim().to_owned()),
                 finess: Set(input.finess.clone()),
+                commune_code: Set(input.commune_code.clone()),
+                expected_cofinancer_code: Set(input.expected_cofinancer_code.clone()),
                 category_code: Set(input.category_code.clone()),
                 publics: Set(publics.clone()),
                 solutions: Set(input.solutions),

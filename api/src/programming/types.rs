@@ -21,6 +21,12 @@ pub struct MeasureInput {
     pub label: String,
     pub departement_code: String,
     pub finess: Option<String>,
+    /// INSEE code of the commune (5 characters: "69123" for Lyon, "2A004" for Ajaccio). Needed where two
+    /// collectivités share the département (the Rhône and the Métropole de Lyon) to tell which one co-finances.
+    pub commune_code: Option<String>,
+    /// The collectivité expected to co-finance (its hub code, e.g. "METROPOLE-LYON"), checked against the
+    /// collectivités covering the measure's département and commune.
+    pub expected_cofinancer_code: Option<String>,
     pub category_code: String,
     pub publics: Vec<MeasurePublic>,
     pub solutions: i64,

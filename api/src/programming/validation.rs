@@ -120,6 +120,7 @@ pub fn check_measure(
             }
         },
     }
+    check_cofinancing_territory(input, catalog, v);
     v.check(!input.publics.is_empty(), "publics", "REQUIRED", "au moins un public");
     let distinct: BTreeSet<_> = input.publics.iter().collect();
     v.check(distinct.len() == input.publics.len(), "publics", "DUPLICATE_PUBLIC", "un public figure deux fois");
@@ -169,6 +170,47 @@ pub fn check_commitment(input: &CommitmentInput, v: &mut Violations) {
             format!("{path}.year"),
             "DUPLICATE_YEAR",
             format!("l'année {} figure deux fois", entry.year),
+        );
+    }
+}
+
+/// The commune, if given, belongs to the measure's département; the designated co-financer is a collectivité that
+/// covers the measure's département and, where two collectivités share it (the Rhône and the Métropole de Lyon), its
+/// commune.
+fn check_cofinancing_territory(input: &MeasureInput, catalog: &Catalog, v: &mut Violations) {
+    let departement = input.departement_code.as_str();
+    if let Some(commune) = &input.commune_code
+        && !crate::territory::communes::commune_code_fits(commune, departement)
+    {
+        v.add(
+            "communeCode",
+            "COMMUNE_OUTSIDE_DEPARTEMENT",
+            format!("« {commune} » n'est pas un code INSEE de commune du département {departement} (5 caractères)"),
+        );
+        return;
+    }
+    let Some(code) = &input.expected_cofinancer_code else { return };
+    if catalog.collectivite(code).is_none() {
+        v.add("expectedCofinancerCode", "UNKNOWN_COLLECTIVITE", format!("collectivité « {code} » inconnue"));
+        return;
+    }
+    let covering: Vec<&str> = catalog
+        .collectivites
+        .iter()
+        .filter(|c| catalog.departements_of_collectivite(&c.code).any(|d| d.code == departement))
+        .map(|c| c.code.as_str())
+        .collect();
+    let parts = catalog.commune_parts();
+    let here = parts.covering(&covering, input.commune_code.as_deref());
+    if !here.contains(&code.as_str()) {
+        let place = match &input.commune_code {
+            Some(commune) => format!("la commune {commune} du département {departement}"),
+            None => format!("le département {departement}"),
+        };
+        v.add(
+            "expectedCofinancerCode",
+            "COFINANCER_OUTSIDE_TERRITORY",
+            format!("{code} ne couvre pas {place} : co-financeur attendu parmi {}", here.join(", ")),
         );
     }
 }

@@ -93,6 +93,8 @@ fn measure_fact(m: &measure::Model) -> Result<(MeasureFact, MeasureRecord), ApiE
         status: record.status,
         creation: record.nature == MeasureNature::Creation,
         finess: record.finess.clone(),
+        commune: record.commune_code.clone(),
+        expected_cofinancer: record.expected_cofinancer_code.clone(),
     };
     Ok((fact, record))
 }

@@ -185,6 +185,10 @@ impl From<&engine::Finding> for Finding {
 pub struct CoFinancing {
     pub measure: MeasureRecord,
     pub status: CoFinancingStatus,
+    /// The collectivité whose commitment is awaited (status AWAITING_COFINANCER, the rules expecting a
+    /// collectivité): the one the ARS designated (`measure.expectedCofinancerCode`) or the only one covering the
+    /// measure's département and commune; null when none can be named yet.
+    pub awaited_cofinancer_code: Option<String>,
     pub findings: Vec<Finding>,
 }
 
@@ -291,6 +295,8 @@ pub struct CoFinancingFilter {
     pub category_code: Option<String>,
     /// Year of the planned installation.
     pub year: Option<i32>,
+    /// Only the measures awaiting this collectivité's commitment (a collectivité passes its own code).
+    pub awaiting_cofinancer_code: Option<String>,
 }
 
 /// What a reader gets of findings and needs coverage.
@@ -417,6 +423,10 @@ impl ReconciliationQuery {
                     && filter.status.is_none_or(|wanted| status.status == wanted)
                     && filter.category_code.as_ref().is_none_or(|c| *c == m.category_code)
                     && filter.year.is_none_or(|y| m.planned_installation.year() == y)
+                    && filter
+                        .awaiting_cofinancer_code
+                        .as_ref()
+                        .is_none_or(|c| status.awaited_cofinancer.as_ref() == Some(c))
                 {
                     selected.push((status.measure_id.as_str(), state, i));
                 }
@@ -436,6 +446,7 @@ impl ReconciliationQuery {
                 CoFinancing {
                     measure: state.measures[*id].clone(),
                     status: status.status,
+                    awaited_cofinancer_code: status.awaited_cofinancer.clone(),
                     findings: status.findings.iter().map(|f| Finding::from(&state.report.findings[*f])).collect(),
                 },
             ));
@@ -634,6 +645,8 @@ mod tests {
             status: MeasureStatus::Programmee,
             creation: true,
             finess: None,
+            commune: None,
+            expected_cofinancer: None,
         }
     }
 

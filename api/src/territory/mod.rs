@@ -3,6 +3,7 @@
 
 pub mod annex;
 pub mod codes;
+pub mod communes;
 pub mod service;
 pub mod types;
 

@@ -86,6 +86,12 @@ impl Catalog {
         self.academie_index.get(code).map(|&i| &self.academies[i])
     }
 
+    /// The communes whose collectivité is not simply their département's (the Métropole de Lyon's).
+    pub fn commune_parts(&self) -> &crate::territory::communes::CommuneParts {
+        static PARTS: std::sync::OnceLock<crate::territory::communes::CommuneParts> = std::sync::OnceLock::new();
+        PARTS.get_or_init(crate::territory::communes::CommuneParts::shipped)
+    }
+
     pub fn collectivite(&self, code: &str) -> Option<&collectivite::Model> {
         self.collectivite_index.get(code).map(|&i| &self.collectivites[i])
     }

@@ -72,7 +72,7 @@ pub(super) fn check_measure(
     commitments: &[&CommitmentFact],
     snapshot: &Snapshot,
     category_rules: &[RuleFact],
-) -> (CoFinancingStatus, Vec<Finding>) {
+) -> (CoFinancingStatus, Vec<Finding>, Option<String>) {
     let mut check = MeasureCheck { measure, findings: Vec::new() };
     let mut problems: BTreeSet<CoFinancingStatus> = BTreeSet::new();
     let rules = applicable_rules(category_rules, measure);
@@ -84,24 +84,70 @@ pub(super) fn check_measure(
     let funders: BTreeSet<Payer> = commitments.iter().map(|c| c.funder).collect();
     let creton = measure.publics.contains(&MeasurePublic::Creton);
 
-    // A collectivité commits only for the départements it covers (Métropole de Lyon for the Rhône's metropolis…).
-    for c in commitments.iter().filter(|c| c.funder == Payer::Collectivite) {
-        if let Some(covered) = snapshot.territory.collectivite_departements.get(&c.funder_code)
-            && !covered.contains(&measure.departement)
+    // A collectivité commits only on the territory it covers: its départements and, where two collectivités share
+    // one, its communes (the Métropole de Lyon's 58 against the rest of the Rhône).
+    let territory = &snapshot.territory;
+    let covering = territory.cofinancers_of(&measure.departement, measure.commune.as_deref());
+    let place = match &measure.commune {
+        Some(commune) => format!("la commune {commune} (département {})", measure.departement),
+        None => format!("le département {}", measure.departement),
+    };
+    let collectivite_commitments: Vec<&&CommitmentFact> =
+        commitments.iter().filter(|c| c.funder == Payer::Collectivite).collect();
+    for c in &collectivite_commitments {
+        if territory.collectivite_departements.contains_key(&c.funder_code)
+            && !covering.contains(&c.funder_code.as_str())
         {
             check.add(
                 "COFINANCER_OUTSIDE_TERRITORY",
                 Severity::Error,
                 vec![],
                 format!(
-                    "{} s'engage sur une mesure du département {}, qu'elle ne couvre pas ({})",
+                    "{} s'engage sur une mesure de {place}, qu'elle ne couvre pas : {} y exerce les compétences du département",
                     c.funder_code,
-                    measure.departement,
-                    covered.iter().cloned().collect::<Vec<_>>().join(", ")
+                    if covering.is_empty() { "aucune collectivité connue".to_owned() } else { covering.join(" / ") }
                 ),
             );
             problems.insert(CoFinancingStatus::UnexpectedCofinancer);
+        } else if let Some(designated) = &measure.expected_cofinancer
+            && *designated != c.funder_code
+        {
+            check.add(
+                "COFINANCER_NOT_DESIGNATED",
+                Severity::Error,
+                vec![],
+                format!("{} s'engage alors que l'ARS a désigné {designated} comme co-financeur attendu", c.funder_code),
+            );
+            problems.insert(CoFinancingStatus::UnexpectedCofinancer);
         }
+    }
+    // Two collectivités paying the same component of one measure: the same cost financed twice.
+    let mut payers_of_component: std::collections::BTreeMap<&str, BTreeSet<&str>> = Default::default();
+    for c in &collectivite_commitments {
+        payers_of_component.entry(c.component.as_str()).or_default().insert(c.funder_code.as_str());
+    }
+    for (component, payers) in payers_of_component.iter().filter(|(_, payers)| payers.len() > 1) {
+        let amounts: Vec<(&'static str, FigureValue)> = collectivite_commitments
+            .iter()
+            .filter(|c| c.component.as_str() == *component)
+            .map(|c| ("montant", FigureValue::Cents(c.full_year_cents)))
+            .collect();
+        let views: Vec<String> = collectivite_commitments
+            .iter()
+            .filter(|c| c.component.as_str() == *component)
+            .map(|c| format!("{} {}", c.funder_code, euros(c.full_year_cents)))
+            .collect();
+        check.add(
+            "DOUBLE_COFINANCING",
+            Severity::Error,
+            amounts,
+            format!(
+                "{} collectivités financent la même composante {component} ({}) : un seul co-financeur est attendu",
+                payers.len(),
+                views.join(", ")
+            ),
+        );
+        problems.insert(CoFinancingStatus::UnexpectedCofinancer);
     }
     if commitments.is_empty() {
         check.add("NO_COMMITMENT", Severity::Warning, vec![], "aucun financeur n'a encore engagé de crédits".into());
@@ -140,7 +186,16 @@ pub(super) fn check_measure(
                     "AWAITING_COFINANCER",
                     Severity::Warning,
                     vec![],
-                    format!("l'engagement attendu de {} manque", payer_label(*payer)),
+                    match (payer, awaited_cofinancer(measure, &covering)) {
+                        (Payer::Collectivite, Some(code)) => {
+                            format!("l'engagement attendu de la collectivité {code} manque")
+                        }
+                        (Payer::Collectivite, None) => format!(
+                            "l'engagement attendu de la collectivité manque (à désigner parmi {})",
+                            covering.join(", ")
+                        ),
+                        _ => format!("l'engagement attendu de {} manque", payer_label(*payer)),
+                    },
                 );
                 problems.insert(CoFinancingStatus::AwaitingCofinancer);
             }
@@ -244,7 +299,7 @@ pub(super) fn check_measure(
         let views: Vec<String> =
             commitments.iter().map(|c| format!("{} en {}", c.funder_code, c.installation.year())).collect();
         check.add(
-            "INSTALLATION_YEAR_MISMATCH",
+            "SCHEDULE_MISMATCH",
             Severity::Error,
             commitments.iter().map(|c| ("anneeInstallation", FigureValue::Year(c.installation.year()))).collect(),
             format!("les financeurs ne prévoient pas l'installation la même année ({})", views.join(", ")),
@@ -276,7 +331,22 @@ pub(super) fn check_measure(
     } else {
         CoFinancingStatus::Balanced
     });
-    (status, check.findings)
+    // The collectivité awaited, when the rules expect one and none has committed yet.
+    let awaited = (status == CoFinancingStatus::AwaitingCofinancer
+        && expected.contains(&Payer::Collectivite)
+        && !funders.contains(&Payer::Collectivite))
+    .then(|| awaited_cofinancer(measure, &covering))
+    .flatten();
+    (status, check.findings, awaited)
+}
+
+/// The collectivité whose commitment a measure awaits: the one the ARS designated, or the only one covering the
+/// measure's territory.
+pub(super) fn awaited_cofinancer(measure: &MeasureFact, covering: &[&str]) -> Option<String> {
+    measure.expected_cofinancer.clone().or_else(|| match covering {
+        [only] => Some((*only).to_owned()),
+        _ => None,
+    })
 }
 
 fn payer_label(payer: Payer) -> &'static str {
@@ -301,7 +371,7 @@ impl CoFinancingStatus {
             CoFinancingStatus::AmountMismatch => 3,
             CoFinancingStatus::CapacityMismatch => 4,
             CoFinancingStatus::ScheduleMismatch => 5,
-            CoFinancingStatus::SingleFunder | CoFinancingStatus::Balanced => 6,
+            CoFinancingStatus::SingleFunder | CoFinancingStatus::Balanced | CoFinancingStatus::Abandoned => 6,
         }
     }
 }
@@ -341,7 +411,7 @@ mod tests {
         let cd = commitment("m", Payer::Collectivite, "CD-69", CostComponent::Hebergement, 30_000_000, 30, 2027);
         assert_eq!(
             status_of(&eam_snapshot(vec![ars, cd]), "m"),
-            (CoFinancingStatus::ScheduleMismatch, vec!["INSTALLATION_YEAR_MISMATCH"])
+            (CoFinancingStatus::ScheduleMismatch, vec!["SCHEDULE_MISMATCH"])
         );
     }
 
@@ -495,5 +565,123 @@ mod tests {
         assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec!["INSTALLED_WITHOUT_CP"]));
         snapshot.commitments[0].schedule = vec![(2026, 50_000), (2027, 100_000)];
         assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec![]));
+    }
+
+    /// The Rhône shared by the Département (CD-69) and the Métropole de Lyon, as the catalog ships it.
+    fn rhone() -> Arc<Territory> {
+        let mut territory = Territory::default();
+        territory.collectivite_departements.insert("CD-69".into(), ["69".to_owned()].into());
+        territory.collectivite_departements.insert("METROPOLE-LYON".into(), ["69".to_owned()].into());
+        territory.collectivite_departements.insert("CD-01".into(), ["01".to_owned()].into());
+        Arc::new(territory)
+    }
+
+    fn eam_in(commune: Option<&str>, designated: Option<&str>, commitments: Vec<CommitmentFact>) -> Snapshot {
+        let mut snapshot = eam_snapshot(commitments);
+        snapshot.territory = rhone();
+        snapshot.measures[0].commune = commune.map(str::to_owned);
+        snapshot.measures[0].expected_cofinancer = designated.map(str::to_owned);
+        snapshot
+    }
+
+    fn soins(cents: i64) -> CommitmentFact {
+        commitment("m", Payer::AssuranceMaladie, "ARS-84", CostComponent::Soins, cents, 30, 2026)
+    }
+
+    fn hebergement(code: &str, cents: i64) -> CommitmentFact {
+        commitment("m", Payer::Collectivite, code, CostComponent::Hebergement, cents, 30, 2026)
+    }
+
+    #[test]
+    fn two_collectivites_paying_the_same_component_is_double_co_financing() {
+        // The Rhône EAM of the scenario: the Département and the Métropole each commit 1 200 000.00 € of
+        // accommodation; 2 400 000.00 € for one cost.
+        let snapshot = eam_in(
+            None,
+            None,
+            vec![soins(90_000_000), hebergement("CD-69", 120_000_000), hebergement("METROPOLE-LYON", 120_000_000)],
+        );
+        let report = reconcile(&snapshot);
+        let double = report.findings.iter().find(|f| f.code == "DOUBLE_COFINANCING").expect("a double co-financing");
+        assert_eq!(double.severity, Severity::Error);
+        assert_eq!(
+            double.figures,
+            vec![("montant", FigureValue::Cents(120_000_000)), ("montant", FigureValue::Cents(120_000_000))]
+        );
+        assert!(double.message.contains("CD-69 1,20 M€, METROPOLE-LYON 1,20 M€"), "{}", double.message);
+        assert_eq!(status_of(&snapshot, "m").0, CoFinancingStatus::UnexpectedCofinancer);
+        // One collectivité per component is not.
+        let single = eam_in(None, None, vec![soins(90_000_000), hebergement("CD-69", 120_000_000)]);
+        assert_eq!(status_of(&single, "m"), (CoFinancingStatus::Balanced, vec![]));
+    }
+
+    #[test]
+    fn the_commune_decides_between_the_metropole_and_the_departement() {
+        // Lyon (69123) is the Métropole's: the Département committing there is outside its territory.
+        let lyon = eam_in(Some("69123"), None, vec![soins(90_000_000), hebergement("CD-69", 120_000_000)]);
+        let (status, codes) = status_of(&lyon, "m");
+        assert_eq!((status, codes), (CoFinancingStatus::UnexpectedCofinancer, vec!["COFINANCER_OUTSIDE_TERRITORY"]));
+        let report = reconcile(&lyon);
+        assert!(
+            report.findings[0].message.contains("la commune 69123")
+                && report.findings[0].message.contains("METROPOLE-LYON")
+        );
+        // Villefranche-sur-Saône (69264) is the Département's: the Métropole is outside there.
+        let villefranche =
+            eam_in(Some("69264"), None, vec![soins(90_000_000), hebergement("METROPOLE-LYON", 120_000_000)]);
+        assert_eq!(status_of(&villefranche, "m").1, vec!["COFINANCER_OUTSIDE_TERRITORY"]);
+        let right = eam_in(Some("69264"), None, vec![soins(90_000_000), hebergement("CD-69", 120_000_000)]);
+        assert_eq!(status_of(&right, "m"), (CoFinancingStatus::Balanced, vec![]));
+        // Another département's collectivité, anywhere in the Rhône.
+        let ain = eam_in(None, None, vec![soins(90_000_000), hebergement("CD-01", 120_000_000)]);
+        assert_eq!(status_of(&ain, "m").1, vec!["COFINANCER_OUTSIDE_TERRITORY"]);
+    }
+
+    #[test]
+    fn the_awaited_co_financer_is_named() {
+        let awaited = |snapshot: &Snapshot| {
+            let report = reconcile(snapshot);
+            let status = &report.statuses[0];
+            let message = status
+                .findings
+                .iter()
+                .map(|i| &report.findings[*i])
+                .find(|f| f.code == "AWAITING_COFINANCER")
+                .map(|f| f.message.clone())
+                .unwrap_or_default();
+            (status.status, status.awaited_cofinancer.clone(), message)
+        };
+        // In Villefranche only the Département can co-finance: it is named without being designated.
+        let (status, code, message) = awaited(&eam_in(Some("69264"), None, vec![soins(90_000_000)]));
+        assert_eq!((status, code.as_deref()), (CoFinancingStatus::AwaitingCofinancer, Some("CD-69")));
+        assert!(message.contains("collectivité CD-69"), "{message}");
+        // Without a commune, the Rhône has two: the finding asks for a designation.
+        let (_, code, message) = awaited(&eam_in(None, None, vec![soins(90_000_000)]));
+        assert_eq!(code, None);
+        assert!(message.contains("à désigner parmi CD-69, METROPOLE-LYON"), "{message}");
+        // Designated by the ARS.
+        let (_, code, _) = awaited(&eam_in(None, Some("METROPOLE-LYON"), vec![soins(90_000_000)]));
+        assert_eq!(code.as_deref(), Some("METROPOLE-LYON"));
+        // Another collectivité than the designated one commits.
+        let other = eam_in(None, Some("METROPOLE-LYON"), vec![soins(90_000_000), hebergement("CD-69", 120_000_000)]);
+        assert_eq!(
+            status_of(&other, "m"),
+            (CoFinancingStatus::UnexpectedCofinancer, vec!["COFINANCER_NOT_DESIGNATED"])
+        );
+        // A category the assurance maladie funds alone awaits no collectivité.
+        let mut alone = eam_in(Some("69264"), None, vec![]);
+        alone.measures[0].category = "183".into();
+        assert_eq!(awaited(&alone).1, None);
+    }
+
+    #[test]
+    fn an_abandoned_measure_awaits_nobody() {
+        let mut snapshot = eam_in(None, None, vec![soins(90_000_000)]);
+        snapshot.measures[0].status = MeasureStatus::Abandonnee;
+        let report = reconcile(&snapshot);
+        assert_eq!(report.statuses[0].status, CoFinancingStatus::Abandoned);
+        assert_eq!(report.statuses[0].awaited_cofinancer, None);
+        // The commitment left on it is an orphan, not a co-financing matter.
+        assert_eq!(status_of(&snapshot, "m").1, vec!["ORPHAN_COMMITMENT"]);
     }
 }

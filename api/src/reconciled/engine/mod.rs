@@ -78,13 +78,19 @@ pub fn reconcile(snapshot: &Snapshot) -> Report {
         let category_rules = rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
         let first = report.findings.len();
         report.findings.extend(hygiene::legacy_category_on_creation(measure, &snapshot.legacy_categories));
-        let (status, findings) = cofinancing::check_measure(measure, commitments, snapshot, category_rules);
+        // An abandoned measure awaits nothing: its status says so, and commitments left on it are orphans.
+        let (status, findings, awaited_cofinancer) = if measure.status == crate::vocabulary::MeasureStatus::Abandonnee {
+            (CoFinancingStatus::Abandoned, Vec::new(), None)
+        } else {
+            cofinancing::check_measure(measure, commitments, snapshot, category_rules)
+        };
         report.findings.extend(findings);
         report.findings.extend(hygiene::orphan_commitments(measure, commitments));
         report.statuses.push(MeasureStatusReport {
             measure_id: measure.id.clone(),
             status,
             findings: (first..report.findings.len()).collect(),
+            awaited_cofinancer,
         });
     }
     hygiene::possible_duplicates(snapshot, &mut report);
@@ -187,7 +193,7 @@ mod tests {
         assert_eq!(
             statuses,
             vec![
-                ("a", CoFinancingStatus::SingleFunder, vec![0, 1]),
+                ("a", CoFinancingStatus::Abandoned, vec![0, 1]),
                 ("b", CoFinancingStatus::AwaitingCofinancer, vec![2]),
                 ("c", CoFinancingStatus::AwaitingCofinancer, vec![3]),
                 ("d", CoFinancingStatus::SingleFunder, vec![4]),

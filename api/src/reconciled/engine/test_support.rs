@@ -50,6 +50,8 @@ pub(super) fn measure(id: &str, category: &str, compartment: MeasureCompartment)
         status: MeasureStatus::Programmee,
         creation: true,
         finess: None,
+        commune: None,
+        expected_cofinancer: None,
     }
 }
 

@@ -28,6 +28,10 @@ pub struct MeasureFact {
     pub status: MeasureStatus,
     pub creation: bool,
     pub finess: Option<String>,
+    /// INSEE code of the commune, where it decides the co-financer.
+    pub commune: Option<String>,
+    /// The collectivité the ARS designates as the expected co-financer.
+    pub expected_cofinancer: Option<String>,
 }
 
 /// A funder's active commitment.
@@ -99,7 +103,7 @@ pub struct NationalTargets {
 }
 
 /// The reference territory the hygiene checks rely on.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Territory {
     /// région → its départements.
     pub departements_of_region: BTreeMap<String, BTreeSet<String>>,
@@ -113,6 +117,35 @@ pub struct Territory {
     pub orientation_category: BTreeMap<String, String>,
     /// legacy category → successor.
     pub successor: BTreeMap<String, String>,
+    /// Communes whose collectivité is not simply their département's (the Métropole de Lyon's).
+    pub commune_parts: crate::territory::communes::CommuneParts,
+}
+
+impl Default for Territory {
+    fn default() -> Self {
+        Territory {
+            departements_of_region: BTreeMap::new(),
+            academie_of: BTreeMap::new(),
+            region_of_academie: BTreeMap::new(),
+            collectivite_departements: BTreeMap::new(),
+            orientation_category: BTreeMap::new(),
+            successor: BTreeMap::new(),
+            commune_parts: crate::territory::communes::CommuneParts::shipped(),
+        }
+    }
+}
+
+impl Territory {
+    /// The collectivités that cover a measure's département and, where two share it, its commune.
+    pub fn cofinancers_of<'a>(&'a self, departement: &str, commune: Option<&str>) -> Vec<&'a str> {
+        let covering: Vec<&str> = self
+            .collectivite_departements
+            .iter()
+            .filter(|(_, departements)| departements.contains(departement))
+            .map(|(code, _)| code.as_str())
+            .collect();
+        self.commune_parts.covering(&covering, commune)
+    }
 }
 
 /// Everything the engine reconciles.
@@ -203,10 +236,12 @@ pub enum CoFinancingStatus {
     UnexpectedCofinancer,
     /// One funder, as the rules expect.
     SingleFunder,
+    /// The measure is abandoned: no co-financing is awaited (commitments left on it are orphan findings).
+    Abandoned,
 }
 
 impl CoFinancingStatus {
-    pub const ALL: [CoFinancingStatus; 8] = [
+    pub const ALL: [CoFinancingStatus; 9] = [
         CoFinancingStatus::Balanced,
         CoFinancingStatus::AwaitingCofinancer,
         CoFinancingStatus::ShareMismatch,
@@ -215,6 +250,7 @@ impl CoFinancingStatus {
         CoFinancingStatus::ScheduleMismatch,
         CoFinancingStatus::UnexpectedCofinancer,
         CoFinancingStatus::SingleFunder,
+        CoFinancingStatus::Abandoned,
     ];
 
     /// As stored and as in the API.
@@ -228,6 +264,7 @@ impl CoFinancingStatus {
             CoFinancingStatus::ScheduleMismatch => "SCHEDULE_MISMATCH",
             CoFinancingStatus::UnexpectedCofinancer => "UNEXPECTED_COFINANCER",
             CoFinancingStatus::SingleFunder => "SINGLE_FUNDER",
+            CoFinancingStatus::Abandoned => "ABANDONED",
         }
     }
 
@@ -242,6 +279,9 @@ pub struct MeasureStatusReport {
     pub status: CoFinancingStatus,
     /// Indexes into the report's findings.
     pub findings: Vec<usize>,
+    /// The collectivité whose commitment is awaited (designated by the ARS, or the only one covering the
+    /// measure's territory), when one is.
+    pub awaited_cofinancer: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
