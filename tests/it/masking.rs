@@ -15,8 +15,9 @@ const REPORT: &str = "envelopes { regionCode compartment notified committed head
     findingCounts { code severity count }
     statusCounts { status count }
     needsCoverage { threshold masked
-        rows { regionCode departementCode orientationCodes categoryCode peopleWaiting cretonAdults programmedSolutions }
-        departementTotals { departementCode peopleWaiting cretonAdults programmedSolutions } }
+        rows { regionCode departementCode orientationCodes categoryCode peopleWaiting cretonAdults programmedSolutions
+            coverageRatio }
+        departementTotals { departementCode peopleWaiting cretonAdults programmedSolutions coverageRatio } }
     schoolMatching { regionCode academieCode year plannedCost committed balance }";
 
 fn reads() -> Vec<String> {
@@ -116,7 +117,20 @@ db_test! {
         // The département's totals: 40 + 43 + a small count is "secret", the 7 Creton adults alone "<11".
         let last: Value = serde_json::from_str(&answers(&dashboard, &reads()).await?[2])?;
         assert_eq!(last["data"]["reconciliation"]["needsCoverage"]["departementTotals"], json!([
-            { "departementCode": "69", "peopleWaiting": "secret", "cretonAdults": "<11", "programmedSolutions": 12 }]));
+            { "departementCode": "69", "peopleWaiting": "secret", "cretonAdults": "<11", "programmedSolutions": 12, "coverageRatio": null }]));
+        // The coverage ratio follows the counts shown: the IME row's (no place for 40), not the MAS row's (12 places
+        // for <11) nor the EAM row's (no place for 43 + <11); the CNSA gets them all (12 / 7 = 171,428… %).
+        let ratios = |answer: &Value| -> Vec<(String, Value)> {
+            answer["data"]["reconciliation"]["needsCoverage"]["rows"].as_array().unwrap().iter()
+                .map(|r| (r["orientationCodes"][0].as_str().unwrap_or_default().to_owned(), r["coverageRatio"].clone()))
+                .collect()
+        };
+        let row_ratios = |pairs: &[(&str, Value)]| pairs.iter().map(|(o, v)| (o.to_string(), v.clone())).collect::<Vec<_>>();
+        assert_eq!(ratios(&last), row_ratios(&[("7.1", json!("0.00")), ("13.3", Value::Null), ("13.2", Value::Null)]));
+        let exact: Value = serde_json::from_str(&answers(&cnsa, &cnsa_reads).await?[0])?;
+        assert_eq!(ratios(&exact), row_ratios(&[("7.1", json!("0.00")), ("13.3", json!("171.43")), ("13.2", json!("0.00"))]));
+        // 12 places for the département's 90 waiting and 7 Creton adults: 12,371… %.
+        assert_eq!(exact["data"]["reconciliation"]["needsCoverage"]["departementTotals"][0]["coverageRatio"], "12.37");
         assert_eq!(last["data"]["reconciliation"]["findings"], json!([]), "a dashboard gets counts, not findings");
         Ok(())
     }

@@ -235,6 +235,12 @@ pub struct NeedsCoverageRow {
     pub creton_adults: String,
     /// Solutions programmed in the département for this kind of structure (abandoned measures aside).
     pub programmed_solutions: i64,
+    /// The coverage ratio: programmedSolutions over the people without a solution, peopleWaiting + cretonAdults
+    /// (a needs finding's `personnesSansSolution`), as a percentage to the hundredth rounded half away from zero
+    /// ("66.67"; above "100.00" when more solutions are programmed than people wait). Null when nobody waits, and
+    /// null when the reader does not see the exact count of the row (peopleWaiting or cretonAdults shows "<11"; the
+    /// CNSA and the producing MDPH always see it), so that the ratio cannot reveal a masked count.
+    pub coverage_ratio: Option<String>,
 }
 
 /// A département's totals over its rows, published with them. Outside the producing MDPH and the CNSA, a total
@@ -248,6 +254,11 @@ pub struct NeedsDepartementTotal {
     /// The rows' cretonAdults added up: a number, "<11" or "secret".
     pub creton_adults: String,
     pub programmed_solutions: i64,
+    /// The département's coverage ratio: programmedSolutions over peopleWaiting + cretonAdults (its people without
+    /// a solution), as a percentage to the hundredth rounded half away from zero ("40.61"). Null when nobody waits,
+    /// and null unless both totals are shown as numbers (a total showing "<11" or "secret" keeps it null), so that
+    /// it cannot reveal a masked count.
+    pub coverage_ratio: Option<String>,
 }
 
 #[derive(SimpleObject, Debug)]
@@ -348,6 +359,8 @@ fn reader_view(
             people_waiting: seen.waiting.display(threshold),
             creton_adults: seen.creton.display(threshold),
             programmed_solutions: row.programmed,
+            // From the cells as the reader sees them: none when one is masked.
+            coverage_ratio: seen.coverage_ratio_bp(row.programmed).map(basis_points_to_percent),
         });
     }
     let departement_totals = totals
@@ -364,6 +377,8 @@ fn reader_view(
                 people_waiting: waiting.display(threshold),
                 creton_adults: creton.display(threshold),
                 programmed_solutions: programmed,
+                // From the totals as the reader sees them: none when one shows "<11" or "secret".
+                coverage_ratio: People { waiting, creton }.coverage_ratio_bp(programmed).map(basis_points_to_percent),
                 departement_code: departement,
             }
         })
@@ -711,17 +726,32 @@ mod tests {
             0..=15,
         );
         // 43 people waiting for an EAM and w Creton adults designated to one: 40 + p EAM places programmed.
-        assert_nothing_tells_the_masked_count(
-            |w, p| {
-                let needs = vec![
-                    need("69", "7.1", EnAttenteAdmission, 40),
-                    need("69", "13.2", EnAttenteAdmission, 43),
-                    need("69", "13.2", AdultesCreton, w),
-                    need("69", "13.3", AdultesCreton, 12),
-                ];
-                region(needs, vec![places("eam", "448", 40 + p), places("mas", "255", 5)])
-            },
-            0..=15,
+        let eam = |w, p| {
+            let needs = vec![
+                need("69", "7.1", EnAttenteAdmission, 40),
+                need("69", "13.2", EnAttenteAdmission, 43),
+                need("69", "13.2", AdultesCreton, w),
+                need("69", "13.3", AdultesCreton, 12),
+            ];
+            region(needs, vec![places("eam", "448", 40 + p), places("mas", "255", 5)])
+        };
+        assert_nothing_tells_the_masked_count(eam, 0..=15);
+        // What is compared holds coverage ratios: those of rows shown exactly (the MAS: 5 places for 12 Creton
+        // adults), none for the EAM row and the département, whose counts are masked.
+        let (ars, _) = read(&eam(4, 3), false);
+        assert!(ars.contains(r#"orientation_codes: ["13.3"], category_code: Some("255"), people_waiting: "0", creton_adults: "12", programmed_solutions: 5, coverage_ratio: Some("41.67")"#), "{ars}");
+        assert!(
+            ars.contains(
+                r#"people_waiting: "43", creton_adults: "<11", programmed_solutions: 43, coverage_ratio: None"#
+            ),
+            "{ars}"
+        );
+        let (cnsa, _) = read(&eam(4, 3), true);
+        assert!(
+            cnsa.contains(
+                r#"people_waiting: "43", creton_adults: "4", programmed_solutions: 43, coverage_ratio: Some("91.49")"#
+            ),
+            "{cnsa}"
         );
     }
 
@@ -786,6 +816,27 @@ mod tests {
             eam_finding,
             Some(
                 "Département 69, orientation 13.2 : 0 solutions programmées pour 50 personnes sans solution (43 en attente, 7 jeunes adultes Creton)"
+            )
+        );
+        // The coverage ratio of a row or a total needs its counts shown: the IME row (0 for 40) only.
+        let ratios = |view: &ReaderView| -> (Vec<(String, Option<String>)>, Option<String>) {
+            let rows = view.needs_coverage.rows.iter();
+            (
+                rows.map(|r| (r.orientation_codes.join("+"), r.coverage_ratio.clone())).collect(),
+                view.needs_coverage.departement_totals[0].coverage_ratio.clone(),
+            )
+        };
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            ratios(&masked),
+            (vec![("7.1".into(), some("0.00")), ("13.3".into(), None), ("13.2".into(), None)], None)
+        );
+        // The CNSA: 7 places for 7 people, none for 43 + 7, and 7 for the département's 90 + 7 (7,216… %).
+        assert_eq!(
+            ratios(&exact),
+            (
+                vec![("7.1".into(), some("0.00")), ("13.3".into(), some("100.00")), ("13.2".into(), some("0.00"))],
+                some("7.22")
             )
         );
         // 10 places cover whatever a masked count of 1 to 10 may be.

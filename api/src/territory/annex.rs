@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::money::Euros;
+use crate::money::{Euros, divide_rounded};
 use crate::vocabulary::{AnnexColumn, Compartment};
 
 /// Scope of the printed national total row.
@@ -106,28 +106,32 @@ pub fn sum_checks(figures: &AnnexFigures) -> Vec<SumCheck> {
 
 /// The DOM subtotal's weight against the weight its regions imply. Each region's weight is its total over its DRL
 /// 2023 (the regional limiting allocation), so DRL = total / weight, and the DOM weight should be
-/// Σ total / Σ DRL. Computed exactly in integers (cents × 10 000 / basis points), rounded to the nearest basis point.
+/// Σ total / Σ DRL. Computed exactly in integers and rounded once, half away from zero to the basis point, as the
+/// annex prints it (`money::divide_rounded`): with L the least common multiple of the regional weights,
+/// Σ DRL = Σ (total × L / weight) / L, so the weight is Σ total × L / Σ (total × L / weight).
 pub fn overseas_weight_check(figures: &AnnexFigures) -> Option<WeightCheck> {
     let printed_bp = *figures.printed_weights.get(OVERSEAS)?;
-    let mut total_cents: i128 = 0;
-    let mut drl_cents_x10000: i128 = 0;
+    let mut rows: Vec<(i128, i128)> = Vec::new();
     for region in &figures.overseas_regions {
         let total = *figures.printed_totals.get(&(region.clone(), AnnexColumn::Total))?;
         let weight = *figures.printed_weights.get(region)?;
         if weight <= 0 {
             return None;
         }
-        total_cents += i128::from(total);
-        // DRL = total × 10^4 / weight_bp; four more digits are kept before the final rounding.
-        drl_cents_x10000 += i128::from(total) * 100_000_000 / i128::from(weight);
+        rows.push((i128::from(total), i128::from(weight)));
     }
-    if drl_cents_x10000 == 0 {
-        return None;
+    let lcm = rows.iter().try_fold(1_i128, |l, (_, w)| (l / gcd(l, *w)).checked_mul(*w))?;
+    let numerator = rows.iter().try_fold(0_i128, |sum, (t, _)| sum.checked_add(*t))?.checked_mul(lcm)?;
+    let denominator = rows.iter().try_fold(0_i128, |sum, (t, w)| sum.checked_add(t.checked_mul(lcm / w)?))?;
+    let computed_bp = i64::try_from(divide_rounded(numerator, denominator)?).ok()?;
+    Some(WeightCheck { scope: OVERSEAS.to_owned(), computed_bp, printed_bp })
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
     }
-    // weight_bp = Σ total × 10^4 / Σ DRL = Σ total × 10^8 / Σ (DRL × 10^4), rounded half up.
-    let numerator = total_cents * 100_000_000;
-    let computed_bp = (numerator + drl_cents_x10000 / 2) / drl_cents_x10000;
-    Some(WeightCheck { scope: OVERSEAS.to_owned(), computed_bp: computed_bp as i64, printed_bp })
+    a
 }
 
 #[cfg(test)]
@@ -191,6 +195,32 @@ mod tests {
         );
         let check = overseas_weight_check(&f).unwrap();
         assert_eq!((check.computed_bp, check.printed_bp), (1_600, 1_500));
+    }
+
+    #[test]
+    fn the_dom_weight_is_rounded_once_half_away_from_zero() {
+        // 100 at 10 % (DRL 1 000) and 2 900 at 30 % (DRL 9 666.67): 3 000 / 10 666.67 = 28.125 % exactly.
+        let f = figures(
+            &[("01", [100, 0, 0], 100, 1_000), ("02", [2_900, 0, 0], 2_900, 3_000)],
+            &[("DOM", [3_000, 0, 0, 3_000], Some(2_810))],
+            &["01", "02"],
+        );
+        assert_eq!(overseas_weight_check(&f).unwrap().computed_bp, 2_813);
+        // The annex of the circular: Guadeloupe, Martinique, Guyane, La Réunion, Mayotte imply 23.1928… %, printed
+        // 22.90 %.
+        let m = 1_000_000;
+        let f = figures(
+            &[
+                ("01", [0, 0, 0], 1_277 * m, 1_120),
+                ("02", [0, 0, 0], 2_213 * m, 1_860),
+                ("03", [0, 0, 0], 2_803 * m, 2_790),
+                ("04", [0, 0, 0], 2_985 * m, 2_230),
+                ("06", [0, 0, 0], 2_222 * m, 7_790),
+            ],
+            &[("DOM", [0, 0, 0, 11_500 * m], Some(2_290))],
+            &["01", "02", "03", "04", "06"],
+        );
+        assert_eq!(overseas_weight_check(&f).map(|c| (c.computed_bp, c.printed_bp)), Some((2_319, 2_290)));
     }
 
     #[test]

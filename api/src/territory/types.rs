@@ -10,7 +10,7 @@ use sea_orm::prelude::Date;
 
 use super::annex::{SumCheck, WeightCheck};
 use crate::error::{ApiError, ApiResult, stored};
-use crate::money::{Euros, basis_points_to_percent};
+use crate::money::{Euros, basis_points_to_french_percent, basis_points_to_percent};
 use crate::territory::service::catalog;
 use crate::vocabulary::{AnnexColumn, CategoryNature, CollectiviteKind, Compartment, CostComponent, Payer, Public};
 
@@ -314,7 +314,7 @@ impl AnnexWeightCheck {
     }
 
     async fn message(&self) -> String {
-        let fr = |bp: i64| basis_points_to_percent(bp).replace('.', ",");
+        let fr = basis_points_to_french_percent;
         if (self.0.computed_bp - self.0.printed_bp).abs() <= WEIGHT_TOLERANCE_BP {
             format!(
                 "Annexe, poids CNH / DRL 2023 des DOM : {} %, cohérent avec les poids régionaux.",

@@ -225,7 +225,8 @@ pub(super) fn check_measure(
         if !shared.is_empty() && total > 0 && expected.iter().all(|p| funders.contains(p)) {
             for rule in shared {
                 let paid: i64 = commitments.iter().filter(|c| c.funder == rule.payer).map(|c| c.full_year_cents).sum();
-                let actual_bp = (i128::from(paid) * 10_000 / i128::from(total)) as i64;
+                // Rounded as it prints (half away from zero), and judged as printed; total > 0.
+                let actual_bp = crate::money::ratio_basis_points(paid, total).unwrap_or_default();
                 let expected_bp = i64::from(rule.share_bp.unwrap_or_default());
                 if (actual_bp - expected_bp).abs() > SHARE_TOLERANCE_BP {
                     check.add(
@@ -242,8 +243,8 @@ pub(super) fn check_measure(
                             payer_label(rule.payer),
                             euros(paid),
                             euros(total),
-                            crate::money::basis_points_to_percent(actual_bp).replace('.', ","),
-                            crate::money::basis_points_to_percent(expected_bp).replace('.', ",")
+                            crate::money::basis_points_to_french_percent(actual_bp),
+                            crate::money::basis_points_to_french_percent(expected_bp)
                         ),
                     );
                     problems.insert(CoFinancingStatus::ShareMismatch);
@@ -447,6 +448,61 @@ mod tests {
         snapshot.commitments[1] =
             commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 20_000, 30, 2026);
         assert_eq!(reconcile(&snapshot).statuses[0].status, CoFinancingStatus::Balanced);
+    }
+
+    #[test]
+    fn a_two_thirds_share_prints_rounded_half_away_from_zero() {
+        // A CAMSP (80/20) paid 2 000 € by the assurance maladie and 1 000 € by the département: 66.666… % and
+        // 33.333… %, printed 66,67 % and 33,33 % (truncation printed 66,66 %).
+        let mut snapshot = Snapshot {
+            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.commitments = vec![
+            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 200_000, 30, 2026),
+            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 100_000, 30, 2026),
+        ];
+        let report = reconcile(&snapshot);
+        let shares: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "SHARE_MISMATCH").collect();
+        assert_eq!(shares.len(), 2);
+        assert_eq!(
+            shares[0].figures,
+            vec![
+                ("partAttendue", FigureValue::BasisPoints(8_000)),
+                ("partConstatee", FigureValue::BasisPoints(6_667)),
+                ("montant", FigureValue::Cents(200_000)),
+                ("total", FigureValue::Cents(300_000)),
+            ]
+        );
+        assert_eq!(
+            shares[0].message,
+            "Mesure REF-c : l'assurance maladie finance 2\u{202f}000,00 € sur 3\u{202f}000,00 € soit 66,67 %, la règle prévoit 80,00 %"
+        );
+        assert_eq!(shares[1].figures[1], ("partConstatee", FigureValue::BasisPoints(3_333)));
+        assert_eq!(
+            shares[1].message,
+            "Mesure REF-c : la collectivité finance 1\u{202f}000,00 € sur 3\u{202f}000,00 € soit 33,33 %, la règle prévoit 20,00 %"
+        );
+    }
+
+    #[test]
+    fn a_share_is_judged_as_it_prints() {
+        // 78,995 % rounds to 79,00 %: one point from 80 %, tolerated; 21,005 % rounds to 21,01 %: beyond one point.
+        let mut snapshot = Snapshot {
+            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            rules: rules(),
+            ..Default::default()
+        };
+        snapshot.commitments = vec![
+            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 78_995, 30, 2026),
+            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 21_005, 30, 2026),
+        ];
+        let report = reconcile(&snapshot);
+        let shares: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "SHARE_MISMATCH").collect();
+        assert_eq!(shares.len(), 1, "{shares:?}");
+        assert_eq!(shares[0].figures[1], ("partConstatee", FigureValue::BasisPoints(2_101)));
+        assert!(shares[0].message.contains("soit 21,01 %, la règle prévoit 20,00 %"), "{}", shares[0].message);
     }
 
     #[test]

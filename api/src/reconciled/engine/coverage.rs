@@ -57,6 +57,13 @@ impl People {
         }
     }
 
+    /// The coverage ratio in basis points: programmed solutions over people without a solution (waiting + Creton),
+    /// rounded half away from zero (`money::ratio_basis_points`). Only when both cells are shown, so it is computed
+    /// from figures the reader sees and tells nothing of a masked count; None as well when nobody waits.
+    pub fn coverage_ratio_bp(self, programmed: i64) -> Option<i64> {
+        self.exact_sum().and_then(|people| crate::money::ratio_basis_points(programmed, people))
+    }
+
     /// People without a solution (waiting + Creton) as shown: "35", or, with a masked cell, the shown terms
     /// ("<11", "30 + <11", "<11 + <11"), never a number derived from a masked one.
     pub fn display_sum(self, threshold: i64) -> String {
@@ -359,6 +366,19 @@ mod tests {
         assert_eq!(both.display_sum(11), "<11 + <11");
         assert_eq!(People { waiting: Small, creton: Shown(12) }.display_sum(11), "<11 + 12");
         assert_eq!(few_waiting.bounds(5), (1, 4));
+    }
+
+    #[test]
+    fn the_coverage_ratio_needs_both_cells_shown_and_someone_waiting() {
+        assert_eq!(People::exact(30, 15).coverage_ratio_bp(30), Some(6_667), "30 / 45 = 66,666… %");
+        assert_eq!(People::exact(43, 0).coverage_ratio_bp(30), Some(6_977), "30 / 43 = 69,767… %");
+        assert_eq!(People::exact(985, 0).coverage_ratio_bp(400), Some(4_061));
+        assert_eq!(People::exact(12, 0).coverage_ratio_bp(0), Some(0));
+        assert_eq!(People::exact(7, 0).coverage_ratio_bp(12), Some(17_143), "over 100 % when more are programmed");
+        assert_eq!(People::exact(0, 0).coverage_ratio_bp(5), None, "nobody waits");
+        assert_eq!(People { waiting: Shown(30), creton: Small }.coverage_ratio_bp(30), None);
+        assert_eq!(People { waiting: Small, creton: Shown(0) }.coverage_ratio_bp(3), None);
+        assert_eq!(People { waiting: Small, creton: Small }.coverage_ratio_bp(3), None);
     }
 
     #[test]

@@ -123,12 +123,14 @@ fn payment_credits(
 /// 585 M€ adults): the circular sets the split nationally, so a regional gap is a warning to discuss, not an error.
 pub const BALANCE_TOLERANCE_BP: i64 = 1_000;
 
+/// A share in basis points, rounded as it prints (half away from zero, `money::ratio_basis_points`); 0 of nothing.
+/// Judged as printed too: the tolerances compare the rounded shares the finding shows.
 fn share_bp(part: i64, whole: i64) -> i64 {
-    if whole == 0 { 0 } else { (i128::from(part) * 10_000 / i128::from(whole)) as i64 }
+    crate::money::ratio_basis_points(part, whole).unwrap_or(0)
 }
 
 fn percent(bp: i64) -> String {
-    crate::money::basis_points_to_percent(bp).replace('.', ",")
+    crate::money::basis_points_to_french_percent(bp)
 }
 
 pub(super) fn socle_balance(snapshot: &Snapshot, report: &mut Report) {
@@ -381,7 +383,9 @@ mod tests {
         let report = reconcile(&snapshot);
         let f = report.findings.iter().find(|f| f.code == "SOCLE_BALANCE_OFF_TARGET").unwrap();
         assert_eq!(f.figures[0], ("partEnfants", FigureValue::BasisPoints(2_000)));
-        assert_eq!(f.figures[1], ("partEnfantsNationale", FigureValue::BasisPoints(4_060)));
+        assert_eq!(f.figures[1], ("partEnfantsNationale", FigureValue::BasisPoints(4_061)));
+        // 400 / 985 = 40,609… %: rounded half away from zero, not truncated to 40,60 %.
+        assert!(f.message.ends_with("la répartition nationale est de 40,61 %"), "{}", f.message);
     }
 
     #[test]
@@ -408,7 +412,8 @@ mod tests {
 
     #[test]
     fn the_ase_share_is_judged_against_the_national_target_within_the_tolerance() {
-        // National split: children 40 000 of a socle of 98 500 (40,60 %), ASE 5 000 of the children's 40 000 (12,50 %).
+        // National split: children 40 000 of a socle of 98 500 (40,609… %, printed 40,61 %), ASE 5 000 of the
+        // children's 40 000 (12,50 %).
         let snapshot = Snapshot { targets: targets(), ..Default::default() };
         let mut report = Report {
             socle_splits: vec![
@@ -444,7 +449,7 @@ mod tests {
         assert_eq!((off.subject.as_str(), off.severity), ("27", Severity::Info));
         assert_eq!(
             off.figures[..2],
-            [("partEnfants", FigureValue::BasisPoints(0)), ("partEnfantsNationale", FigureValue::BasisPoints(4_060))]
+            [("partEnfants", FigureValue::BasisPoints(0)), ("partEnfantsNationale", FigureValue::BasisPoints(4_061))]
         );
     }
 }
