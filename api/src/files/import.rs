@@ -405,7 +405,7 @@ fn row_failure(errors: &mut RowErrors, row: usize, err: ApiError) -> Result<(), 
                 errors.add(row, &v.path, &v.code, v.message);
             }
         }
-        ApiError::VersionConflict(message) => errors.add(row, "version", "VERSION_CONFLICT", message),
+        ApiError::VersionConflict { message, .. } => errors.add(row, "version", "VERSION_CONFLICT", message),
         ApiError::BadUserInput(message) => errors.add(row, "version", "BAD_USER_INPUT", message),
         ApiError::NotFound(message) => errors.add(row, "measure", "NOT_FOUND", message),
         other => return Err(other),
