@@ -308,6 +308,7 @@ pub async fn submit_school_plans(
 
 #[derive(InputObject, Default)]
 pub struct SchoolPlanFilter {
+    /// An académie of the caller's territory: an unknown code is BAD_USER_INPUT, one outside the territory FORBIDDEN.
     pub academie_code: Option<String>,
     pub region_code: Option<String>,
     pub departement_code: Option<String>,
@@ -333,6 +334,30 @@ pub fn plan_scope(principal: &Principal, reach: Reach, catalog: &Catalog) -> Con
     }
 }
 
+/// The SQL predicate of an académie filter, checked against the reader's reach: an unknown code is
+/// BAD_USER_INPUT, an académie outside the reader's territory FORBIDDEN, each naming the code (never an empty answer
+/// that would look like an académie without plans).
+pub fn academie_filter(
+    principal: &Principal,
+    reach: Reach,
+    catalog: &Catalog,
+    code: &str,
+) -> Result<Condition, ApiError> {
+    let academie =
+        catalog.academie(code).ok_or_else(|| ApiError::BadUserInput(format!("académie « {code} » inconnue")))?;
+    let within = match (reach, principal.scope.level) {
+        (Reach::Everything, _) | (_, ScopeLevel::National) => true,
+        (_, ScopeLevel::Region) => principal.scope.region_codes.contains(&academie.region_code),
+        _ => catalog
+            .departements_of_academie(&academie.code)
+            .any(|d| principal.scope.departement_codes.contains(&d.code)),
+    };
+    if !within {
+        return Err(ApiError::Forbidden(format!("l'académie « {code} » n'est pas dans votre territoire")));
+    }
+    Ok(Condition::all().add(school_plan::Column::AcademieCode.eq(academie.code.clone())))
+}
+
 #[derive(Default)]
 pub struct SchoolQuery;
 
@@ -352,8 +377,8 @@ impl SchoolQuery {
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
         let mut condition = plan_scope(principal, reach, catalog);
-        if let Some(a) = filter.academie_code {
-            condition = condition.add(school_plan::Column::AcademieCode.eq(a));
+        if let Some(a) = &filter.academie_code {
+            condition = condition.add(academie_filter(principal, reach, catalog, a)?);
         }
         if let Some(region) = filter.region_code {
             let academies: Vec<String> = catalog.academies_of_region(&region).map(|a| a.code.clone()).collect();
