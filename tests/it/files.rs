@@ -201,6 +201,23 @@ db_test! {
     }
 }
 
+db_test! {
+    async fn a_plan_without_uai_or_finess_is_refused_naming_both_and_its_line(hub) {
+        let rectorat = hub.as_role(Role::Rectorat, Some("lyon"));
+        let csv = "Référence;Département;Type;UAI;FINESS;ETP Éducation nationale;ETP médico-social;Coût médico-social;Année\n\
+                   PAS-01;69;PAS;0690001B;;1;2,5;180 000;2026\n\
+                   PAS-02;69;PAS;;;1;1;90 000;2026\n";
+        let answer = upload(&rectorat, &hub, "SCHOOL_PLANS", "plans.csv", csv.as_bytes().to_vec(), None).await?;
+        assert_eq!(error_codes(&answer), ["VALIDATION_FAILED"], "{answer}");
+        let found = violations(&answer);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("plans[1].uai ligne 3 (« PAS-02 ») : ni uai ni finess"), "{found:?}");
+        assert!(found[0].contains("UAI") && found[0].contains("FINESS"), "{found:?}");
+        assert_eq!(rectorat.data("{ schoolPlans { totalCount } }").await?["schoolPlans"]["totalCount"], 0);
+        Ok(())
+    }
+}
+
 /// A GET of an export with a token; the status and the answer's body.
 async fn export(hub: &TestHub, caller: &Caller<'_>, path: &str) -> Result<(u16, Vec<u8>), reqwest::Error> {
     let answer = hub.client.get(hub.url(path)).bearer_auth(caller.token.clone().unwrap_or_default()).send().await?;
