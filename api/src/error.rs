@@ -18,7 +18,8 @@ pub mod code {
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     /// A write broke business rules; `extensions.violations` lists every one.
     pub const VALIDATION_FAILED: &str = "VALIDATION_FAILED";
-    /// `expectedVersion` is not the stored version.
+    /// `expectedVersion` is missing or is not the stored version; `extensions.currentVersion` gives the stored one
+    /// when the object exists.
     pub const VERSION_CONFLICT: &str = "VERSION_CONFLICT";
     /// An idempotency key was reused with another input.
     pub const IDEMPOTENCY_CONFLICT: &str = "IDEMPOTENCY_CONFLICT";
@@ -72,8 +73,9 @@ pub enum ApiError {
     BadUserInput(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0}")]
-    VersionConflict(String),
+    /// `expectedVersion` missing or stale; `current_version` is the stored version (None when nothing is stored).
+    #[error("{message}")]
+    VersionConflict { message: String, current_version: Option<i32> },
     #[error("{0}")]
     IdempotencyConflict(String),
     #[error("la saisie ne respecte pas {} règle(s)", .0.len())]
@@ -90,7 +92,7 @@ impl ApiError {
             ApiError::NotFound(_) => code::NOT_FOUND,
             ApiError::BadUserInput(_) => code::BAD_USER_INPUT,
             ApiError::Forbidden(_) => code::FORBIDDEN,
-            ApiError::VersionConflict(_) => code::VERSION_CONFLICT,
+            ApiError::VersionConflict { .. } => code::VERSION_CONFLICT,
             ApiError::IdempotencyConflict(_) => code::IDEMPOTENCY_CONFLICT,
             ApiError::ValidationFailed(_) => code::VALIDATION_FAILED,
             ApiError::Unavailable(_) => code::SERVICE_UNAVAILABLE,
@@ -119,32 +121,50 @@ fn log_chain(err: &(dyn std::error::Error + 'static)) {
     tracing::error!(error = %chain, "request failed");
 }
 
+impl ApiError {
+    /// A version conflict on an object stored at `current_version`.
+    pub fn version_conflict(message: impl Into<String>, current_version: Option<i32>) -> ApiError {
+        ApiError::VersionConflict { message: message.into(), current_version }
+    }
+
+    /// The one mapping to a GraphQL error: message, `extensions.code`, and what else the code promises
+    /// (`violations`, `currentVersion`).
+    fn to_graphql(&self) -> async_graphql::Error {
+        let code = self.code();
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", code);
+            match self {
+                ApiError::ValidationFailed(violations) => {
+                    let list: Vec<async_graphql::Value> = violations
+                        .iter()
+                        .map(|v| {
+                            let mut map = async_graphql::indexmap::IndexMap::new();
+                            map.insert(async_graphql::Name::new("path"), async_graphql::Value::from(v.path.clone()));
+                            map.insert(async_graphql::Name::new("code"), async_graphql::Value::from(v.code.clone()));
+                            map.insert(
+                                async_graphql::Name::new("message"),
+                                async_graphql::Value::from(v.message.clone()),
+                            );
+                            async_graphql::Value::Object(map)
+                        })
+                        .collect();
+                    ext.set("violations", list);
+                }
+                ApiError::VersionConflict { current_version: Some(version), .. } => {
+                    ext.set("currentVersion", *version);
+                }
+                _ => {}
+            }
+        })
+    }
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
         if matches!(err, ApiError::Unavailable(_) | ApiError::Internal(_)) {
             log_chain(&err);
         }
-        let code = err.code();
-        let violations = match &err {
-            ApiError::ValidationFailed(v) => Some(v.clone()),
-            _ => None,
-        };
-        async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
-            ext.set("code", code);
-            if let Some(violations) = &violations {
-                let list: Vec<async_graphql::Value> = violations
-                    .iter()
-                    .map(|v| {
-                        let mut map = async_graphql::indexmap::IndexMap::new();
-                        map.insert(async_graphql::Name::new("path"), async_graphql::Value::from(v.path.clone()));
-                        map.insert(async_graphql::Name::new("code"), async_graphql::Value::from(v.code.clone()));
-                        map.insert(async_graphql::Name::new("message"), async_graphql::Value::from(v.message.clone()));
-                        async_graphql::Value::Object(map)
-                    })
-                    .collect();
-                ext.set("violations", list);
-            }
-        })
+        err.to_graphql()
     }
 }
 
@@ -162,10 +182,7 @@ impl From<SharedError> for async_graphql::Error {
     fn from(err: SharedError) -> Self {
         match std::sync::Arc::try_unwrap(err.0) {
             Ok(err) => err.into(),
-            Err(shared) => {
-                let code = shared.code();
-                async_graphql::Error::new(shared.to_string()).extend_with(|_, ext| ext.set("code", code))
-            }
+            Err(shared) => shared.to_graphql(),
         }
     }
 }
@@ -208,6 +225,16 @@ mod tests {
         let (code, message) = code_of(ApiError::from(DbErr::Custom("SELECT secret FROM table".into())));
         assert_eq!(code, "INTERNAL_SERVER_ERROR");
         assert!(!message.contains("SELECT"), "{message}");
+    }
+
+    #[test]
+    fn a_version_conflict_gives_the_current_version() {
+        let gql: async_graphql::Error = ApiError::version_conflict("x", Some(3)).into();
+        let ext = gql.extensions.expect("extensions");
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("VERSION_CONFLICT")));
+        assert_eq!(ext.get("currentVersion"), Some(&async_graphql::Value::from(3)));
+        let gql: async_graphql::Error = ApiError::version_conflict("x", None).into();
+        assert_eq!(gql.extensions.and_then(|e| e.get("currentVersion").cloned()), None);
     }
 
     #[test]

@@ -185,7 +185,6 @@ db_test! {
         assert_eq!(error_codes(&needs.json().await?), ["FORBIDDEN"]);
         assert_eq!(get(ars.clone(), "/exports/secrets.csv").await?.status(), 404);
         assert_eq!(get(ars.clone(), "/exports/measures.pdf").await?.status(), 404);
-        assert_eq!(get(ars, "/exports/measures.csv?colour=blue").await?.status(), 400);
         let plans = get(hub.as_role(Role::Rectorat, Some("lyon")).token, "/exports/school-plans.xlsx").await?;
         assert_eq!(plans.status(), 200);
         let audit = get(hub.as_admin().token, "/exports/audit-trail.csv").await?;
@@ -198,6 +197,112 @@ db_test! {
         assert_eq!(get(hub.as_cnsa().token, "/exports/campaign-status.csv").await?.status(), 400, "which campaign?");
         let dashboard = get(hub.as_role(Role::Dashboard, None).token, "/exports/audit-trail.csv").await?;
         assert_eq!(dashboard.status(), 403);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn a_plan_without_uai_or_finess_is_refused_naming_both_and_its_line(hub) {
+        let rectorat = hub.as_role(Role::Rectorat, Some("lyon"));
+        let csv = "Référence;Département;Type;UAI;FINESS;ETP Éducation nationale;ETP médico-social;Coût médico-social;Année\n\
+                   PAS-01;69;PAS;0690001B;;1;2,5;180 000;2026\n\
+                   PAS-02;69;PAS;;;1;1;90 000;2026\n";
+        let answer = upload(&rectorat, &hub, "SCHOOL_PLANS", "plans.csv", csv.as_bytes().to_vec(), None).await?;
+        assert_eq!(error_codes(&answer), ["VALIDATION_FAILED"], "{answer}");
+        let found = violations(&answer);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("plans[1].uai ligne 3 (« PAS-02 ») : ni uai ni finess"), "{found:?}");
+        assert!(found[0].contains("UAI") && found[0].contains("FINESS"), "{found:?}");
+        assert_eq!(rectorat.data("{ schoolPlans { totalCount } }").await?["schoolPlans"]["totalCount"], 0);
+        Ok(())
+    }
+}
+
+/// A GET of an export with a token; the status and the answer's body.
+async fn export(hub: &TestHub, caller: &Caller<'_>, path: &str) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    let answer = hub.client.get(hub.url(path)).bearer_auth(caller.token.clone().unwrap_or_default()).send().await?;
+    Ok((answer.status().as_u16(), answer.bytes().await?.to_vec()))
+}
+
+/// The code and the message of an export's error answer.
+fn refusal(body: &[u8]) -> (String, String) {
+    let answer: Value = serde_json::from_slice(body).unwrap_or_default();
+    let code = error_codes(&answer).join(",");
+    (code, answer["errors"][0]["message"].as_str().unwrap_or_default().to_owned())
+}
+
+db_test! {
+    async fn an_unknown_export_filter_is_named_with_the_accepted_ones(hub) {
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let (status, body) = export(&hub, &ars, "/exports/measures.csv?regionCode=84&colour=blue&departement=69").await?;
+        assert_eq!(status, 400, "{body:?}");
+        let (code, message) = refusal(&body);
+        assert_eq!(code, "BAD_USER_INPUT", "{body:?}");
+        assert!(message.contains("« colour »") && message.contains("« departement »"), "the unknown ones: {message}");
+        assert!(!message.contains("« regionCode »"), "a known one is not unknown: {message}");
+        for accepted in ["regionCode", "departementCode", "academieCode", "year", "campaignId"] {
+            assert!(message.contains(accepted), "{accepted} is listed: {message}");
+        }
+        let (status, body) = export(&hub, &ars, "/exports/measures.xlsx?year=deux-mille").await?;
+        assert_eq!((status, refusal(&body).0.as_str()), (400, "BAD_USER_INPUT"), "{body:?}");
+        assert!(refusal(&body).1.contains("« deux-mille »"), "{body:?}");
+        let (status, _) = export(&hub, &ars, "/exports/measures.csv?regionCode=84&year=2026").await?;
+        assert_eq!(status, 200);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn the_school_plans_export_is_filtered_by_academie_within_the_callers_reach(hub) {
+        let plan = |reference: &str, departement: &str, uai: &str| json!({ "reference": reference, "departementCode": departement,
+            "kind": "PAS", "uai": uai, "etpEducationNationale": "1", "etpMedicoSocial": "2.5", "medicoSocialCost": "180000.00", "year": 2026 });
+        let submit = "mutation($input: SchoolPlansInput!) { submitSchoolPlans(input: $input) { accepted } }";
+        let lyon = hub.as_role(Role::Rectorat, Some("lyon"));
+        let answer = lyon.graphql(submit, json!({ "input": { "academieCode": "lyon", "plans": [plan("PAS-69-01", "69", "0690001B"), plan("PAS-42-01", "42", "0420001Y")] } })).await?;
+        assert_eq!(answer["data"]["submitSchoolPlans"]["accepted"], 2, "{answer}");
+        let grenoble = hub.as_role(Role::Rectorat, Some("grenoble"));
+        let answer = grenoble.graphql(submit, json!({ "input": { "academieCode": "grenoble", "plans": [plan("PAS-38-01", "38", "0380001V")] } })).await?;
+        assert_eq!(answer["data"]["submitSchoolPlans"]["accepted"], 1, "{answer}");
+
+        let rows = |body: &[u8]| read_table(body).map(|(_, t)| t.rows.len()).unwrap_or(usize::MAX);
+        // A rectorat, its region's ARS and the CNSA filter by académie, in the query itself.
+        for (who, caller) in [("the rectorat", &lyon), ("the ARS", &hub.as_role(Role::Ars, Some("84"))), ("the CNSA", &hub.as_cnsa())] {
+            for spelling in ["academie", "academieCode"] {
+                let (status, body) = export(&hub, caller, &format!("/exports/school-plans.csv?{spelling}=lyon")).await?;
+                assert_eq!((status, rows(&body)), (200, 2), "{who}, {spelling}: {}", String::from_utf8_lossy(&body));
+            }
+        }
+        let (_, body) = export(&hub, &hub.as_cnsa(), "/exports/school-plans.csv?academie=grenoble").await?;
+        assert_eq!(rows(&body), 1);
+        let (status, body) = export(&hub, &hub.as_role(Role::Ars, Some("84")), "/exports/school-plans.xlsx?academie=grenoble&year=2026").await?;
+        assert_eq!((status, rows(&body)), (200, 1), "an XLSX, filtered by académie and year");
+
+        // Outside the caller's reach: FORBIDDEN naming the académie; unknown: BAD_USER_INPUT naming it.
+        for (caller, path) in [(&lyon, "/exports/school-plans.csv?academie=grenoble"), (&hub.as_role(Role::Ars, Some("11")), "/exports/school-plans.xlsx?academie=lyon")] {
+            let (status, body) = export(&hub, caller, path).await?;
+            let (code, message) = refusal(&body);
+            assert_eq!((status, code.as_str()), (403, "FORBIDDEN"), "{path}: {body:?}");
+            let wanted = path.rsplit('=').next().unwrap_or_default();
+            assert!(message.contains(&format!("« {wanted} »")), "{message}");
+        }
+        let (status, body) = export(&hub, &lyon, "/exports/school-plans.csv?academie=atlantide").await?;
+        let (code, message) = refusal(&body);
+        assert_eq!((status, code.as_str()), (400, "BAD_USER_INPUT"), "{body:?}");
+        assert!(message.contains("« atlantide »"), "{message}");
+        // The académie filters school plans only.
+        let (status, body) = export(&hub, &hub.as_role(Role::Ars, Some("84")), "/exports/measures.csv?academie=lyon").await?;
+        assert_eq!((status, refusal(&body).0.as_str()), (400, "BAD_USER_INPUT"), "{body:?}");
+        assert!(refusal(&body).1.contains("school-plans"), "{body:?}");
+
+        // The GraphQL read applies the same rule to its académie filter.
+        let q = "query($a: String) { schoolPlans(filter: { academieCode: $a }) { totalCount } }";
+        assert_eq!(lyon.graphql(q, json!({ "a": "lyon" })).await?["data"]["schoolPlans"]["totalCount"], 2);
+        let outside = lyon.graphql(q, json!({ "a": "grenoble" })).await?;
+        assert_eq!(error_codes(&outside), ["FORBIDDEN"], "{outside}");
+        assert!(outside["errors"][0]["message"].as_str().unwrap_or_default().contains("« grenoble »"), "{outside}");
+        let unknown = lyon.graphql(q, json!({ "a": "atlantide" })).await?;
+        assert_eq!(error_codes(&unknown), ["BAD_USER_INPUT"], "{unknown}");
+        assert!(unknown["errors"][0]["message"].as_str().unwrap_or_default().contains("« atlantide »"), "{unknown}");
         Ok(())
     }
 }

@@ -105,6 +105,75 @@ db_test! {
     }
 }
 
+/// The code and the message of the first error of an answer.
+fn refusal(answer: &Value) -> (String, String) {
+    let code = crate::support::error_codes(answer).join(",");
+    (code, answer["errors"][0]["message"].as_str().unwrap_or_default().to_owned())
+}
+
+db_test! {
+    async fn a_territory_filter_outside_ones_scope_is_forbidden_naming_it_in_subscriptions_and_queries(hub) {
+        let cd = hub.as_role(Role::Collectivite, Some("69"));
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        // Subscriptions: a département the caller does not cover (in its region or not), a region it does not touch.
+        for (caller, argument, named) in [
+            (&cd, r#"departementCode: "75""#, "« 75 »"),
+            (&cd, r#"departementCode: "38""#, "« 38 »"),
+            (&cd, r#"regionCode: "11""#, "« 11 »"),
+            (&cd, r#"regionCode: "84", departementCode: "01""#, "« 01 »"),
+            (&ars, r#"departementCode: "75""#, "« 75 »"),
+            (&ars, r#"regionCode: "11""#, "« 11 »"),
+        ] {
+            let mut subscription = caller.subscribe(&format!("subscription {{ coFinancingStatusChanged({argument}) {{ measureId }} }}")).await?;
+            let answer = subscription.next(Duration::from_secs(10)).await?.ok_or("no answer")?;
+            let (code, message) = refusal(&answer);
+            assert_eq!(code, "FORBIDDEN", "{argument}: {answer}");
+            assert!(message.contains(named), "{argument}: {message}");
+        }
+        // Within the scope, the subscription stands and hears its département.
+        let mut own = cd.subscribe(r#"subscription { coFinancingStatusChanged(regionCode: "84", departementCode: "69") { measureId status } }"#).await?;
+        ars.graphql(UPSERT, json!({ "input": eam() })).await?;
+        assert_eq!(next_event(&mut own).await?["status"], "AWAITING_COFINANCER");
+
+        // Queries: the same rule, for every role whose scope is départements (and the ARS's region).
+        let reconciliation = |argument: &str| format!("{{ reconciliation({argument}) {{ findingCounts {{ code count }} }} }}");
+        let status = |argument: &str| format!("{{ coFinancingStatus(filter: {{ {argument} }}) {{ totalCount }} }}");
+        let mdph = hub.as_role(Role::Mdph, Some("69"));
+        let rectorat = hub.as_role(Role::Rectorat, Some("lyon"));
+        for (who, caller, query, named) in [
+            ("the CD", &cd, reconciliation(r#"departementCode: "38""#), "« 38 »"),
+            ("the CD", &cd, reconciliation(r#"regionCode: "11""#), "« 11 »"),
+            ("the CD", &cd, status(r#"departementCode: "75""#), "« 75 »"),
+            ("the CD", &cd, status(r#"regionCode: "11""#), "« 11 »"),
+            ("the MDPH", &mdph, reconciliation(r#"departementCode: "01""#), "« 01 »"),
+            ("the rectorat", &rectorat, reconciliation(r#"departementCode: "38""#), "« 38 »"),
+            ("the rectorat", &rectorat, reconciliation(r#"regionCode: "93""#), "« 93 »"),
+            ("the ARS", &ars, reconciliation(r#"regionCode: "11""#), "« 11 »"),
+            ("the ARS", &ars, status(r#"departementCode: "75""#), "« 75 »"),
+        ] {
+            let answer = caller.graphql(&query, json!({})).await?;
+            let (code, message) = refusal(&answer);
+            assert_eq!(code, "FORBIDDEN", "{who}, {query}: {answer}");
+            assert!(message.contains(named), "{who}, {query}: {message}");
+        }
+        for (who, caller, query) in [
+            ("the CD", &cd, status(r#"departementCode: "69""#)),
+            ("the CD", &cd, reconciliation(r#"regionCode: "84""#)),
+            ("the MDPH", &mdph, reconciliation(r#"departementCode: "69""#)),
+            ("the rectorat", &rectorat, reconciliation(r#"departementCode: "42""#)),
+            ("the CNSA", &hub.as_cnsa(), reconciliation(r#"departementCode: "75""#)),
+        ] {
+            let answer = caller.graphql(&query, json!({})).await?;
+            assert!(answer.get("errors").is_none(), "{who}, {query}: {answer}");
+        }
+        assert_eq!(cd.data(&status(r#"departementCode: "69""#)).await?["coFinancingStatus"]["totalCount"], 1);
+        let unknown = cd.graphql(&reconciliation(r#"departementCode: "999""#), json!({})).await?;
+        assert_eq!(refusal(&unknown).0, "BAD_USER_INPUT", "{unknown}");
+        assert!(refusal(&unknown).1.contains("« 999 »"), "{unknown}");
+        Ok(())
+    }
+}
+
 db_test! {
     async fn every_instance_behind_the_load_balancer_delivers_the_event(hub) {
         if !hub.database_url.starts_with("postgres") {

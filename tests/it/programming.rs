@@ -71,10 +71,17 @@ db_test! {
         assert_eq!(payload["measure"]["status"], "PROGRAMMEE");
         assert!(payload["measure"]["updatedBy"].as_str().unwrap().starts_with("ARS-84/"));
 
+        // An update without expectedVersion is a conflict naming the stored version, as a stale one is.
         let without_version = ars.graphql(UPSERT, json!({ "input": with(measure("ARA-2024-001"), json!({ "solutions": 35 })) })).await?;
-        assert_eq!(error_codes(&without_version), ["BAD_USER_INPUT"]);
+        assert_eq!(error_codes(&without_version), ["VERSION_CONFLICT"], "{without_version}");
+        assert_eq!(without_version["errors"][0]["extensions"]["currentVersion"], 1, "{without_version}");
+        let message = without_version["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("ARA-2024-001") && message.contains("version 1") && message.contains("expectedVersion: 1"), "{message}");
         let stale = ars.graphql(UPSERT, json!({ "input": with(measure("ARA-2024-001"), json!({ "solutions": 35 })), "version": 7 })).await?;
         assert_eq!(error_codes(&stale), ["VERSION_CONFLICT"]);
+        assert_eq!(stale["errors"][0]["extensions"]["currentVersion"], 1, "{stale}");
+        assert!(stale["errors"][0]["message"].as_str().unwrap_or_default().contains("version 1"), "{stale}");
+        assert_eq!(count(&hub, "measure_revision").await?, 1, "nothing written");
         let updated = ars.graphql(UPSERT, json!({ "input": with(measure("ARA-2024-001"), json!({ "solutions": 35, "status": "AUTORISEE" })), "version": 1 })).await?;
         let payload = &updated["data"]["upsertMeasure"];
         assert_eq!((&payload["created"], &payload["measure"]["version"], &payload["measure"]["solutions"]), (&json!(false), &json!(2), &json!(35)));
@@ -176,7 +183,10 @@ db_test! {
             let answer = answer.as_ref().expect("answered");
             match error_codes(answer).as_slice() {
                 [] => won += 1,
-                [code] if code == "VERSION_CONFLICT" => conflicts += 1,
+                [code] if code == "VERSION_CONFLICT" => {
+                    assert_eq!(answer["errors"][0]["extensions"]["currentVersion"], 2, "the winner's version: {answer}");
+                    conflicts += 1
+                }
                 other => panic!("unexpected {other:?}: {answer}"),
             }
         }
@@ -281,6 +291,39 @@ db_test! {
         let withdrawn = cd.graphql(withdraw, json!({ "id": cd_commitment["id"], "v": 2 })).await?;
         assert_eq!(withdrawn["data"]["withdrawCommitment"]["commitment"], json!({ "status": "WITHDRAWN", "withdrawalReason": "Délibération annulée", "version": 3 }));
         assert_eq!(count(&hub, "commitment_revision").await?, 4);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn committing_again_without_expected_version_is_a_conflict_giving_the_current_version(hub) {
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let id = create_measure(&ars, "VERS-1").await?["id"].as_str().unwrap().to_owned();
+        let cd = hub.as_role(Role::Collectivite, Some("69"));
+        let view = json!({ "measureId": id, "costComponent": "HEBERGEMENT", "fullYearAmount": "300000",
+            "decisionRef": "Délibération CD69", "capacity": 25, "installationDate": "2026-09-01" });
+        assert!(cd.graphql(COMMIT, json!({ "input": view.clone() })).await?.get("errors").is_none());
+        assert!(cd.graphql(COMMIT, json!({ "input": with(view.clone(), json!({ "capacity": 28 })), "version": 1 })).await?.get("errors").is_none());
+        let (commitments, revisions, audit) = (count(&hub, "commitment").await?, count(&hub, "commitment_revision").await?, count(&hub, "audit_record").await?);
+
+        let blind = cd.graphql(COMMIT, json!({ "input": with(view.clone(), json!({ "capacity": 30 })) })).await?;
+        assert_eq!(error_codes(&blind), ["VERSION_CONFLICT"], "{blind}");
+        assert_eq!(blind["errors"][0]["extensions"]["currentVersion"], 2, "{blind}");
+        let message = blind["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("version 2") && message.contains("expectedVersion: 2"), "{message}");
+        let stale = cd.graphql(COMMIT, json!({ "input": with(view.clone(), json!({ "capacity": 30 })), "version": 1 })).await?;
+        assert_eq!(error_codes(&stale), ["VERSION_CONFLICT"], "{stale}");
+        assert_eq!(stale["errors"][0]["extensions"]["currentVersion"], 2, "{stale}");
+        assert_eq!(
+            (count(&hub, "commitment").await?, count(&hub, "commitment_revision").await?, count(&hub, "audit_record").await?),
+            (commitments, revisions, audit),
+            "nothing written"
+        );
+
+        // The client retries with the version it was given.
+        let retried = cd.graphql(COMMIT, json!({ "input": with(view, json!({ "capacity": 30 })), "version": blind["errors"][0]["extensions"]["currentVersion"] })).await?;
+        assert_eq!(retried["data"]["commit"]["commitment"]["version"], 3, "{retried}");
+        assert_eq!(retried["data"]["commit"]["commitment"]["capacity"], 30);
         Ok(())
     }
 }

@@ -77,8 +77,9 @@ db_test! {
         assert_eq!(error_codes(&detail), ["FORBIDDEN"]);
         let national = hub.as_cnsa().data("{ reconciliation { envelopes { regionCode } } }").await?;
         assert_eq!(national["reconciliation"]["envelopes"].as_array().unwrap().len(), 54);
-        let other = hub.as_role(Role::Ars, Some("11")).data(q).await?;
-        assert_eq!(other["reconciliation"]["envelopes"], json!([]), "another region's envelopes are not an ARS's to reconcile");
+        let other = hub.as_role(Role::Ars, Some("11")).graphql(q, json!({})).await?;
+        assert_eq!(error_codes(&other), ["FORBIDDEN"], "another region's envelopes are not an ARS's to reconcile: {other}");
+        assert!(other["errors"][0]["message"].as_str().unwrap_or_default().contains("« 84 »"), "{other}");
         Ok(())
     }
 }

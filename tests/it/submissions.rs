@@ -136,6 +136,12 @@ db_test! {
             "plans[1].medicoSocialCost:NEGATIVE_AMOUNT",
             "plans[2].uai:SITE_REQUIRED",
         ]);
+        // The message names both fields and the plan concerned.
+        let site = answer["errors"][0]["extensions"]["violations"].as_array().unwrap().iter()
+            .find(|v| v["code"] == "SITE_REQUIRED").cloned().unwrap_or_default();
+        let message = site["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("plans[2] (« BAD-2 »)"), "{message}");
+        assert!(message.contains("uai") && message.contains("finess"), "{message}");
         let other = rectorat.graphql(SUBMIT_PLANS, json!({ "input": { "academieCode": "grenoble", "plans": [plan("X")] } })).await?;
         assert!(violation_paths(&other).contains(&"academieCode:OUTSIDE_TERRITORY".to_owned()));
         assert_eq!(count(&hub, "SELECT COUNT(*) AS n FROM school_plan").await?, 0);

@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entities::{audit_record, campaign, commitment, measure, needs_indicator, school_plan};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
-use serde::Deserialize;
 
 use super::import::{COMMITMENT_HEADERS, MEASURE_HEADERS, NEEDS_HEADERS, SCHOOL_HEADERS};
 use super::tabular::{CellKind, FileFormat, french_amount, write_csv, write_xlsx};
@@ -18,19 +17,68 @@ use crate::http::{Gate, authenticate, error_response};
 use crate::needs::needs_scope;
 use crate::programming::service::measure_scope;
 use crate::programming::types::{CommitmentRecord, MeasureRecord};
-use crate::school::{SchoolPlanRecord, plan_scope};
+use crate::school::{SchoolPlanRecord, academie_filter, plan_scope};
 use crate::territory::service::Catalog;
 use crate::validation::{FIRST_YEAR, LAST_YEAR};
 
+/// The query parameters an export accepts (`academieCode`, also written `academie`, for `school-plans` only;
+/// `campaignId` for `campaign-status`).
+pub const FILTERS: [&str; 5] = ["regionCode", "departementCode", "academieCode", "year", "campaignId"];
+
 /// Filters an export accepts as query parameters.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Default, Debug, PartialEq)]
 pub struct ExportFilter {
     region_code: Option<String>,
     departement_code: Option<String>,
+    /// For `school-plans`.
+    academie_code: Option<String>,
     year: Option<i32>,
     /// For `campaign-status`.
     campaign_id: Option<String>,
+}
+
+impl ExportFilter {
+    /// Reads the query parameters. An unknown parameter is named (every unknown one, with the accepted ones), as is
+    /// a parameter given twice or a year that is not a number.
+    pub fn parse(pairs: &[(String, String)]) -> Result<ExportFilter, String> {
+        fn canonical(name: &str) -> &str {
+            if name == "academie" { "academieCode" } else { name }
+        }
+        let mut unknown: Vec<&str> = Vec::new();
+        for (name, _) in pairs {
+            if !FILTERS.contains(&canonical(name)) && !unknown.contains(&name.as_str()) {
+                unknown.push(name);
+            }
+        }
+        if !unknown.is_empty() {
+            let named = unknown.iter().map(|n| format!("« {n} »")).collect::<Vec<_>>().join(", ");
+            let what = if unknown.len() == 1 { "filtre inconnu" } else { "filtres inconnus" };
+            return Err(format!("{what} : {named} ; filtres acceptés : {}", FILTERS.join(", ")));
+        }
+        let mut filter = ExportFilter::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, value) in pairs {
+            let name = canonical(name);
+            if seen.contains(&name) {
+                return Err(format!("filtre « {name} » donné deux fois"));
+            }
+            seen.push(name);
+            let value = value.trim().to_owned();
+            match name {
+                "regionCode" => filter.region_code = Some(value),
+                "departementCode" => filter.departement_code = Some(value),
+                "academieCode" => filter.academie_code = Some(value),
+                "campaignId" => filter.campaign_id = Some(value),
+                "year" => {
+                    filter.year =
+                        Some(value.parse().map_err(|_| format!("filtre « year » : « {value} » n'est pas une année"))?)
+                }
+                // Unknown names were refused above.
+                _ => {}
+            }
+        }
+        Ok(filter)
+    }
 }
 
 struct Sheet {
@@ -196,6 +244,9 @@ async fn school_sheet(
 ) -> Result<Sheet, ApiError> {
     let reach = policy::require(principal, Resource::SchoolPlan, Action::Read)?;
     let mut query = school_plan::Entity::find().filter(plan_scope(principal, reach, catalog));
+    if let Some(a) = &filter.academie_code {
+        query = query.filter(academie_filter(principal, reach, catalog, a)?);
+    }
     if let Some(d) = &filter.departement_code {
         query = query.filter(school_plan::Column::DepartementCode.eq(d.clone()));
     }
@@ -320,7 +371,7 @@ pub async fn export(
     State(state): State<ExportState>,
     headers: HeaderMap,
     Path(file): Path<String>,
-    filter: Result<Query<ExportFilter>, axum::extract::rejection::QueryRejection>,
+    parameters: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let principal = match authenticate(&state.gate, &headers).await {
         Ok(Authentication::Authenticated(principal)) => principal,
@@ -329,18 +380,25 @@ pub async fn export(
         }
         Err(response) => return response,
     };
-    let Ok(Query(filter)) = filter else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            code::BAD_USER_INPUT,
-            "filtres inconnus : regionCode, departementCode, year",
-        );
+    let filter = match parameters {
+        Ok(Query(pairs)) => ExportFilter::parse(&pairs),
+        Err(rejection) => {
+            Err(format!("paramètres illisibles ({rejection}) ; filtres acceptés : {}", FILTERS.join(", ")))
+        }
+    };
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message),
     };
     let (list, format) = match file.rsplit_once('.') {
         Some((list, "csv")) => (list, FileFormat::Csv),
         Some((list, "xlsx")) => (list, FileFormat::Xlsx),
         _ => return error_response(StatusCode::NOT_FOUND, code::NOT_FOUND, "export inconnu : .csv ou .xlsx attendu"),
     };
+    if let Some(academie) = filter.academie_code.as_ref().filter(|_| list != "school-plans") {
+        let message = format!("filtre « academieCode » (« {academie} ») : réservé à l'export school-plans");
+        return error_response(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message);
+    }
     let sheet = match list {
         "measures" => measures_sheet(&state.db, &principal, &filter).await,
         "commitments" => commitments_sheet(&state.db, &principal, &filter).await,
@@ -396,4 +454,35 @@ pub async fn export(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn unknown_parameters_are_named_with_the_accepted_ones() {
+        let err = ExportFilter::parse(&pairs(&[("year", "2026"), ("colour", "blue"), ("regoin", "84")])).unwrap_err();
+        assert!(err.starts_with("filtres inconnus : « colour », « regoin »"), "{err}");
+        assert!(
+            err.ends_with("filtres acceptés : regionCode, departementCode, academieCode, year, campaignId"),
+            "{err}"
+        );
+        let one = ExportFilter::parse(&pairs(&[("colour", "blue"), ("colour", "red")])).unwrap_err();
+        assert!(one.starts_with("filtre inconnu : « colour » ;"), "{one}");
+    }
+
+    #[test]
+    fn known_parameters_are_read_and_a_bad_one_is_named() {
+        let filter = ExportFilter::parse(&pairs(&[("academie", "lyon"), ("year", "2026")])).unwrap();
+        assert_eq!((filter.academie_code.as_deref(), filter.year), (Some("lyon"), Some(2026)));
+        let twice = ExportFilter::parse(&pairs(&[("academie", "lyon"), ("academieCode", "grenoble")])).unwrap_err();
+        assert_eq!(twice, "filtre « academieCode » donné deux fois");
+        let year = ExportFilter::parse(&pairs(&[("year", "deux-mille")])).unwrap_err();
+        assert_eq!(year, "filtre « year » : « deux-mille » n'est pas une année");
+    }
 }

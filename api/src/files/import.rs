@@ -127,7 +127,11 @@ fn with_lines(err: ApiError, list: &str) -> ApiError {
                         .and_then(|rest| rest.split(']').next())
                         .and_then(|n| n.parse::<usize>().ok());
                     match row {
-                        Some(row) => Violation { message: format!("ligne {} : {}", line(row), v.message), ..v },
+                        // A message naming the row by its index names it by its line instead.
+                        Some(row) => match v.message.strip_prefix(&format!("{list}[{row}]")) {
+                            Some(rest) => Violation { message: format!("ligne {}{rest}", line(row)), ..v },
+                            None => Violation { message: format!("ligne {} : {}", line(row), v.message), ..v },
+                        },
                         None => v,
                     }
                 })
@@ -407,7 +411,7 @@ fn row_failure(errors: &mut RowErrors, row: usize, err: ApiError) -> Result<(), 
                 errors.add(row, &v.path, &v.code, v.message);
             }
         }
-        ApiError::VersionConflict(message) => errors.add(row, "version", "VERSION_CONFLICT", message),
+        ApiError::VersionConflict { message, .. } => errors.add(row, "version", "VERSION_CONFLICT", message),
         ApiError::BadUserInput(message) => errors.add(row, "version", "BAD_USER_INPUT", message),
         ApiError::NotFound(message) => errors.add(row, "measure", "NOT_FOUND", message),
         other => return Err(other),

@@ -68,7 +68,9 @@ pub struct ProgrammingMutation;
 
 #[Object]
 impl ProgrammingMutation {
-    /// Creates or updates (at `expectedVersion`) the measure of this reference in the ARS's region.
+    /// Creates or updates (at `expectedVersion`) the measure of this reference in the ARS's region. Updating an
+    /// existing measure without `expectedVersion`, or with another version than the stored one, is VERSION_CONFLICT
+    /// with the stored version in `extensions.currentVersion`; nothing is written.
     async fn upsert_measure(
         &self,
         ctx: &Context<'_>,
@@ -92,7 +94,9 @@ impl ProgrammingMutation {
     }
 
     /// Records the caller's own commitment on a measure (the ARS for assurance maladie, a collectivité for
-    /// itself): capacity, installation date, component, amounts as that funder sees them.
+    /// itself): capacity, installation date, component, amounts as that funder sees them. Updating an existing
+    /// commitment without `expectedVersion`, or with another version than the stored one, is VERSION_CONFLICT with
+    /// the stored version in `extensions.currentVersion`; nothing is written.
     async fn commit(
         &self,
         ctx: &Context<'_>,

@@ -42,10 +42,14 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("aucune mesure « {id} » dans votre territoire"))
 }
 
+/// `expectedVersion` is not the stored version: the answer gives the stored one (`extensions.currentVersion`).
 fn conflict(what: &str, expected: i32, stored: i32) -> ApiError {
-    ApiError::VersionConflict(format!(
-        "{what} a changé entre-temps (version {stored}, vous attendiez {expected}) : relisez-la avant de la modifier ; rien n'a été écrit"
-    ))
+    ApiError::version_conflict(
+        format!(
+            "{what} a changé entre-temps (version {stored}, vous attendiez {expected}) : relisez-la avant de la modifier ; rien n'a été écrit"
+        ),
+        Some(stored),
+    )
 }
 
 /// The region of a stored measure (the one whose reconciliation a commitment on it changes).
@@ -147,11 +151,15 @@ pub async fn apply_measure(
     let publics = input.publics.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
     let (id, version, created) = match &existing {
         Some(stored) => {
+            // Without expectedVersion the update would be blind: a conflict naming the stored version.
             let expected = expected_version.ok_or_else(|| {
-                ApiError::BadUserInput(format!(
-                    "la mesure « {} » existe (version {}) : donnez expectedVersion pour la modifier",
-                    stored.reference, stored.version
-                ))
+                ApiError::version_conflict(
+                    format!(
+                        "la mesure « {} » existe déjà (version {}) : donnez expectedVersion: {} pour la modifier ; rien n'a été écrit",
+                        stored.reference, stored.version, stored.version
+                    ),
+                    Some(stored.version),
+                )
             })?;
             if expected != stored.version {
                 return Err(conflict("la mesure", expected, stored.version));
@@ -179,16 +187,20 @@ pub async fn apply_measure(
                 .exec(txn)
                 .await?;
             if updated.rows_affected != 1 {
-                return Err(conflict("la mesure", expected, expected + 1));
+                let now = measure::Entity::find_by_id(stored.id.clone()).one(txn).await?.map(|m| m.version);
+                return Err(conflict("la mesure", expected, now.unwrap_or(expected + 1)));
             }
             (stored.id.clone(), expected + 1, false)
         }
         None => {
             if let Some(expected) = expected_version.filter(|v| *v != 0) {
-                return Err(ApiError::VersionConflict(format!(
-                    "aucune mesure « {} » n'existe encore (expectedVersion {expected}) ; rien n'a été écrit",
-                    input.reference.trim()
-                )));
+                return Err(ApiError::version_conflict(
+                    format!(
+                        "aucune mesure « {} » n'existe encore (expectedVersion {expected}) ; rien n'a été écrit",
+                        input.reference.trim()
+                    ),
+                    None,
+                ));
             }
             let id = uuid::Uuid::now_v7().to_string();
             let inserted = measure::Entity::insert(measure::ActiveModel {
@@ -220,10 +232,13 @@ pub async fn apply_measure(
                 Ok(_) => {}
                 // Another request created this reference a moment ago.
                 Err(err) if is_unique_violation(&err) => {
-                    return Err(ApiError::VersionConflict(format!(
-                        "la mesure « {} » vient d'être créée par une autre requête : relisez-la ; rien n'a été écrit",
-                        input.reference.trim()
-                    )));
+                    return Err(ApiError::version_conflict(
+                        format!(
+                            "la mesure « {} » vient d'être créée par une autre requête : relisez-la ; rien n'a été écrit",
+                            input.reference.trim()
+                        ),
+                        None,
+                    ));
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -388,11 +403,15 @@ pub async fn apply_commitment(
     let schedule = serde_json::to_string(&input.schedule).map_err(|e| ApiError::Internal(Box::new(e)))?;
     let (id, created) = match existing {
         Some(stored) => {
+            // Without expectedVersion the update would be blind: a conflict naming the stored version.
             let expected = expected_version.ok_or_else(|| {
-                ApiError::BadUserInput(format!(
-                    "votre engagement sur cette mesure existe (version {}) : donnez expectedVersion pour le modifier",
-                    stored.version
-                ))
+                ApiError::version_conflict(
+                    format!(
+                        "votre engagement sur cette mesure existe déjà (version {}) : donnez expectedVersion: {} pour le modifier ; rien n'a été écrit",
+                        stored.version, stored.version
+                    ),
+                    Some(stored.version),
+                )
             })?;
             if expected != stored.version {
                 return Err(conflict("l'engagement", expected, stored.version));
@@ -413,15 +432,19 @@ pub async fn apply_commitment(
                 .exec(txn)
                 .await?;
             if updated.rows_affected != 1 {
-                return Err(conflict("l'engagement", expected, expected + 1));
+                let now = commitment::Entity::find_by_id(stored.id.clone()).one(txn).await?.map(|c| c.version);
+                return Err(conflict("l'engagement", expected, now.unwrap_or(expected + 1)));
             }
             (stored.id, false)
         }
         None => {
             if let Some(expected) = expected_version.filter(|v| *v != 0) {
-                return Err(ApiError::VersionConflict(format!(
-                    "aucun engagement n'existe encore sur cette mesure (expectedVersion {expected}) ; rien n'a été écrit"
-                )));
+                return Err(ApiError::version_conflict(
+                    format!(
+                        "aucun engagement n'existe encore sur cette mesure (expectedVersion {expected}) ; rien n'a été écrit"
+                    ),
+                    None,
+                ));
             }
             let id = uuid::Uuid::now_v7().to_string();
             let inserted = commitment::Entity::insert(commitment::ActiveModel {
@@ -447,9 +470,9 @@ pub async fn apply_commitment(
             match inserted {
                 Ok(_) => {}
                 Err(err) if is_unique_violation(&err) => {
-                    return Err(ApiError::VersionConflict(
-                        "cet engagement vient d'être créé par une autre requête : relisez-le ; rien n'a été écrit"
-                            .into(),
+                    return Err(ApiError::version_conflict(
+                        "cet engagement vient d'être créé par une autre requête : relisez-le ; rien n'a été écrit",
+                        None,
                     ));
                 }
                 Err(err) => return Err(err.into()),
@@ -507,7 +530,8 @@ pub async fn withdraw(
         .exec(&write.txn)
         .await?;
     if updated.rows_affected != 1 {
-        return Err(conflict("l'engagement", expected_version, expected_version + 1));
+        let now = commitment::Entity::find_by_id(id.to_owned()).one(&write.txn).await?.map(|c| c.version);
+        return Err(conflict("l'engagement", expected_version, now.unwrap_or(expected_version + 1)));
     }
     let record = reload_commitment(&write.txn, id).await?;
     record_commitment_revision(&write.txn, &record).await?;

@@ -80,24 +80,45 @@ impl View<'_> {
     }
 }
 
-/// The regions a request reads, checked against the reader's scope. Unknown codes are refused.
+/// The regions a request reads, its filters checked against the reader's scope, the same way for the
+/// `coFinancingStatus` and `reconciliation` queries and the `coFinancingStatusChanged` subscription: an unknown code is
+/// BAD_USER_INPUT, a département the reader does not cover or a region its territory does not touch is FORBIDDEN, each
+/// naming the code (never an empty answer or a silent subscription, which would read as "nothing there").
 fn regions_to_read(
     catalog: &Catalog,
     view: &View<'_>,
     region: Option<&str>,
     departement: Option<&str>,
 ) -> Result<Vec<String>, ApiError> {
-    if let Some(code) = departement {
-        let d = catalog
-            .departement(code)
-            .ok_or_else(|| ApiError::BadUserInput(format!("département inconnu : « {code} »")))?;
+    let departement = departement
+        .map(|code| {
+            catalog.departement(code).ok_or_else(|| ApiError::BadUserInput(format!("département inconnu : « {code} »")))
+        })
+        .transpose()?;
+    if let Some(code) = region {
+        catalog.region(code).ok_or_else(|| ApiError::BadUserInput(format!("région inconnue : « {code} »")))?;
+    }
+    let scope = &view.principal.scope;
+    if !view.whole_country() {
+        if let Some(d) = departement
+            && !scope.covers_departement(&d.code, &d.region_code)
+        {
+            return Err(ApiError::Forbidden(format!("le département « {} » n'est pas dans votre territoire", d.code)));
+        }
+        if let Some(code) = region
+            && !scope.region_codes.iter().any(|r| r == code)
+        {
+            return Err(ApiError::Forbidden(format!("la région « {code} » ne touche pas votre territoire")));
+        }
+    }
+    if let Some(d) = departement {
+        // A département of another region than the one asked for: nothing answers both filters.
         if region.is_some_and(|r| r != d.region_code) {
             return Ok(Vec::new());
         }
         return Ok(vec![d.region_code.clone()]);
     }
     if let Some(code) = region {
-        catalog.region(code).ok_or_else(|| ApiError::BadUserInput(format!("région inconnue : « {code} »")))?;
         return Ok(vec![code.to_owned()]);
     }
     Ok(if view.whole_country() {
@@ -410,6 +431,8 @@ pub struct ReconciliationQuery;
 impl ReconciliationQuery {
     /// Each measure of the caller's territory with its co-financing status and the findings behind it, from the
     /// live reconciled state (current as of the last committed write).
+    /// A `regionCode` the caller's territory does not touch or a `departementCode` it does not cover is FORBIDDEN, an
+    /// unknown code BAD_USER_INPUT, each naming the code.
     async fn co_financing_status(
         &self,
         ctx: &Context<'_>,
@@ -472,6 +495,8 @@ impl ReconciliationQuery {
     /// Envelopes (notified, committed, headroom per region and compartment), findings, needs coverage and school
     /// matching of the caller's territory. A dashboard gets the aggregates, not the findings' detail; counts of
     /// people are masked for every reader but the CNSA and the producing MDPH.
+    /// A `regionCode` the caller's territory does not touch or a `departementCode` it does not cover is FORBIDDEN, an
+    /// unknown code BAD_USER_INPUT, each naming the code.
     async fn reconciliation(
         &self,
         ctx: &Context<'_>,
@@ -590,6 +615,8 @@ impl ReconciliationSubscription {
     /// region or a département), as writes commit on any hub instance. Over WebSocket (graphql-transport-ws) on
     /// /graphql; the token goes in the connection_init payload (`{"Authorization": "Bearer …"}`) or the upgrade
     /// request's header.
+    /// A `regionCode` the caller's territory does not touch or a `departementCode` it does not cover is FORBIDDEN, an
+    /// unknown code BAD_USER_INPUT, each naming the code.
     async fn co_financing_status_changed(
         &self,
         ctx: &Context<'_>,

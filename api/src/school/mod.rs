@@ -34,15 +34,18 @@ use crate::vocabulary::{DataKind, SchoolSupportKind};
 
 pub const MAX_PLANS: usize = 10_000;
 
+/// One school-support plan. One of `uai` or `finess` is required (both may be given): the schema leaves each optional
+/// since either will do; a plan with neither is refused with the violation SITE_REQUIRED (path
+/// `plans[i].uai`), whose message names both fields and the plan's index (its line in a file).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct SchoolPlanInput {
     /// The rectorat's own reference of the plan, unique in its académie.
     pub reference: String,
     pub departement_code: String,
     pub kind: SchoolSupportKind,
-    /// The school (UAI: 7 digits and a check letter).
+    /// The school (UAI: 7 digits and a check letter). One of uai or finess is required.
     pub uai: Option<String>,
-    /// The host médico-social service (FINESS).
+    /// The host médico-social service (FINESS). One of uai or finess is required.
     pub finess: Option<String>,
     /// Staff FTE from Éducation nationale, a decimal with up to two decimals ("1.5").
     pub etp_education_nationale: String,
@@ -126,6 +129,15 @@ struct PlanFigures {
     etp_ms: i64,
 }
 
+/// How a message names a plan of the submission: its index, and its reference when there is one. A file import
+/// replaces the index by the line (`files::import`).
+pub fn plan_label(index: usize, reference: &str) -> String {
+    match reference.trim() {
+        "" => format!("plans[{index}]"),
+        reference => format!("plans[{index}] (« {reference} »)"),
+    }
+}
+
 fn check_plans(input: &SchoolPlansInput, principal: &Principal, catalog: &Catalog) -> (Violations, Vec<PlanFigures>) {
     let mut v = Violations::new();
     let mut figures = Vec::with_capacity(input.plans.len());
@@ -176,7 +188,10 @@ fn check_plans(input: &SchoolPlansInput, principal: &Principal, catalog: &Catalo
             plan.uai.is_some() || plan.finess.is_some(),
             "uai",
             "SITE_REQUIRED",
-            "indiquez l'école (UAI) ou le service support (FINESS)",
+            format!(
+                "{} : ni uai ni finess, l'un des deux est requis (l'école par son UAI ou le service support par son FINESS)",
+                plan_label(i, &plan.reference)
+            ),
         );
         if let Some(uai) = &plan.uai {
             r.check(
@@ -308,6 +323,7 @@ pub async fn submit_school_plans(
 
 #[derive(InputObject, Default)]
 pub struct SchoolPlanFilter {
+    /// An académie of the caller's territory: an unknown code is BAD_USER_INPUT, one outside the territory FORBIDDEN.
     pub academie_code: Option<String>,
     pub region_code: Option<String>,
     pub departement_code: Option<String>,
@@ -333,6 +349,30 @@ pub fn plan_scope(principal: &Principal, reach: Reach, catalog: &Catalog) -> Con
     }
 }
 
+/// The SQL predicate of an académie filter, checked against the reader's reach: an unknown code is
+/// BAD_USER_INPUT, an académie outside the reader's territory FORBIDDEN, each naming the code (never an empty answer
+/// that would look like an académie without plans).
+pub fn academie_filter(
+    principal: &Principal,
+    reach: Reach,
+    catalog: &Catalog,
+    code: &str,
+) -> Result<Condition, ApiError> {
+    let academie =
+        catalog.academie(code).ok_or_else(|| ApiError::BadUserInput(format!("académie « {code} » inconnue")))?;
+    let within = match (reach, principal.scope.level) {
+        (Reach::Everything, _) | (_, ScopeLevel::National) => true,
+        (_, ScopeLevel::Region) => principal.scope.region_codes.contains(&academie.region_code),
+        _ => catalog
+            .departements_of_academie(&academie.code)
+            .any(|d| principal.scope.departement_codes.contains(&d.code)),
+    };
+    if !within {
+        return Err(ApiError::Forbidden(format!("l'académie « {code} » n'est pas dans votre territoire")));
+    }
+    Ok(Condition::all().add(school_plan::Column::AcademieCode.eq(academie.code.clone())))
+}
+
 #[derive(Default)]
 pub struct SchoolQuery;
 
@@ -352,8 +392,8 @@ impl SchoolQuery {
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
         let mut condition = plan_scope(principal, reach, catalog);
-        if let Some(a) = filter.academie_code {
-            condition = condition.add(school_plan::Column::AcademieCode.eq(a));
+        if let Some(a) = &filter.academie_code {
+            condition = condition.add(academie_filter(principal, reach, catalog, a)?);
         }
         if let Some(region) = filter.region_code {
             let academies: Vec<String> = catalog.academies_of_region(&region).map(|a| a.code.clone()).collect();
