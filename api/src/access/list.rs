@@ -140,13 +140,16 @@ impl AccessList {
 
     /// A revocation committed on this instance.
     pub fn revoked(&self, token_id: &str) {
-        self.lists.write().unwrap_or_else(|e| e.into_inner()).revoked.insert(token_id.to_owned());
+        // The version moves while the lists are held, so a reload under way sees the change (`reload_all`).
+        let mut lists = self.lists.write().unwrap_or_else(|e| e.into_inner());
+        lists.revoked.insert(token_id.to_owned());
         self.changed();
     }
 
     /// An institution changed (suspended, reinstated) on this instance.
     pub fn institution_changed(&self, row: institution::Model) {
-        self.lists.write().unwrap_or_else(|e| e.into_inner()).put_institution(row);
+        let mut lists = self.lists.write().unwrap_or_else(|e| e.into_inner());
+        lists.put_institution(row);
         self.changed();
     }
 
@@ -164,10 +167,23 @@ impl AccessList {
         Ok(())
     }
 
+    /// Reads the whole list again. A change applied while the read was under way (a commit on this instance, a
+    /// notification) may be missing from what was read: the read is then done again, so a reload never undoes a
+    /// newer change; revocations, which are never lifted, are kept whatever happens.
     async fn reload_all(&self) -> Result<(), DbErr> {
-        let lists = read_all(&self.db).await?;
-        *self.lists.write().unwrap_or_else(|e| e.into_inner()) = lists;
-        self.changed();
+        for _ in 0..3 {
+            let before = *self.version.borrow();
+            let mut lists = read_all(&self.db).await?;
+            let mut held = self.lists.write().unwrap_or_else(|e| e.into_inner());
+            lists.revoked.extend(held.revoked.iter().cloned());
+            if *self.version.borrow() == before {
+                *held = lists;
+                self.changed();
+                return Ok(());
+            }
+            // Keep at least the revocations read; try again for the rest.
+            held.revoked = lists.revoked;
+        }
         Ok(())
     }
 
@@ -181,7 +197,8 @@ impl AccessList {
                 match institution::Entity::find_by_id(code.to_owned()).one(&self.db).await? {
                     Some(row) => self.institution_changed(row),
                     None => {
-                        self.lists.write().unwrap_or_else(|e| e.into_inner()).institutions.remove(code);
+                        let mut lists = self.lists.write().unwrap_or_else(|e| e.into_inner());
+                        lists.institutions.remove(code);
                         self.changed();
                     }
                 }
