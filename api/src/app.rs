@@ -38,6 +38,7 @@ pub struct App {
     router: axum::Router,
     db: DatabaseConnection,
     addr: SocketAddr,
+    statements: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl App {
@@ -56,7 +57,8 @@ impl App {
                 "no trusted token issuer configured (CNH_ISSUERS_FILE, CNH_DEV_JWT_SECRET): every call but the probes will be refused"
             );
         }
-        let db = db::connect(&config.database_url).await?;
+        let mut db = db::connect(&config.database_url).await?;
+        let statements = db::count_statements(&mut db);
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
         let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
@@ -99,7 +101,7 @@ impl App {
         };
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
         let router = crate::routes::router(state, exports, db.clone(), config.limits.max_body_bytes);
-        Ok(App { listener, router, db, addr })
+        Ok(App { listener, router, db, addr, statements })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -112,6 +114,11 @@ impl App {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// How many SQL statements the hub has run since it was built (migrations and reference data included).
+    pub fn statements(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.statements.clone()
     }
 
     /// Serves until `shutdown` completes, then finishes the requests under way.

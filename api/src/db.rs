@@ -22,6 +22,17 @@ fn reason(err: &DbErr) -> String {
     text.replace('\n', " ")
 }
 
+/// Counts the SQL statements run through a connection and its clones (set before it is cloned): how tests prove that
+/// a read or an authentication touches no database, and a figure for the operator.
+pub fn count_statements(db: &mut DatabaseConnection) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = counter.clone();
+    db.set_metric_callback(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    counter
+}
+
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);

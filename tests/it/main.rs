@@ -19,4 +19,5 @@ mod reconciliation;
 mod reference_data;
 mod schema_contract;
 mod startup;
+mod statements;
 mod submissions;

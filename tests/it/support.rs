@@ -109,6 +109,8 @@ pub struct TestHub {
     /// A connection of the test's own, to look at or alter what is stored.
     pub db: DatabaseConnection,
     pub database_url: String,
+    /// SQL statements the hub itself has run (not the test's own connection).
+    pub statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     server: tokio::task::JoinHandle<()>,
     _store: Store,
 }
@@ -158,13 +160,14 @@ impl TestHub {
     async fn start_with(config: Config, store: Store) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
         let database_url = config.database_url.clone();
         let app = App::build(config).await?;
+        let statements = app.statements();
         let base_url = format!("http://{}", app.local_addr());
         let server = tokio::spawn(async move {
             let _ = app.run_until(std::future::pending()).await;
         });
         let db = Database::connect(&database_url).await?;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(TestHub { base_url, client, db, database_url, server, _store: store })
+        Ok(TestHub { base_url, client, db, database_url, statements, server, _store: store })
     }
 
     /// A second hub instance on the same database, as behind a load balancer.
