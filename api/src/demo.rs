@@ -25,8 +25,8 @@ use crate::vocabulary::{Compartment, NeedsIndicatorKind};
 /// Measures per unit of scale, nationally.
 pub const MEASURES_PER_SCALE: usize = 5_000;
 
-/// splitmix64: small, fast, and the same everywhere.
-struct Rng(u64);
+/// splitmix64: small, fast, and the same everywhere (the demo data, the generated documents of the tests).
+pub struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -37,7 +37,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 

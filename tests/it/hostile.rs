@@ -114,20 +114,12 @@ db_test! {
     }
 }
 
-/// A small deterministic generator (SplitMix64): the same documents on every run, so a failure can be replayed.
-struct Generator(u64);
+/// Deterministic documents (the demo's SplitMix64): the same on every run, so a failure can be replayed.
+struct Generator(api::demo::Rng);
 
 impl Generator {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: u64) -> usize {
-        (self.next() % n) as usize
+        self.0.below(n) as usize
     }
 
     /// A size spread over orders of magnitude: mostly small, sometimes huge.
@@ -197,7 +189,7 @@ impl Generator {
 
 db_test! {
     async fn generated_deep_and_wide_documents_never_take_the_hub_down(hub) {
-        let mut generator = Generator(0x00C0_FFEE);
+        let mut generator = Generator(api::demo::Rng(0x00C0_FFEE));
         let impatient = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
         let token = crate::support::mint("CNSA", false, Duration::from_secs(3_600));
         for case in 0..150 {

@@ -245,6 +245,13 @@ async fn serve_websocket(
         let held = principal.lock().unwrap_or_else(|e| e.into_inner());
         held.as_ref().and_then(|p| state.gate.access.check(p, chrono::Utc::now()).err())
     };
+    // The close frame for a principal that stopped being valid (expired, revoked, suspended).
+    let expired = |principal: &Mutex<Option<crate::access::principal::Principal>>| {
+        invalid(principal).map(|err| {
+            tracing::info!(reason = %err, "WebSocket closed: its principal may no longer act");
+            close_frame(CLOSE_FORBIDDEN, err.public_message())
+        })
+    };
     let close = loop {
         tokio::select! {
             out = graphql.next() => match out {
@@ -283,15 +290,13 @@ async fn serve_websocket(
                 }
             },
             _ = access_changes.changed() => {
-                if let Some(err) = invalid(&principal) {
-                    tracing::info!(reason = %err, "WebSocket closed: its principal may no longer act");
-                    break Some(close_frame(CLOSE_FORBIDDEN, err.public_message()));
+                if let Some(frame) = expired(&principal) {
+                    break Some(frame);
                 }
             },
             _ = ticks.tick() => {
-                if let Some(err) = invalid(&principal) {
-                    tracing::info!(reason = %err, "WebSocket closed: its principal may no longer act");
-                    break Some(close_frame(CLOSE_FORBIDDEN, err.public_message()));
+                if let Some(frame) = expired(&principal) {
+                    break Some(frame);
                 }
                 let initialised = principal.lock().unwrap_or_else(|e| e.into_inner()).is_some();
                 if !initialised && !refused.load(Ordering::SeqCst) && opened.elapsed() > INIT_TIMEOUT {

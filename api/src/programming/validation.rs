@@ -194,12 +194,7 @@ fn check_cofinancing_territory(input: &MeasureInput, catalog: &Catalog, v: &mut 
         v.add("expectedCofinancerCode", "UNKNOWN_COLLECTIVITE", format!("collectivité « {code} » inconnue"));
         return;
     }
-    let covering: Vec<&str> = catalog
-        .collectivites
-        .iter()
-        .filter(|c| catalog.departements_of_collectivite(&c.code).any(|d| d.code == departement))
-        .map(|c| c.code.as_str())
-        .collect();
+    let covering: Vec<&str> = catalog.cofinancers_of_departement(departement).map(|c| c.code.as_str()).collect();
     let parts = catalog.commune_parts();
     let here = parts.covering(&covering, input.commune_code.as_deref());
     if !here.contains(&code.as_str()) {
