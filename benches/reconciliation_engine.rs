@@ -1,6 +1,7 @@
 //! Criterion benchmark of the reconciliation engine on the demo programming (`cnh-hub demo`), scale 1 and 10:
 //! the full national reconciliation, and what one write recomputes (its region: the largest, Auvergne-Rhône-Alpes),
-//! in the engine alone and with the region's reload from SQLite inside a transaction.
+//! in the engine alone (from scratch, and reusing the untouched measures' outcomes as the live state does) and inside
+//! a transaction on SQLite.
 //!
 //!     cargo bench --bench reconciliation_engine
 //!
@@ -66,6 +67,16 @@ fn engine(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("one_write_region_engine", scale), &f.region, |b, s| {
             b.iter(|| engine::reconcile(s))
+        });
+        // What a write runs in the engine: the region again, each untouched measure's outcome kept from the last
+        // reconciliation, one measure computed anew, the region-wide sums and groupings recomputed.
+        let kept = engine::reconcile_reusing(&f.region, |_, _| None);
+        group.bench_with_input(BenchmarkId::new("one_write_region_engine_incremental", scale), &f.region, |b, s| {
+            b.iter(|| engine::reconcile_reusing(s, |i, _| (i != 0).then(|| kept.outcomes[i].clone())))
+        });
+        let kept_national = engine::reconcile_reusing(&f.national, |_, _| None);
+        group.bench_with_input(BenchmarkId::new("national_engine_incremental", scale), &f.national, |b, s| {
+            b.iter(|| engine::reconcile_reusing(s, |i, _| (i != 0).then(|| kept_national.outcomes[i].clone())))
         });
         let territory = Arc::new(service::territory(&f.catalog));
         group.bench_function(BenchmarkId::new("region_load_sqlite", scale), |b| {

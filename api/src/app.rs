@@ -15,7 +15,6 @@ use crate::access::list::AccessList;
 use crate::config::{Config, Profile};
 use crate::db::{self, DbSetupError};
 use crate::graphql::{self, http};
-use crate::records::CommitmentLoader;
 use crate::territory::service::{Catalog, EnvelopeLoader};
 use crate::{reconciled::live::Reconciled, reconciliation::MaskingThreshold};
 
@@ -74,7 +73,6 @@ impl App {
             .data(reconciled)
             .data(MaskingThreshold(config.limits.small_count_threshold as i64))
             .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
-            .data(DataLoader::new(CommitmentLoader { db: db.clone() }, tokio::spawn))
             .extension(graphql::document_guard::DocumentGuard(config.limits.document))
             .limit_depth(config.limits.max_query_depth)
             .limit_complexity(config.limits.max_query_complexity)

@@ -39,6 +39,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
     if url.starts_with("sqlite:") {
         // One writer at a time in SQLite: a small pool avoids "database is locked" under concurrent writes.
         options.max_connections(4).min_connections(1);
+        // Write-ahead log: a region loaded on first use reads while a write commits, and a commit appends to the log
+        // instead of rewriting a rollback journal. NORMAL is the synchronous level SQLite recommends with WAL: a
+        // commit survives the hub's crash; the last ones may not survive a power cut of the machine. The embedded
+        // store is the single-machine default; PostgreSQL is the production store.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+        });
     } else {
         options.max_connections(16);
     }

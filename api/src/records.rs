@@ -1,17 +1,13 @@
 //! Measures and commitments as the API shows them and as each revision keeps them (JSON), built from their stored
-//! rows; and the loader that fetches a page's commitments in one query. Beneath the reconciled state, which holds
-//! these records, and every capability that shows them.
+//! rows. Beneath the reconciled state, which holds these records (and answers a measure's `commitments` field), and
+//! every capability that shows them.
 
-use std::collections::HashMap;
-
-use async_graphql::dataloader::Loader;
-use async_graphql::{ComplexObject, Context, InputObject, SimpleObject};
+use async_graphql::{InputObject, SimpleObject};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use entities::{commitment, measure};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult, SharedError, stored};
+use crate::error::{ApiError, stored};
 use crate::money::Euros;
 use crate::vocabulary::{
     CommitmentStatus, CostComponent, MeasureCompartment, MeasureNature, MeasurePublic, MeasureStatus, Payer, Procedure,
@@ -89,15 +85,6 @@ impl TryFrom<&measure::Model> for MeasureRecord {
     }
 }
 
-#[ComplexObject]
-impl MeasureRecord {
-    /// The commitments of every funder on this measure (withdrawn ones included, with their status).
-    async fn commitments(&self, ctx: &Context<'_>) -> ApiResult<Vec<CommitmentRecord>> {
-        let loader = ctx.data::<async_graphql::dataloader::DataLoader<CommitmentLoader>>()?;
-        Ok(loader.load_one(self.id.clone()).await?.unwrap_or_default())
-    }
-}
-
 /// An amount for one year of a commitment's schedule.
 #[derive(SimpleObject, InputObject, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(input_name = "YearAmountInput")]
@@ -156,30 +143,5 @@ impl TryFrom<&commitment::Model> for CommitmentRecord {
             updated_at: c.updated_at,
             updated_by: c.updated_by.clone(),
         })
-    }
-}
-
-/// Batches the commitments of every measure a query shows into one SQL query.
-pub struct CommitmentLoader {
-    pub db: DatabaseConnection,
-}
-
-impl Loader<String> for CommitmentLoader {
-    type Value = Vec<CommitmentRecord>;
-    type Error = SharedError;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let rows = commitment::Entity::find()
-            .filter(commitment::Column::MeasureId.is_in(keys.iter().cloned()))
-            .order_by_asc(commitment::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(ApiError::from)?;
-        let mut by_measure: HashMap<String, Vec<CommitmentRecord>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for row in &rows {
-            by_measure.entry(row.measure_id.clone()).or_default().push(CommitmentRecord::try_from(row)?);
-        }
-        Ok(by_measure)
     }
 }

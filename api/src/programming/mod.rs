@@ -22,7 +22,8 @@ pub struct ProgrammingQuery;
 
 #[Object]
 impl ProgrammingQuery {
-    /// Measures within the caller's territory (all of them for the CNSA), oldest first.
+    /// Measures within the caller's territory (all of them for the CNSA), oldest first, from the reconciled state
+    /// (current as of the last committed write).
     async fn measures(
         &self,
         ctx: &Context<'_>,
@@ -34,12 +35,12 @@ impl ProgrammingQuery {
         let reach = policy::require(principal, Resource::Measure, Action::Read)?;
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
-        let (rows, total, has_next) =
-            service::list_measures(db(ctx)?, principal, reach, &filter, limit, after.as_deref()).await?;
+        let (records, total, has_next) =
+            service::list_measures(reconciled(ctx)?, principal, reach, &filter, limit, after.as_deref()).await?;
         let mut connection =
             Connection::with_additional_fields(after.is_some(), has_next, ConnectionFields { total_count: total });
-        for row in &rows {
-            connection.edges.push(Edge::new(row.id.clone(), MeasureRecord::try_from(row)?));
+        for record in records {
+            connection.edges.push(Edge::new(record.id.clone(), record));
         }
         Ok(connection)
     }
@@ -54,11 +55,11 @@ impl ProgrammingQuery {
     ) -> ApiResult<Option<MeasureRecord>> {
         let principal = policy::principal(ctx)?;
         let reach = policy::require(principal, Resource::Measure, Action::Read)?;
-        let db = db(ctx)?;
-        let current = service::find_measure(db, principal, reach, id.as_str()).await?;
+        // The current version from the reconciled state; an earlier one from the revisions.
+        let current = service::find_measure_record(reconciled(ctx)?, principal, reach, id.as_str()).await?;
         match as_of {
-            None => Ok(Some(MeasureRecord::try_from(&current)?)),
-            Some(instant) => Ok(service::measure_as_of(db, &current.id, instant).await?),
+            None => Ok(Some(current)),
+            Some(instant) => Ok(service::measure_as_of(db(ctx)?, &current.id, instant).await?),
         }
     }
 }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use crate::reconciled::live::Reconciled;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use entities::{commitment, commitment_revision, measure, measure_revision};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder,
 };
 
 use super::types::{
@@ -260,45 +260,77 @@ pub async fn apply_measure(
 }
 
 /// A page of measures within the principal's reach.
+/// Whether a measure is within a principal's reach: `measure_scope`'s rule, for reads from the reconciled state.
+pub fn measure_in_reach(principal: &Principal, reach: Reach, measure: &MeasureRecord) -> bool {
+    match (reach, principal.scope.level) {
+        (Reach::Everything, _) | (_, ScopeLevel::National) => true,
+        (_, ScopeLevel::Region) => principal.scope.region_codes.contains(&measure.region_code),
+        _ => principal.scope.departement_codes.contains(&measure.departement_code),
+    }
+}
+
+/// The regions whose measures a principal may reach, looked up by key in the reconciled state.
+fn regions_in_reach(reconciled: &Reconciled, principal: &Principal, reach: Reach) -> Vec<String> {
+    if reach == Reach::Everything || principal.scope.level == ScopeLevel::National {
+        reconciled.catalog().regions.iter().map(|r| r.code.clone()).collect()
+    } else {
+        principal.scope.region_codes.clone()
+    }
+}
+
+fn matches(filter: &MeasureFilter, m: &MeasureRecord) -> bool {
+    filter.region_code.as_ref().is_none_or(|r| *r == m.region_code)
+        && filter.departement_code.as_ref().is_none_or(|d| *d == m.departement_code)
+        && filter.category_code.as_ref().is_none_or(|c| *c == m.category_code)
+        && filter.compartment.is_none_or(|c| c == m.compartment)
+        && filter.status.is_none_or(|s| s == m.status)
+        && filter.year.is_none_or(|y| m.planned_installation.year() == y)
+}
+
+/// A page of the measures within reach that match the filter, in id order (oldest first), from the reconciled state:
+/// no database query once the regions are loaded. Returns the page, the total and whether more follow.
 pub async fn list_measures(
-    db: &DatabaseConnection,
+    reconciled: &Reconciled,
     principal: &Principal,
     reach: Reach,
     filter: &MeasureFilter,
     limit: u64,
     after: Option<&str>,
-) -> Result<(Vec<measure::Model>, u64, bool), ApiError> {
-    let mut condition = measure_scope(principal, reach);
-    if let Some(region) = &filter.region_code {
-        condition = condition.add(measure::Column::RegionCode.eq(region.clone()));
-    }
-    if let Some(departement) = &filter.departement_code {
-        condition = condition.add(measure::Column::DepartementCode.eq(departement.clone()));
-    }
-    if let Some(category) = &filter.category_code {
-        condition = condition.add(measure::Column::CategoryCode.eq(category.clone()));
-    }
-    if let Some(compartment) = filter.compartment {
-        condition = condition.add(measure::Column::Compartment.eq(compartment.as_str()));
-    }
-    if let Some(status) = filter.status {
-        condition = condition.add(measure::Column::Status.eq(status.as_str()));
-    }
-    if let Some(year) = filter.year {
-        let (from, to) = (chrono::NaiveDate::from_ymd_opt(year, 1, 1), chrono::NaiveDate::from_ymd_opt(year, 12, 31));
-        if let (Some(from), Some(to)) = (from, to) {
-            condition = condition.add(measure::Column::PlannedInstallation.between(from, to));
+) -> Result<(Vec<MeasureRecord>, u64, bool), ApiError> {
+    let mut states = Vec::new();
+    for region in regions_in_reach(reconciled, principal, reach) {
+        if filter.region_code.as_ref().is_none_or(|r| *r == region) {
+            states.push(reconciled.region(&region).await?);
         }
     }
-    let total = measure::Entity::find().filter(condition.clone()).count(db).await?;
-    let mut query = measure::Entity::find().filter(condition);
-    if let Some(after) = after {
-        query = query.filter(measure::Column::Id.gt(after));
+    let mut selected: Vec<&MeasureRecord> = states
+        .iter()
+        .flat_map(|state| state.records())
+        .filter(|m| measure_in_reach(principal, reach, m) && matches(filter, m))
+        .collect();
+    if states.len() > 1 {
+        selected.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     }
-    let mut rows = query.order_by_asc(measure::Column::Id).limit(limit + 1).all(db).await?;
-    let has_next = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok((rows, total, has_next))
+    let total = selected.len() as u64;
+    let start = after.map_or(0, |a| selected.partition_point(|m| m.id.as_str() <= a));
+    let end = (start + limit as usize).min(selected.len());
+    Ok((selected[start..end].iter().map(|m| (*m).clone()).collect(), total, end < selected.len()))
+}
+
+/// The current version of a measure within reach, from the reconciled state; NOT_FOUND (as a missing one) outside.
+pub async fn find_measure_record(
+    reconciled: &Reconciled,
+    principal: &Principal,
+    reach: Reach,
+    id: &str,
+) -> Result<MeasureRecord, ApiError> {
+    for region in regions_in_reach(reconciled, principal, reach) {
+        let state = reconciled.region(&region).await?;
+        if let Some(m) = state.measure(id) {
+            return if measure_in_reach(principal, reach, m) { Ok(m.clone()) } else { Err(not_found(id)) };
+        }
+    }
+    Err(not_found(id))
 }
 
 /// The measure as it stood at an instant: the last revision recorded at or before it, or None if it did not

@@ -5,8 +5,9 @@
 //! database each time costs milliseconds, while serving it from memory costs microseconds (BENCHMARKS.md).
 //!
 //! How it stays right: a write that touches a region bumps the region's generation (an upsert that also serialises
-//! the region's writers on PostgreSQL), reloads the region inside its transaction, reconciles it, stores the statuses
-//! that changed and logs the changes, then commits. After the commit this instance installs the new state and tells
+//! the region's writers on PostgreSQL), reads back the measures it touched inside its transaction, patches them into
+//! the region's state (the engine reuses the other measures' outcomes and recomputes the region's sums), stores the
+//! statuses that changed and logs the changes, then commits. After the commit this instance installs the new state and tells
 //! its subscribers. Other instances learn of it through PostgreSQL's LISTEN/NOTIFY (the notification is sent at
 //! commit): they reload the region and tell their own subscribers the logged changes. A region's state is also
 //! rebuilt when the Paris day changes (campaign deadlines pass at midnight).
@@ -24,10 +25,12 @@ use sea_orm::{
 };
 use tokio::sync::broadcast;
 
-use super::snapshot::{self as service, RegionData};
+use super::snapshot::{self as service, LoadedMeasures, RegionData};
 use crate::error::ApiError;
-use crate::reconciled::engine::{self, CoFinancingStatus, Report, Snapshot, Territory};
-use crate::records::MeasureRecord;
+use crate::reconciled::engine::{
+    self, CoFinancingStatus, MeasureFact, MeasureOutcome, Reconciliation, Report, Snapshot, Territory,
+};
+use crate::records::{CommitmentRecord, MeasureRecord};
 use crate::territory::annex::AnnexFigures;
 use crate::territory::service::Catalog;
 
@@ -37,7 +40,8 @@ pub const CHANNEL: &str = "cnh_co_financing";
 /// The generation notified for a write that only makes a region's state stale.
 const STALE: i64 = -1;
 
-/// One region, reconciled.
+/// One region, reconciled. Measures are held in the snapshot's order (by id), and `records`, `commitments`,
+/// `outcomes` and `report.statuses` follow that order, so a measure is found by binary search on its id.
 pub struct RegionState {
     pub region: String,
     pub generation: i64,
@@ -45,25 +49,151 @@ pub struct RegionState {
     pub day: NaiveDate,
     pub snapshot: Snapshot,
     pub report: Report,
-    pub measures: HashMap<String, MeasureRecord>,
-    /// measure id → index in `report.statuses`.
-    pub status_index: HashMap<String, usize>,
+    /// Each measure's outcome, kept for the next write's recomputation.
+    outcomes: Vec<Arc<MeasureOutcome>>,
+    /// Each measure as the API shows it.
+    records: Vec<Arc<MeasureRecord>>,
+    /// Each measure's commitments as the API shows them (withdrawn ones included), by id.
+    commitments: Vec<Arc<Vec<CommitmentRecord>>>,
 }
 
 impl RegionState {
-    fn build(region: &str, generation: i64, day: NaiveDate, data: RegionData) -> RegionState {
-        let report = engine::reconcile(&data.snapshot);
-        let status_index = report.statuses.iter().enumerate().map(|(i, s)| (s.measure_id.clone(), i)).collect();
+    fn build(region: &str, generation: i64, day: NaiveDate, mut data: RegionData) -> RegionState {
+        let Reconciliation { report, outcomes } = engine::reconcile_reusing(&data.snapshot, |_, _| None);
+        let records = data.records.into_iter().map(Arc::new).collect();
+        let commitments = (data.snapshot.measures.iter())
+            .map(|m| Arc::new(data.commitments.remove(&m.id).unwrap_or_default()))
+            .collect();
         RegionState {
             region: region.to_owned(),
             generation,
             day,
             snapshot: data.snapshot,
             report,
-            measures: data.measures,
-            status_index,
+            outcomes,
+            records,
+            commitments,
         }
     }
+
+    /// The position of a measure of this region.
+    pub fn index_of(&self, measure_id: &str) -> Option<usize> {
+        self.snapshot.measures.binary_search_by(|m| m.id.as_str().cmp(measure_id)).ok()
+    }
+
+    /// The measure at a position (that of its status in `report.statuses`).
+    pub fn record(&self, index: usize) -> &MeasureRecord {
+        &self.records[index]
+    }
+
+    /// A measure of this region, as the API shows it.
+    pub fn measure(&self, measure_id: &str) -> Option<&MeasureRecord> {
+        self.index_of(measure_id).map(|i| self.record(i))
+    }
+
+    /// A measure's commitments (withdrawn ones included), in id order.
+    pub fn commitments_of(&self, measure_id: &str) -> Option<&[CommitmentRecord]> {
+        self.index_of(measure_id).map(|i| self.commitments[i].as_slice())
+    }
+
+    /// The measures in id order.
+    pub fn records(&self) -> impl Iterator<Item = &MeasureRecord> {
+        self.records.iter().map(|r| r.as_ref())
+    }
+
+    /// A measure's status, finding codes and département as stored in `measure_co_financing`.
+    fn standing(&self, index: usize) -> Standing {
+        Standing {
+            status: self.report.statuses[index].status.as_str().to_owned(),
+            codes: codes(&self.report, index).join(","),
+            departement: self.records[index].departement_code.clone(),
+        }
+    }
+
+    /// This state with some measures replaced by what a write left of them (`loaded`, read in its transaction):
+    /// the other measures keep their records and their outcomes, only the touched ones are reconciled again (with
+    /// the region-wide sums).
+    fn patched(&self, generation: i64, now: DateTime<Utc>, touched: &BTreeSet<String>, loaded: LoadedMeasures) -> Self {
+        struct Entry {
+            fact: MeasureFact,
+            record: Arc<MeasureRecord>,
+            commitments: Arc<Vec<CommitmentRecord>>,
+            outcome: Option<Arc<MeasureOutcome>>,
+        }
+        let mut entries: Vec<Entry> = Vec::with_capacity(self.records.len() + loaded.facts.len());
+        for (i, fact) in self.snapshot.measures.iter().enumerate() {
+            if !touched.contains(&fact.id) {
+                entries.push(Entry {
+                    fact: fact.clone(),
+                    record: self.records[i].clone(),
+                    commitments: self.commitments[i].clone(),
+                    outcome: Some(self.outcomes[i].clone()),
+                });
+            }
+        }
+        let mut loaded_commitments = loaded.commitments;
+        for (fact, record) in loaded.facts.into_iter().zip(loaded.records) {
+            if fact.region != self.region {
+                continue;
+            }
+            let commitments = Arc::new(loaded_commitments.remove(&fact.id).unwrap_or_default());
+            entries.push(Entry { fact, record: Arc::new(record), commitments, outcome: None });
+        }
+        entries.sort_by(|a, b| a.fact.id.cmp(&b.fact.id));
+        let mut snapshot = Snapshot {
+            measures: Vec::with_capacity(entries.len()),
+            commitments: self
+                .snapshot
+                .commitments
+                .iter()
+                .filter(|c| !touched.contains(&c.measure_id))
+                .cloned()
+                .collect(),
+            rules: self.snapshot.rules.clone(),
+            legacy_categories: self.snapshot.legacy_categories.clone(),
+            envelopes: self.snapshot.envelopes.clone(),
+            school_plans: self.snapshot.school_plans.clone(),
+            territory: self.snapshot.territory.clone(),
+            needs: self.snapshot.needs.clone(),
+            campaigns: self.snapshot.campaigns.clone(),
+            now,
+            targets: self.snapshot.targets,
+            annex: None,
+        };
+        let (mut records, mut commitments, mut reuse) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in entries {
+            snapshot.measures.push(entry.fact);
+            records.push(entry.record);
+            commitments.push(entry.commitments);
+            reuse.push(entry.outcome);
+        }
+        snapshot.commitments.extend(
+            loaded
+                .commitment_facts
+                .into_iter()
+                .filter(|c| snapshot.measures.binary_search_by(|m| m.id.cmp(&c.measure_id)).is_ok()),
+        );
+        snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+        let Reconciliation { report, outcomes } = engine::reconcile_reusing(&snapshot, |i, _| reuse[i].clone());
+        RegionState {
+            region: self.region.clone(),
+            generation,
+            day: paris_day(now),
+            snapshot,
+            report,
+            outcomes,
+            records,
+            commitments,
+        }
+    }
+}
+
+/// A measure's standing as `measure_co_financing` stores it.
+#[derive(PartialEq, Eq)]
+struct Standing {
+    status: String,
+    codes: String,
+    departement: String,
 }
 
 /// A measure's status changed (or the measure appeared or left a region).
@@ -270,38 +400,19 @@ impl Reconciled {
             let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
             regions.get(region).filter(|s| s.generation == generation - 1 && s.day == day).cloned()
         };
-        // measure id → (status, finding codes, département) as it stood before this write.
-        let mut before: HashMap<String, (String, String, String)> = HashMap::new();
-        let data = match current {
-            Some(state) => {
-                for (i, s) in state.report.statuses.iter().enumerate() {
-                    let departement = state.measures.get(&s.measure_id).map(|m| m.departement_code.clone());
-                    before.insert(
-                        s.measure_id.clone(),
-                        (
-                            s.status.as_str().to_owned(),
-                            codes(&state.report, i).join(","),
-                            departement.unwrap_or_default(),
-                        ),
-                    );
-                }
-                let mut snapshot = state.snapshot.clone();
-                let mut measures = state.measures.clone();
-                snapshot.now = now;
-                snapshot.measures.retain(|m| !touched.contains(&m.id));
-                snapshot.commitments.retain(|c| !touched.contains(&c.measure_id));
-                let (facts, records, commitments) = service::load_measures(txn, touched).await?;
+        // What may have changed, as it stood before this write: the touched measures when this instance holds the
+        // region as of the previous generation (only they can change status: a measure's status depends on the
+        // measure, its commitments and the reference data), else every measure of the region, as stored.
+        let mut before: HashMap<String, Standing> = HashMap::new();
+        let (state, candidates) = match current {
+            Some(current) => {
                 for id in touched {
-                    measures.remove(id);
+                    if let Some(i) = current.index_of(id) {
+                        before.insert(id.clone(), current.standing(i));
+                    }
                 }
-                for record in records.into_iter().filter(|r| r.region_code == region) {
-                    measures.insert(record.id.clone(), record);
-                }
-                snapshot.measures.extend(facts.into_iter().filter(|m| m.region == region));
-                snapshot.measures.sort_by(|a, b| a.id.cmp(&b.id));
-                snapshot.commitments.extend(commitments.into_iter().filter(|c| measures.contains_key(&c.measure_id)));
-                snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
-                RegionData { snapshot, measures }
+                let loaded = service::load_measures(txn, touched).await?;
+                (current.patched(generation, now, touched, loaded), Some(touched))
             }
             None => {
                 for row in measure_co_financing::Entity::find()
@@ -309,22 +420,28 @@ impl Reconciled {
                     .all(txn)
                     .await?
                 {
-                    before.insert(row.measure_id, (row.status, row.finding_codes, row.departement_code));
+                    before.insert(
+                        row.measure_id,
+                        Standing { status: row.status, codes: row.finding_codes, departement: row.departement_code },
+                    );
                 }
-                service::load_region(txn, &self.catalog, self.territory.clone(), region, now).await?
+                let data = service::load_region(txn, &self.catalog, self.territory.clone(), region, now).await?;
+                (RegionState::build(region, generation, day, data), None)
             }
         };
-        let state = RegionState::build(region, generation, day, data);
+        let after: Vec<usize> = match candidates {
+            Some(ids) => ids.iter().filter_map(|id| state.index_of(id)).collect(),
+            None => (0..state.report.statuses.len()).collect(),
+        };
         let mut changes = Vec::new();
-        for (i, status) in state.report.statuses.iter().enumerate() {
-            let finding_codes = codes(&state.report, i);
-            let joined = finding_codes.join(",");
-            let previous = before.get(&status.measure_id);
-            if previous.is_some_and(|(s, c, _)| *s == status.status.as_str() && *c == joined) {
+        for i in after {
+            let status = &state.report.statuses[i];
+            let now_standing = state.standing(i);
+            let previous = before.remove(&status.measure_id);
+            if previous.as_ref() == Some(&now_standing) {
                 continue;
             }
-            let departement = state.measures.get(&status.measure_id).map(|m| m.departement_code.clone());
-            let departement = departement.unwrap_or_default();
+            let Standing { codes: joined, departement, .. } = now_standing;
             measure_co_financing::Entity::insert(measure_co_financing::ActiveModel {
                 measure_id: Set(status.measure_id.clone()),
                 region_code: Set(region.to_owned()),
@@ -352,16 +469,16 @@ impl Reconciled {
                 region: region.to_owned(),
                 departement,
                 measure_id: status.measure_id.clone(),
-                previous: previous.and_then(|(s, _, _)| CoFinancingStatus::from_stored(s)),
+                previous: previous.and_then(|p| CoFinancingStatus::from_stored(&p.status)),
                 status: Some(status.status),
-                finding_codes,
+                finding_codes: codes(&state.report, i),
                 generation,
                 at: now,
             });
         }
-        let present: BTreeSet<&str> = state.report.statuses.iter().map(|s| s.measure_id.as_str()).collect();
-        for (id, (status, _, departement)) in &before {
-            if present.contains(id.as_str()) {
+        // What is left of `before` is no longer in the region.
+        for (id, Standing { status, departement, .. }) in &before {
+            if state.index_of(id).is_some() {
                 continue;
             }
             // The measure left the region.

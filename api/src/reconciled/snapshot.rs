@@ -9,7 +9,7 @@ use entities::{
     campaign, commitment, envelope_allocation, financing_rule, measure, national_target, needs_indicator, school_plan,
     submission,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::access::principal::Scope;
 use crate::error::{ApiError, stored};
@@ -99,50 +99,71 @@ fn measure_fact(m: &measure::Model) -> Result<(MeasureFact, MeasureRecord), ApiE
     Ok((fact, record))
 }
 
-fn commitment_fact(c: &commitment::Model) -> Result<CommitmentFact, ApiError> {
+/// A stored commitment as the API shows it, and as the engine sees it when it is active.
+fn commitment_fact(c: &commitment::Model) -> Result<(Option<CommitmentFact>, CommitmentRecord), ApiError> {
     let record = CommitmentRecord::try_from(c)?;
-    Ok(CommitmentFact {
-        id: record.id,
-        measure_id: record.measure_id,
+    let fact = (record.status == CommitmentStatus::Active).then(|| CommitmentFact {
+        id: record.id.clone(),
+        measure_id: record.measure_id.clone(),
         funder: record.funder,
-        funder_code: record.funder_code,
+        funder_code: record.funder_code.clone(),
         component: record.cost_component,
         full_year_cents: record.full_year_amount.0,
         schedule: record.schedule.iter().map(|y| (y.year, y.amount.0)).collect(),
         capacity: record.capacity,
         installation: record.installation_date,
-    })
+    });
+    Ok((fact, record))
 }
 
-/// Some measures and their active commitments, as a write left them (read inside its transaction).
-pub async fn load_measures<C: ConnectionTrait>(
-    conn: &C,
-    ids: &BTreeSet<String>,
-) -> Result<(Vec<MeasureFact>, Vec<MeasureRecord>, Vec<CommitmentFact>), ApiError> {
-    let (mut facts, mut records, mut commitments) = (Vec::new(), Vec::new(), Vec::new());
+/// Commitments as the API shows them (withdrawn ones included), by measure id, each measure's in id order.
+pub type CommitmentsByMeasure = HashMap<String, Vec<CommitmentRecord>>;
+
+/// Some measures as a write left them (read inside its transaction).
+pub struct LoadedMeasures {
+    pub facts: Vec<MeasureFact>,
+    pub records: Vec<MeasureRecord>,
+    /// Active commitments, as the engine sees them.
+    pub commitment_facts: Vec<CommitmentFact>,
+    /// Every commitment, as the API shows them.
+    pub commitments: CommitmentsByMeasure,
+}
+
+/// Some measures and their commitments, as a write left them (read inside its transaction).
+pub async fn load_measures<C: ConnectionTrait>(conn: &C, ids: &BTreeSet<String>) -> Result<LoadedMeasures, ApiError> {
+    let mut loaded = LoadedMeasures {
+        facts: Vec::new(),
+        records: Vec::new(),
+        commitment_facts: Vec::new(),
+        commitments: HashMap::new(),
+    };
     let ids: Vec<String> = ids.iter().cloned().collect();
     for chunk in ids.chunks(1000) {
         for m in measure::Entity::find().filter(measure::Column::Id.is_in(chunk.iter().cloned())).all(conn).await? {
             let (fact, record) = measure_fact(&m)?;
-            facts.push(fact);
-            records.push(record);
+            loaded.facts.push(fact);
+            loaded.records.push(record);
         }
         for c in commitment::Entity::find()
             .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
-            .filter(commitment::Column::Status.eq(CommitmentStatus::Active.as_str()))
+            .order_by_asc(commitment::Column::Id)
             .all(conn)
             .await?
         {
-            commitments.push(commitment_fact(&c)?);
+            let (fact, record) = commitment_fact(&c)?;
+            loaded.commitment_facts.extend(fact);
+            loaded.commitments.entry(record.measure_id.clone()).or_default().push(record);
         }
     }
-    Ok((facts, records, commitments))
+    Ok(loaded)
 }
 
 /// A region's snapshot, and the measures as the API shows them.
 pub struct RegionData {
     pub snapshot: Snapshot,
-    pub measures: HashMap<String, MeasureRecord>,
+    /// The measures as the API shows them, in the snapshot's order (by id).
+    pub records: Vec<MeasureRecord>,
+    pub commitments: CommitmentsByMeasure,
 }
 
 /// Loads everything one region's reconciliation needs. Run inside a write transaction, it sees the write.
@@ -161,26 +182,28 @@ pub async fn load_region<C: ConnectionTrait>(
         rules: rules(conn).await?,
         ..Snapshot::default()
     };
-    let mut records = HashMap::new();
     let rows = measure::Entity::find().filter(measure::Column::RegionCode.eq(region)).all(conn).await?;
     let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
-    for m in &rows {
-        let (fact, record) = measure_fact(m)?;
-        snapshot.measures.push(fact);
-        records.insert(record.id.clone(), record);
-    }
-    snapshot.measures.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut pairs = rows.iter().map(measure_fact).collect::<Result<Vec<_>, _>>()?;
+    pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let (measures, records): (Vec<MeasureFact>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
+    snapshot.measures = measures;
+    let mut commitments: CommitmentsByMeasure = HashMap::new();
     for chunk in ids.chunks(1000) {
         for c in commitment::Entity::find()
             .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
-            .filter(commitment::Column::Status.eq(CommitmentStatus::Active.as_str()))
             .all(conn)
             .await?
         {
-            snapshot.commitments.push(commitment_fact(&c)?);
+            let (fact, record) = commitment_fact(&c)?;
+            snapshot.commitments.extend(fact);
+            commitments.entry(record.measure_id.clone()).or_default().push(record);
         }
     }
     snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+    for list in commitments.values_mut() {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
     for row in
         envelope_allocation::Entity::find().filter(envelope_allocation::Column::RegionCode.eq(region)).all(conn).await?
     {
@@ -202,7 +225,7 @@ pub async fn load_region<C: ConnectionTrait>(
     let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
     snapshot.needs = latest_needs(conn, departements).await?;
     snapshot.campaigns = campaign_standings(conn, catalog, region).await?;
-    Ok(RegionData { snapshot, measures: records })
+    Ok(RegionData { snapshot, records, commitments })
 }
 
 /// Each département's latest picture (its most recent reference date), summed over age bands.

@@ -456,7 +456,7 @@ impl ReconciliationQuery {
         let mut selected: Vec<(&str, &RegionState, usize)> = Vec::new();
         for state in &states {
             for (i, status) in state.report.statuses.iter().enumerate() {
-                let Some(m) = state.measures.get(&status.measure_id) else { continue };
+                let m = state.record(i);
                 if view.sees(&m.region_code, std::slice::from_ref(&m.departement_code))
                     && filter.status.is_none_or(|wanted| status.status == wanted)
                     && filter.category_code.as_ref().is_none_or(|c| *c == m.category_code)
@@ -482,7 +482,7 @@ impl ReconciliationQuery {
             connection.edges.push(Edge::new(
                 (*id).to_owned(),
                 CoFinancing {
-                    measure: state.measures[*id].clone(),
+                    measure: state.record(*i).clone(),
                     status: status.status,
                     awaited_cofinancer_code: status.awaited_cofinancer.clone(),
                     findings: status.findings.iter().map(|f| Finding::from(&state.report.findings[*f])).collect(),
@@ -528,10 +528,9 @@ impl ReconciliationQuery {
                 }));
             }
             findings.extend(report.findings.iter().filter(|f| view.sees(&f.region, &f.departements)));
-            for s in &report.statuses {
-                if let Some(m) = state.measures.get(&s.measure_id)
-                    && view.sees(&m.region_code, std::slice::from_ref(&m.departement_code))
-                {
+            for (i, s) in report.statuses.iter().enumerate() {
+                let m = state.record(i);
+                if view.sees(&m.region_code, std::slice::from_ref(&m.departement_code)) {
                     *statuses.entry(s.status).or_default() += 1;
                 }
             }

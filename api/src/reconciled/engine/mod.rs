@@ -25,6 +25,7 @@ mod test_support;
 mod types;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use cofinancing::SHARE_TOLERANCE_BP;
 pub use envelopes::{BALANCE_TOLERANCE_BP, national_findings};
@@ -63,35 +64,83 @@ fn measure_finding(
     }
 }
 
+/// What the engine concludes about one measure on its own: its co-financing status and its own findings (a creation
+/// under a legacy category, the co-financing checks, commitments left on an abandoned measure). It depends only on
+/// the measure, its active commitments and the reference data (rules, legacy categories, territory), so the live
+/// state keeps it between writes and a write recomputes it only for the measures it touched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeasureOutcome {
+    pub status: CoFinancingStatus,
+    pub awaited_cofinancer: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+fn measure_outcome(
+    measure: &MeasureFact,
+    commitments: &[&CommitmentFact],
+    snapshot: &Snapshot,
+    category_rules: &[RuleFact],
+) -> MeasureOutcome {
+    let mut findings: Vec<Finding> =
+        hygiene::legacy_category_on_creation(measure, &snapshot.legacy_categories).into_iter().collect();
+    // An abandoned measure awaits nothing: its status says so, and commitments left on it are orphans.
+    let (status, awaited_cofinancer) = if measure.status == crate::vocabulary::MeasureStatus::Abandonnee {
+        (CoFinancingStatus::Abandoned, None)
+    } else {
+        let (status, checks, awaited) = cofinancing::check_measure(measure, commitments, snapshot, category_rules);
+        findings.extend(checks);
+        (status, awaited)
+    };
+    findings.extend(hygiene::orphan_commitments(measure, commitments));
+    MeasureOutcome { status, awaited_cofinancer, findings }
+}
+
+/// A report, and the outcome of each measure it was composed from (in the snapshot's order of measures), to reuse
+/// in the next reconciliation of the same region.
+#[derive(Clone, Debug, Default)]
+pub struct Reconciliation {
+    pub report: Report,
+    pub outcomes: Vec<Arc<MeasureOutcome>>,
+}
+
 /// Reconciles a snapshot: every measure's co-financing status, envelope ceilings and balances, payment credits,
 /// territory hygiene, needs coverage, school matching, campaign deadlines; the national checks when the snapshot
 /// carries the annex.
 pub fn reconcile(snapshot: &Snapshot) -> Report {
+    reconcile_reusing(snapshot, |_, _| None).report
+}
+
+/// Reconciles a snapshot, taking each measure's outcome from `reuse` where it gives one (the measure, its
+/// commitments and the reference data unchanged since it was computed) and computing the others. The region-wide
+/// families (duplicates, envelopes, school matching, hygiene, coverage, campaigns) are sums and groupings over the
+/// whole snapshot, recomputed every time. The report is the same as `reconcile`'s on the same snapshot.
+pub fn reconcile_reusing(
+    snapshot: &Snapshot,
+    reuse: impl Fn(usize, &MeasureFact) -> Option<Arc<MeasureOutcome>>,
+) -> Reconciliation {
     let mut report = Report::default();
     let mut by_measure: CommitmentsByMeasure = BTreeMap::new();
     for c in &snapshot.commitments {
         by_measure.entry(c.measure_id.as_str()).or_default().push(c);
     }
     let rules_of = cofinancing::rules_by_category(&snapshot.rules);
-    for measure in &snapshot.measures {
-        let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
-        let category_rules = rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
+    let mut outcomes = Vec::with_capacity(snapshot.measures.len());
+    report.statuses.reserve(snapshot.measures.len());
+    for (i, measure) in snapshot.measures.iter().enumerate() {
+        let outcome = reuse(i, measure).unwrap_or_else(|| {
+            let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
+            let category_rules = rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
+            Arc::new(measure_outcome(measure, commitments, snapshot, category_rules))
+        });
         let first = report.findings.len();
-        report.findings.extend(hygiene::legacy_category_on_creation(measure, &snapshot.legacy_categories));
-        // An abandoned measure awaits nothing: its status says so, and commitments left on it are orphans.
-        let (status, findings, awaited_cofinancer) = if measure.status == crate::vocabulary::MeasureStatus::Abandonnee {
-            (CoFinancingStatus::Abandoned, Vec::new(), None)
-        } else {
-            cofinancing::check_measure(measure, commitments, snapshot, category_rules)
-        };
-        report.findings.extend(findings);
-        report.findings.extend(hygiene::orphan_commitments(measure, commitments));
+        report.findings.extend(outcome.findings.iter().cloned());
         report.statuses.push(MeasureStatusReport {
             measure_id: measure.id.clone(),
-            status,
+            status: outcome.status,
             findings: (first..report.findings.len()).collect(),
-            awaited_cofinancer,
+            awaited_cofinancer: outcome.awaited_cofinancer.clone(),
         });
+        outcomes.push(outcome);
     }
     hygiene::possible_duplicates(snapshot, &mut report);
     envelopes::envelope_use_and_splits(snapshot, &by_measure, &mut report);
@@ -103,7 +152,7 @@ pub fn reconcile(snapshot: &Snapshot) -> Report {
     if let Some(annex) = &snapshot.annex {
         report.findings.extend(national_findings(annex, &snapshot.targets, &report.socle_splits));
     }
-    report
+    Reconciliation { report, outcomes }
 }
 
 #[cfg(test)]
@@ -204,5 +253,115 @@ mod tests {
         // 2026: 600 € of CP for the 600 € installed, capped at the 500 € notified.
         assert_eq!(report.findings[9].figures[2], ("aeDisponible", FigureValue::Cents(50_000)));
         assert_eq!(report.socle_splits, vec![SocleSplit { region: "84".into(), children: 0, ase: 0, adults: 60_000 }]);
+    }
+    /// A small deterministic generator: the same draws on every run.
+    struct Draws(u64);
+
+    impl Draws {
+        fn next(&mut self, below: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % below
+        }
+    }
+
+    fn random_measure(draws: &mut Draws, id: &str) -> MeasureFact {
+        let (category, compartment) = [
+            ("183", MeasureCompartment::SocleEnfants),
+            ("190", MeasureCompartment::SocleAse),
+            ("448", MeasureCompartment::SocleAdultes),
+            ("449", MeasureCompartment::SocleAdultes),
+            ("255", MeasureCompartment::Ecole),
+        ][draws.next(5) as usize];
+        let mut m = measure(id, category, compartment);
+        m.solutions = [10, 20, 30][draws.next(3) as usize];
+        m.departement = ["69", "38", "01"][draws.next(3) as usize].into();
+        m.planned_installation = day(2025 + draws.next(3) as i32, 9, 1);
+        m.status =
+            [MeasureStatus::Programmee, MeasureStatus::Programmee, MeasureStatus::Abandonnee][draws.next(3) as usize];
+        m.creation = draws.next(2) == 0;
+        m
+    }
+
+    fn random_commitments(draws: &mut Draws, measure: &str) -> Vec<CommitmentFact> {
+        let mut list = Vec::new();
+        for (funder, code, component) in [
+            (Payer::AssuranceMaladie, "ARS-84", CostComponent::Global),
+            (Payer::AssuranceMaladie, "ARS-84", CostComponent::Soins),
+            (Payer::Collectivite, "CD-69", CostComponent::Hebergement),
+            (Payer::Collectivite, "CD-38", CostComponent::Global),
+        ] {
+            if draws.next(3) == 0 {
+                let cents = 10_000 * (1 + draws.next(5) as i64);
+                let year = 2025 + draws.next(3) as i32;
+                list.push(commitment(
+                    measure,
+                    funder,
+                    code,
+                    component,
+                    cents,
+                    [10, 20, 30][draws.next(3) as usize],
+                    year,
+                ));
+            }
+        }
+        list
+    }
+
+    #[test]
+    fn reusing_the_outcomes_of_untouched_measures_gives_the_report_of_a_full_reconciliation() {
+        // Random regions, then random writes (measures changed, created, abandoned or removed; commitments added,
+        // changed or withdrawn): the report composed from the outcomes kept for the untouched measures and computed
+        // for the touched ones is the full reconciliation's, finding for finding.
+        for seed in 0..200 {
+            let mut draws = Draws(seed);
+            let mut territory = needs_territory();
+            territory.departements_of_region.insert("84".into(), ["69".to_owned(), "38".to_owned()].into());
+            for (d, c) in [("69", "CD-69"), ("38", "CD-38"), ("01", "CD-01")] {
+                territory.collectivite_departements.insert(c.into(), [d.to_owned()].into());
+                territory.academie_of.insert(d.into(), "lyon".into());
+            }
+            let mut before = Snapshot {
+                rules: rules(),
+                territory: Arc::new(territory),
+                targets: targets(),
+                now: "2026-06-02T10:00:00Z".parse().unwrap(),
+                ..Default::default()
+            };
+            before.rules.push(rule("255", CostComponent::Global, Payer::AssuranceMaladie, Some(10_000)));
+            before.legacy_categories.insert("183".into());
+            before.envelopes.insert(("84".into(), Compartment::Socle), 200_000);
+            before.needs = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 40)];
+            for i in 0..(5 + draws.next(20)) {
+                let id = format!("m{i:02}");
+                before.measures.push(random_measure(&mut draws, &id));
+                before.commitments.extend(random_commitments(&mut draws, &id));
+            }
+            // Sorted by id, as the live state holds them: the order of a measure's findings follows its commitments'.
+            before.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+            let kept = reconcile_reusing(&before, |_, _| None);
+            assert_eq!(kept.report, reconcile(&before));
+            let mut after = before.clone();
+            let mut touched = std::collections::BTreeSet::new();
+            for _ in 0..(1 + draws.next(4)) {
+                let i = draws.next(after.measures.len() as u64 + 2) as usize;
+                let id = if i < after.measures.len() { after.measures[i].id.clone() } else { format!("n{i:02}") };
+                touched.insert(id.clone());
+                after.measures.retain(|m| m.id != id);
+                after.commitments.retain(|c| c.measure_id != id);
+                if draws.next(5) != 0 {
+                    after.measures.push(random_measure(&mut draws, &id));
+                    after.commitments.extend(random_commitments(&mut draws, &id));
+                }
+            }
+            after.measures.sort_by(|a, b| a.id.cmp(&b.id));
+            after.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+            let index_before: std::collections::HashMap<&str, usize> =
+                before.measures.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
+            let reused = reconcile_reusing(&after, |_, m| {
+                (!touched.contains(&m.id)).then(|| kept.outcomes[index_before[m.id.as_str()]].clone())
+            });
+            assert_eq!(reused.report, reconcile(&after), "seed {seed}, touched {touched:?}");
+            assert_eq!(reused.outcomes.len(), after.measures.len());
+        }
     }
 }

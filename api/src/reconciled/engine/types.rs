@@ -336,7 +336,7 @@ pub struct SchoolMatch {
     pub committed: i64,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     pub findings: Vec<Finding>,
     pub statuses: Vec<MeasureStatusReport>,
