@@ -18,25 +18,26 @@ use crate::vocabulary::{Compartment, MeasureCompartment, MeasureStatus, Payer};
 /// Each envelope's use against its notified AE, the yearly payment credits against the AE installed, and each
 /// region's socle split (`Report::envelopes`, `Report::socle_splits`); abandoned measures aside.
 pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &CommitmentsByMeasure, report: &mut Report) {
-    let mut committed: BTreeMap<(String, Compartment), i64> = BTreeMap::new();
-    let mut splits: BTreeMap<String, SocleSplit> = BTreeMap::new();
+    // Keyed by borrowed codes: a write runs this over its whole region, so no key is allocated per measure.
+    let mut committed: BTreeMap<(&str, Compartment), i64> = BTreeMap::new();
+    let mut splits: BTreeMap<&str, SocleSplit> = BTreeMap::new();
     // (region, compartment, year) → CP called, and AE of the measures installed by then.
-    let mut cp_by_year: BTreeMap<(String, Compartment, i32), i64> = BTreeMap::new();
-    let mut ae_installed: BTreeMap<(String, Compartment), Vec<(i32, i64)>> = BTreeMap::new();
+    let mut cp_by_year: BTreeMap<(&str, Compartment, i32), i64> = BTreeMap::new();
+    let mut ae_installed: BTreeMap<(&str, Compartment), Vec<(i32, i64)>> = BTreeMap::new();
     for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
         let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
-        let envelope = (measure.region.clone(), measure.compartment.envelope());
+        let envelope = (measure.region.as_str(), measure.compartment.envelope());
         let mut am = 0;
         for c in commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
             am += c.full_year_cents;
             for (year, cents) in &c.schedule {
-                *cp_by_year.entry((measure.region.clone(), envelope.1, *year)).or_default() += cents;
+                *cp_by_year.entry((envelope.0, envelope.1, *year)).or_default() += cents;
             }
-            ae_installed.entry(envelope.clone()).or_default().push((c.installation.year(), c.full_year_cents));
+            ae_installed.entry(envelope).or_default().push((c.installation.year(), c.full_year_cents));
         }
         *committed.entry(envelope).or_default() += am;
         let split = splits
-            .entry(measure.region.clone())
+            .entry(measure.region.as_str())
             .or_insert_with(|| SocleSplit { region: measure.region.clone(), ..Default::default() });
         match measure.compartment {
             MeasureCompartment::SocleEnfants => split.children += am,
@@ -49,7 +50,7 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
         }
     }
     for ((region, compartment), notified) in &snapshot.envelopes {
-        let used = committed.get(&(region.clone(), *compartment)).copied().unwrap_or_default();
+        let used = committed.get(&(region.as_str(), *compartment)).copied().unwrap_or_default();
         let envelope =
             EnvelopeUse { region: region.clone(), compartment: *compartment, notified: *notified, committed: used };
         if envelope.headroom() < 0 {
@@ -81,17 +82,16 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
 /// or beyond the envelope.
 fn payment_credits(
     snapshot: &Snapshot,
-    cp_by_year: &BTreeMap<(String, Compartment, i32), i64>,
-    ae_installed: &BTreeMap<(String, Compartment), Vec<(i32, i64)>>,
+    cp_by_year: &BTreeMap<(&str, Compartment, i32), i64>,
+    ae_installed: &BTreeMap<(&str, Compartment), Vec<(i32, i64)>>,
     report: &mut Report,
 ) {
     for ((region, compartment, year), cp) in cp_by_year {
-        let envelope = (region.clone(), *compartment);
         let installed: i64 = ae_installed
-            .get(&envelope)
+            .get(&(*region, *compartment))
             .map(|list| list.iter().filter(|(y, _)| y <= year).map(|(_, cents)| cents).sum())
             .unwrap_or_default();
-        let available = match snapshot.envelopes.get(&envelope) {
+        let available = match snapshot.envelopes.get(&((*region).to_owned(), *compartment)) {
             Some(notified) => installed.min(*notified),
             None => installed,
         };
@@ -101,7 +101,7 @@ fn payment_credits(
                 severity: Severity::Error,
                 subject_kind: SubjectKind::Envelope,
                 subject: format!("{region}/{}/{year}", compartment.as_str()),
-                region: region.clone(),
+                region: (*region).to_owned(),
                 departements: Vec::new(),
                 figures: vec![
                     ("annee", FigureValue::Year(*year)),

@@ -4,7 +4,7 @@
 //! validated already; these checks also catch what came in before a rule existed, by bulk loads, or when reference
 //! data changed since.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::Datelike;
 
@@ -43,9 +43,11 @@ pub(super) fn orphan_commitments(measure: &MeasureFact, commitments: &[&Commitme
 /// Measures alike in département, category, year of installation and number of solutions (abandoned ones aside):
 /// perhaps one measure entered twice. Each of them is flagged, naming the others.
 pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
-    let mut duplicates: BTreeMap<(&str, &str, i32, i64), Vec<&MeasureFact>> = BTreeMap::new();
+    // Grouped by hash (a write runs this over its whole region), then the groups of more than one in key order.
+    let mut groups: HashMap<(&str, &str, i32, i64), Vec<&MeasureFact>> =
+        HashMap::with_capacity(snapshot.measures.len());
     for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
-        duplicates
+        groups
             .entry((
                 measure.departement.as_str(),
                 measure.category.as_str(),
@@ -55,26 +57,26 @@ pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
             .or_default()
             .push(measure);
     }
+    let duplicates: BTreeMap<(&str, &str, i32, i64), Vec<&MeasureFact>> =
+        groups.into_iter().filter(|(_, measures)| measures.len() > 1).collect();
     for ((departement, category, year, solutions), measures) in duplicates {
-        if measures.len() > 1 {
-            let references: Vec<&str> = measures.iter().map(|m| m.reference.as_str()).collect();
-            for m in &measures {
-                report.findings.push(Finding {
-                    code: "POSSIBLE_DUPLICATE",
-                    severity: Severity::Warning,
-                    subject_kind: SubjectKind::Measure,
-                    subject: m.id.clone(),
-                    region: m.region.clone(),
-                    departements: vec![m.departement.clone()],
-                    figures: vec![("mesures", FigureValue::Count(measures.len() as i64))],
-                    message: format!(
-                        "Mesure {} : {} mesures identiques (département {departement}, catégorie {category}, {solutions} solutions, {year}) : {}",
-                        m.reference,
-                        measures.len(),
-                        references.join(", ")
-                    ),
-                });
-            }
+        let references: Vec<&str> = measures.iter().map(|m| m.reference.as_str()).collect();
+        for m in &measures {
+            report.findings.push(Finding {
+                code: "POSSIBLE_DUPLICATE",
+                severity: Severity::Warning,
+                subject_kind: SubjectKind::Measure,
+                subject: m.id.clone(),
+                region: m.region.clone(),
+                departements: vec![m.departement.clone()],
+                figures: vec![("mesures", FigureValue::Count(measures.len() as i64))],
+                message: format!(
+                    "Mesure {} : {} mesures identiques (département {departement}, catégorie {category}, {solutions} solutions, {year}) : {}",
+                    m.reference,
+                    measures.len(),
+                    references.join(", ")
+                ),
+            });
         }
     }
 }

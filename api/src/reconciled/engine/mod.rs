@@ -24,7 +24,7 @@ mod school;
 mod test_support;
 mod types;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use cofinancing::SHARE_TOLERANCE_BP;
@@ -38,7 +38,7 @@ pub use types::{
 use crate::money::Euros;
 
 /// A snapshot's commitments, by measure id, in the snapshot's order.
-type CommitmentsByMeasure<'a> = BTreeMap<&'a str, Vec<&'a CommitmentFact>>;
+type CommitmentsByMeasure<'a> = HashMap<&'a str, Vec<&'a CommitmentFact>>;
 
 fn euros(cents: i64) -> String {
     Euros(cents).to_french()
@@ -119,7 +119,7 @@ pub fn reconcile_reusing(
     reuse: impl Fn(usize, &MeasureFact) -> Option<Arc<MeasureOutcome>>,
 ) -> Reconciliation {
     let mut report = Report::default();
-    let mut by_measure: CommitmentsByMeasure = BTreeMap::new();
+    let mut by_measure: CommitmentsByMeasure = HashMap::with_capacity(snapshot.measures.len());
     for c in &snapshot.commitments {
         by_measure.entry(c.measure_id.as_str()).or_default().push(c);
     }
@@ -145,7 +145,7 @@ pub fn reconcile_reusing(
     hygiene::possible_duplicates(snapshot, &mut report);
     envelopes::envelope_use_and_splits(snapshot, &by_measure, &mut report);
     envelopes::socle_balance(snapshot, &mut report);
-    school::school_matching(snapshot, &mut report);
+    school::school_matching(snapshot, &by_measure, &mut report);
     hygiene::identifiers_and_territory(snapshot, &mut report);
     coverage::needs_coverage(snapshot, &mut report);
     campaigns::campaign_deadlines(snapshot, &mut report);

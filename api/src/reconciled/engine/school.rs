@@ -6,25 +6,26 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Datelike;
 
-use super::{FigureValue, Finding, MeasureFact, Report, SchoolMatch, Severity, Snapshot, SubjectKind, euros};
+use super::{CommitmentsByMeasure, FigureValue, Finding, Report, SchoolMatch, Severity, Snapshot, SubjectKind, euros};
 use crate::vocabulary::{MeasureCompartment, MeasureStatus, Payer};
 
 /// Each académie's school-support plans against the assurance-maladie commitments on école measures of its
 /// départements, per year of installation.
-pub(super) fn school_matching(snapshot: &Snapshot, report: &mut Report) {
+pub(super) fn school_matching(snapshot: &Snapshot, by_measure: &CommitmentsByMeasure, report: &mut Report) {
     let territory = &snapshot.territory;
     let mut planned: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for plan in &snapshot.school_plans {
         *planned.entry((plan.academie.clone(), plan.year)).or_default() += plan.cost_cents;
     }
     let mut funded: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let measures: BTreeMap<&str, &MeasureFact> = snapshot.measures.iter().map(|m| (m.id.as_str(), m)).collect();
-    for c in snapshot.commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
-        let Some(measure) = measures.get(c.measure_id.as_str()) else { continue };
-        if measure.compartment != MeasureCompartment::Ecole || measure.status == MeasureStatus::Abandonnee {
-            continue;
-        }
-        if let Some(academie) = territory.academie_of.get(&measure.departement) {
+    let ecole = snapshot
+        .measures
+        .iter()
+        .filter(|m| m.compartment == MeasureCompartment::Ecole && m.status != MeasureStatus::Abandonnee);
+    for measure in ecole {
+        let Some(academie) = territory.academie_of.get(&measure.departement) else { continue };
+        let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
+        for c in commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
             *funded.entry((academie.clone(), c.installation.year())).or_default() += c.full_year_cents;
         }
     }
@@ -160,7 +161,11 @@ mod tests {
             ..Default::default()
         };
         let mut report = Report::default();
-        school_matching(&snapshot, &mut report);
+        let mut by_measure = CommitmentsByMeasure::new();
+        for c in &snapshot.commitments {
+            by_measure.entry(c.measure_id.as_str()).or_default().push(c);
+        }
+        school_matching(&snapshot, &by_measure, &mut report);
         let row = |academie: &str, year, planned_cost, committed| SchoolMatch {
             region: "84".into(),
             academie: academie.into(),
