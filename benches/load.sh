@@ -323,7 +323,7 @@ mixed() {
   MIXED_ROWS+=("| $label | $((CONNECTIONS - writers)) + $writers | $(fmt_rps "$(field "$WORK/$name-reads.out" rps)") | $(fmt_ms "$(field "$WORK/$name-reads.out" p99_ms)") | $(fmt_rps "$(field "$WORK/$name-writes.out" rps)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p50_ms)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p99_ms)") | $share | $created + $committed | $write_errors | $((lost_measures + lost_commitments)) |")
   MIXED_NOTES+=("- $label: measures $before before, $after after: +$((after - before)) for $created creations acknowledged; every acknowledged write looked up: $lost_measures measures and $lost_commitments commitments missing; reads: $(failures "$WORK/$name-reads.out") failures")
   if [ "$extra" -gt 0 ]; then
-    MIXED_NOTES+=("  ($extra measures stored without an answer: creations in flight when wrk stopped)")
+    MIXED_NOTES+=("  (stored without an answer: $extra, creations in flight when wrk stopped)")
   elif [ "$extra" -lt 0 ]; then
     MIXED_NOTES+=("  (**$((-extra)) acknowledged creations missing from the count**)")
   fi
