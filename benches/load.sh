@@ -19,6 +19,7 @@
 # Settings: SCALE (demo volume, 1), DURATION (seconds per measured wrk run, 8), WARMUP (seconds of a discarded run
 # before each measured one of a-c, 1), CONNECTIONS (32), WRITE_CONNECTIONS (of those, the writers of d; auto: the
 # number that makes about WRITE_SHARE % of the requests writes, from a 2-second probe), WRITE_SHARE (5),
+# TIMEOUT (seconds wrk waits for an answer before counting a socket error, 10),
 # MULTI_REGION_TARGETS / REGION_84_TARGETS (the region:département pairs the writers of d cycle through),
 # PORT (the hub's, 18180; the bare handlers take the next three), SKIP_BUILD=1, KEEP=1 (keep the temporary directory,
 # with the hub's log and wrk's outputs).
@@ -29,7 +30,7 @@ STARTED=$SECONDS
 
 # The command as it was given, with the settings that were set (a password in DATABASE_URL masked).
 COMMAND=""
-for name in SCALE DURATION WARMUP CONNECTIONS WRITE_CONNECTIONS WRITE_SHARE MULTI_REGION_TARGETS REGION_84_TARGETS PORT \
+for name in SCALE DURATION WARMUP CONNECTIONS WRITE_CONNECTIONS WRITE_SHARE MULTI_REGION_TARGETS REGION_84_TARGETS PORT TIMEOUT \
   SKIP_BUILD CARGO_TARGET_DIR DATABASE_URL; do
   if [ -n "${!name+set}" ] && [ -n "${!name}" ]; then
     value=${!name}
@@ -47,6 +48,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 WRITE_CONNECTIONS=${WRITE_CONNECTIONS:-auto}
 WRITE_SHARE=${WRITE_SHARE:-5}
 PORT=${PORT:-18180}
+TIMEOUT=${TIMEOUT:-10}
 MULTI_REGION_TARGETS=${MULTI_REGION_TARGETS:-"84:38 11:77 24:37 32:59 44:54 53:35 75:33 76:31"}
 REGION_84_TARGETS=${REGION_84_TARGETS:-"84:01 84:03 84:07 84:15 84:26 84:38 84:42 84:43 84:63 84:73 84:74"}
 LOAD_DIR=$ROOT/benches/load
@@ -59,7 +61,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'load.sh: %s\n' "$*" >&2; exit 1; }
 
 
-for name in SCALE DURATION WARMUP CONNECTIONS PORT; do
+for name in SCALE DURATION WARMUP CONNECTIONS PORT TIMEOUT; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, not « ${!name} »"
 done
 [[ $WRITE_SHARE =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$WRITE_SHARE" 'BEGIN { exit !(s > 0 && s < 100) }' ||
@@ -207,10 +209,10 @@ measure() {
   say "wrk: $name"
   if [ "$WARMUP" -gt 0 ]; then
     next_tag
-    RUN_TAG=$RUN_TAG TOKEN=$ARS84 wrk -t"$(threads_for "$CONNECTIONS")" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$LOAD_DIR/$script" "$url" -- "$@" >/dev/null
+    RUN_TAG=$RUN_TAG TOKEN=$ARS84 wrk -t"$(threads_for "$CONNECTIONS")" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout "${TIMEOUT}s" -s "$LOAD_DIR/$script" "$url" -- "$@" >/dev/null
   fi
   next_tag
-  RUN_TAG=$RUN_TAG TOKEN=$ARS84 wrk -t"$(threads_for "$CONNECTIONS")" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$LOAD_DIR/$script" "$url" \
+  RUN_TAG=$RUN_TAG TOKEN=$ARS84 wrk -t"$(threads_for "$CONNECTIONS")" -c"$CONNECTIONS" -d"${DURATION}s" --timeout "${TIMEOUT}s" --latency -s "$LOAD_DIR/$script" "$url" \
     -- "$@" >"$WORK/$name.out"
   grep -q '^RESULT ' "$WORK/$name.out" || { cat "$WORK/$name.out" >&2; die "wrk printed no RESULT line ($name)"; }
 }
@@ -247,12 +249,12 @@ run_mixed() {
   read_tag=$RUN_TAG
   next_tag
   write_tag=$RUN_TAG
-  RUN_TAG=$read_tag TOKEN=$ARS84 wrk -t"$(threads_for "$readers")" -c"$readers" -d"${seconds}s" --latency \
+  RUN_TAG=$read_tag TOKEN=$ARS84 wrk -t"$(threads_for "$readers")" -c"$readers" -d"${seconds}s" --timeout "${TIMEOUT}s" --latency \
     -s "$LOAD_DIR/dashboard_unique.lua" "$HUB" -- "$QUERY_FILE" >"$WORK/$name-reads.out" &
   reads_pid=$!
   PIDS+=("$reads_pid")
   env "${TOKENS[@]}" RUN_TAG="$write_tag" WRITE_TARGETS="$targets" ACK_FILE="$WORK/$name-ack" \
-    wrk -t"$(threads_for "$writers")" -c"$writers" -d"${seconds}s" --latency \
+    wrk -t"$(threads_for "$writers")" -c"$writers" -d"${seconds}s" --timeout "${TIMEOUT}s" --latency \
     -s "$LOAD_DIR/writes.lua" "$HUB" >"$WORK/$name-writes.out" &
   writes_pid=$!
   PIDS+=("$writes_pid")
@@ -280,9 +282,10 @@ mixed() {
     run_mixed "$name-probe" "$targets" 2 2
     probe_reads=$(field "$WORK/$name-probe-reads.out" requests)
     probe_writes=$(field "$WORK/$name-probe-writes.out" requests)
+    # No write answered within the probe: keep its 2 writers. At most a quarter of the connections write.
     writers=$(awk -v r="$probe_reads" -v w="$probe_writes" -v s="$WRITE_SHARE" -v c="$CONNECTIONS" 'BEGIN {
-      n = (w > 0 ? 2 * (s / (100 - s)) / (w / (r > 0 ? r : 1)) : c / 2); n = int(n + 0.5);
-      if (n < 1) n = 1; if (n > int(c / 2)) n = int(c / 2); print n }')
+      n = (w > 0 ? 2 * (s / (100 - s)) / (w / (r > 0 ? r : 1)) : 2); n = int(n + 0.5);
+      if (n < 1) n = 1; if (n > int(c / 4)) n = int(c / 4); print n }')
   fi
   before=$(count_measures)
   say "wrk: mixed, $label ($((CONNECTIONS - writers)) reading and $writers writing connections)"
@@ -315,13 +318,13 @@ mixed() {
   lost_measures=$(comm -23 <(grep '^measure ' "$acked") <(grep '^measure ' "$found") | wc -l)
   lost_commitments=$(comm -23 <(grep '^commitment ' "$acked") <(grep '^commitment ' "$found") | wc -l)
   write_errors=$(($(field "$WORK/$name-writes.out" graphql_errors WRITES) + $(field "$WORK/$name-writes.out" non200 WRITES) +
-    $(field "$WORK/$name-writes.out" unparsed WRITES) + $(field "$WORK/$name-writes.out" errors)))
+    $(field "$WORK/$name-writes.out" unparsed WRITES)))
   reads=$(field "$WORK/$name-reads.out" requests)
   writes=$(field "$WORK/$name-writes.out" requests)
   share=$(awk -v r="$reads" -v w="$writes" 'BEGIN { printf "%.1f %%", (r + w > 0 ? 100 * w / (r + w) : 0) }')
   extra=$((after - before - created))
   MIXED_ROWS+=("| $label | $((CONNECTIONS - writers)) + $writers | $(fmt_rps "$(field "$WORK/$name-reads.out" rps)") | $(fmt_ms "$(field "$WORK/$name-reads.out" p99_ms)") | $(fmt_rps "$(field "$WORK/$name-writes.out" rps)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p50_ms)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p99_ms)") | $share | $created + $committed | $write_errors | $((lost_measures + lost_commitments)) |")
-  MIXED_NOTES+=("- $label: measures $before before, $after after: +$((after - before)) for $created creations acknowledged; every acknowledged write looked up: $lost_measures measures and $lost_commitments commitments missing; reads: $(failures "$WORK/$name-reads.out") failures")
+  MIXED_NOTES+=("- $label: measures $before before, $after after: +$((after - before)) for $created creations acknowledged; every acknowledged write looked up: $lost_measures measures and $lost_commitments commitments missing; failed requests: reads $(failures "$WORK/$name-reads.out"), writes $(failures "$WORK/$name-writes.out")")
   if [ "$extra" -gt 0 ]; then
     MIXED_NOTES+=("  (stored without an answer: $extra, creations in flight when wrk stopped)")
   elif [ "$extra" -lt 0 ]; then
@@ -358,7 +361,7 @@ cat <<EOF
 - commit: $COMMIT ($SUBJECT)
 - store: $STORE; demo at scale $SCALE: ${DEMO#demo data loaded: } (loaded in $DEMO_SECONDS s)
 - machine: $(nproc) cores, load average before the first wrk run $LOADAVG; $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)
-- wrk: -t$(threads_for "$CONNECTIONS") -c$CONNECTIONS -d${DURATION}s --latency ($([ "$WARMUP" -gt 0 ] && echo "after a ${WARMUP}s warm-up" || echo "no warm-up")); scenario d: two wrk at once for ${DURATION}s, the $CONNECTIONS connections split between reads and writes (WRITE_CONNECTIONS=$WRITE_CONNECTIONS, aiming at $WRITE_SHARE % of writes)
+- wrk: -t$(threads_for "$CONNECTIONS") -c$CONNECTIONS -d${DURATION}s --timeout ${TIMEOUT}s --latency ($([ "$WARMUP" -gt 0 ] && echo "after a ${WARMUP}s warm-up" || echo "no warm-up")); scenario d: two wrk at once for ${DURATION}s, the $CONNECTIONS connections split between reads and writes (WRITE_CONNECTIONS=$WRITE_CONNECTIONS, aiming at $WRITE_SHARE % of writes)
 - answers: dashboard $DASHBOARD_BYTES bytes ($EDGES measures of region 84), \`{ me { role } }\` $ME_BYTES bytes
 - command: \`$COMMAND\`
 
