@@ -60,7 +60,6 @@ DEV_SECRET=load-script-secret-of-the-development-issuer-0123456789
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'load.sh: %s\n' "$*" >&2; exit 1; }
 
-
 for name in SCALE DURATION WARMUP CONNECTIONS PORT TIMEOUT; do
   [[ ${!name} =~ ^[0-9]+$ ]] || die "$name must be a whole number, not « ${!name} »"
 done
