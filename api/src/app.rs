@@ -65,6 +65,22 @@ impl App {
         access.spawn();
         let reconciled = Reconciled::new(db.clone(), catalog.clone());
         reconciled.spawn_listener();
+        // Every region loaded in the background once serving: the first write of a region then patches its state
+        // instead of loading the whole region under the region's lock, and the first dashboard waits for nothing.
+        let warming = reconciled.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match warming.all_regions().await {
+                Ok(states) => tracing::info!(
+                    regions = states.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "reconciled state loaded"
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "loading the reconciled state ahead of use failed; regions load on first use")
+                }
+            }
+        });
         let http_reconciled = reconciled.clone();
         let schema = graphql::schema_builder_with(production)
             .data(db.clone())

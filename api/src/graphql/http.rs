@@ -103,7 +103,23 @@ pub async fn graphql_post(
         }
         return GraphQLResponse::from(response).into_response();
     }
-    GraphQLResponse::from(state.schema.execute(request.data(authentication)).await).into_response()
+    GraphQLResponse::from(run_to_completion(&state.schema, request.data(authentication)).await).into_response()
+}
+
+/// Runs a request in its own task, so that it finishes even when the client goes away: a write cut off between its
+/// commit and the installation of the new reconciled state would leave the state in memory behind the database (and
+/// its subscribers uninformed) until the next write of the region.
+async fn run_to_completion(schema: &HubSchema, request: async_graphql::Request) -> async_graphql::Response {
+    let schema = schema.clone();
+    match tokio::spawn(async move { schema.execute(request).await }).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "a GraphQL request's task failed");
+            let error = async_graphql::Error::new("erreur interne : la requête n'a pas abouti")
+                .extend_with(|_, extensions| extensions.set("code", code::INTERNAL_SERVER_ERROR));
+            async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())])
+        }
+    }
 }
 
 fn json_bytes(bytes: Bytes) -> Response {
