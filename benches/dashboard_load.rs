@@ -99,6 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let app = App::build(config).await?;
     let catalog = api::territory::service::Catalog::load(app.db()).await?;
     api::demo::load(app.db(), catalog, 1).await?;
+    app.forget_reconciled_state();
     let hub = format!("http://{}/graphql", app.local_addr());
     tokio::spawn(async move { app.run_until(std::future::pending()).await });
     let token = sign(SECRET, "ARS-84", false, "bench", Duration::from_secs(3600))?;

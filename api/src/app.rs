@@ -38,6 +38,7 @@ pub struct App {
     db: DatabaseConnection,
     addr: SocketAddr,
     statements: Arc<std::sync::atomic::AtomicU64>,
+    reconciled: Arc<Reconciled>,
 }
 
 impl App {
@@ -58,6 +59,8 @@ impl App {
         }
         let mut db = db::connect(&config.database_url).await?;
         let statements = db::count_statements(&mut db);
+        let mut writes = graphql::write_lane::WriteLane::start(&config.database_url).await?;
+        db::count_statements_into(writes.db_mut(), statements.clone());
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
         let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
@@ -82,6 +85,7 @@ impl App {
             }
         });
         let http_reconciled = reconciled.clone();
+        let reconciled_handle = reconciled.clone();
         let schema = graphql::schema_builder_with(production)
             .data(db.clone())
             .data(catalog.clone())
@@ -110,12 +114,13 @@ impl App {
             gate: gate.clone(),
             reconciled: http_reconciled,
             answers: Arc::default(),
+            writes: Arc::new(writes),
             document_limits: config.limits.document,
             max_body_bytes: config.limits.max_body_bytes,
         };
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
         let router = crate::routes::router(state, exports, db.clone(), config.limits.max_body_bytes);
-        Ok(App { listener, router, db, addr, statements })
+        Ok(App { listener, router, db, addr, statements, reconciled: reconciled_handle })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -128,6 +133,12 @@ impl App {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Forgets the reconciled state held in memory (rebuilt on next use): for data written straight into the
+    /// database by this process (`demo::load` into a built hub, as the benchmarks do).
+    pub fn forget_reconciled_state(&self) {
+        self.reconciled.invalidate_all();
     }
 
     /// How many SQL statements the hub has run since it was built (migrations and reference data included).

@@ -26,19 +26,28 @@ fn reason(err: &DbErr) -> String {
 /// a read or an authentication touches no database, and a figure for the operator.
 pub fn count_statements(db: &mut DatabaseConnection) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = counter.clone();
-    db.set_metric_callback(move |_| {
-        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    });
+    count_statements_into(db, counter.clone());
     counter
 }
 
+/// Counts a connection's statements into an existing counter (the write lane's pool into the hub's).
+pub fn count_statements_into(db: &mut DatabaseConnection, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+}
+
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
+    connect_pool(url, None).await
+}
+
+/// A pool of at most `max_connections` (the store's default when None).
+pub async fn connect_pool(url: &str, max_connections: Option<u32>) -> Result<DatabaseConnection, DbSetupError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One writer at a time in SQLite: a small pool avoids "database is locked" under concurrent writes.
-        options.max_connections(4).min_connections(1);
+        options.max_connections(max_connections.unwrap_or(4)).min_connections(1);
         // Write-ahead log: a region loaded on first use reads while a write commits, and a commit appends to the log
         // instead of rewriting a rollback journal. NORMAL is the synchronous level SQLite recommends with WAL: a
         // commit survives the hub's crash; the last ones may not survive a power cut of the machine. The embedded
@@ -48,7 +57,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
         });
     } else {
-        options.max_connections(16);
+        options.max_connections(max_connections.unwrap_or(16));
     }
     let db = Database::connect(options)
         .await

@@ -17,6 +17,8 @@ db_test! {
         // Deterministic: the same seed gives the same programming.
         let again = api::demo::load(&hub.db, catalog, 1).await;
         assert!(again.is_err(), "the demo loads only into an empty programming");
+        // Written straight into the database, under the running hub (which loaded its empty regions at start-up).
+        let hub = hub.restart().await?;
 
         let national = hub.as_cnsa().data("{ reconciliation { findingCounts { code count } statusCounts { status count } envelopes { headroom } } }").await?;
         let counts = national["reconciliation"]["findingCounts"].as_array().unwrap();
@@ -54,6 +56,7 @@ db_test! {
         // the one a restarted hub computes from the database, finding for finding.
         let catalog = api::territory::service::Catalog::load(&hub.db).await?;
         api::demo::load(&hub.db, catalog, 1).await?;
+        let hub = hub.restart().await?;
         let ars = hub.as_role(Role::Ars, Some("84"));
         let listed = ars.data(r#"{ measures(filter: { regionCode: "84" }, first: 24) { edges { node {
             id reference label departementCode categoryCode publics solutions unit nature procedure compartment

@@ -27,6 +27,8 @@ pub struct HttpState {
     pub gate: Gate,
     pub reconciled: Arc<crate::reconciled::live::Reconciled>,
     pub answers: Arc<crate::graphql::answers::AnswerCache>,
+    /// Where mutations run (`write_lane`).
+    pub writes: Arc<super::write_lane::WriteLane>,
     pub document_limits: super::limits::DocumentLimits,
     /// Also the largest WebSocket message.
     pub max_body_bytes: usize,
@@ -103,15 +105,25 @@ pub async fn graphql_post(
         }
         return GraphQLResponse::from(response).into_response();
     }
-    GraphQLResponse::from(run_to_completion(&state.schema, request.data(authentication)).await).into_response()
+    GraphQLResponse::from(run_to_completion(&state, request.data(authentication)).await).into_response()
 }
 
 /// Runs a request in its own task, so that it finishes even when the client goes away: a write cut off between its
 /// commit and the installation of the new reconciled state would leave the state in memory behind the database (and
-/// its subscribers uninformed) until the next write of the region.
-async fn run_to_completion(schema: &HubSchema, request: async_graphql::Request) -> async_graphql::Response {
-    let schema = schema.clone();
-    match tokio::spawn(async move { schema.execute(request).await }).await {
+/// its subscribers uninformed) until the next write of the region. A mutation runs on the write lane, with the lane's
+/// database pool (request data comes before schema data when a resolver asks for the connection).
+async fn run_to_completion(state: &HttpState, mut request: async_graphql::Request) -> async_graphql::Response {
+    let schema = state.schema.clone();
+    let mutation = request.parsed_query().is_ok_and(|document| {
+        document.operations.iter().any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+    });
+    let task = if mutation {
+        let request = request.data(state.writes.db().clone());
+        state.writes.handle().spawn(async move { schema.execute(request).await })
+    } else {
+        tokio::spawn(async move { schema.execute(request).await })
+    };
+    match task.await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "a GraphQL request's task failed");

@@ -5,6 +5,7 @@ pub mod document_guard;
 pub mod error_codes;
 pub mod http;
 pub mod limits;
+pub mod write_lane;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};
 

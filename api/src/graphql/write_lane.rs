@@ -1,0 +1,63 @@
+//! The write lane: mutations run on their own runtime thread, with their own database pool.
+//!
+//! Why: a write holds its region's lock (and, briefly, the audit chain's head) across a dozen round trips to the
+//! database. On the main runtime, each of those round trips ends by queueing the write's task behind every read
+//! being answered (a read of the reconciled state runs for a millisecond or two without yielding), so under a read
+//! load the lock was held for the queueing time, not for the work, and the region's other writers waited for it.
+//! On its own thread, with connections registered on its own I/O driver, a write resumes as soon as the database
+//! answers; the operating system shares the cores between that thread and the readers.
+
+use sea_orm::DatabaseConnection;
+use tokio::runtime::{Handle, Runtime};
+
+use crate::db::{self, DbSetupError};
+
+/// The connections a write lane keeps at most: writes to one region run one at a time anyway.
+const WRITE_CONNECTIONS: u32 = 4;
+
+pub struct WriteLane {
+    runtime: Option<Runtime>,
+    handle: Handle,
+    db: DatabaseConnection,
+}
+
+impl WriteLane {
+    /// Starts the lane's thread and opens its pool from it (so that its connections belong to its I/O driver).
+    pub async fn start(url: &str) -> Result<WriteLane, DbSetupError> {
+        let failed = |e: String| DbSetupError::Connect { url: db::redact_url(url), reason: format!("write lane: {e}") };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cnh-writes")
+            .enable_all()
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        let handle = runtime.handle().clone();
+        let owned = url.to_owned();
+        let db = handle
+            .spawn(async move { db::connect_pool(&owned, Some(WRITE_CONNECTIONS)).await })
+            .await
+            .map_err(|e| failed(e.to_string()))??;
+        Ok(WriteLane { runtime: Some(runtime), handle, db })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn db_mut(&mut self) -> &mut DatabaseConnection {
+        &mut self.db
+    }
+
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for WriteLane {
+    fn drop(&mut self) {
+        // A runtime may not be dropped from an asynchronous context (tests drop hubs from theirs).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
