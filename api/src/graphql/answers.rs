@@ -20,9 +20,21 @@ pub const TTL: Duration = Duration::from_secs(2);
 /// Entries kept at most; beyond, the cache starts afresh.
 const CAPACITY: usize = 10_000;
 
+/// Bytes of keys and answers kept at most: requests that differ every time (a new alias, a new page) fill the cache
+/// with answers nobody asks for again, and must not grow the hub's memory with them.
+const MAX_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Default)]
+struct Entries {
+    /// The epoch of the entries held: an answer of an older epoch is never served, so a new epoch starts afresh.
+    epoch: u64,
+    bytes: usize,
+    map: HashMap<String, (u64, Instant, axum::body::Bytes)>,
+}
+
 #[derive(Default)]
 pub struct AnswerCache {
-    entries: Mutex<HashMap<String, (u64, Instant, axum::body::Bytes)>>,
+    entries: Mutex<Entries>,
 }
 
 /// Whether a request only reads reconciliation state (a query whose root fields are all cacheable).
@@ -50,17 +62,32 @@ impl AnswerCache {
     pub fn get(&self, key: &str, epoch: u64) -> Option<axum::body::Bytes> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
+            .map
             .get(key)
             .filter(|(at_epoch, stored, _)| *at_epoch == epoch && stored.elapsed() < TTL)
             .map(|(_, _, bytes)| bytes.clone())
     }
 
     pub fn put(&self, key: String, epoch: u64, answer: axum::body::Bytes) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CAPACITY {
-            entries.clear();
+        let size = key.len() + answer.len();
+        if size > MAX_BYTES / 8 {
+            return;
         }
-        entries.insert(key, (epoch, Instant::now(), answer));
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.epoch != epoch || entries.map.len() >= CAPACITY || entries.bytes + size > MAX_BYTES {
+            entries.map.clear();
+            entries.bytes = 0;
+            entries.epoch = epoch;
+        }
+        if let Some((_, _, previous)) = entries.map.insert(key.clone(), (epoch, Instant::now(), answer)) {
+            entries.bytes -= key.len() + previous.len();
+        }
+        entries.bytes += size;
+    }
+
+    /// Bytes held (keys and answers).
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 }
 
@@ -87,5 +114,20 @@ mod tests {
         assert_eq!(cache.get(&key, 7).as_deref(), Some(&b"answer"[..]));
         assert_eq!(cache.get(&key, 8), None, "a write changed the state");
         assert_eq!(cache.get(&AnswerCache::key("ARS-11", "ARS", b"{}"), 7), None, "another institution");
+    }
+
+    #[test]
+    fn answers_nobody_asks_again_do_not_grow_the_cache_beyond_its_bytes() {
+        let cache = AnswerCache::default();
+        let answer = axum::body::Bytes::from(vec![b'x'; 20_000]);
+        for i in 0..5_000 {
+            cache.put(AnswerCache::key("ARS-84", "ARS", format!("{{ a{i}: x }}").as_bytes()), 3, answer.clone());
+            assert!(cache.bytes() <= MAX_BYTES);
+        }
+        let key = AnswerCache::key("ARS-84", "ARS", b"{ a4999: x }");
+        assert!(cache.get(&key, 3).is_some(), "the latest answers are still served");
+        cache.put(AnswerCache::key("ARS-84", "ARS", b"{ b }"), 4, answer.clone());
+        assert_eq!(cache.get(&key, 3), None, "a new epoch drops the answers of the older one");
+        assert_eq!(cache.bytes(), AnswerCache::key("ARS-84", "ARS", b"{ b }").len() + answer.len());
     }
 }
