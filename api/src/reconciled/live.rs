@@ -225,6 +225,8 @@ pub struct Reconciled {
     instance: String,
     /// Bumped whenever any region's state changes: answers computed from the state are valid while it stands.
     epoch: AtomicU64,
+    /// Bumped whenever a region is forgotten: a load that read the database before a forget must not be kept.
+    forgotten: AtomicU64,
     /// The annex as stored: reference data, read once like the catalog.
     annex: tokio::sync::OnceCell<AnnexFigures>,
 }
@@ -249,6 +251,7 @@ impl Reconciled {
             events,
             instance: uuid::Uuid::new_v4().to_string(),
             epoch: AtomicU64::new(0),
+            forgotten: AtomicU64::new(0),
             annex: tokio::sync::OnceCell::new(),
         })
     }
@@ -291,6 +294,9 @@ impl Reconciled {
         if let Some(state) = self.cached(region, day) {
             return Ok(state);
         }
+        // A write that makes a region stale forgets it after its commit; a load that began before would hold the
+        // data as it stood before that write: it answers this read but is not kept.
+        let forgotten = self.forgotten.load(Ordering::Acquire);
         // One read transaction: the generation and the data it numbers are read together.
         let txn = self.db.begin().await?;
         let generation =
@@ -298,7 +304,9 @@ impl Reconciled {
         let data = service::load_region(&txn, &self.catalog, self.territory.clone(), region, now).await?;
         txn.commit().await?;
         let state = Arc::new(RegionState::build(region, generation, day, data));
-        self.store(state.clone());
+        if self.forgotten.load(Ordering::Acquire) == forgotten {
+            self.store(state.clone());
+        }
         Ok(state)
     }
 
@@ -325,12 +333,14 @@ impl Reconciled {
 
     /// Forgets every region (a campaign was declared, or notifications may have been missed).
     pub fn invalidate_all(&self) {
+        self.forgotten.fetch_add(1, Ordering::AcqRel);
         self.regions.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.bump();
     }
 
     /// Forgets a region's state: it is rebuilt on next read.
     pub fn forget(&self, region: &str) {
+        self.forgotten.fetch_add(1, Ordering::AcqRel);
         self.regions.write().unwrap_or_else(|e| e.into_inner()).remove(region);
         self.bump();
     }
