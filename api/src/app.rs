@@ -86,17 +86,23 @@ impl App {
         });
         let http_reconciled = reconciled.clone();
         let reconciled_handle = reconciled.clone();
-        let schema = graphql::schema_builder_with(production)
-            .data(db.clone())
-            .data(catalog.clone())
-            .data(access.clone())
-            .data(reconciled)
-            .data(MaskingThreshold(config.limits.small_count_threshold as i64))
-            .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
+        // Two builds over the same data (see graphql::executor): guarded, and plain for admitted queries.
+        let with_data = |builder: async_graphql::SchemaBuilder<_, _, _>| {
+            builder
+                .data(db.clone())
+                .data(catalog.clone())
+                .data(access.clone())
+                .data(reconciled.clone())
+                .data(MaskingThreshold(config.limits.small_count_threshold as i64))
+                .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
+                .limit_depth(config.limits.max_query_depth)
+                .limit_complexity(config.limits.max_query_complexity)
+        };
+        let guarded = with_data(graphql::schema_builder_with(production))
             .extension(graphql::document_guard::DocumentGuard(config.limits.document))
-            .limit_depth(config.limits.max_query_depth)
-            .limit_complexity(config.limits.max_query_complexity)
             .finish();
+        let executor =
+            graphql::executor::HubExecutor::new(guarded, with_data(graphql::plain_schema_builder()).finish());
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartupError::Bind { addr: config.listen, source })?;
@@ -110,7 +116,7 @@ impl App {
         tracing::info!(issuers = ?authenticator.issuer_names(), "trusted token issuers");
         let gate = crate::http::Gate { authenticator: Arc::new(authenticator), access, catalog };
         let state = http::HttpState {
-            schema,
+            executor,
             gate: gate.clone(),
             reconciled: http_reconciled,
             answers: Arc::default(),

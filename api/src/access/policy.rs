@@ -272,6 +272,44 @@ impl ExtensionFactory for PolicyGuard {
     }
 }
 
+/// What the policy table says of a root field asked by a principal of `role` (`None`: no token): `Ok` to run it, or the refusal (without its
+/// path). `__typename` and introspection are not operations; introspection needs a token when
+/// `introspection_needs_token`. Consulted by [`PolicyGuard`] while a document executes and by the executor before it
+/// chooses how to run one (`graphql::executor`).
+pub fn admit_root_field(
+    role: Option<Role>,
+    operation_type: OperationType,
+    name: &str,
+    introspection_needs_token: bool,
+) -> Result<(), async_graphql::ServerError> {
+    if name == "__typename" {
+        return Ok(());
+    }
+    if name.starts_with("__") {
+        if introspection_needs_token && role.is_none() {
+            return Err(coded("l'introspection du schéma demande un jeton", code::UNAUTHENTICATED));
+        }
+        return Ok(());
+    }
+    let Some(op) = operation(operation_type, name) else {
+        tracing::error!(field = name, "root field without a policy entry: denied");
+        return Err(coded("opération non autorisée", code::FORBIDDEN));
+    };
+    let Some(role) = role else {
+        return Err(coded(
+            "authentification requise : envoyez « Authorization: Bearer <jeton> »",
+            code::UNAUTHENTICATED,
+        ));
+    };
+    if reach(role, op.resource, op.action).is_none() {
+        return Err(coded(
+            &format!("le rôle {} ne permet pas l'opération {}", role.as_str(), op.field),
+            code::FORBIDDEN,
+        ));
+    }
+    Ok(())
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for PolicyGuard {
     async fn resolve(
@@ -280,19 +318,7 @@ impl Extension for PolicyGuard {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if info.path_node.parent.is_some() || info.name == "__typename" {
-            return next.run(ctx, info).await;
-        }
-        let principal = ctx.data_opt::<Authentication>().and_then(Authentication::principal);
-        let at = |mut err: async_graphql::ServerError| {
-            err.path = vec![async_graphql::PathSegment::Field(info.alias.unwrap_or(info.name).to_owned())];
-            err.locations = vec![info.field.name.pos];
-            err
-        };
-        if info.name.starts_with("__") {
-            if self.introspection_needs_token && principal.is_none() {
-                return Err(at(coded("l'introspection du schéma demande un jeton", code::UNAUTHENTICATED)));
-            }
+        if info.path_node.parent.is_some() {
             return next.run(ctx, info).await;
         }
         // Subscription root fields come through here too, under the name of the capability's subscription type.
@@ -301,21 +327,11 @@ impl Extension for PolicyGuard {
             name if name.ends_with("Subscription") => OperationType::Subscription,
             _ => OperationType::Query,
         };
-        let Some(op) = operation(operation_type, info.name) else {
-            tracing::error!(field = info.name, "root field without a policy entry: denied");
-            return Err(at(coded("opération non autorisée", code::FORBIDDEN)));
-        };
-        let Some(principal) = principal else {
-            return Err(at(coded(
-                "authentification requise : envoyez « Authorization: Bearer <jeton> »",
-                code::UNAUTHENTICATED,
-            )));
-        };
-        if reach(principal.role, op.resource, op.action).is_none() {
-            return Err(at(coded(
-                &format!("le rôle {} ne permet pas l'opération {}", principal.role.as_str(), op.field),
-                code::FORBIDDEN,
-            )));
+        let role = ctx.data_opt::<Authentication>().and_then(Authentication::principal).map(|p| p.role);
+        if let Err(mut err) = admit_root_field(role, operation_type, info.name, self.introspection_needs_token) {
+            err.path = vec![async_graphql::PathSegment::Field(info.alias.unwrap_or(info.name).to_owned())];
+            err.locations = vec![info.field.name.pos];
+            return Err(err);
         }
         next.run(ctx, info).await
     }

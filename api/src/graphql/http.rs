@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
 
-use super::HubSchema;
+use super::executor::HubExecutor;
 use crate::access::principal::Authentication;
 use crate::error::code;
 use crate::graphql::answers::AnswerCache;
@@ -23,7 +23,7 @@ use crate::http::{Gate, authenticate, refusal};
 /// What the GraphQL handlers need.
 #[derive(Clone)]
 pub struct HttpState {
-    pub schema: HubSchema,
+    pub executor: HubExecutor,
     pub gate: Gate,
     pub reconciled: Arc<crate::reconciled::live::Reconciled>,
     pub answers: Arc<crate::graphql::answers::AnswerCache>,
@@ -95,7 +95,7 @@ pub async fn graphql_post(
         if let Some(answer) = state.answers.get(&key, epoch) {
             return json_bytes(answer);
         }
-        let response = state.schema.execute(request.data(authentication)).await;
+        let response = state.executor.execute(request, authentication).await;
         if response.is_ok()
             && let Ok(bytes) = serde_json::to_vec(&response)
         {
@@ -105,23 +105,28 @@ pub async fn graphql_post(
         }
         return GraphQLResponse::from(response).into_response();
     }
-    GraphQLResponse::from(run_to_completion(&state, request.data(authentication)).await).into_response()
+    GraphQLResponse::from(run_to_completion(&state, request, authentication).await).into_response()
 }
 
 /// Runs a request in its own task, so that it finishes even when the client goes away: a write cut off between its
 /// commit and the installation of the new reconciled state would leave the state in memory behind the database (and
 /// its subscribers uninformed) until the next write of the region. A mutation runs on the write lane, with the lane's
 /// database pool (request data comes before schema data when a resolver asks for the connection).
-async fn run_to_completion(state: &HttpState, mut request: async_graphql::Request) -> async_graphql::Response {
-    let schema = state.schema.clone();
+async fn run_to_completion(
+    state: &HttpState,
+    mut request: async_graphql::Request,
+    authentication: Authentication,
+) -> async_graphql::Response {
     let mutation = request.parsed_query().is_ok_and(|document| {
         document.operations.iter().any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
     });
     let task = if mutation {
-        let request = request.data(state.writes.db().clone());
+        let schema = state.executor.guarded().clone();
+        let request = request.data(state.writes.db().clone()).data(authentication);
         state.writes.handle().spawn(async move { schema.execute(request).await })
     } else {
-        tokio::spawn(async move { schema.execute(request).await })
+        let executor = state.executor.clone();
+        tokio::spawn(async move { executor.execute(request, authentication).await })
     };
     match task.await {
         Ok(response) => response,
@@ -243,8 +248,8 @@ async fn serve_websocket(
     let input = futures_util::stream::poll_fn(move |cx| from_client.poll_recv(cx));
     let init_state = state.clone();
     let (init_principal, init_refused) = (principal.clone(), refused.clone());
-    let graphql = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(
-        move |payload| async move {
+    let graphql = async_graphql::http::WebSocket::new(state.executor.guarded().clone(), input, protocol)
+        .on_connection_init(move |payload| async move {
             let headers = init_headers(&payload, &upgrade_headers);
             let refuse = |message: &str| {
                 init_refused.store(true, Ordering::SeqCst);
@@ -261,8 +266,7 @@ async fn serve_websocket(
                 Ok(Authentication::Anonymous) => refuse("jeton attendu dans connection_init (Authorization: Bearer …)"),
                 Err(_) => refuse("jeton refusé"),
             }
-        },
-    );
+        });
     futures_util::pin_mut!(graphql);
     let opened = tokio::time::Instant::now();
     let mut access_changes = state.gate.access.watch();
@@ -373,5 +377,5 @@ pub async fn graphql_get(State(state): State<HttpState>, request: axum::extract:
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
-    GraphQLResponse::from(state.schema.execute(request.data(authentication)).await).into_response()
+    GraphQLResponse::from(state.executor.execute(request, authentication).await).into_response()
 }

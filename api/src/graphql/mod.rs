@@ -3,6 +3,7 @@
 pub mod answers;
 pub mod document_guard;
 pub mod error_codes;
+pub mod executor;
 pub mod http;
 pub mod limits;
 pub mod write_lane;
@@ -49,6 +50,11 @@ pub fn schema_builder_with(introspection_needs_token: bool) -> SchemaBuilder<Que
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .extension(error_codes::ErrorCodes)
         .extension(PolicyGuard { introspection_needs_token })
+}
+
+/// The schema without any extension, for the queries the executor runs plain (`executor`).
+pub fn plain_schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
 /// The schema as in development.
