@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use api::{App, Config, Settings};
 use clap::{Args, Parser, Subcommand};
 
+/// Small, short-lived allocations dominate a GraphQL answer; mimalloc serves them faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "cnh-hub", version, about = "Data-exchange hub of the plan of 50 000 solutions (CNH 2023)")]
 struct Cli {
