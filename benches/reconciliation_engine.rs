@@ -14,6 +14,10 @@ use api::reconciled::live::Reconciled;
 use api::reconciled::snapshot as service;
 use api::territory::service::Catalog;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+/// The served binary's allocator (src/main.rs), so that the figures are the hub's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 struct Fixture {

@@ -485,7 +485,7 @@ impl ReconciliationQuery {
                     measure: state.record(*i).clone(),
                     status: status.status,
                     awaited_cofinancer_code: status.awaited_cofinancer.clone(),
-                    findings: status.findings.iter().map(|f| Finding::from(&state.report.findings[*f])).collect(),
+                    findings: status.findings.iter().map(|f| Finding::from(&*state.report.findings[*f])).collect(),
                 },
             ));
         }
@@ -527,7 +527,7 @@ impl ReconciliationQuery {
                     headroom: Euros(e.headroom()),
                 }));
             }
-            findings.extend(report.findings.iter().filter(|f| view.sees(&f.region, &f.departements)));
+            findings.extend(report.findings.iter().filter(|f| view.sees(&f.region, &f.departements)).map(|f| &**f));
             for (i, s) in report.statuses.iter().enumerate() {
                 let m = state.record(i);
                 if view.sees(&m.region_code, std::slice::from_ref(&m.departement_code)) {
@@ -706,7 +706,7 @@ mod tests {
     /// the findings' detail).
     fn read(snapshot: &Snapshot, unmasked: bool) -> (String, String) {
         let report = engine::reconcile(snapshot);
-        let findings: Vec<&engine::Finding> = report.findings.iter().collect();
+        let findings: Vec<&engine::Finding> = report.findings.iter().map(|f| &**f).collect();
         let rows: Vec<&engine::NeedsCoverage> = report.needs_coverage.iter().collect();
         let seen = reader_view(&findings, &rows, &|_| unmasked, coverage::DEFAULT_THRESHOLD);
         let dashboard = format!("{:?} {:?}", seen.finding_counts, seen.needs_coverage);
@@ -804,7 +804,7 @@ mod tests {
         };
         let view = |p, unmasked: bool| {
             let report = engine::reconcile(&snapshot(p));
-            let findings: Vec<&engine::Finding> = report.findings.iter().collect();
+            let findings: Vec<&engine::Finding> = report.findings.iter().map(|f| &**f).collect();
             let rows: Vec<&engine::NeedsCoverage> = report.needs_coverage.iter().collect();
             reader_view(&findings, &rows, &|_| unmasked, 11)
         };

@@ -2,6 +2,7 @@
 //! institution it expected and that has submitted nothing, or submitted only after the deadline.
 
 use super::{Finding, Report, Severity, Snapshot, SubjectKind};
+use std::sync::Arc;
 
 /// Institutions expected by a campaign whose deadline has passed: missing (nothing received) or late.
 pub(super) fn campaign_deadlines(snapshot: &Snapshot, report: &mut Report) {
@@ -33,7 +34,7 @@ pub(super) fn campaign_deadlines(snapshot: &Snapshot, report: &mut Report) {
             ),
             Some(_) => continue,
         };
-        report.findings.push(Finding {
+        report.findings.push(Arc::new(Finding {
             code,
             severity,
             subject_kind: SubjectKind::Institution,
@@ -42,7 +43,7 @@ pub(super) fn campaign_deadlines(snapshot: &Snapshot, report: &mut Report) {
             departements: standing.departements.clone(),
             figures: vec![],
             message,
-        });
+        }));
     }
 }
 

@@ -464,7 +464,8 @@ mod tests {
             commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 100_000, 30, 2026),
         ];
         let report = reconcile(&snapshot);
-        let shares: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "SHARE_MISMATCH").collect();
+        let shares: Vec<&Finding> =
+            report.findings.iter().filter(|f| f.code == "SHARE_MISMATCH").map(|f| &**f).collect();
         assert_eq!(shares.len(), 2);
         assert_eq!(
             shares[0].figures,
@@ -499,7 +500,8 @@ mod tests {
             commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 21_005, 30, 2026),
         ];
         let report = reconcile(&snapshot);
-        let shares: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "SHARE_MISMATCH").collect();
+        let shares: Vec<&Finding> =
+            report.findings.iter().filter(|f| f.code == "SHARE_MISMATCH").map(|f| &**f).collect();
         assert_eq!(shares.len(), 1, "{shares:?}");
         assert_eq!(shares[0].figures[1], ("partConstatee", FigureValue::BasisPoints(2_101)));
         assert!(shares[0].message.contains("soit 21,01 %, la règle prévoit 20,00 %"), "{}", shares[0].message);

@@ -9,6 +9,7 @@
 //! from the cells as the reader sees them (`People`, `needs_verdict`), never from the exact values behind them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::{FigureValue, Finding, NeedsCoverage, Report, Severity, Snapshot, SubjectKind};
 use crate::vocabulary::{MeasureStatus, NeedsIndicatorKind};
@@ -189,7 +190,7 @@ pub(super) fn needs_coverage(snapshot: &Snapshot, report: &mut Report) {
             programmed: solutions,
         };
         // The engine judges exact counts; a masked reader's view judges them again from its cells.
-        report.findings.extend(needs_finding(&row, People::exact(waiting, creton), DEFAULT_THRESHOLD));
+        report.findings.extend(needs_finding(&row, People::exact(waiting, creton), DEFAULT_THRESHOLD).map(Arc::new));
         report.needs_coverage.push(row);
     }
 }
@@ -499,7 +500,8 @@ mod tests {
         let itep = report.needs_coverage.iter().find(|r| r.category.as_deref() == Some("186")).unwrap();
         assert_eq!(itep.orientations, vec!["7.6".to_owned(), "7.7".to_owned()]);
         assert_eq!((itep.waiting, itep.programmed), (5, 0));
-        let uncovered: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "NEEDS_UNCOVERED").collect();
+        let uncovered: Vec<&Finding> =
+            report.findings.iter().filter(|f| f.code == "NEEDS_UNCOVERED").map(|f| &**f).collect();
         assert_eq!(uncovered.len(), 1, "35 solutions cover the 31 EAM needs; the 5 ITEP needs are uncovered");
         assert_eq!(uncovered[0].subject, "69/7.6+7.7");
         assert!(uncovered[0].figures.contains(&("personnesSansSolution", FigureValue::People(5))));

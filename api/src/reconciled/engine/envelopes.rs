@@ -4,7 +4,8 @@
 //! national split of the circular (§4); and, for the whole country, the annex's printed totals against its rows
 //! and the national socle split against the amounts of the circular.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::Datelike;
 
@@ -18,27 +19,28 @@ use crate::vocabulary::{Compartment, MeasureCompartment, MeasureStatus, Payer};
 /// Each envelope's use against its notified AE, the yearly payment credits against the AE installed, and each
 /// region's socle split (`Report::envelopes`, `Report::socle_splits`); abandoned measures aside.
 pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &CommitmentsByMeasure, report: &mut Report) {
-    // Keyed by borrowed codes: a write runs this over its whole region, so no key is allocated per measure.
-    let mut committed: BTreeMap<(&str, Compartment), i64> = BTreeMap::new();
+    // A write runs this over its whole region: one accumulator per envelope (a few per region), found once per
+    // measure, keyed by borrowed codes, so nothing is allocated per measure or per commitment.
+    let mut envelopes: HashMap<(&str, Compartment), EnvelopeSums> = HashMap::new();
     let mut splits: BTreeMap<&str, SocleSplit> = BTreeMap::new();
-    // (region, compartment, year) → CP called, and AE of the measures installed by then.
-    let mut cp_by_year: BTreeMap<(&str, Compartment, i32), i64> = BTreeMap::new();
-    let mut ae_installed: BTreeMap<(&str, Compartment), Vec<(i32, i64)>> = BTreeMap::new();
     for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
         let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
-        let envelope = (measure.region.as_str(), measure.compartment.envelope());
+        let sums = envelopes.entry((measure.region.as_str(), measure.compartment.envelope())).or_default();
         let mut am = 0;
         for c in commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
             am += c.full_year_cents;
             for (year, cents) in &c.schedule {
-                *cp_by_year.entry((envelope.0, envelope.1, *year)).or_default() += cents;
+                *sums.cp_by_year.entry(*year).or_default() += cents;
             }
-            ae_installed.entry(envelope).or_default().push((c.installation.year(), c.full_year_cents));
+            *sums.ae_installed_in.entry(c.installation.year()).or_default() += c.full_year_cents;
         }
-        *committed.entry(envelope).or_default() += am;
-        let split = splits
-            .entry(measure.region.as_str())
-            .or_insert_with(|| SocleSplit { region: measure.region.clone(), ..Default::default() });
+        sums.committed += am;
+        let split = match splits.get_mut(measure.region.as_str()) {
+            Some(split) => split,
+            None => splits
+                .entry(measure.region.as_str())
+                .or_insert_with(|| SocleSplit { region: measure.region.clone(), ..Default::default() }),
+        };
         match measure.compartment {
             MeasureCompartment::SocleEnfants => split.children += am,
             MeasureCompartment::SocleAse => {
@@ -50,11 +52,11 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
         }
     }
     for ((region, compartment), notified) in &snapshot.envelopes {
-        let used = committed.get(&(region.as_str(), *compartment)).copied().unwrap_or_default();
+        let used = envelopes.get(&(region.as_str(), *compartment)).map_or(0, |sums| sums.committed);
         let envelope =
             EnvelopeUse { region: region.clone(), compartment: *compartment, notified: *notified, committed: used };
         if envelope.headroom() < 0 {
-            report.findings.push(Finding {
+            report.findings.push(Arc::new(Finding {
                 code: "ENVELOPE_EXCEEDED",
                 severity: Severity::Error,
                 subject_kind: SubjectKind::Envelope,
@@ -69,12 +71,27 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
                     euros(*notified),
                     euros(used - notified)
                 ),
-            });
+            }));
         }
         report.envelopes.push(envelope);
     }
-    payment_credits(snapshot, &cp_by_year, &ae_installed, report);
+    let mut envelopes: Vec<((&str, Compartment), EnvelopeSums)> = envelopes.into_iter().collect();
+    envelopes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for ((region, compartment), sums) in &envelopes {
+        payment_credits(snapshot, region, *compartment, sums, report);
+    }
     report.socle_splits = splits.into_values().collect();
+}
+
+/// What one envelope's measures add up to.
+#[derive(Default)]
+struct EnvelopeSums {
+    /// Full-year assurance-maladie commitments.
+    committed: i64,
+    /// Payment credits called, by year.
+    cp_by_year: BTreeMap<i32, i64>,
+    /// AE committed on the measures installed in each year.
+    ae_installed_in: BTreeMap<i32, i64>,
 }
 
 /// Yearly payment credits of an envelope against the AE still available for that year: the AE committed on measures
@@ -82,26 +99,25 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
 /// or beyond the envelope.
 fn payment_credits(
     snapshot: &Snapshot,
-    cp_by_year: &BTreeMap<(&str, Compartment, i32), i64>,
-    ae_installed: &BTreeMap<(&str, Compartment), Vec<(i32, i64)>>,
+    region: &str,
+    compartment: Compartment,
+    sums: &EnvelopeSums,
     report: &mut Report,
 ) {
-    for ((region, compartment, year), cp) in cp_by_year {
-        let installed: i64 = ae_installed
-            .get(&(*region, *compartment))
-            .map(|list| list.iter().filter(|(y, _)| y <= year).map(|(_, cents)| cents).sum())
-            .unwrap_or_default();
-        let available = match snapshot.envelopes.get(&((*region).to_owned(), *compartment)) {
+    let notified = snapshot.envelopes.get(&(region.to_owned(), compartment));
+    for (year, cp) in &sums.cp_by_year {
+        let installed: i64 = sums.ae_installed_in.range(..=*year).map(|(_, cents)| cents).sum();
+        let available = match notified {
             Some(notified) => installed.min(*notified),
             None => installed,
         };
         if *cp > available {
-            report.findings.push(Finding {
+            report.findings.push(Arc::new(Finding {
                 code: "CP_EXCEEDS_AVAILABLE_AE",
                 severity: Severity::Error,
                 subject_kind: SubjectKind::Envelope,
                 subject: format!("{region}/{}/{year}", compartment.as_str()),
-                region: (*region).to_owned(),
+                region: region.to_owned(),
                 departements: Vec::new(),
                 figures: vec![
                     ("annee", FigureValue::Year(*year)),
@@ -110,11 +126,11 @@ fn payment_credits(
                 ],
                 message: format!(
                     "Région {region}, enveloppe {}, {year} : {} de crédits de paiement appelés pour {} d'AE disponibles (mesures installées au plus tard en {year}, dans la limite de l'AE notifiée)",
-                    compartment_label(*compartment),
+                    compartment_label(compartment),
                     euros(*cp),
                     euros(available)
                 ),
-            });
+            }));
         }
     }
 }
@@ -147,7 +163,7 @@ pub(super) fn socle_balance(snapshot: &Snapshot, report: &mut Report) {
         }
         let children = share_bp(split.children, socle);
         if (children - children_target).abs() > BALANCE_TOLERANCE_BP {
-            report.findings.push(Finding {
+            report.findings.push(Arc::new(Finding {
                 code: "SOCLE_BALANCE_OFF_TARGET",
                 severity: Severity::Info,
                 subject_kind: SubjectKind::Region,
@@ -168,11 +184,11 @@ pub(super) fn socle_balance(snapshot: &Snapshot, report: &mut Report) {
                     euros(split.adults),
                     percent(children_target)
                 ),
-            });
+            }));
         }
         let ase = share_bp(split.ase, split.children);
         if split.children > 0 && ase + BALANCE_TOLERANCE_BP < ase_target {
-            report.findings.push(Finding {
+            report.findings.push(Arc::new(Finding {
                 code: "ASE_SHARE_BELOW_TARGET",
                 severity: Severity::Warning,
                 subject_kind: SubjectKind::Region,
@@ -193,7 +209,7 @@ pub(super) fn socle_balance(snapshot: &Snapshot, report: &mut Report) {
                     euros(split.children),
                     percent(ase_target)
                 ),
-            });
+            }));
         }
     }
 }
@@ -319,7 +335,8 @@ mod tests {
             }]
         );
         assert_eq!(report.envelopes[0].headroom(), -100);
-        let exceeded: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "ENVELOPE_EXCEEDED").collect();
+        let exceeded: Vec<&Finding> =
+            report.findings.iter().filter(|f| f.code == "ENVELOPE_EXCEEDED").map(|f| &**f).collect();
         assert_eq!(exceeded.len(), 1);
         assert_eq!(exceeded[0].subject, "84/SOCLE");
         assert!(report.findings.iter().any(|f| f.code == "ORPHAN_COMMITMENT" && f.subject == "z"));

@@ -5,6 +5,7 @@
 //! data changed since.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::Datelike;
 
@@ -62,7 +63,7 @@ pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
     for ((departement, category, year, solutions), measures) in duplicates {
         let references: Vec<&str> = measures.iter().map(|m| m.reference.as_str()).collect();
         for m in &measures {
-            report.findings.push(Finding {
+            report.findings.push(Arc::new(Finding {
                 code: "POSSIBLE_DUPLICATE",
                 severity: Severity::Warning,
                 subject_kind: SubjectKind::Measure,
@@ -76,7 +77,7 @@ pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
                     measures.len(),
                     references.join(", ")
                 ),
-            });
+            }));
         }
     }
 }
@@ -86,15 +87,17 @@ pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
 pub(super) fn identifiers_and_territory(snapshot: &Snapshot, report: &mut Report) {
     let territory = &snapshot.territory;
     for m in &snapshot.measures {
-        let finding = |code, severity, message: String| Finding {
-            code,
-            severity,
-            subject_kind: SubjectKind::Measure,
-            subject: m.id.clone(),
-            region: m.region.clone(),
-            departements: vec![m.departement.clone()],
-            figures: vec![],
-            message: format!("Mesure {} : {message}", m.reference),
+        let finding = |code, severity, message: String| {
+            Arc::new(Finding {
+                code,
+                severity,
+                subject_kind: SubjectKind::Measure,
+                subject: m.id.clone(),
+                region: m.region.clone(),
+                departements: vec![m.departement.clone()],
+                figures: vec![],
+                message: format!("Mesure {} : {message}", m.reference),
+            })
         };
         if territory.departements_of_region.get(&m.region).is_some_and(|d| !d.contains(&m.departement)) {
             report.findings.push(finding(
@@ -133,7 +136,7 @@ pub(super) fn identifiers_and_territory(snapshot: &Snapshot, report: &mut Report
     for plan in &snapshot.school_plans {
         let academie_of_departement = territory.academie_of.get(&plan.departement);
         if academie_of_departement.is_some_and(|a| *a != plan.academie) {
-            report.findings.push(Finding {
+            report.findings.push(Arc::new(Finding {
                 code: "SCHOOL_PLAN_OUTSIDE_ACADEMIE",
                 severity: Severity::Error,
                 subject_kind: SubjectKind::Academie,
@@ -145,7 +148,7 @@ pub(super) fn identifiers_and_territory(snapshot: &Snapshot, report: &mut Report
                     "Plan d'appui {} : le département {} ne relève pas de l'académie {}",
                     plan.id, plan.departement, plan.academie
                 ),
-            });
+            }));
         }
     }
 }
@@ -246,7 +249,7 @@ mod tests {
         identifiers_and_territory(&snapshot, &mut report);
         assert_eq!(
             report.findings,
-            vec![Finding {
+            vec![Arc::new(Finding {
                 code: "SCHOOL_PLAN_OUTSIDE_ACADEMIE",
                 severity: Severity::Error,
                 subject_kind: SubjectKind::Academie,
@@ -255,7 +258,7 @@ mod tests {
                 departements: vec!["38".into()],
                 figures: vec![("annee", FigureValue::Year(2027))],
                 message: "Plan d'appui s2 : le département 38 ne relève pas de l'académie lyon".into(),
-            }]
+            })]
         );
     }
 }

@@ -72,7 +72,7 @@ fn measure_finding(
 pub struct MeasureOutcome {
     pub status: CoFinancingStatus,
     pub awaited_cofinancer: Option<String>,
-    pub findings: Vec<Finding>,
+    pub findings: Vec<Arc<Finding>>,
 }
 
 fn measure_outcome(
@@ -92,7 +92,7 @@ fn measure_outcome(
         (status, awaited)
     };
     findings.extend(hygiene::orphan_commitments(measure, commitments));
-    MeasureOutcome { status, awaited_cofinancer, findings }
+    MeasureOutcome { status, awaited_cofinancer, findings: findings.into_iter().map(Arc::new).collect() }
 }
 
 /// A report, and the outcome of each measure it was composed from (in the snapshot's order of measures), to reuse
@@ -150,7 +150,9 @@ pub fn reconcile_reusing(
     coverage::needs_coverage(snapshot, &mut report);
     campaigns::campaign_deadlines(snapshot, &mut report);
     if let Some(annex) = &snapshot.annex {
-        report.findings.extend(national_findings(annex, &snapshot.targets, &report.socle_splits));
+        report
+            .findings
+            .extend(national_findings(annex, &snapshot.targets, &report.socle_splits).into_iter().map(Arc::new));
     }
     Reconciliation { report, outcomes }
 }

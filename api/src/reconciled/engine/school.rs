@@ -3,6 +3,7 @@
 //! commitments than plans leave the médico-social side of those plans unfunded.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::Datelike;
 
@@ -42,7 +43,7 @@ pub(super) fn school_matching(snapshot: &Snapshot, by_measure: &CommitmentsByMea
             committed: matched,
         });
         if matched < cost {
-            report.findings.push(Finding {
+            report.findings.push(Arc::new(Finding {
                 code: "SCHOOL_PLAN_UNMATCHED",
                 severity: Severity::Warning,
                 subject_kind: SubjectKind::Academie,
@@ -60,7 +61,7 @@ pub(super) fn school_matching(snapshot: &Snapshot, by_measure: &CommitmentsByMea
                     euros(cost),
                     euros(matched)
                 ),
-            });
+            }));
         }
     }
 }
@@ -101,7 +102,8 @@ mod tests {
             },
         ];
         let report = reconcile(&snapshot);
-        let unmatched: Vec<&Finding> = report.findings.iter().filter(|f| f.code == "SCHOOL_PLAN_UNMATCHED").collect();
+        let unmatched: Vec<&Finding> =
+            report.findings.iter().filter(|f| f.code == "SCHOOL_PLAN_UNMATCHED").map(|f| &**f).collect();
         assert_eq!(unmatched.len(), 1);
         assert_eq!(
             unmatched[0].figures,

@@ -338,7 +338,8 @@ pub struct SchoolMatch {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
-    pub findings: Vec<Finding>,
+    /// Shared: a write's report keeps the findings of every measure it did not touch.
+    pub findings: Vec<Arc<Finding>>,
     pub statuses: Vec<MeasureStatusReport>,
     pub envelopes: Vec<EnvelopeUse>,
     pub socle_splits: Vec<SocleSplit>,
