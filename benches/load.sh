@@ -155,14 +155,36 @@ wait_ready() {
 }
 
 say "starting the hub on $HUB"
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+spawned_ms=$(now_ms)
 "${hub_env[@]}" "$BIN" serve >"$WORK/hub.log" 2>&1 &
 HUB_PID=$!
 PIDS+=("$HUB_PID")
 wait_ready "$HUB/readyz" "$HUB_PID" "$WORK/hub.log"
+READY_MS=$(($(now_ms) - spawned_ms))
+# rss <field>: the hub's resident memory (VmRSS now, VmHWM its peak), in MB.
+rss() { awk -v f="$1:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$HUB_PID/status"; }
 
 token() { CNH_DEV_JWT_SECRET=$DEV_SECRET "$BIN" token "$@" --ttl 4h 2>/dev/null | tail -n 1; }
 ARS84=$(token --role ars --region 84)
 CNSA=$(token --role cnsa)
+
+# The national reconciliation (the CNSA, every region; a new alias each time, so no cache answers it): the first
+# answer waits for every region's state to be loaded; then the time of ten more, one after another.
+NATIONAL_QUERY='{ ALIAS: reconciliation { envelopes { regionCode compartment notified committed } findings { code subject message } } }'
+national() {
+  jq -cn --arg q "${NATIONAL_QUERY/ALIAS/n$1}" '{query: $q}' |
+    curl -sS -o "$WORK/national.json" -w '%{time_total}' -H 'content-type: application/json' \
+      -H "authorization: Bearer $CNSA" --data-binary @- "$HUB/graphql"
+}
+national 0 >/dev/null
+jq -e 'has("errors") | not' "$WORK/national.json" >/dev/null || die "national reconciliation: $(head -c 600 "$WORK/national.json")"
+STATE_MS=$(($(now_ms) - spawned_ms))
+NATIONAL_TIMES=$(for i in $(seq 1 10); do national "$i"; echo; done | sort -n)
+NATIONAL_MEDIAN=$(echo "$NATIONAL_TIMES" | sed -n 5p | awk '{ printf "%.1f ms", $1 * 1000 }')
+NATIONAL_MAX=$(echo "$NATIONAL_TIMES" | tail -n 1 | awk '{ printf "%.1f ms", $1 * 1000 }')
+NATIONAL_FINDINGS=$(jq '.data | .[] | .findings | length' "$WORK/national.json")
+RSS_READY=$(rss VmRSS)
 
 # gql <token> <query>: the hub's answer, as bytes.
 gql() {
@@ -338,6 +360,8 @@ mixed mixed-multi "writes in $(printf '%s\n' $MULTI_REGION_TARGETS | cut -d: -f1
 mixed mixed-84 "writes all in region 84" "$REGION_84_TARGETS"
 
 # --- The report.
+RSS_END=$(rss VmRSS)
+RSS_PEAK=$(rss VmHWM)
 hub_alive="yes"
 kill -0 "$HUB_PID" 2>/dev/null || hub_alive="**no: the hub exited**"
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -378,6 +402,9 @@ EOF
 printf '%s\n' "${MIXED_ROWS[@]}"
 echo
 printf '%s\n' "${MIXED_NOTES[@]}"
+echo "- start-up: /readyz answered 200 after $READY_MS ms; first national reconciliation answered (every region's state loaded) after $STATE_MS ms"
+echo "- national reconciliation (CNSA, $NATIONAL_FINDINGS findings, 10 requests one after another): median $NATIONAL_MEDIAN, max $NATIONAL_MAX"
+echo "- hub resident memory: $RSS_READY MB once ready, $RSS_END MB at the end, peak $RSS_PEAK MB (VmHWM)"
 echo "- hub still running at the end: $hub_alive; wall time of the run: $((SECONDS - STARTED)) s"
 if grep -qiE ' (ERROR|WARN) ' "$WORK/hub.log"; then
   echo "- the hub logged $(grep -ciE ' (ERROR|WARN) ' "$WORK/hub.log") warnings or errors, e.g.: \`$(grep -iE ' (ERROR|WARN) ' "$WORK/hub.log" | head -n 1 | cut -c1-300)\`"

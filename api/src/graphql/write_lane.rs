@@ -12,8 +12,12 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::db::{self, DbSetupError};
 
-/// The connections a write lane keeps at most: writes to one region run one at a time anyway.
+/// The connections a write lane keeps at most on PostgreSQL: writes to one region run one at a time anyway.
 const WRITE_CONNECTIONS: u32 = 4;
+/// On SQLite, one: the file has one writer, so concurrent write transactions would wait in SQLite's busy handler,
+/// which sleeps and polls (seconds under load, then "database is locked"); they queue for the lane's one
+/// connection instead, first come first served.
+const SQLITE_WRITE_CONNECTIONS: u32 = 1;
 
 pub struct WriteLane {
     runtime: Option<Runtime>,
@@ -33,8 +37,9 @@ impl WriteLane {
             .map_err(|e| failed(e.to_string()))?;
         let handle = runtime.handle().clone();
         let owned = url.to_owned();
+        let connections = if url.starts_with("sqlite:") { SQLITE_WRITE_CONNECTIONS } else { WRITE_CONNECTIONS };
         let db = handle
-            .spawn(async move { db::connect_pool(&owned, Some(WRITE_CONNECTIONS)).await })
+            .spawn(async move { db::connect_pool(&owned, Some(connections)).await })
             .await
             .map_err(|e| failed(e.to_string()))??;
         Ok(WriteLane { runtime: Some(runtime), handle, db })

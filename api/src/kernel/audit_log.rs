@@ -50,11 +50,16 @@ pub async fn append<C: ConnectionTrait>(conn: &C, actor: &Actor, entries: &[Audi
     if entries.is_empty() {
         return Ok(());
     }
-    // Touching the head first takes its row lock on PostgreSQL: concurrent writers append one after the other.
-    conn.execute_unprepared("UPDATE audit_head SET last_seq = last_seq WHERE id = 1").await?;
-    let head =
-        audit_head::Entity::find_by_id(1).one(conn).await?.ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
-    let (mut seq, mut previous) = (head.last_seq, head.last_hash);
+    // Touching the head takes its row lock on PostgreSQL (concurrent writers append one after the other) and reads
+    // it in the same round trip: the lock is held until commit, so every statement under it counts.
+    let head = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "UPDATE audit_head SET last_seq = last_seq WHERE id = 1 RETURNING last_seq, last_hash",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
+    let (mut seq, mut previous): (i64, String) = (head.try_get("", "last_seq")?, head.try_get("", "last_hash")?);
     let recorded_at = now_micros();
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
