@@ -41,11 +41,16 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbSetupError> {
     connect_pool(url, None).await
 }
 
+/// Whether `url` names the embedded SQLite store.
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
 /// A pool of at most `max_connections` (the store's default when None).
 pub async fn connect_pool(url: &str, max_connections: Option<u32>) -> Result<DatabaseConnection, DbSetupError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
-    if url.starts_with("sqlite:") {
+    if is_sqlite(url) {
         // One writer at a time in SQLite: a small pool avoids "database is locked" under concurrent writes.
         options.max_connections(max_connections.unwrap_or(4)).min_connections(1);
         // Write-ahead log: a region loaded on first use reads while a write commits, and a commit appends to the log

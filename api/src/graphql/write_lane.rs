@@ -37,7 +37,7 @@ impl WriteLane {
             .map_err(|e| failed(e.to_string()))?;
         let handle = runtime.handle().clone();
         let owned = url.to_owned();
-        let connections = if url.starts_with("sqlite:") { SQLITE_WRITE_CONNECTIONS } else { WRITE_CONNECTIONS };
+        let connections = if db::is_sqlite(url) { SQLITE_WRITE_CONNECTIONS } else { WRITE_CONNECTIONS };
         let db = handle
             .spawn(async move { db::connect_pool(&owned, Some(connections)).await })
             .await

@@ -35,12 +35,9 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
             *sums.ae_installed_in.entry(c.installation.year()).or_default() += c.full_year_cents;
         }
         sums.committed += am;
-        let split = match splits.get_mut(measure.region.as_str()) {
-            Some(split) => split,
-            None => splits
-                .entry(measure.region.as_str())
-                .or_insert_with(|| SocleSplit { region: measure.region.clone(), ..Default::default() }),
-        };
+        let split = splits
+            .entry(measure.region.as_str())
+            .or_insert_with(|| SocleSplit { region: measure.region.clone(), ..Default::default() });
         match measure.compartment {
             MeasureCompartment::SocleEnfants => split.children += am,
             MeasureCompartment::SocleAse => {
