@@ -368,7 +368,7 @@ impl Reconciled {
     /// Moves a region's generation on by one, in the transaction; on PostgreSQL the row lock it takes serialises the
     /// region's writers until commit.
     async fn bump_generation<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<i64, ApiError> {
-        reconciliation_region::Entity::insert(reconciliation_region::ActiveModel {
+        let row = reconciliation_region::Entity::insert(reconciliation_region::ActiveModel {
             region_code: Set(region.to_owned()),
             generation: Set(1),
             reconciled_at: Set(Utc::now().fixed_offset()),
@@ -386,9 +386,10 @@ impl Reconciled {
                 .update_column(reconciliation_region::Column::ReconciledAt)
                 .to_owned(),
         )
-        .exec_without_returning(txn)
+        // The generation comes back with the upsert: one round trip under the lock it takes.
+        .exec_with_returning(txn)
         .await?;
-        Ok(reconciliation_region::Entity::find_by_id(region.to_owned()).one(txn).await?.map_or(1, |r| r.generation))
+        Ok(row.generation)
     }
 
     /// Recomputes a region inside a write's transaction: the new statuses are stored and the changes logged in that
