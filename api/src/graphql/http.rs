@@ -105,14 +105,15 @@ pub async fn graphql_post(
         }
         return GraphQLResponse::from(response).into_response();
     }
-    GraphQLResponse::from(run_to_completion(&state, request, authentication).await).into_response()
+    GraphQLResponse::from(execute_request(&state, request, authentication).await).into_response()
 }
 
-/// Runs a request in its own task, so that it finishes even when the client goes away: a write cut off between its
-/// commit and the installation of the new reconciled state would leave the state in memory behind the database (and
-/// its subscribers uninformed) until the next write of the region. A mutation runs on the write lane, with the lane's
-/// database pool (request data comes before schema data when a resolver asks for the connection).
-async fn run_to_completion(
+/// Runs a mutation in its own task on the write lane, so that it finishes even when the client goes away: a write cut
+/// off between its commit and the installation of the new reconciled state would leave the state in memory behind the
+/// database (and its subscribers uninformed) until the next write of the region. It uses the lane's database pool
+/// (request data comes before schema data when a resolver asks for the connection). A query changes nothing if it is
+/// cut off, so it runs in the request's own task (a task per read cost a spawn and a wake-up on the hot path).
+async fn execute_request(
     state: &HttpState,
     mut request: async_graphql::Request,
     authentication: Authentication,
@@ -120,15 +121,12 @@ async fn run_to_completion(
     let mutation = request.parsed_query().is_ok_and(|document| {
         document.operations.iter().any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
     });
-    let task = if mutation {
-        let schema = state.executor.guarded().clone();
-        let request = request.data(state.writes.db().clone()).data(authentication);
-        state.writes.handle().spawn(async move { schema.execute(request).await })
-    } else {
-        let executor = state.executor.clone();
-        tokio::spawn(async move { executor.execute(request, authentication).await })
-    };
-    match task.await {
+    if !mutation {
+        return state.executor.execute(request, authentication).await;
+    }
+    let schema = state.executor.guarded().clone();
+    let request = request.data(state.writes.db().clone()).data(authentication);
+    match state.writes.handle().spawn(async move { schema.execute(request).await }).await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "a GraphQL request's task failed");
