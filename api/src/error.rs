@@ -103,10 +103,61 @@ impl ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable(err),
-            other => ApiError::Internal(Box::new(other)),
+        match classify(&err) {
+            DbFailure::Unavailable => ApiError::Unavailable(err),
+            DbFailure::RefusedText => {
+                ApiError::BadUserInput("un texte contient un caractère refusé par la base (U+0000, NUL)".into())
+            }
+            DbFailure::Other => ApiError::Internal(Box::new(err)),
         }
+    }
+}
+
+/// What a database error means for the caller.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DbFailure {
+    /// The store cannot be reached or is shutting down, the pool is exhausted, SQLite is locked: retry later.
+    Unavailable,
+    /// The store refused a character of a text (PostgreSQL refuses NUL): the caller's input.
+    RefusedText,
+    /// Anything else: a fault of the hub.
+    Other,
+}
+
+/// Reads a database error: a lost connection mid-request (backend terminated, network cut) comes as an execution
+/// error carrying an I/O or protocol error, or a SQLSTATE of class 08 or 57P0x, not as a connection error.
+pub fn classify(err: &DbErr) -> DbFailure {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return DbFailure::Unavailable,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return DbFailure::Other,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Protocol(_) => DbFailure::Unavailable,
+        Sqlx::Database(db) => sqlstate_failure(db.code().as_deref().unwrap_or(""), db.message()),
+        _ => DbFailure::Other,
+    }
+}
+
+/// PostgreSQL SQLSTATEs and SQLite result codes (sqlx gives SQLite's extended code as the text of a number).
+fn sqlstate_failure(state: &str, message: &str) -> DbFailure {
+    match state {
+        // connection_exception class; admin_shutdown, crash_shutdown, cannot_connect_now; too_many_connections.
+        s if s.starts_with("08") => DbFailure::Unavailable,
+        "57P01" | "57P02" | "57P03" | "53300" => DbFailure::Unavailable,
+        // character_not_in_repertoire (NUL in a text), untranslatable_character.
+        "22021" | "22P05" => DbFailure::RefusedText,
+        // SQLITE_BUSY, SQLITE_LOCKED and their extended codes (low byte 5 or 6).
+        s if s.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)) => DbFailure::Unavailable,
+        _ if message.contains("database is locked") => DbFailure::Unavailable,
+        _ => DbFailure::Other,
     }
 }
 
@@ -218,6 +269,31 @@ mod tests {
             code_of(ApiError::from(DbErr::Conn(sea_orm::RuntimeErr::Internal("down".into())))).0,
             "SERVICE_UNAVAILABLE"
         );
+    }
+
+    #[test]
+    fn lost_connections_and_locks_are_unavailable_and_nul_is_the_caller_s() {
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as Sqlx;
+        let exec = |e: Sqlx| DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(e)));
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert_eq!(classify(&exec(Sqlx::Io(reset))), DbFailure::Unavailable);
+        assert_eq!(classify(&exec(Sqlx::PoolTimedOut)), DbFailure::Unavailable);
+        assert_eq!(classify(&exec(Sqlx::RowNotFound)), DbFailure::Other);
+        assert_eq!(
+            sqlstate_failure("57P01", "terminating connection due to administrator command"),
+            DbFailure::Unavailable
+        );
+        assert_eq!(sqlstate_failure("08006", "connection failure"), DbFailure::Unavailable);
+        assert_eq!(sqlstate_failure("5", "database is locked"), DbFailure::Unavailable);
+        assert_eq!(sqlstate_failure("517", "database is locked"), DbFailure::Unavailable);
+        assert_eq!(
+            sqlstate_failure("22021", "invalid byte sequence for encoding \"UTF8\": 0x00"),
+            DbFailure::RefusedText
+        );
+        assert_eq!(sqlstate_failure("23505", "duplicate key"), DbFailure::Other);
+        assert_eq!(sqlstate_failure("2067", "UNIQUE constraint failed"), DbFailure::Other);
+        assert_eq!(code_of(ApiError::from(exec(Sqlx::PoolClosed))).0, "SERVICE_UNAVAILABLE");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod demo;
 mod errors;
 mod files;
 mod hostile;
+mod http_spec;
 mod live;
 mod masking;
 mod programming;

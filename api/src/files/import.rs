@@ -39,14 +39,19 @@ pub struct ImportReport {
     pub format: FileFormat,
     /// Data rows read (blank lines aside).
     pub rows: i64,
-    /// Objects created and updated (measures, commitments, plans); for needs, the indicators stored.
+    /// Objects this import created and updated (measures, commitments, plans); for needs, the indicators stored.
+    /// Both 0 when the import is a replay (`replayed`).
     pub created: i64,
     pub updated: i64,
     pub receipt: SubmissionReceipt,
     /// Accepted, but worth a look.
     pub warnings: Vec<ViolationView>,
-    /// Columns the hub does not know, left aside (check them for a misspelt header).
+    /// Columns the hub does not know, left aside (check them for a misspelt header), and cells beyond the headers
+    /// or under an empty header, named by their column letter.
     pub ignored_columns: Vec<String>,
+    /// True when the idempotency key and the content repeat an earlier import: nothing was written this time; the
+    /// receipt is the first import's.
+    pub replayed: bool,
 }
 
 /// Spreadsheet line of a data row (line 1 holds the headers).
@@ -355,6 +360,13 @@ struct BatchOutcome {
     warnings: Vec<ViolationView>,
 }
 
+impl BatchOutcome {
+    /// The first import's outcome given again to a replay: nothing created or updated this time.
+    fn replayed(first: BatchOutcome) -> BatchOutcome {
+        BatchOutcome { receipt: first.receipt.as_replay(), created: 0, updated: 0, warnings: first.warnings }
+    }
+}
+
 /// Applies every row in one transaction; any failing row fails the whole file, every failure reported.
 async fn import_measures(
     db: &DatabaseConnection,
@@ -367,7 +379,7 @@ async fn import_measures(
 ) -> Result<BatchOutcome, ApiError> {
     let region = programming_region(principal)?;
     let mut write = match Write::begin(db, Actor::of(principal), "importMeasures", idempotency_key, &rows).await? {
-        Begun::Replayed(answer) => return Ok(answer),
+        Begun::Replayed(answer) => return Ok(BatchOutcome::replayed(answer)),
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&rows);
@@ -600,7 +612,7 @@ async fn import_commitments(
 ) -> Result<BatchOutcome, ApiError> {
     let reach = policy::require(principal, Resource::Measure, Action::Read)?;
     let mut write = match Write::begin(db, Actor::of(principal), "importCommitments", idempotency_key, &rows).await? {
-        Begun::Replayed(answer) => return Ok(answer),
+        Begun::Replayed(answer) => return Ok(BatchOutcome::replayed(answer)),
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&rows);
@@ -820,7 +832,8 @@ pub async fn import_file(
             let receipt = submit_needs(db, reconciled, catalog, principal, input, idempotency_key, channel)
                 .await
                 .map_err(|e| with_lines(e, "indicators"))?;
-            (BatchOutcome { receipt, created: count, updated: 0, warnings: Vec::new() }, unknown)
+            let created = if receipt.replayed { 0 } else { count };
+            (BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() }, unknown)
         }
         DataKind::SchoolPlans => {
             let (input, unknown) = school_input(principal, &table)?;
@@ -828,7 +841,8 @@ pub async fn import_file(
             let receipt = submit_school_plans(db, reconciled, catalog, principal, input, idempotency_key, channel)
                 .await
                 .map_err(|e| with_lines(e, "plans"))?;
-            (BatchOutcome { receipt, created: count, updated: 0, warnings: Vec::new() }, unknown)
+            let created = if receipt.replayed { 0 } else { count };
+            (BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() }, unknown)
         }
     };
     Ok(ImportReport {
@@ -837,9 +851,10 @@ pub async fn import_file(
         rows,
         created: outcome.created,
         updated: outcome.updated,
-        receipt: outcome.receipt,
         warnings: outcome.warnings,
-        ignored_columns,
+        replayed: outcome.receipt.replayed,
+        ignored_columns: ignored_columns.into_iter().chain(table.unnamed_columns()).collect(),
+        receipt: outcome.receipt,
     })
 }
 

@@ -28,6 +28,8 @@ pub enum FileError {
     Xlsx(String),
     #[error("le fichier dépasse {0} lignes")]
     TooManyRows(usize),
+    #[error("ligne {line}, colonne {column} : le caractère U+0000 (NUL) n'est accepté dans aucun texte")]
+    RefusedCharacter { line: usize, column: String },
 }
 
 pub const MAX_ROWS: usize = 100_000;
@@ -37,8 +39,14 @@ pub fn detect_format(bytes: &[u8]) -> FileFormat {
     if bytes.starts_with(b"PK\x03\x04") { FileFormat::Xlsx } else { FileFormat::Csv }
 }
 
-/// Text of a CSV file: UTF-8 (a BOM is dropped), otherwise Windows-1252, the encoding of French Excel's "CSV (;)".
+/// Text of a CSV file: UTF-16 when it starts with its byte-order mark (Excel's "Unicode text"), UTF-8 (a BOM is
+/// dropped), otherwise Windows-1252, the encoding of French Excel's "CSV (;)".
 pub fn decode_text(bytes: &[u8]) -> String {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes)
+        && encoding != encoding_rs::UTF_8
+    {
+        return encoding.decode_with_bom_removal(bytes).0.into_owned();
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_owned(),
@@ -46,10 +54,25 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
+/// The separator of a CSV text, read on its header line: `;` (French Excel) unless the line has none and holds tabs
+/// (Excel's "Unicode text") or commas.
+fn delimiter(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or("");
+    if header.contains(';') {
+        b';'
+    } else if header.contains('\t') {
+        b'\t'
+    } else if header.contains(',') {
+        b','
+    } else {
+        b';'
+    }
+}
+
 pub fn read_csv(bytes: &[u8]) -> Result<Table, FileError> {
     let text = decode_text(bytes);
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
+        .delimiter(delimiter(&text))
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -131,7 +154,45 @@ pub fn read_table(bytes: &[u8]) -> Result<(FileFormat, Table), FileError> {
         FileFormat::Csv => read_csv(bytes)?,
         FileFormat::Xlsx => read_xlsx(bytes)?,
     };
+    table.refuse_nul()?;
     Ok((format, table))
+}
+
+/// A column's letter as spreadsheets show it (0 → A, 26 → AA).
+pub fn column_letter(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(b'A' + rem as u8);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).unwrap_or_default()
+}
+
+impl Table {
+    /// PostgreSQL cannot store a NUL in a text: refused on both stores, with its cell.
+    fn refuse_nul(&self) -> Result<(), FileError> {
+        let rows = std::iter::once(&self.headers).chain(&self.rows);
+        for (line, row) in rows.enumerate() {
+            if let Some(column) = row.iter().position(|cell| cell.contains('\0')) {
+                return Err(FileError::RefusedCharacter { line: line + 1, column: column_letter(column) });
+            }
+        }
+        Ok(())
+    }
+
+    /// Columns holding a value but no header (beyond the header row, or under an empty header): their cells are
+    /// left aside, and the import says so.
+    pub fn unnamed_columns(&self) -> Vec<String> {
+        let width = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        (0..width)
+            .filter(|&i| self.headers.get(i).is_none_or(|h| h.trim().is_empty()))
+            .filter(|&i| self.rows.iter().any(|row| row.get(i).is_some_and(|c| !c.trim().is_empty())))
+            .map(|i| format!("colonne {} (sans en-tête)", column_letter(i)))
+            .collect()
+    }
 }
 
 /// A header or a label reduced to what matters: lower case, no accents, words joined by single spaces.
@@ -275,6 +336,28 @@ pub fn write_xlsx(sheet: &str, headers: &[&str], kinds: &[CellKind], rows: &[Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_tabs_nul_and_cells_without_header() {
+        let text = "Référence\tLibellé\nR1\tÉcole\n";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let (_, table) = read_table(&utf16).unwrap();
+        assert_eq!(table.headers, ["Référence", "Libellé"]);
+        assert_eq!(table.rows, [["R1", "École"]]);
+        let (_, table) = read_table("a;b\n1;2;3\n4;5\n".as_bytes()).unwrap();
+        assert_eq!(table.unnamed_columns(), ["colonne C (sans en-tête)"]);
+        let (_, table) = read_table("a;;b\n1;;2\n".as_bytes()).unwrap();
+        assert!(table.unnamed_columns().is_empty(), "an empty column without header is nothing left aside");
+        assert_eq!(
+            read_table("a;b\n1;x\0y\n".as_bytes()).unwrap_err(),
+            FileError::RefusedCharacter { line: 2, column: "B".into() }
+        );
+        assert_eq!(column_letter(0), "A");
+        assert_eq!(column_letter(25), "Z");
+        assert_eq!(column_letter(26), "AA");
+        assert_eq!(read_csv("a,b\n1,2\n".as_bytes()).unwrap().rows, [["1", "2"]]);
+    }
 
     #[test]
     fn windows_1252_and_bom_are_read_as_text() {

@@ -8,28 +8,50 @@ use std::sync::Arc;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::{ErrorExtensions, Request, ServerError, ServerResult};
 
+use super::input_text::RefusedCharacter;
 use super::limits::{self, DocumentLimits, LimitExceeded};
 use crate::error::code;
 
 /// Marks a request whose document was already checked.
 struct Checked;
 
-/// Scans the raw document, parses it (once: the parse is kept in the request), checks its fragments' expansion and
-/// its variables. A document that does not parse is left to the schema, which reports the parse error.
-pub fn guard(request: &mut Request, limits: &DocumentLimits) -> Result<(), LimitExceeded> {
+/// Why a document was refused before execution.
+#[derive(Debug)]
+pub enum Refusal {
+    /// A size limit (`QUERY_TOO_COMPLEX`).
+    Limit(LimitExceeded),
+    /// A character no text may hold (`BAD_USER_INPUT`).
+    Text(RefusedCharacter),
+}
+
+impl Refusal {
+    pub fn server_error(&self) -> ServerError {
+        match self {
+            Refusal::Limit(err) => server_error(err),
+            Refusal::Text(err) => err.server_error(),
+        }
+    }
+}
+
+/// Scans the raw document, parses it (once: the parse is kept in the request), checks its fragments' expansion,
+/// its variables, and the characters of its texts. A document that does not parse is left to the schema, which
+/// reports the parse error.
+pub fn guard(request: &mut Request, limits: &DocumentLimits) -> Result<(), Refusal> {
     if request.data.contains_key(&std::any::TypeId::of::<Checked>()) {
         return Ok(());
     }
-    limits::scan(&request.query, limits)?;
-    limits::check_variables(&request.variables, limits)?;
+    limits::scan(&request.query, limits).map_err(Refusal::Limit)?;
+    limits::check_variables(&request.variables, limits).map_err(Refusal::Limit)?;
+    let variables = request.variables.clone();
     if let Ok(document) = request.parsed_query() {
-        limits::check_document(document, limits)?;
+        limits::check_document(document, limits).map_err(Refusal::Limit)?;
+        super::input_text::check(document, &variables).map_err(Refusal::Text)?;
     }
     request.data.insert(Checked);
     Ok(())
 }
 
-/// The refusal as a GraphQL error.
+/// A size limit's refusal as a GraphQL error.
 pub fn server_error(err: &LimitExceeded) -> ServerError {
     let error = async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
         ext.set("code", code::QUERY_TOO_COMPLEX);
@@ -58,7 +80,7 @@ impl Extension for DocumentGuard {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        guard(&mut request, &self.0).map_err(|e| server_error(&e))?;
+        guard(&mut request, &self.0).map_err(|e| e.server_error())?;
         next.run(ctx, request).await
     }
 }

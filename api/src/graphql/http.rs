@@ -3,7 +3,6 @@
 use async_graphql::ErrorExtensions;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
-use async_graphql_axum::GraphQLResponse;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,11 +33,21 @@ pub struct HttpState {
     pub max_body_bytes: usize,
 }
 
-/// A document refused by its limits: 400, nothing parsed beyond the limit, nothing executed.
-fn too_complex(err: &super::limits::LimitExceeded) -> Response {
-    tracing::info!(limit = err.limit(), "GraphQL document refused by its limits");
-    let body = json!({ "errors": [super::document_guard::server_error(err)] });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+/// A document refused before execution. By its limits: 400, nothing parsed beyond the limit. For a character no
+/// text may hold: a request error in the media type asked for.
+fn refused_document(refusal: &super::document_guard::Refusal, media: super::media::Media) -> Response {
+    use super::document_guard::Refusal;
+    match refusal {
+        Refusal::Limit(err) => {
+            tracing::info!(limit = err.limit(), "GraphQL document refused by its limits");
+            let body = json!({ "errors": [super::document_guard::server_error(err)] });
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+        Refusal::Text(_) => {
+            let answer = async_graphql::Response::from_errors(vec![refusal.server_error()]);
+            super::media::respond(answer, media)
+        }
+    }
 }
 
 pub async fn graphql_post(
@@ -58,7 +67,11 @@ pub async fn graphql_post(
             return refusal(status, message);
         }
     };
+    let Some(media) = super::media::negotiate(&headers) else { return not_acceptable() };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(refused) = unsupported_content_type(content_type.as_deref()) {
+        return refused;
+    }
     let batch =
         match async_graphql::http::receive_batch_body(content_type, body.as_ref(), MultipartOptions::default()).await {
             Ok(batch) => batch,
@@ -75,9 +88,12 @@ pub async fn graphql_post(
             return refusal(StatusCode::BAD_REQUEST, "les requêtes groupées (tableau JSON) ne sont pas acceptées");
         }
     };
+    if request.query.trim().is_empty() {
+        return refusal(StatusCode::BAD_REQUEST, "la requête n'a pas de paramètre « query »");
+    }
     // Before anything reads the document, with or without a token.
     if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
-        return too_complex(&err);
+        return refused_document(&err, media);
     }
     let authentication = match authenticate(&state.gate, &headers).await {
         Ok(authentication) => authentication,
@@ -93,7 +109,7 @@ pub async fn graphql_post(
     if let Some(key) = cache_key {
         let epoch = state.reconciled.epoch();
         if let Some(answer) = state.answers.get(&key, epoch) {
-            return json_bytes(answer);
+            return super::media::bytes(answer, media);
         }
         let response = state.executor.execute(request, authentication).await;
         if response.is_ok()
@@ -101,11 +117,35 @@ pub async fn graphql_post(
         {
             let bytes = Bytes::from(bytes);
             state.answers.put(key, epoch, bytes.clone());
-            return json_bytes(bytes);
+            return super::media::bytes(bytes, media);
         }
-        return GraphQLResponse::from(response).into_response();
+        return super::media::respond(response, media);
     }
-    GraphQLResponse::from(execute_request(&state, request, authentication).await).into_response()
+    super::media::respond(execute_request(&state, request, authentication).await, media)
+}
+
+/// 406: the client reads neither of the GraphQL media types.
+fn not_acceptable() -> Response {
+    refusal(
+        StatusCode::NOT_ACCEPTABLE,
+        "réponses possibles : application/graphql-response+json ou application/json (en-tête Accept)",
+    )
+}
+
+/// 415 unless the body is JSON (`application/json`) or a multipart upload (`multipart/form-data`, for files).
+fn unsupported_content_type(content_type: Option<&str>) -> Option<Response> {
+    let media_type = content_type.map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match media_type.as_deref() {
+        Some("application/json" | "multipart/form-data") => None,
+        Some(other) => Some(refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("type de contenu « {other} » refusé : application/json attendu"),
+        )),
+        None => Some(refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "en-tête Content-Type manquant : application/json attendu",
+        )),
+    }
 }
 
 /// Runs a mutation in its own task on the write lane, so that it finishes even when the client goes away: a write cut
@@ -135,10 +175,6 @@ async fn execute_request(
             async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())])
         }
     }
-}
-
-fn json_bytes(bytes: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
 /// Whether a request asks to switch to WebSocket (subscriptions).
@@ -171,6 +207,10 @@ fn init_headers(payload: &serde_json::Value, upgrade_headers: &HeaderMap) -> Hea
 pub const CLOSE_FORBIDDEN: u16 = 4403;
 /// A message that is not one of the protocol's (graphql-transport-ws).
 pub const CLOSE_BAD_MESSAGE: u16 = 4400;
+/// An operation sent before the connection was acknowledged (graphql-transport-ws).
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// An operation started under the id of one still running (graphql-transport-ws).
+pub const CLOSE_SUBSCRIBER_EXISTS: u16 = 4409;
 /// No `connection_init` within [`INIT_TIMEOUT`] (graphql-transport-ws).
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
 /// How long a connection may stay without `connection_init`.
@@ -186,14 +226,43 @@ fn websocket_protocol(headers: &HeaderMap) -> Option<async_graphql::http::WebSoc
         .and_then(|v| v.split(',').find_map(|p| p.trim().parse().ok()))
 }
 
+/// A protocol message's type and id, read without the rest of it.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn envelope(message: &[u8]) -> Option<Envelope<'_>> {
+    serde_json::from_slice(message).ok()
+}
+
 /// Whether a client message starts an operation (`subscribe`, or `start` in the older protocol).
-fn starts_an_operation(message: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Kind<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
+fn starts_an_operation(message: &Envelope<'_>) -> bool {
+    message.kind == "subscribe" || message.kind == "start"
+}
+
+/// The graphql-transport-ws rules the library leaves to the server: an operation before the connection is
+/// acknowledged closes with 4401, a second operation under an id still running closes with 4409. `running` holds the
+/// ids of the operations started and not yet completed.
+fn protocol_violation(
+    message: &Envelope<'_>,
+    acknowledged: bool,
+    running: &mut std::collections::HashSet<String>,
+) -> Option<(u16, String)> {
+    match (message.kind.as_ref(), message.id.as_deref()) {
+        ("subscribe", _) if !acknowledged => Some((CLOSE_UNAUTHORIZED, "Unauthorized".to_owned())),
+        ("subscribe", Some(id)) if !running.insert(id.to_owned()) => {
+            Some((CLOSE_SUBSCRIBER_EXISTS, format!("Subscriber for {id} already exists")))
+        }
+        ("complete", Some(id)) => {
+            running.remove(id);
+            None
+        }
+        _ => None,
     }
-    serde_json::from_slice::<Kind<'_>>(message).is_ok_and(|k| k.kind == "subscribe" || k.kind == "start")
 }
 
 fn close_frame(code: u16, reason: &str) -> axum::extract::ws::Message {
@@ -267,6 +336,7 @@ async fn serve_websocket(
         });
     futures_util::pin_mut!(graphql);
     let opened = tokio::time::Instant::now();
+    let mut running = std::collections::HashSet::new();
     let mut access_changes = state.gate.access.watch();
     let mut ticks = tokio::time::interval(EXPIRY_CHECK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -286,6 +356,13 @@ async fn serve_websocket(
         tokio::select! {
             out = graphql.next() => match out {
                 Some(async_graphql::http::WsMessage::Text(text)) => {
+                    // An operation that ended (completed or failed) frees its id.
+                    if let Some(sent) = envelope(text.as_bytes())
+                        && (sent.kind == "complete" || sent.kind == "error")
+                        && let Some(id) = sent.id
+                    {
+                        running.remove(id.as_ref());
+                    }
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break None;
                     }
@@ -309,11 +386,19 @@ async fn serve_websocket(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 };
-                if starts_an_operation(&bytes)
-                    && let Some(err) = invalid(&principal)
-                {
-                    tracing::info!(reason = %err, "subscription refused on an open WebSocket");
-                    break Some(close_frame(CLOSE_FORBIDDEN, err.public_message()));
+                if let Some(message) = envelope(&bytes) {
+                    if starts_an_operation(&message)
+                        && let Some(err) = invalid(&principal)
+                    {
+                        tracing::info!(reason = %err, "subscription refused on an open WebSocket");
+                        break Some(close_frame(CLOSE_FORBIDDEN, err.public_message()));
+                    }
+                    if protocol == async_graphql::http::WebSocketProtocols::GraphQLWS {
+                        let acknowledged = principal.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+                        if let Some((code, reason)) = protocol_violation(&message, acknowledged, &mut running) {
+                            break Some(close_frame(code, &reason));
+                        }
+                    }
                 }
                 if to_graphql.send(bytes).await.is_err() {
                     break None;
@@ -355,14 +440,18 @@ pub async fn graphql_get(State(state): State<HttpState>, request: axum::extract:
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
             .into_response();
     }
+    let Some(media) = super::media::negotiate(&headers) else { return not_acceptable() };
     let mut request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
         Err(err) => {
             return refusal(StatusCode::BAD_REQUEST, format!("paramètres de requête GraphQL illisibles : {err}"));
         }
     };
+    if request.query.trim().is_empty() {
+        return refusal(StatusCode::BAD_REQUEST, "la requête n'a pas de paramètre « query »");
+    }
     if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
-        return too_complex(&err);
+        return refused_document(&err, media);
     }
     // Writes travel by POST only: a GET is a read, safe to repeat and to cache.
     let writes = request.parsed_query().is_ok_and(|document| {
@@ -375,5 +464,24 @@ pub async fn graphql_get(State(state): State<HttpState>, request: axum::extract:
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
-    GraphQLResponse::from(state.executor.execute(request, authentication).await).into_response()
+    super::media::respond(state.executor.execute(request, authentication).await, media)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_before_the_ack_or_under_a_running_id_break_the_protocol() {
+        let mut running = std::collections::HashSet::new();
+        let subscribe = br#"{"type":"subscribe","id":"1","payload":{"query":"subscription { x }"}}"#;
+        let complete = br#"{"type":"complete","id":"1"}"#;
+        let first = envelope(subscribe).unwrap();
+        assert_eq!(protocol_violation(&first, false, &mut running).map(|v| v.0), Some(CLOSE_UNAUTHORIZED));
+        assert_eq!(protocol_violation(&first, true, &mut running), None);
+        assert_eq!(protocol_violation(&first, true, &mut running).map(|v| v.0), Some(CLOSE_SUBSCRIBER_EXISTS));
+        assert_eq!(protocol_violation(&envelope(complete).unwrap(), true, &mut running), None);
+        assert_eq!(protocol_violation(&first, true, &mut running), None, "a completed id may be used again");
+        assert!(envelope(b"not json").is_none());
+    }
 }

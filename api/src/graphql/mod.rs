@@ -5,7 +5,9 @@ pub mod document_guard;
 pub mod error_codes;
 pub mod executor;
 pub mod http;
+pub mod input_text;
 pub mod limits;
+pub mod media;
 pub mod write_lane;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};

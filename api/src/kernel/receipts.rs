@@ -45,6 +45,18 @@ pub struct SubmissionReceipt {
     /// Received by the campaign's deadline.
     pub on_time: Option<bool>,
     pub received_at: DateTime<FixedOffset>,
+    /// True when this answer repeats an earlier submission with the same idempotency key and content: nothing was
+    /// written this time, and the receipt is the first one's.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+impl SubmissionReceipt {
+    /// The first submission's receipt, given again to a replay of it.
+    pub fn as_replay(mut self) -> Self {
+        self.replayed = true;
+        self
+    }
 }
 
 /// Records an accepted submission, counted for the open campaign of its kind.
@@ -89,5 +101,6 @@ pub async fn record_submission<C: ConnectionTrait>(
         campaign_id: open.as_ref().map(|c| c.id.clone()),
         campaign_name: open.map(|c| c.name),
         received_at,
+        replayed: false,
     })
 }

@@ -205,7 +205,7 @@ pub async fn submit_needs(
 ) -> Result<SubmissionReceipt, ApiError> {
     check_needs(&input, principal, catalog).into_result()?;
     let mut write = match Write::begin(db, Actor::of(principal), "submitNeeds", idempotency_key, &input).await? {
-        Begun::Replayed(answer) => return Ok(answer),
+        Begun::Replayed(answer) => return Ok(SubmissionReceipt::as_replay(answer)),
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&input);

@@ -239,7 +239,7 @@ pub async fn submit_school_plans(
     let (violations, figures) = check_plans(&input, principal, catalog);
     violations.into_result()?;
     let mut write = match Write::begin(db, Actor::of(principal), "submitSchoolPlans", idempotency_key, &input).await? {
-        Begun::Replayed(answer) => return Ok(answer),
+        Begun::Replayed(answer) => return Ok(SubmissionReceipt::as_replay(answer)),
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&input);

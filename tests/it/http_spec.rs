@@ -1,0 +1,146 @@
+//! GraphQL over HTTP as its specification writes it (media types, status codes), and the bad inputs that used to
+//! reach the store: a NUL in a text, a file in UTF-16, cells without a header, a replayed import.
+
+use api::access::principal::Role;
+use serde_json::{Value, json};
+
+use crate::support::{TestResult, error_codes};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+fn content_type(response: &reqwest::Response) -> String {
+    response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+db_test! {
+    async fn the_answer_s_media_type_is_the_one_the_client_accepts(hub) {
+        let cnsa = hub.as_cnsa();
+        // Asked twice: the second answer comes from the answer cache, and must say the same.
+        for _ in 0..2 {
+            let response = cnsa.request("{ regions { code } }", json!({})).header("accept", GRAPHQL_RESPONSE).send().await?;
+            assert_eq!(response.status(), 200);
+            assert!(content_type(&response).starts_with(GRAPHQL_RESPONSE), "{}", content_type(&response));
+            let response = cnsa.request("{ regions { code } }", json!({})).header("accept", "application/json").send().await?;
+            assert_eq!(content_type(&response), "application/json");
+        }
+        let refused = cnsa.request("{ regions { code } }", json!({})).header("accept", "text/html").send().await?;
+        assert_eq!(refused.status(), 406);
+        assert_eq!(error_codes(&refused.json().await?), ["BAD_REQUEST"]);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn request_errors_are_400_without_data_in_the_graphql_response_media_type(hub) {
+        let cnsa = hub.as_cnsa();
+        for (query, variables, code) in [
+            ("{ regions { code ", json!({}), "GRAPHQL_PARSE_FAILED"),
+            ("{ regions { population } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
+        ] {
+            let response = cnsa.request(query, variables.clone()).header("accept", GRAPHQL_RESPONSE).send().await?;
+            assert_eq!(response.status(), 400, "{query}");
+            let answer: Value = response.json().await?;
+            assert!(answer.get("data").is_none(), "{answer}");
+            assert_eq!(error_codes(&answer), [code]);
+            // The legacy media type keeps 200 and data: null.
+            let response = cnsa.request(query, variables).header("accept", "application/json").send().await?;
+            assert_eq!(response.status(), 200);
+            let answer: Value = response.json().await?;
+            assert_eq!(answer["data"], Value::Null, "{answer}");
+        }
+        let coercion = cnsa
+            .request("query($code: String!) { region(code: $code) { name } }", json!({ "code": 84 }))
+            .header("accept", GRAPHQL_RESPONSE)
+            .send()
+            .await?;
+        assert_eq!(coercion.status(), 400);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn a_body_that_is_not_json_or_has_no_query_is_refused(hub) {
+        let token = hub.as_cnsa().token.unwrap();
+        let body = json!({ "query": "{ regions { code } }" }).to_string();
+        for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+            let mut request = hub.client.post(hub.url("/graphql")).bearer_auth(&token).body(body.clone());
+            if let Some(value) = content_type {
+                request = request.header("content-type", value);
+            }
+            let response = request.send().await?;
+            assert_eq!(response.status(), 415, "{content_type:?}");
+            assert_eq!(error_codes(&response.json().await?), ["BAD_REQUEST"]);
+        }
+        let charset = hub.client.post(hub.url("/graphql")).bearer_auth(&token).header("content-type", "application/json; charset=utf-8").body(body).send().await?;
+        assert_eq!(charset.status(), 200);
+        let no_query = hub.client.post(hub.url("/graphql")).bearer_auth(&token).json(&json!({ "variables": {} })).send().await?;
+        assert_eq!(no_query.status(), 400);
+        assert_eq!(error_codes(&no_query.json().await?), ["BAD_REQUEST"]);
+        Ok(())
+    }
+}
+
+db_test! {
+    async fn a_nul_in_any_text_is_bad_input_and_nothing_is_stored(hub) {
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let mut input = crate::programming::measure("ARA-NUL-1");
+        input["label"] = json!("SESSAD\u{0} TND");
+        let answer = ars.graphql(crate::programming::UPSERT, json!({ "input": input })).await?;
+        assert_eq!(error_codes(&answer), ["BAD_USER_INPUT"], "{answer}");
+        assert!(answer["errors"][0]["message"].as_str().unwrap_or_default().contains("« input »"), "{answer}");
+        let key = ars.graphql(crate::programming::UPSERT, json!({ "input": crate::programming::measure("ARA-NUL-2"), "key": "k\u{0}" })).await?;
+        assert_eq!(error_codes(&key), ["BAD_USER_INPUT"], "{key}");
+        // Written in the document itself, as an escape.
+        let literal = ars.graphql(r#"{ measure(id: "a\u0000b") { id } }"#, json!({})).await?;
+        assert_eq!(error_codes(&literal), ["BAD_USER_INPUT"], "{literal}");
+        let filter = ars.graphql(r#"{ measures(filter: { departementCode: "6\u00009" }) { totalCount } }"#, json!({})).await?;
+        assert_eq!(error_codes(&filter), ["BAD_USER_INPUT"], "{filter}");
+        assert_eq!(ars.data("{ measures { totalCount } }").await?["measures"]["totalCount"], 0);
+        // The hub still writes the same measure without the NUL.
+        crate::programming::create_measure(&ars, "ARA-NUL-1").await?;
+        Ok(())
+    }
+}
+
+const IMPORT: &str = "mutation($kind: DataKind!, $file: Upload!, $key: String) {
+  importFile(kind: $kind, file: $file, idempotencyKey: $key) {
+    rows created updated replayed ignoredColumns receipt { accepted replayed submissionId }
+  } }";
+
+async fn upload(
+    hub: &crate::support::TestHub,
+    token: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    key: Option<&str>,
+) -> Result<Value, reqwest::Error> {
+    let operations = json!({ "query": IMPORT, "variables": { "kind": "NEEDS", "file": null, "key": key } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{ "0": ["variables.file"] }"#)
+        .part("0", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
+    hub.client.post(hub.url("/graphql")).bearer_auth(token).multipart(form).send().await?.json().await
+}
+
+db_test! {
+    async fn imports_read_utf16_name_cells_without_header_and_say_when_they_replay(hub) {
+        let token = hub.as_role(Role::Mdph, Some("69")).token.unwrap();
+        // Excel's "Unicode text": UTF-16 with its byte-order mark, tab-separated; a stray cell beyond the headers.
+        let text = "Département\tDate de référence\tCode orientation\tTranche d'âge\tIndicateur\tNombre\r\n\
+                    69\t30/06/2026\t7.1\tTOUS\tEn attente d'admission\t97\tà revoir\r\n";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let first = upload(&hub, &token, "besoins.txt", utf16.clone(), Some("juin")).await?;
+        let report = &first["data"]["importFile"];
+        assert_eq!((&report["rows"], &report["created"], &report["replayed"]), (&json!(1), &json!(1), &json!(false)), "{first}");
+        assert_eq!(report["ignoredColumns"], json!(["colonne G (sans en-tête)"]));
+        let again = upload(&hub, &token, "besoins.txt", utf16, Some("juin")).await?;
+        let replay = &again["data"]["importFile"];
+        assert_eq!((&replay["created"], &replay["replayed"], &replay["receipt"]["replayed"]), (&json!(0), &json!(true), &json!(true)), "{again}");
+        assert_eq!(replay["receipt"]["submissionId"], report["receipt"]["submissionId"]);
+        let nul = upload(&hub, &token, "besoins.csv", "Département;Date de référence;Code orientation;Tranche d'âge;Indicateur;Nombre\n69;30/06/2026;7.1;TOUS;PAG\u{0};1\n".as_bytes().to_vec(), None).await?;
+        assert_eq!(error_codes(&nul), ["BAD_USER_INPUT"], "{nul}");
+        assert!(nul["errors"][0]["message"].as_str().unwrap_or_default().contains("colonne E"), "{nul}");
+        Ok(())
+    }
+}
