@@ -151,6 +151,9 @@ struct ServeArgs {
     /// JSON file of trusted token issuers.
     #[arg(long, env = "CNH_ISSUERS_FILE", global = true)]
     issuers_file: Option<String>,
+    /// On SIGTERM, seconds in-flight requests may take before the hub exits [default: 20].
+    #[arg(long, env = "CNH_SHUTDOWN_GRACE_SECONDS", global = true)]
+    shutdown_grace_seconds: Option<String>,
 }
 
 fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
@@ -251,6 +254,7 @@ async fn main() -> ExitCode {
         max_expanded_fields: cli.serve.max_expanded_fields,
         small_count_threshold: cli.serve.small_count_threshold,
         issuers_file: cli.serve.issuers_file,
+        shutdown_grace_seconds: cli.serve.shutdown_grace_seconds,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };
     let config = match Config::from_settings(settings) {

@@ -39,6 +39,8 @@ pub struct App {
     addr: SocketAddr,
     statements: Arc<std::sync::atomic::AtomicU64>,
     reconciled: Arc<Reconciled>,
+    lifecycle: http::Lifecycle,
+    grace: std::time::Duration,
 }
 
 impl App {
@@ -57,7 +59,10 @@ impl App {
                 "no trusted token issuer configured (CNH_ISSUERS_FILE, CNH_DEV_JWT_SECRET): every call but the probes will be refused"
             );
         }
+        let lifecycle = http::Lifecycle::default();
         let mut db = db::connect(&config.database_url).await?;
+        let store = Arc::new(db::StoreHealth::default());
+        store.spawn_watch(&config.database_url);
         let statements = db::count_statements(&mut db);
         let mut writes = graphql::write_lane::WriteLane::start(&config.database_url).await?;
         db::count_statements_into(writes.db_mut(), statements.clone());
@@ -123,10 +128,21 @@ impl App {
             writes: Arc::new(writes),
             document_limits: config.limits.document,
             max_body_bytes: config.limits.max_body_bytes,
+            store: store.clone(),
+            lifecycle: lifecycle.clone(),
         };
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
-        let router = crate::routes::router(state, exports, db.clone(), config.limits.max_body_bytes);
-        Ok(App { listener, router, db, addr, statements, reconciled: reconciled_handle })
+        let router = crate::routes::router(state, exports, store, config.limits.max_body_bytes);
+        Ok(App {
+            listener,
+            router,
+            db,
+            addr,
+            statements,
+            reconciled: reconciled_handle,
+            lifecycle,
+            grace: config.shutdown_grace,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -152,9 +168,34 @@ impl App {
         self.statements.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests under way.
+    /// Serves until `shutdown` completes; then stops accepting, lets the requests under way (writes included)
+    /// finish, closes every WebSocket with 1001 (going away), and returns, or returns anyway once the grace period
+    /// (`CNH_SHUTDOWN_GRACE_SECONDS`) has passed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let lifecycle = self.lifecycle.clone();
+        let stopping = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connection; finishing the requests under way");
+            lifecycle.stop();
+        };
+        let grace = self.grace;
+        let over = async {
+            self.lifecycle.stopped().await;
+            tokio::time::sleep(grace).await;
+        };
+        let drained = async {
+            axum::serve(self.listener, self.router).with_graceful_shutdown(stopping).await?;
+            // Upgraded connections (WebSockets) are no longer the server's: wait for them to send their close frame.
+            self.lifecycle.websockets_closed().await;
+            Ok(())
+        };
+        tokio::select! {
+            served = drained => served,
+            () = over => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "grace period over: exiting with requests unfinished");
+                Ok(())
+            }
+        }
     }
 
     /// Serves until Ctrl-C or SIGTERM.

@@ -27,6 +27,11 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "CNH_SMALL_COUNT_THRESHOLD",
         "counts of people from 1 to this minus one are masked outside the MDPH and the CNSA (default 11)",
     ),
+    (
+        "CNH_SHUTDOWN_GRACE_SECONDS",
+        "on SIGTERM, how long in-flight requests may take before the hub exits (default 20)",
+    ),
+    ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
     ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),
 ];
@@ -93,7 +98,12 @@ pub struct Config {
     pub issuers_file: Option<String>,
     /// Secret of the development issuer (`CNH_DEV_JWT_SECRET`).
     pub dev_jwt_secret: Option<Secret>,
+    /// On SIGTERM, how long in-flight requests may take before the hub exits (`CNH_SHUTDOWN_GRACE_SECONDS`).
+    pub shutdown_grace: std::time::Duration,
 }
+
+/// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
+pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: usize = 20;
 
 /// The raw settings as given (environment or flags), before checking.
 #[derive(Clone, Debug, Default)]
@@ -113,6 +123,7 @@ pub struct Settings {
     pub small_count_threshold: Option<String>,
     pub issuers_file: Option<String>,
     pub dev_jwt_secret: Option<String>,
+    pub shutdown_grace_seconds: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -201,6 +212,11 @@ impl Config {
             limits,
             issuers_file: settings.issuers_file.filter(|f| !f.trim().is_empty()),
             dev_jwt_secret: settings.dev_jwt_secret.filter(|s| !s.is_empty()).map(Secret),
+            shutdown_grace: std::time::Duration::from_secs(positive(
+                "CNH_SHUTDOWN_GRACE_SECONDS",
+                settings.shutdown_grace_seconds,
+                DEFAULT_SHUTDOWN_GRACE_SECONDS,
+            )? as u64),
         })
     }
 
@@ -225,6 +241,7 @@ impl Config {
             limits: Limits::default(),
             issuers_file: None,
             dev_jwt_secret: None,
+            shutdown_grace: std::time::Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS as u64),
         }
     }
 }

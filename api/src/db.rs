@@ -1,5 +1,6 @@
 //! Connecting to the store (SQLite or PostgreSQL), applying migrations and loading the reference data.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait, reference};
@@ -89,5 +90,74 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Whether the store answers now, as a flag every request can read without touching the store.
+///
+/// Why: while PostgreSQL is unreachable, a write would wait for a pooled connection until the pool's timeout, and
+/// readiness would say nothing. A watcher pings the store on a connection of its own (so a pool busy with writes is
+/// not mistaken for an outage) every [`StoreHealth::PERIOD`], each ping bounded by [`StoreHealth::PING_TIMEOUT`]:
+/// an outage is seen within a second, writes and `/readyz` then answer `SERVICE_UNAVAILABLE` at once, and the flag
+/// comes back by itself when a ping succeeds again. Reads served from memory do not look at it.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl StoreHealth {
+    pub const PERIOD: Duration = Duration::from_millis(250);
+    pub const PING_TIMEOUT: Duration = Duration::from_millis(700);
+
+    pub fn is_up(&self) -> bool {
+        !self.down.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self, up: bool) {
+        let was_up = !self.down.swap(!up, std::sync::atomic::Ordering::AcqRel);
+        match (was_up, up) {
+            (true, false) => tracing::error!("the store stopped answering: writes and readiness now answer 503"),
+            (false, true) => tracing::info!("the store answers again"),
+            _ => {}
+        }
+    }
+
+    /// Watches the store at `url` until the process ends (or `self` is dropped).
+    pub fn spawn_watch(self: &Arc<Self>, url: &str) {
+        let health = Arc::downgrade(self);
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(1)
+            .min_connections(0)
+            .connect_timeout(Self::PING_TIMEOUT)
+            .acquire_timeout(Self::PING_TIMEOUT)
+            .sqlx_logging(false);
+        tokio::spawn(async move {
+            let mut watcher: Option<DatabaseConnection> = None;
+            let mut ticks = tokio::time::interval(Self::PERIOD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(health) = health.upgrade() else { return };
+                let answered = tokio::time::timeout(Self::PING_TIMEOUT, async {
+                    if watcher.is_none() {
+                        watcher = Some(Database::connect(options.clone()).await?);
+                    }
+                    match &watcher {
+                        Some(db) => db.ping().await,
+                        None => Ok(()),
+                    }
+                })
+                .await;
+                match answered {
+                    Ok(Ok(())) => health.set(true),
+                    Ok(Err(_)) | Err(_) => {
+                        // A connection that failed once is not trusted again: the next tick opens a new one.
+                        watcher = None;
+                        health.set(false);
+                    }
+                }
+            }
+        });
     }
 }

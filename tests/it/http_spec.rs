@@ -144,3 +144,19 @@ db_test! {
         Ok(())
     }
 }
+
+db_test! {
+    async fn expensive_fields_weigh_in_the_complexity(hub) {
+        let cnsa = hub.as_cnsa();
+        let many = |field: &str, n: usize| format!("{{ {} }}", (0..n).map(|i| format!("a{i}: {field}")).collect::<Vec<_>>().join(" "));
+        let national = many("reconciliation { envelopes { compartment } }", 40);
+        let answer = cnsa.graphql(&national, json!({})).await?;
+        assert_eq!(error_codes(&answer), ["GRAPHQL_VALIDATION_FAILED"], "40 national reconciliations are refused");
+        assert!(answer["errors"][0]["message"].as_str().unwrap_or_default().contains("complex"), "{answer}");
+        let few = cnsa.graphql(&many("reconciliation { envelopes { compartment } }", 3), json!({})).await?;
+        assert!(few.get("errors").is_none(), "{few}");
+        let chains = hub.as_admin().graphql(&many("verifyAuditChain { ok }", 300), json!({})).await?;
+        assert_eq!(error_codes(&chains), ["GRAPHQL_VALIDATION_FAILED"], "{chains}");
+        Ok(())
+    }
+}

@@ -15,6 +15,7 @@ mod hostile;
 mod http_spec;
 mod live;
 mod masking;
+mod outages;
 mod programming;
 mod reconciliation;
 mod reference_data;

@@ -103,6 +103,65 @@ fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// Replaces the `host:port` of a PostgreSQL URL.
+fn with_host(url: &str, host_port: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let credentials = authority.rfind('@').map_or("", |at| &authority[..=at]);
+    format!("{}{credentials}{host_port}{}", &url[..scheme_end], &rest[authority_end..])
+}
+
+/// A TCP proxy in front of the database server that can be cut: while cut, every open connection is closed and
+/// every new one is closed as soon as it is accepted, as when the network or the server goes away.
+pub struct Proxy {
+    pub port: u16,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Proxy {
+    /// A proxy to the server of a PostgreSQL URL.
+    pub async fn to_postgres(url: &str) -> Result<Proxy, Box<dyn std::error::Error + Send + Sync>> {
+        let scheme_end = url.find("://").map_or(0, |i| i + 3);
+        let rest = &url[scheme_end..];
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        let host_port = authority.rsplit('@').next().unwrap_or(authority);
+        let target = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let cut = std::sync::Arc::new(cut);
+        let accepting = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut is_cut = accepting.subscribe();
+                if *is_cut.borrow() {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = is_cut.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Ok(Proxy { port, cut })
+    }
+
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
 pub struct TestHub {
     pub base_url: String,
     pub client: reqwest::Client,
@@ -112,6 +171,8 @@ pub struct TestHub {
     /// SQL statements the hub itself has run (not the test's own connection).
     pub statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     server: tokio::task::JoinHandle<()>,
+    /// Sends the hub its shutdown signal, as SIGTERM does.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     _store: Store,
 }
 
@@ -162,12 +223,48 @@ impl TestHub {
         let app = App::build(config).await?;
         let statements = app.statements();
         let base_url = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let _ = app.run_until(std::future::pending()).await;
+            let signal = async move {
+                // A hub dropped without a signal is aborted (Drop), not shut down.
+                if stopped.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let _ = app.run_until(signal).await;
         });
         let db = Database::connect(&database_url).await?;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(TestHub { base_url, client, db, database_url, statements, server, _store: store })
+        Ok(TestHub { base_url, client, db, database_url, statements, server, stop: Some(stop), _store: store })
+    }
+
+    /// A hub on a fresh PostgreSQL database reached through `proxy` (which forwards to the server of `admin_url`).
+    pub async fn start_behind(
+        admin_url: &str,
+        proxy: &Proxy,
+    ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        let name = format!("cnh_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url).await?;
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+        admin.close().await?;
+        let direct = with_database(admin_url, &name);
+        let through = with_host(&direct, &format!("127.0.0.1:{}", proxy.port));
+        let mut config = Config::for_database(through);
+        config.dev_jwt_secret = Some(Secret::new(TEST_SECRET));
+        let mut hub = Self::start_with(config, Store::Postgres { admin_url: admin_url.to_owned(), name }).await?;
+        // The test's own connection goes straight to the server, so that it sees the store during the outage.
+        hub.db = Database::connect(&direct).await?;
+        Ok(hub)
+    }
+
+    /// Sends the shutdown signal (as SIGTERM does) and waits at most `wait` for the hub to exit; returns how long it
+    /// took, or None if it did not exit in time.
+    pub async fn shut_down(&mut self, wait: Duration) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(wait, &mut self.server).await.ok().map(|_| started.elapsed())
     }
 
     /// A second hub instance on the same database, as behind a load balancer.

@@ -122,6 +122,11 @@ pub struct AuditFilter {
     pub to: Option<DateTime<FixedOffset>>,
 }
 
+/// Verifying the chain reads and hashes every audit record, so it weighs in a
+/// query's complexity (`CNH_MAX_QUERY_COMPLEXITY`, 10 000 by default) far more than a plain field: a document cannot
+/// ask for it by the dozen under aliases.
+pub const AUDIT_CHAIN_COMPLEXITY: usize = 4000;
+
 #[derive(Default)]
 pub struct AuditQuery;
 
@@ -173,6 +178,8 @@ impl AuditQuery {
     }
 
     /// Recomputes every hash of the chain and reports the first record altered or deleted.
+    /// Weighs 4000 in the query's complexity.
+    #[graphql(complexity = "AUDIT_CHAIN_COMPLEXITY + child_complexity")]
     async fn verify_audit_chain(&self, ctx: &Context<'_>) -> ApiResult<AuditVerification> {
         let principal = policy::principal(ctx)?;
         policy::require(principal, Resource::AuditIntegrity, Action::Read)?;

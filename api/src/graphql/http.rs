@@ -31,7 +31,63 @@ pub struct HttpState {
     pub document_limits: super::limits::DocumentLimits,
     /// Also the largest WebSocket message.
     pub max_body_bytes: usize,
+    /// Whether the store answers: writes are refused at once while it does not.
+    pub store: Arc<crate::db::StoreHealth>,
+    /// Whether the hub is shutting down, and its open WebSockets.
+    pub lifecycle: Lifecycle,
 }
+
+/// The hub's shutdown as the handlers see it: a flag that turns once, and the count of open WebSockets (which the
+/// server no longer tracks once upgraded).
+#[derive(Clone)]
+pub struct Lifecycle {
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    websockets: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
+            websockets: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+}
+
+impl Lifecycle {
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Completes once the hub is shutting down.
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Completes once no WebSocket is open.
+    pub async fn websockets_closed(&self) {
+        let mut open = self.websockets.subscribe();
+        let _ = open.wait_for(|open| *open == 0).await;
+    }
+
+    /// Counts a WebSocket as open until the guard is dropped.
+    fn websocket_opened(&self) -> OpenWebSocket {
+        self.websockets.send_modify(|open| *open += 1);
+        OpenWebSocket(self.websockets.clone())
+    }
+}
+
+struct OpenWebSocket(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Drop for OpenWebSocket {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open = open.saturating_sub(1));
+    }
+}
+
+/// The WebSocket close code when the hub shuts down (going away).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// A document refused before execution. By its limits: 400, nothing parsed beyond the limit. For a character no
 /// text may hold: a request error in the media type asked for.
@@ -163,6 +219,11 @@ async fn execute_request(
     });
     if !mutation {
         return state.executor.execute(request, authentication).await;
+    }
+    if !state.store.is_up() {
+        let error = async_graphql::Error::new("base de données indisponible, réessayez plus tard : rien n'a été écrit")
+            .extend_with(|_, extensions| extensions.set("code", code::SERVICE_UNAVAILABLE));
+        return async_graphql::Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
     }
     let schema = state.executor.guarded().clone();
     let request = request.data(state.writes.db().clone()).data(authentication);
@@ -308,6 +369,7 @@ async fn serve_websocket(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    let _open = state.lifecycle.websocket_opened();
     let (mut sink, mut source) = socket.split();
     let principal: Arc<Mutex<Option<crate::access::principal::Principal>>> = Arc::default();
     let refused = Arc::new(AtomicBool::new(false));
@@ -403,6 +465,9 @@ async fn serve_websocket(
                 if to_graphql.send(bytes).await.is_err() {
                     break None;
                 }
+            },
+            () = state.lifecycle.stopped() => {
+                break Some(close_frame(CLOSE_GOING_AWAY, "the hub is shutting down"));
             },
             _ = access_changes.changed() => {
                 if let Some(frame) = expired(&principal) {

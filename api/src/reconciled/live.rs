@@ -606,7 +606,15 @@ impl Reconciled {
                                 this.invalidate_all();
                             }
                         }
-                        Ok(None) => this.invalidate_all(),
+                        Ok(None) => {
+                            // The connection was lost: notifications may have been missed. The state in memory
+                            // keeps answering until the store answers again (forgetting it now would send every
+                            // read to a store that is down), then it is rebuilt from the store.
+                            while this.db.ping().await.is_err() {
+                                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                            }
+                            this.invalidate_all();
+                        }
                         Err(err) => {
                             tracing::warn!(error = %err, "notification listener stopped; reconnecting");
                             break;

@@ -424,6 +424,11 @@ fn reader_view(
     }
 }
 
+/// A report reads every region of its territory (a national one costs tens of milliseconds at scale 10), so it weighs in a
+/// query's complexity (`CNH_MAX_QUERY_COMPLEXITY`, 10 000 by default) far more than a plain field: a document cannot
+/// ask for it by the dozen under aliases.
+pub const RECONCILIATION_COMPLEXITY: usize = 1000;
+
 #[derive(Default)]
 pub struct ReconciliationQuery;
 
@@ -497,6 +502,8 @@ impl ReconciliationQuery {
     /// people are masked for every reader but the CNSA and the producing MDPH.
     /// A `regionCode` the caller's territory does not touch or a `departementCode` it does not cover is FORBIDDEN, an
     /// unknown code BAD_USER_INPUT, each naming the code.
+    /// Weighs 1000 in the query's complexity.
+    #[graphql(complexity = "RECONCILIATION_COMPLEXITY + child_complexity")]
     async fn reconciliation(
         &self,
         ctx: &Context<'_>,
