@@ -133,6 +133,7 @@ else
   HUB_DATABASE_URL="sqlite://$WORK/hub.db?mode=rwc"
 fi
 hub_env=(env DATABASE_URL="$HUB_DATABASE_URL" CNH_LISTEN="127.0.0.1:$PORT" CNH_PROFILE=development CNH_LOG=warn
+  CNH_RATE_LIMIT_READS="${CNH_RATE_LIMIT_READS:-0}" CNH_RATE_LIMIT_WRITES="${CNH_RATE_LIMIT_WRITES:-0}"
   CNH_DEV_JWT_SECRET="$DEV_SECRET")
 
 say "loading the demo programming at scale $SCALE"

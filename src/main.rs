@@ -154,6 +154,21 @@ struct ServeArgs {
     /// On SIGTERM, seconds in-flight requests may take before the hub exits [default: 20].
     #[arg(long, env = "CNH_SHUTDOWN_GRACE_SECONDS", global = true)]
     shutdown_grace_seconds: Option<String>,
+    /// Query points per minute per institution, 0 for no limit [default: 600000].
+    #[arg(long, env = "CNH_RATE_LIMIT_READS", global = true)]
+    rate_limit_reads: Option<String>,
+    /// Mutations per minute per institution, file imports aside, 0 for no limit [default: 1200].
+    #[arg(long, env = "CNH_RATE_LIMIT_WRITES", global = true)]
+    rate_limit_writes: Option<String>,
+    /// File imports per hour per institution, 0 for no limit [default: 120].
+    #[arg(long, env = "CNH_RATE_LIMIT_IMPORTS", global = true)]
+    rate_limit_imports: Option<String>,
+    /// Percentage of its institution's quotas one token may use [default: 50].
+    #[arg(long, env = "CNH_RATE_LIMIT_TOKEN_SHARE", global = true)]
+    rate_limit_token_share: Option<String>,
+    /// Hub instances sharing the load; each enforces its share of the quotas [default: 1].
+    #[arg(long, env = "CNH_INSTANCES", global = true)]
+    instances: Option<String>,
 }
 
 fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
@@ -202,12 +217,13 @@ fn init_logging() {
         _ => tracing::Level::INFO,
     };
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    let logs = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false);
+    // One JSON object per line for a log collector; each line of a request carries its span (and so its id).
+    if std::env::var("CNH_LOG_FORMAT").is_ok_and(|f| f.trim() == "json") {
+        logs.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -235,6 +251,11 @@ async fn main() -> ExitCode {
         let Some(Command::Token(args)) = cli.command else { unreachable!() };
         return token(args, cli.database.profile.as_deref());
     }
+    if let Ok(format) = std::env::var("CNH_LOG_FORMAT")
+        && !matches!(format.trim(), "text" | "json")
+    {
+        return fail(format_args!("CNH_LOG_FORMAT: « {format} » is neither text nor json"));
+    }
     init_logging();
     if let Err(err) = Config::check_environment(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok())) {
         return fail(err);
@@ -255,6 +276,11 @@ async fn main() -> ExitCode {
         small_count_threshold: cli.serve.small_count_threshold,
         issuers_file: cli.serve.issuers_file,
         shutdown_grace_seconds: cli.serve.shutdown_grace_seconds,
+        rate_limit_reads: cli.serve.rate_limit_reads,
+        rate_limit_writes: cli.serve.rate_limit_writes,
+        rate_limit_imports: cli.serve.rate_limit_imports,
+        rate_limit_token_share: cli.serve.rate_limit_token_share,
+        instances: cli.serve.instances,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };
     let config = match Config::from_settings(settings) {

@@ -120,6 +120,10 @@ impl App {
         authenticator.spawn_key_refresh();
         tracing::info!(issuers = ?authenticator.issuer_names(), "trusted token issuers");
         let gate = crate::http::Gate { authenticator: Arc::new(authenticator), access, catalog };
+        let probes = crate::routes::Probes {
+            store: store.clone(),
+            pools: vec![("main", db.clone()), ("writes", writes.db().clone())],
+        };
         let state = http::HttpState {
             executor,
             gate: gate.clone(),
@@ -130,9 +134,10 @@ impl App {
             max_body_bytes: config.limits.max_body_bytes,
             store: store.clone(),
             lifecycle: lifecycle.clone(),
+            rate_limiter: Arc::new(graphql::rate_limits::RateLimiter::new(config.rate_limits)),
         };
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
-        let router = crate::routes::router(state, exports, store, config.limits.max_body_bytes);
+        let router = crate::routes::router(state, exports, probes, config.limits.max_body_bytes);
         Ok(App {
             listener,
             router,

@@ -100,6 +100,8 @@ pub struct Config {
     pub dev_jwt_secret: Option<Secret>,
     /// On SIGTERM, how long in-flight requests may take before the hub exits (`CNH_SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: std::time::Duration,
+    /// Quotas per institution and per token (`CNH_RATE_LIMIT_*`, `CNH_INSTANCES`).
+    pub rate_limits: crate::graphql::rate_limits::RateLimits,
 }
 
 /// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
@@ -124,6 +126,11 @@ pub struct Settings {
     pub issuers_file: Option<String>,
     pub dev_jwt_secret: Option<String>,
     pub shutdown_grace_seconds: Option<String>,
+    pub rate_limit_reads: Option<String>,
+    pub rate_limit_writes: Option<String>,
+    pub rate_limit_imports: Option<String>,
+    pub rate_limit_token_share: Option<String>,
+    pub instances: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +145,10 @@ pub enum ConfigError {
     Profile(String),
     #[error("{name} « {value} » is not a positive whole number")]
     Number { name: &'static str, value: String },
+    #[error("{name} « {value} » is not a whole number (0 for no limit)")]
+    Quota { name: &'static str, value: String },
+    #[error("CNH_RATE_LIMIT_TOKEN_SHARE « {0} » is not a percentage from 1 to 100")]
+    Share(String),
     #[error("unknown setting {0} (known: {1})")]
     UnknownVariable(String, String),
 }
@@ -152,10 +163,41 @@ fn positive(name: &'static str, value: Option<String>, default: usize) -> Result
     }
 }
 
+fn rate_limits(settings: &Settings) -> Result<crate::graphql::rate_limits::RateLimits, ConfigError> {
+    use crate::graphql::rate_limits::{Quota, RateLimits};
+    let defaults = RateLimits::default();
+    let with = |base: Quota, name, value: &Option<String>| {
+        quota(name, value.clone(), base.quota).map(|quota| Quota { quota, ..base })
+    };
+    let share = match &settings.rate_limit_token_share {
+        None => defaults.token_share_percent,
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Err(ConfigError::Share(text.clone())),
+        },
+    };
+    Ok(RateLimits {
+        reads: with(defaults.reads, "CNH_RATE_LIMIT_READS", &settings.rate_limit_reads)?,
+        writes: with(defaults.writes, "CNH_RATE_LIMIT_WRITES", &settings.rate_limit_writes)?,
+        imports: with(defaults.imports, "CNH_RATE_LIMIT_IMPORTS", &settings.rate_limit_imports)?,
+        token_share_percent: share,
+        instances: positive("CNH_INSTANCES", settings.instances.clone(), defaults.instances as usize)? as u64,
+    })
+}
+
+/// A quota: a whole number, 0 meaning no limit.
+fn quota(name: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(text) => text.trim().parse::<u64>().map_err(|_| ConfigError::Quota { name, value: text }),
+    }
+}
+
 pub use crate::db::redact_url;
 
 impl Config {
     pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
+        let settings_rates = settings.clone();
         let database_url = settings.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let known_scheme = ["sqlite:", "postgres://", "postgresql://"].iter().any(|s| database_url.starts_with(s));
         let has_target = database_url.split_once(':').is_some_and(|(_, rest)| !rest.trim_start_matches('/').is_empty());
@@ -217,6 +259,7 @@ impl Config {
                 settings.shutdown_grace_seconds,
                 DEFAULT_SHUTDOWN_GRACE_SECONDS,
             )? as u64),
+            rate_limits: rate_limits(&settings_rates)?,
         })
     }
 
@@ -242,6 +285,7 @@ impl Config {
             issuers_file: None,
             dev_jwt_secret: None,
             shutdown_grace: std::time::Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS as u64),
+            rate_limits: crate::graphql::rate_limits::RateLimits::default(),
         }
     }
 }
@@ -266,6 +310,24 @@ mod tests {
         assert!(matches!(Config::from_settings(bad_listen), Err(ConfigError::Listen(_))));
         let bad_depth = Settings { max_query_depth: Some("0".into()), ..Default::default() };
         assert!(Config::from_settings(bad_depth).unwrap_err().to_string().contains("CNH_MAX_QUERY_DEPTH"));
+    }
+
+    #[test]
+    fn rate_limits_are_read_and_checked() {
+        let settings = Settings {
+            rate_limit_reads: Some("0".into()),
+            rate_limit_writes: Some("60".into()),
+            instances: Some("3".into()),
+            ..Default::default()
+        };
+        let limits = Config::from_settings(settings).unwrap().rate_limits;
+        assert_eq!((limits.reads.quota, limits.writes.quota, limits.instances), (0, 60, 3));
+        let share = Settings { rate_limit_token_share: Some("0".into()), ..Default::default() };
+        assert!(matches!(Config::from_settings(share), Err(ConfigError::Share(_))));
+        let words = Settings { rate_limit_imports: Some("many".into()), ..Default::default() };
+        assert!(Config::from_settings(words).unwrap_err().to_string().contains("CNH_RATE_LIMIT_IMPORTS"));
+        let grace = Settings { shutdown_grace_seconds: Some("-1".into()), ..Default::default() };
+        assert!(Config::from_settings(grace).unwrap_err().to_string().contains("CNH_SHUTDOWN_GRACE_SECONDS"));
     }
 
     #[test]

@@ -93,6 +93,21 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// (open connections, idle ones) of a pool.
+pub fn pool_figures(db: &DatabaseConnection) -> (usize, usize) {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size() as usize, pool.num_idle())
+        }
+        sea_orm::DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size() as usize, pool.num_idle())
+        }
+        _ => (0, 0),
+    }
+}
+
 /// Whether the store answers now, as a flag every request can read without touching the store.
 ///
 /// Why: while PostgreSQL is unreachable, a write would wait for a pooled connection until the pool's timeout, and

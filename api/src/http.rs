@@ -31,8 +31,8 @@ fn unauthenticated(err: AuthError) -> Response {
         _ => (StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED),
     };
     tracing::info!(reason = %err, "token refused");
-    let body = json!({ "errors": [{ "message": err.public_message(), "extensions": { "code": value } }] });
-    let mut response = (status, Json(body)).into_response();
+    crate::observe::METRICS.auth_failures.with_label_values(&[err.reason()]).inc();
+    let mut response = error_response(status, value, err.public_message());
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer error=\"invalid_token\""));
@@ -56,10 +56,35 @@ pub async fn authenticate(state: &Gate, headers: &HeaderMap) -> Result<Authentic
     Ok(Authentication::Authenticated(Box::new(principal)))
 }
 
-/// An error outside GraphQL execution, shaped as a GraphQL response so that clients read `errors[].extensions.code`.
+/// An error outside GraphQL execution, shaped as a GraphQL response so that clients read `errors[].extensions.code`
+/// (and `requestId`, to quote to an operator).
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body = match crate::observe::request_id() {
+        Some(id) => json!({ "errors": [{ "message": message, "extensions": { "code": code, "requestId": &*id } }] }),
+        None => json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
+    };
     (status, Json(body)).into_response()
+}
+
+/// Every request: an id (kept from `x-request-id` when sane), a span carrying it so that every log line of the
+/// request names it, the id in the answer's `x-request-id`, and the request counted by route and status.
+pub async fn track(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let id = crate::observe::choose_request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), route = %route);
+    let mut response = crate::observe::with_request_id(id.clone(), next.run(request)).instrument(span).await;
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let metrics = &crate::observe::METRICS;
+    metrics.http_requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+    metrics.http_duration.with_label_values(&[route.as_str()]).observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// A transport-level refusal.

@@ -24,6 +24,7 @@ pub mod http;
 pub mod kernel;
 pub mod money;
 pub mod needs;
+pub mod observe;
 pub mod pagination;
 pub mod programming;
 pub mod reconciled;

@@ -15,18 +15,42 @@ use crate::graphql::media::RETRY_AFTER_SECONDS;
 use crate::files::export::{self, ExportState};
 use crate::graphql::http::{self as graphql, HttpState};
 
-pub fn router(
-    graphql_state: HttpState,
-    exports: ExportState,
-    store: Arc<StoreHealth>,
-    max_body_bytes: usize,
-) -> Router {
+/// What `/metrics` reads at each scrape besides the counters: the pools and the store's health.
+#[derive(Clone)]
+pub struct Probes {
+    pub store: Arc<StoreHealth>,
+    /// The hub's connection pools, by name (`main`, `writes`).
+    pub pools: Vec<(&'static str, sea_orm::DatabaseConnection)>,
+}
+
+pub fn router(graphql_state: HttpState, exports: ExportState, probes: Probes, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post))
         .with_state(graphql_state)
         .merge(Router::new().route("/exports/{file}", get(export::export)).with_state(exports))
-        .merge(Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(store))
+        .merge(
+            Router::new()
+                .route("/healthz", get(healthz))
+                .route("/readyz", get(readyz))
+                .route("/metrics", get(metrics))
+                .with_state(probes),
+        )
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(crate::http::track))
+}
+
+/// The metrics in Prometheus' text format. Like the probes, it needs no token: serve it on the internal network
+/// only (it names operations and counts, never data).
+async fn metrics(State(probes): State<Probes>) -> Response {
+    let metrics = &crate::observe::METRICS;
+    metrics.store_up.set(i64::from(probes.store.is_up()));
+    for (name, db) in &probes.pools {
+        let (size, idle) = crate::db::pool_figures(db);
+        metrics.db_connections.with_label_values(&[name, "in_use"]).set(size.saturating_sub(idle) as i64);
+        metrics.db_connections.with_label_values(&[name, "idle"]).set(idle as i64);
+    }
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], metrics.render())
+        .into_response()
 }
 
 /// The process is alive.
@@ -35,8 +59,8 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// The hub can serve: its store answered the last health check (`db::StoreHealth`, at most a second old).
-async fn readyz(State(store): State<Arc<StoreHealth>>) -> Response {
-    if store.is_up() {
+async fn readyz(State(probes): State<Probes>) -> Response {
+    if probes.store.is_up() {
         return Json(json!({ "status": "ready" })).into_response();
     }
     let mut response =

@@ -155,8 +155,66 @@ db_test! {
         assert!(answer["errors"][0]["message"].as_str().unwrap_or_default().contains("complex"), "{answer}");
         let few = cnsa.graphql(&many("reconciliation { envelopes { compartment } }", 3), json!({})).await?;
         assert!(few.get("errors").is_none(), "{few}");
-        let chains = hub.as_admin().graphql(&many("verifyAuditChain { ok }", 300), json!({})).await?;
+        let chains = hub.as_admin().graphql(&many("verifyAuditChain { ok }", 10), json!({})).await?;
         assert_eq!(error_codes(&chains), ["GRAPHQL_VALIDATION_FAILED"], "{chains}");
         Ok(())
     }
+}
+
+#[tokio::test]
+async fn a_noisy_institution_is_throttled_with_the_draft_headers_and_others_are_not() -> TestResult {
+    use api::graphql::rate_limits::{Quota, RateLimits};
+    use std::time::Duration;
+    let hub = crate::support::TestHub::start_configured(|config| {
+        config.dev_jwt_secret = Some(api::config::Secret::new(crate::support::TEST_SECRET));
+        config.rate_limits = RateLimits {
+            reads: Quota { quota: 100, window: Duration::from_secs(60) },
+            writes: Quota { quota: 4, window: Duration::from_secs(60) },
+            imports: Quota { quota: 0, window: Duration::from_secs(60) },
+            token_share_percent: 50,
+            instances: 1,
+        };
+    })
+    .await?;
+    let noisy = hub.as_role(Role::Ars, Some("84"));
+    let query = "{ regions { code name departements { code name } } }"; // 5 fields once expanded
+    let mut refused = None;
+    for _ in 0..20 {
+        let response = noisy.request(query, json!({})).send().await?;
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = refused.expect("the token's 50 points run out within 20 queries of 5");
+    let headers = refused.headers().clone();
+    assert_eq!(error_codes(&refused.json().await?), ["RATE_LIMITED"]);
+    let retry_after: u64 = headers["retry-after"].to_str()?.parse()?;
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(headers["ratelimit-policy"], "\"reads-per-token\";q=50;w=60");
+    assert!(headers["ratelimit"].to_str()?.starts_with("\"reads-per-token\";r="), "{:?}", headers["ratelimit"]);
+    // Another token of the same institution has its own share, then the institution's quota runs out.
+    let colleague = hub.as_role(Role::Ars, Some("84"));
+    let mut institution_refused = None;
+    for _ in 0..20 {
+        let response = colleague.request(query, json!({})).send().await?;
+        if response.status() == 429 {
+            institution_refused = Some(response.headers()["ratelimit-policy"].to_str()?.to_owned());
+            break;
+        }
+    }
+    assert_eq!(institution_refused.as_deref(), Some("\"reads-per-institution\";q=100;w=60"));
+    // Another institution is not affected; writes are counted apart from reads.
+    let quiet = hub.as_role(Role::Ars, Some("11"));
+    assert_eq!(quiet.request(query, json!({})).send().await?.status(), 200);
+    crate::programming::create_measure(&noisy, "RATE-1").await?;
+    crate::programming::create_measure(&noisy, "RATE-2").await?;
+    let third = noisy
+        .request(crate::programming::UPSERT, json!({ "input": crate::programming::measure("RATE-3") }))
+        .send()
+        .await?;
+    assert_eq!(third.status(), 429);
+    assert_eq!(third.headers()["ratelimit-policy"], "\"writes-per-token\";q=2;w=60");
+    Ok(())
 }

@@ -15,6 +15,7 @@ mod hostile;
 mod http_spec;
 mod live;
 mod masking;
+mod observability;
 mod outages;
 mod programming;
 mod reconciliation;

@@ -46,6 +46,23 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A stable label for the metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Malformed => "malformed",
+            AuthError::UnknownIssuer => "unknown_issuer",
+            AuthError::Expired => "expired",
+            AuthError::NotYetValid => "not_yet_valid",
+            AuthError::IssuedInTheFuture => "issued_in_the_future",
+            AuthError::MissingTokenId => "missing_jti",
+            AuthError::Invalid(_) => "invalid",
+            AuthError::UnknownInstitution => "unknown_institution",
+            AuthError::Suspended => "suspended",
+            AuthError::Revoked => "revoked",
+            AuthError::Unavailable(_) => "unavailable",
+        }
+    }
+
     /// The message the caller sees, in French, without internal detail.
     pub fn public_message(&self) -> &'static str {
         match self {

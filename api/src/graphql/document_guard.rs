@@ -12,8 +12,13 @@ use super::input_text::RefusedCharacter;
 use super::limits::{self, DocumentLimits, LimitExceeded};
 use crate::error::code;
 
-/// Marks a request whose document was already checked.
-struct Checked;
+/// Marks a request whose document was already checked, with the number of fields it expands to.
+struct Checked(u64);
+
+/// The number of fields a checked request's document expands to (0 when it does not parse).
+pub fn expanded_fields(request: &Request) -> u64 {
+    request.data.get(&std::any::TypeId::of::<Checked>()).and_then(|c| c.downcast_ref::<Checked>()).map_or(0, |c| c.0)
+}
 
 /// Why a document was refused before execution.
 #[derive(Debug)]
@@ -43,11 +48,12 @@ pub fn guard(request: &mut Request, limits: &DocumentLimits) -> Result<(), Refus
     limits::scan(&request.query, limits).map_err(Refusal::Limit)?;
     limits::check_variables(&request.variables, limits).map_err(Refusal::Limit)?;
     let variables = request.variables.clone();
+    let mut fields = 0;
     if let Ok(document) = request.parsed_query() {
-        limits::check_document(document, limits).map_err(Refusal::Limit)?;
+        fields = limits::check_document(document, limits).map_err(Refusal::Limit)?;
         super::input_text::check(document, &variables).map_err(Refusal::Text)?;
     }
-    request.data.insert(Checked);
+    request.data.insert(Checked(fields));
     Ok(())
 }
 

@@ -61,27 +61,28 @@ impl HubExecutor {
     }
 }
 
-/// Whether the operation `operation_name` of `document` is a query whose every root field the policy admits for
-/// a principal of `role` (fragments followed, `@skip`/`@include` ignored: a field that might run must be admitted).
-fn runs_plain(document: &ExecutableDocument, operation_name: Option<&str>, role: Option<Role>) -> bool {
+/// The type of the operation `operation_name` of `document` and the names of its root fields (fragments followed);
+/// None when there is no such operation or a fragment is unknown.
+pub fn selected_operation<'d>(
+    document: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(OperationType, Vec<&'d str>)> {
     let operation = match (&document.operations, operation_name) {
         (DocumentOperations::Single(operation), None) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
-            Some(operation) => operation,
-            None => return false,
-        },
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
         (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
             operations.values().next().expect("one operation")
         }
-        _ => return false,
+        _ => return None,
     };
-    if operation.node.ty != OperationType::Query {
-        return false;
-    }
     let mut fields = Vec::new();
-    if !root_fields(document, &operation.node.selection_set.node, &mut fields, 0) {
-        return false;
-    }
+    root_fields(document, &operation.node.selection_set.node, &mut fields, 0).then_some((operation.node.ty, fields))
+}
+
+/// Whether the operation `operation_name` of `document` is a query whose every root field the policy admits for
+/// a principal of `role` (fragments followed, `@skip`/`@include` ignored: a field that might run must be admitted).
+fn runs_plain(document: &ExecutableDocument, operation_name: Option<&str>, role: Option<Role>) -> bool {
+    let Some((OperationType::Query, fields)) = selected_operation(document, operation_name) else { return false };
     fields.iter().all(|name| {
         (*name == "__typename" || !name.starts_with("__"))
             && admit_root_field(role, policy::OperationType::Query, name, true).is_ok()

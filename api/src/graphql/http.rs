@@ -35,6 +35,8 @@ pub struct HttpState {
     pub store: Arc<crate::db::StoreHealth>,
     /// Whether the hub is shutting down, and its open WebSockets.
     pub lifecycle: Lifecycle,
+    /// Quotas per institution and per token.
+    pub rate_limiter: Arc<super::rate_limits::RateLimiter>,
 }
 
 /// The hub's shutdown as the handlers see it: a flag that turns once, and the count of open WebSockets (which the
@@ -155,6 +157,10 @@ pub async fn graphql_post(
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
+    if let Some(refused) = charge(&state, &mut request, &authentication) {
+        return refused;
+    }
+    let observed = Observed::of(&mut request);
     // Reads of the reconciled state are answered from memory while the state stands (see reconciliation::answers).
     let cache_key = match authentication.principal() {
         Some(p) if crate::graphql::answers::cacheable(&mut request) => {
@@ -165,9 +171,11 @@ pub async fn graphql_post(
     if let Some(key) = cache_key {
         let epoch = state.reconciled.epoch();
         if let Some(answer) = state.answers.get(&key, epoch) {
+            observed.finish(None);
             return super::media::bytes(answer, media);
         }
         let response = state.executor.execute(request, authentication).await;
+        observed.finish(Some(&response));
         if response.is_ok()
             && let Ok(bytes) = serde_json::to_vec(&response)
         {
@@ -177,7 +185,114 @@ pub async fn graphql_post(
         }
         return super::media::respond(response, media);
     }
-    super::media::respond(execute_request(&state, request, authentication).await, media)
+    let response = execute_request(&state, request, authentication).await;
+    observed.finish(Some(&response));
+    super::media::respond(response, media)
+}
+
+/// Charges a request to its institution's and token's rate limits: a mutation to the writes (a file import to the
+/// imports), a query its fields once expanded plus the weight of its expensive root fields. Anonymous requests are
+/// not charged: they are refused anyway. Returns the refusal, if refused.
+fn charge(
+    state: &HttpState,
+    request: &mut async_graphql::Request,
+    authentication: &Authentication,
+) -> Option<Response> {
+    use super::rate_limits::Budget;
+    let principal = authentication.principal()?;
+    let fields = super::document_guard::expanded_fields(request);
+    let operation_name = request.operation_name.clone();
+    let (budget, cost) = match request.parsed_query() {
+        Ok(document) => match super::executor::selected_operation(document, operation_name.as_deref()) {
+            Some((ty, roots)) if ty != async_graphql::parser::types::OperationType::Query => {
+                let imports = roots.contains(&"importFile");
+                (if imports { Budget::Imports } else { Budget::Writes }, 1)
+            }
+            Some((_, roots)) => (Budget::Reads, fields.max(1) + roots.iter().map(|r| expensive_weight(r)).sum::<u64>()),
+            None => (Budget::Reads, fields.max(1)),
+        },
+        Err(_) => (Budget::Reads, 1),
+    };
+    let token = principal.token_id.as_deref().or(principal.agent_id.as_deref()).unwrap_or("");
+    let token = format!("{}/{token}", principal.institution.code);
+    let refusal = state.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()?;
+    tracing::info!(budget = refusal.budget.name(), per_token = refusal.token, cost, "rate limit reached");
+    crate::observe::METRICS.rate_limited.with_label_values(&[refusal.budget.name()]).inc();
+    let message = format!(
+        "limite de débit atteinte ({} par {}) : réessayez dans {} s",
+        refusal.budget.name(),
+        if refusal.token { "jeton" } else { "institution" },
+        refusal.retry_after
+    );
+    let mut response = crate::http::error_response(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, &message);
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::RETRY_AFTER.as_str(), refusal.retry_after.to_string()),
+        ("ratelimit-policy", refusal.policy_header()),
+        ("ratelimit", refusal.limit_header()),
+    ] {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    Some(response)
+}
+
+/// What a root field weighs beyond its fields in the rate limits: its weight in the query complexity.
+fn expensive_weight(root_field: &str) -> u64 {
+    match root_field {
+        "reconciliation" => crate::reconciliation::RECONCILIATION_COMPLEXITY as u64,
+        "verifyAuditChain" => crate::audit::AUDIT_CHAIN_COMPLEXITY as u64,
+        _ => 0,
+    }
+}
+
+/// An operation being served, for the metrics: its name (bounded, see `observe`), its type, when it began.
+struct Observed {
+    operation: String,
+    kind: &'static str,
+    started: std::time::Instant,
+}
+
+impl Observed {
+    fn of(request: &mut async_graphql::Request) -> Observed {
+        use async_graphql::parser::types::{DocumentOperations, OperationType};
+        let started = std::time::Instant::now();
+        let named = request.operation_name.clone();
+        let (name, ty) = match request.parsed_query() {
+            Ok(document) => match &document.operations {
+                DocumentOperations::Single(op) => (named, Some(op.node.ty)),
+                DocumentOperations::Multiple(ops) => {
+                    let chosen = match &named {
+                        Some(name) => ops.get_key_value(name.as_str()),
+                        None if ops.len() == 1 => ops.iter().next(),
+                        None => None,
+                    };
+                    (chosen.map(|(name, _)| name.to_string()), chosen.map(|(_, op)| op.node.ty))
+                }
+            },
+            Err(_) => (None, None),
+        };
+        let kind = match ty {
+            Some(OperationType::Query) => "query",
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            None => "unknown",
+        };
+        Observed { operation: crate::observe::METRICS.operation_label(name.as_deref()), kind, started }
+    }
+
+    /// Counts the operation with its outcome: `ok`, or the first error's code (None: an answer from the cache).
+    fn finish(self, answer: Option<&async_graphql::Response>) {
+        let outcome = answer
+            .and_then(|a| a.errors.first())
+            .map(|e| match e.extensions.as_ref().and_then(|x| x.get("code")) {
+                Some(async_graphql::Value::String(code)) => code.as_str(),
+                _ => "error",
+            })
+            .unwrap_or("ok");
+        crate::observe::METRICS.graphql(&self.operation, self.kind, outcome, self.started.elapsed());
+    }
 }
 
 /// 406: the client reads neither of the GraphQL media types.
@@ -227,7 +342,15 @@ async fn execute_request(
     }
     let schema = state.executor.guarded().clone();
     let request = request.data(state.writes.db().clone()).data(authentication);
-    match state.writes.handle().spawn(async move { schema.execute(request).await }).await {
+    let in_flight = crate::observe::WriteInFlight::start();
+    // The write's own task keeps the request's span and id, so that its log lines name the request.
+    let span = tracing::Span::current();
+    let id = crate::observe::request_id().unwrap_or_else(|| crate::observe::choose_request_id(None));
+    let write = async move {
+        let _in_flight = in_flight;
+        crate::observe::with_request_id(id, schema.execute(request)).await
+    };
+    match state.writes.handle().spawn(tracing::Instrument::instrument(write, span)).await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "a GraphQL request's task failed");
@@ -529,7 +652,13 @@ pub async fn graphql_get(State(state): State<HttpState>, request: axum::extract:
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
-    super::media::respond(state.executor.execute(request, authentication).await, media)
+    if let Some(refused) = charge(&state, &mut request, &authentication) {
+        return refused;
+    }
+    let observed = Observed::of(&mut request);
+    let response = state.executor.execute(request, authentication).await;
+    observed.finish(Some(&response));
+    super::media::respond(response, media)
 }
 
 #[cfg(test)]

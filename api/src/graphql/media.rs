@@ -118,7 +118,12 @@ fn status_of(answer: &GraphQLAnswer, media: Media) -> StatusCode {
 }
 
 /// The HTTP answer to an executed GraphQL request.
-pub fn respond(answer: GraphQLAnswer, media: Media) -> Response {
+pub fn respond(mut answer: GraphQLAnswer, media: Media) -> Response {
+    if let Some(id) = crate::observe::request_id() {
+        for error in &mut answer.errors {
+            error.extensions.get_or_insert_with(Default::default).set("requestId", &*id);
+        }
+    }
     let status = status_of(&answer, media);
     let body = if media == Media::GraphQLResponse && is_request_error(&answer) {
         serde_json::to_vec(&RequestError { errors: &answer.errors, extensions: &answer.extensions })

@@ -403,6 +403,7 @@ impl Reconciled {
         region: &str,
         touched: &BTreeSet<String>,
     ) -> Result<Recomputed, ApiError> {
+        let _timer = crate::observe::METRICS.recompute_duration.start_timer();
         let now = Utc::now();
         let at = now.fixed_offset();
         let generation = self.bump_generation(txn, region).await?;

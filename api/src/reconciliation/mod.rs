@@ -660,6 +660,9 @@ impl ReconciliationSubscription {
             let wanted = region_code.as_ref().is_none_or(|r| *r == change.region)
                 && view.sees(&change.region, std::slice::from_ref(&change.departement));
             let event = wanted.then(|| CoFinancingEvent::from(change.as_ref()));
+            if event.is_some() {
+                crate::observe::METRICS.events_delivered.inc();
+            }
             async move { event }
         }))
     }
