@@ -303,3 +303,79 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
         }
     }
 }
+
+/// Whether the policy lets `role` call the read `field` at all.
+fn may_read(role: Role, field: &str) -> bool {
+    let op = OPERATIONS.iter().find(|op| op.field == field).unwrap_or_else(|| panic!("{field} is an operation"));
+    policy::reach(role, op.resource, op.action).is_some()
+}
+
+db_test! {
+    async fn a_filter_naming_another_territory_is_refused_by_name_everywhere(hub) {
+        // Reads and the territory filters they take; `$C` is the code asked for.
+        let reads: &[(&str, &str, &str)] = &[
+            ("measures", "region", r#"{ measures(filter: { regionCode: "$C" }) { totalCount } }"#),
+            ("measures", "departement", r#"{ measures(filter: { departementCode: "$C" }) { totalCount } }"#),
+            ("coFinancingStatus", "region", r#"{ coFinancingStatus(filter: { regionCode: "$C" }) { totalCount } }"#),
+            ("coFinancingStatus", "departement", r#"{ coFinancingStatus(filter: { departementCode: "$C" }) { totalCount } }"#),
+            ("needs", "region", r#"{ needs(filter: { regionCode: "$C" }) { totalCount } }"#),
+            ("needs", "departement", r#"{ needs(filter: { departementCode: "$C" }) { totalCount } }"#),
+            ("schoolPlans", "region", r#"{ schoolPlans(filter: { regionCode: "$C" }) { totalCount } }"#),
+            ("schoolPlans", "departement", r#"{ schoolPlans(filter: { departementCode: "$C" }) { totalCount } }"#),
+            ("schoolPlans", "academie", r#"{ schoolPlans(filter: { academieCode: "$C" }) { totalCount } }"#),
+            ("reconciliation", "region", r#"{ reconciliation(regionCode: "$C") { envelopes { headroom } } }"#),
+            ("reconciliation", "departement", r#"{ reconciliation(departementCode: "$C") { envelopes { headroom } } }"#),
+        ];
+        // Territorial principals of Auvergne-Rhône-Alpes, the Rhône and Lyon; the others' codes are Île-de-France's.
+        let (own, other) = (
+            [("region", "84"), ("departement", "69"), ("academie", "lyon")],
+            [("region", "11"), ("departement", "75"), ("academie", "paris")],
+        );
+        let code_of = |codes: &[(&'static str, &'static str)], kind: &str| codes.iter().find(|(k, _)| *k == kind).unwrap().1;
+        for (role, territory) in [(Role::Ars, "84"), (Role::Collectivite, "69"), (Role::Mdph, "69"), (Role::Rectorat, "lyon"), (Role::Dashboard, "84")] {
+            let caller = hub.as_role(role, Some(territory));
+            for (field, kind, document) in reads {
+                let answer = caller.graphql(&document.replace("$C", code_of(&other, kind)), json!({})).await?;
+                assert_eq!(error_codes(&answer), ["FORBIDDEN"], "{role:?} {field} with another {kind}: {answer}");
+                if may_read(role, field) {
+                    let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+                    assert!(message.contains(code_of(&other, kind)), "{role:?} {field}: the refusal names the code: {message}");
+                    // Its own territory passes the same filter.
+                    let mine = caller.graphql(&document.replace("$C", code_of(&own, kind)), json!({})).await?;
+                    assert!(!error_codes(&mine).contains(&"FORBIDDEN".to_owned()), "{role:?} {field} with its own {kind}: {mine}");
+                }
+            }
+            // An unknown code is bad input, not a refusal.
+            if may_read(role, "measures") {
+                let unknown = caller.graphql(r#"{ measures(filter: { regionCode: "99" }) { totalCount } }"#, json!({})).await?;
+                assert_eq!(error_codes(&unknown), ["BAD_USER_INPUT"], "{unknown}");
+            }
+            // Exports, the file channel: 403 naming the code.
+            let token = caller.token.clone().unwrap();
+            for (list, parameter, code) in [("measures", "regionCode", "11"), ("needs", "departementCode", "75"), ("school-plans", "academieCode", "paris")] {
+                let response = hub.client.get(hub.url(&format!("/exports/{list}.csv?{parameter}={code}"))).bearer_auth(&token).send().await?;
+                assert_eq!(response.status(), 403, "{role:?} exporting {list} of {code}");
+                let answer: Value = response.json().await?;
+                assert_eq!(error_codes(&answer), ["FORBIDDEN"]);
+            }
+            // Subscriptions.
+            let mut subscription = caller.subscribe(r#"subscription { coFinancingStatusChanged(regionCode: "11") { measureId } }"#).await?;
+            let refused = subscription.next(std::time::Duration::from_secs(5)).await?.unwrap_or(json!({}));
+            assert_eq!(error_codes(&refused), ["FORBIDDEN"], "{role:?} subscribing to another region: {refused}");
+        }
+        // The audit trail of another institution.
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        if may_read(Role::Ars, "auditTrail") {
+            let answer = ars.graphql(r#"{ auditTrail(filter: { institutionCode: "ARS-11" }) { totalCount } }"#, json!({})).await?;
+            assert_eq!(error_codes(&answer), ["FORBIDDEN"], "{answer}");
+            assert!(answer["errors"][0]["message"].as_str().unwrap_or_default().contains("ARS-11"));
+        }
+        // National readers may name any territory.
+        let cnsa = hub.as_cnsa();
+        for (_, kind, document) in reads {
+            let answer = cnsa.graphql(&document.replace("$C", code_of(&other, kind)), json!({})).await?;
+            assert!(answer.get("errors").is_none(), "the CNSA reads {kind} {}: {answer}", code_of(&other, kind));
+        }
+        Ok(())
+    }
+}

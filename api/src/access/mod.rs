@@ -4,6 +4,7 @@
 
 pub mod authenticator;
 pub mod dev;
+pub mod filters;
 pub mod issuers;
 pub mod keys;
 pub mod list;

@@ -143,6 +143,7 @@ impl AuditQuery {
         let principal = policy::principal(ctx)?;
         let reach = policy::require(principal, Resource::AuditTrail, Action::Read)?;
         let filter = filter.unwrap_or_default();
+        crate::access::filters::check_institution_filter(principal, reach, filter.institution_code.as_deref())?;
         let limit = page_size(first)?;
         let mut query = audit_record::Entity::find();
         if reach != Reach::Everything {

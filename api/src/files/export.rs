@@ -399,6 +399,30 @@ pub async fn export(
         let message = format!("filtre « academieCode » (« {academie} ») : réservé à l'export school-plans");
         return error_response(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message);
     }
+    // A territory outside the caller's is refused by name, before anything is read.
+    let resource = match list {
+        "measures" => Some(Resource::Measure),
+        "commitments" => Some(Resource::Commitment),
+        "needs" => Some(Resource::Needs),
+        "school-plans" => Some(Resource::SchoolPlan),
+        _ => None,
+    };
+    if let Some(resource) = resource
+        && let Ok(reach) = policy::require(&principal, resource, Action::Read)
+    {
+        let territory = crate::access::filters::TerritoryFilter {
+            region: filter.region_code.as_deref(),
+            departement: filter.departement_code.as_deref(),
+            academie: filter.academie_code.as_deref(),
+        };
+        if let Err(err) =
+            crate::access::filters::check_territory_filter(&principal, reach, &state.gate.catalog, territory)
+        {
+            let status =
+                if matches!(err, ApiError::Forbidden(_)) { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+            return error_response(status, err.code(), &err.to_string());
+        }
+    }
     let sheet = match list {
         "measures" => measures_sheet(&state.db, &principal, &filter).await,
         "commitments" => commitments_sheet(&state.db, &principal, &filter).await,

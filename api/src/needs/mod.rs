@@ -18,6 +18,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use crate::access::filters::{TerritoryFilter, check_territory_filter};
 use crate::access::policy::{self, Action, Reach, Resource};
 use crate::access::principal::{Principal, ScopeLevel};
 use crate::context::db;
@@ -311,6 +312,12 @@ impl NeedsQuery {
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
         let catalog = catalog(ctx)?;
+        let territory = TerritoryFilter {
+            region: filter.region_code.as_deref(),
+            departement: filter.departement_code.as_deref(),
+            academie: None,
+        };
+        check_territory_filter(principal, reach, catalog, territory)?;
         let mut condition = needs_scope(principal, reach);
         if let Some(d) = &filter.departement_code {
             condition = condition.add(needs_indicator::Column::DepartementCode.eq(d.clone()));

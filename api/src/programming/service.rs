@@ -17,6 +17,7 @@ use super::types::{
     ViolationView,
 };
 use super::validation::{check_commitment, check_measure};
+use crate::access::filters::{TerritoryFilter, check_territory_filter};
 use crate::access::policy::Reach;
 use crate::access::principal::{Principal, Role, ScopeLevel};
 use crate::error::ApiError;
@@ -297,6 +298,12 @@ pub async fn list_measures(
     limit: u64,
     after: Option<&str>,
 ) -> Result<(Vec<MeasureRecord>, u64, bool), ApiError> {
+    let territory = TerritoryFilter {
+        region: filter.region_code.as_deref(),
+        departement: filter.departement_code.as_deref(),
+        academie: None,
+    };
+    check_territory_filter(principal, reach, reconciled.catalog(), territory)?;
     let mut states = Vec::new();
     for region in regions_in_reach(reconciled, principal, reach) {
         if filter.region_code.as_ref().is_none_or(|r| *r == region) {

@@ -14,6 +14,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription
 use chrono::{DateTime, Datelike, Utc};
 use futures_util::{Stream, StreamExt};
 
+use crate::access::filters::{TerritoryFilter, check_territory_filter};
 use crate::access::policy::{self, Action, Reach, Resource};
 use crate::access::principal::{Principal, Role, ScopeLevel};
 use crate::error::{ApiError, ApiResult};
@@ -90,27 +91,9 @@ fn regions_to_read(
     region: Option<&str>,
     departement: Option<&str>,
 ) -> Result<Vec<String>, ApiError> {
-    let departement = departement
-        .map(|code| {
-            catalog.departement(code).ok_or_else(|| ApiError::BadUserInput(format!("département inconnu : « {code} »")))
-        })
-        .transpose()?;
-    if let Some(code) = region {
-        catalog.region(code).ok_or_else(|| ApiError::BadUserInput(format!("région inconnue : « {code} »")))?;
-    }
-    let scope = &view.principal.scope;
-    if !view.whole_country() {
-        if let Some(d) = departement
-            && !scope.covers_departement(&d.code, &d.region_code)
-        {
-            return Err(ApiError::Forbidden(format!("le département « {} » n'est pas dans votre territoire", d.code)));
-        }
-        if let Some(code) = region
-            && !scope.region_codes.iter().any(|r| r == code)
-        {
-            return Err(ApiError::Forbidden(format!("la région « {code} » ne touche pas votre territoire")));
-        }
-    }
+    let filter = TerritoryFilter { region, departement, academie: None };
+    check_territory_filter(view.principal, view.reach, catalog, filter)?;
+    let departement = departement.and_then(|code| catalog.departement(code));
     if let Some(d) = departement {
         // A département of another region than the one asked for: nothing answers both filters.
         if region.is_some_and(|r| r != d.region_code) {

@@ -17,6 +17,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::access::filters::{TerritoryFilter, check_territory_filter};
 use crate::access::policy::{self, Action, Reach, Resource};
 use crate::access::principal::{Principal, Role, ScopeLevel};
 use crate::context::db;
@@ -358,19 +359,8 @@ pub fn academie_filter(
     catalog: &Catalog,
     code: &str,
 ) -> Result<Condition, ApiError> {
-    let academie =
-        catalog.academie(code).ok_or_else(|| ApiError::BadUserInput(format!("académie « {code} » inconnue")))?;
-    let within = match (reach, principal.scope.level) {
-        (Reach::Everything, _) | (_, ScopeLevel::National) => true,
-        (_, ScopeLevel::Region) => principal.scope.region_codes.contains(&academie.region_code),
-        _ => catalog
-            .departements_of_academie(&academie.code)
-            .any(|d| principal.scope.departement_codes.contains(&d.code)),
-    };
-    if !within {
-        return Err(ApiError::Forbidden(format!("l'académie « {code} » n'est pas dans votre territoire")));
-    }
-    Ok(Condition::all().add(school_plan::Column::AcademieCode.eq(academie.code.clone())))
+    check_territory_filter(principal, reach, catalog, TerritoryFilter { academie: Some(code), ..Default::default() })?;
+    Ok(Condition::all().add(school_plan::Column::AcademieCode.eq(code.to_owned())))
 }
 
 #[derive(Default)]
@@ -391,6 +381,12 @@ impl SchoolQuery {
         let catalog = catalog(ctx)?;
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
+        let territory = TerritoryFilter {
+            region: filter.region_code.as_deref(),
+            departement: filter.departement_code.as_deref(),
+            academie: None,
+        };
+        check_territory_filter(principal, reach, catalog, territory)?;
         let mut condition = plan_scope(principal, reach, catalog);
         if let Some(a) = &filter.academie_code {
             condition = condition.add(academie_filter(principal, reach, catalog, a)?);
