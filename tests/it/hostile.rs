@@ -218,3 +218,61 @@ db_test! {
         alive(&hub).await
     }
 }
+
+db_test! {
+    async fn generated_documents_and_variables_get_coded_answers_over_http(hub) {
+        use proptest::strategy::{Strategy, ValueTree};
+        use proptest::test_runner::TestRunner;
+        // Documents and variables built from GraphQL's own pieces and hostile texts (NUL, escapes, huge numbers),
+        // through the real entry point: every answer is an answer or a coded refusal, never an internal error.
+        let piece = proptest::prop_oneof![
+            proptest::strategy::Just("{ ".to_owned()),
+            proptest::strategy::Just(" }".to_owned()),
+            proptest::strategy::Just("measures(filter: { regionCode: $r }) { totalCount }".to_owned()),
+            proptest::strategy::Just("measure(id: $id) { id label }".to_owned()),
+            proptest::strategy::Just("coFinancingStatus(first: $n) { totalCount }".to_owned()),
+            proptest::strategy::Just("reconciliation(regionCode: \"84\") { envelopes { headroom } }".to_owned()),
+            proptest::strategy::Just("regions { code }".to_owned()),
+            proptest::strategy::Just("...F".to_owned()),
+            proptest::strategy::Just("@include(if: false)".to_owned()),
+            proptest::strategy::Just("\"\\u0000\"".to_owned()),
+            proptest::strategy::Just("1e400".to_owned()),
+            "[a-zA-Z_]{1,10}",
+            "[ -~]{0,12}",
+        ];
+        let documents = proptest::collection::vec(piece, 0..12).prop_map(|pieces| {
+            format!("query($r: String, $id: ID!, $n: Int) {{ {} }}", pieces.join(" "))
+        });
+        let values = proptest::prop_oneof![
+            proptest::strategy::Just(json!(null)),
+            proptest::strategy::Just(json!("84")),
+            proptest::strategy::Just(json!("8\u{0}4")),
+            proptest::strategy::Just(json!(1e300)),
+            proptest::strategy::Just(json!(-1)),
+            proptest::strategy::Just(json!(i64::MAX)),
+            proptest::strategy::Just(json!([[[[["deep"]]]]])),
+            proptest::strategy::Just(json!({ "a": { "b": "c" } })),
+            "\\PC{0,20}".prop_map(Value::from),
+        ];
+        let mut runner = TestRunner::deterministic();
+        let ars = hub.as_role(api::access::principal::Role::Ars, Some("84"));
+        for _ in 0..96 {
+            let document = documents.new_tree(&mut runner).map_err(|r| r.to_string())?.current();
+            let variables = json!({
+                "r": values.new_tree(&mut runner).map_err(|r| r.to_string())?.current(),
+                "id": values.new_tree(&mut runner).map_err(|r| r.to_string())?.current(),
+                "n": values.new_tree(&mut runner).map_err(|r| r.to_string())?.current(),
+            });
+            let response = ars.request(&document, variables.clone()).send().await?;
+            let status = response.status().as_u16();
+            assert!([200, 400].contains(&status), "{status} for {document} {variables}");
+            let answer: Value = response.json().await?;
+            let codes = error_codes(&answer);
+            assert!(answer.get("data").is_some() || !codes.is_empty(), "{answer}");
+            assert!(!codes.iter().any(|c| c == "INTERNAL_SERVER_ERROR"), "{document} {variables}: {answer}");
+            let errors = answer["errors"].as_array().map_or(0, Vec::len);
+            assert_eq!(codes.len(), errors, "every error has a code: {answer}");
+        }
+        Ok(())
+    }
+}

@@ -47,8 +47,8 @@ pub enum FinessCheck {
 /// The département a FINESS number belongs to, from its first characters: "69" → "69", "2A" → "2A", "97" + third
 /// digit → "971".."976" (Mayotte's older numbers start with 98: "985" → "976").
 pub fn finess_departement(finess: &str) -> Option<String> {
-    let bytes = finess.as_bytes();
-    if bytes.len() != 9 {
+    // ASCII first: a 9-byte text with a multi-byte character would be cut inside it below.
+    if finess.len() != 9 || !finess.is_ascii() {
         return None;
     }
     match &finess[..2] {
