@@ -5,7 +5,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres benches/load.sh  # a fresh database on that server
 #   SCALE=10 DURATION=20 benches/load.sh
 #
-# Builds the release binaries (unless SKIP_BUILD=1; CARGO_TARGET_DIR is honoured), loads the demo programming into a
+# Builds the shipped binaries (profile dist, unless SKIP_BUILD=1; CARGO_TARGET_DIR is honoured), loads the demo programming into a
 # fresh store (SQLite file in a temporary directory, or a database cnh_load_<timestamp> created with psql on the
 # server DATABASE_URL names, dropped at exit), serves it, and drives the hub and a bare axum handler serving the hub's
 # own answer bytes (examples/bare_handler.rs) with wrk, one scenario after another (benches/load/*.lua):
@@ -83,11 +83,11 @@ fi
 
 # --- Binaries.
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET/release/cnh-hub
-BARE=$TARGET/release/examples/bare_handler
+BIN=$TARGET/dist/cnh-hub
+BARE=$TARGET/dist/examples/bare_handler
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  say "building the release binaries (cnh-hub, examples/bare_handler)"
-  cargo build --release --bin cnh-hub --example bare_handler >&2
+  say "building the shipped binaries (profile dist: cnh-hub, examples/bare_handler)"
+  cargo build --profile dist --bin cnh-hub --example bare_handler >&2
 fi
 [ -x "$BIN" ] && [ -x "$BARE" ] || die "no $BIN or $BARE: build them, or run without SKIP_BUILD=1"
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# One noisy institution throttled while another's latency holds (issue 13; BENCHMARKS.md, "Rate limits").
+#
+# Starts the shipped hub (profile dist) on demo data (SQLite, scale 1) and drives, with wrk, the regional dashboard of two ARS at
+# once: a noisy one (ARS 84, NOISY_CONNECTIONS connections, as fast as it can) and a quiet one (ARS 11,
+# QUIET_CONNECTIONS connections, each waiting QUIET_DELAY_MS between its requests, as dashboards polling do; wrk's
+# latencies do not count the wait). Three runs of DURATION seconds each:
+#   1. the quiet institution alone;
+#   2. both, with rate limits on (CNH_RATE_LIMIT_READS=READS query points per minute per institution);
+#   3. both, without limits (the hub restarted with CNH_RATE_LIMIT_READS=0).
+# It prints req/s and p50/p99 for each, and the noisy institution's refusals (429).
+# Settings: DURATION (10), NOISY_CONNECTIONS (28), QUIET_CONNECTIONS (4), QUIET_DELAY_MS (100), READS (120000: the
+# quiet institution's ~36 req/s of ~22 points stay within a token's half), PORT (18190), SKIP_BUILD=1,
+# CARGO_TARGET_DIR (target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+NOISY_CONNECTIONS=${NOISY_CONNECTIONS:-28}
+QUIET_CONNECTIONS=${QUIET_CONNECTIONS:-4}
+READS=${READS:-120000}
+QUIET_DELAY_MS=${QUIET_DELAY_MS:-100}
+PORT=${PORT:-18190}
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/dist/cnh-hub
+LOAD_DIR=benches/load
+SECRET=rate-limits-script-secret-of-the-development-issuer-0123
+HUB=http://127.0.0.1:$PORT
+say() { printf '==> %s\n' "$*" >&2; }
+
+command -v wrk >/dev/null || { say "installing wrk"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+[ "${SKIP_BUILD:-}" = 1 ] || { say "building the shipped hub (profile dist)"; cargo build --profile dist --bin cnh-hub >&2; }
+WORK=$(mktemp -d)
+HUB_PID=
+cleanup() { [ -z "$HUB_PID" ] || kill "$HUB_PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+export DATABASE_URL="sqlite://$WORK/hub.db?mode=rwc"
+say "loading the demo data"
+CNH_LOG=warn "$BIN" demo --scale 1 >&2
+
+start_hub() {
+  [ -z "$HUB_PID" ] || { kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; }
+  CNH_LOG=warn CNH_LISTEN=127.0.0.1:$PORT CNH_DEV_JWT_SECRET=$SECRET CNH_RATE_LIMIT_READS=$1 "$BIN" serve >"$WORK/hub.log" 2>&1 &
+  HUB_PID=$!
+  for _ in $(seq 1 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$HUB/readyz")" = 200 ] && return 0
+    sleep 0.2
+  done
+  cat "$WORK/hub.log" >&2
+  exit 1
+}
+token() { CNH_DEV_JWT_SECRET=$SECRET "$BIN" token "$@" --ttl 1h 2>/dev/null | tail -n 1; }
+NOISY=$(token --role ars --region 84)
+QUIET=$(token --role ars --region 11)
+sed 's/"84"/"11"/' "$LOAD_DIR/dashboard.graphql" >"$WORK/quiet.graphql"
+cat >"$WORK/paced.lua" <<LUA
+dofile("$PWD/$LOAD_DIR/dashboard_unique.lua")
+function delay() return $QUIET_DELAY_MS end
+LUA
+
+# drive <name> <token> <connections> <query file> [script]: one wrk run into $WORK/<name>.out.
+drive() {
+  RUN_TAG="$1$RANDOM" TOKEN=$2 wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "${5:-$LOAD_DIR/dashboard_unique.lua}" \
+    "$HUB" -- "$4" >"$WORK/$1.out"
+}
+quiet() { drive "$1" "$QUIET" "$QUIET_CONNECTIONS" "$WORK/quiet.graphql" "$WORK/paced.lua"; }
+field() { sed -n -E "s/^RESULT( .*)? $2=([^ ]*).*/\2/p" "$WORK/$1.out"; }
+row() { printf '| %s | %s | %.0f | %.1f | %.1f | %s |\n' "$1" "$2" "$(field "$3" rps)" "$(field "$3" p50_ms)" "$(field "$3" p99_ms)" "$(field "$3" non2xx)"; }
+
+start_hub "$READS"
+say "warm-up"
+DURATION=3 quiet warmup
+say "1. the quiet institution alone"
+quiet alone
+say "2. both, limits on ($READS points per minute per institution)"
+drive noisy-limited "$NOISY" "$NOISY_CONNECTIONS" "$LOAD_DIR/dashboard.graphql" &
+noisy=$!
+quiet quiet-limited
+wait "$noisy"
+start_hub 0
+DURATION=3 quiet warmup
+say "3. both, no limits"
+drive noisy-unlimited "$NOISY" "$NOISY_CONNECTIONS" "$LOAD_DIR/dashboard.graphql" &
+noisy=$!
+quiet quiet-unlimited
+wait "$noisy"
+
+echo
+echo "Rate limits: $(nproc) cores, demo scale 1, SQLite, ${DURATION} s per run, dashboard query (coFinancingStatus, 50 measures)"
+echo
+echo "| run | institution | req/s | p50 ms | p99 ms | refused (429) |"
+echo "|---|---|---|---|---|---|"
+row "1. alone" "quiet (ARS 11, $QUIET_CONNECTIONS conn.)" alone
+row "2. limits on" "quiet (ARS 11, $QUIET_CONNECTIONS conn.)" quiet-limited
+row "2. limits on" "noisy (ARS 84, $NOISY_CONNECTIONS conn.)" noisy-limited
+row "3. no limits" "quiet (ARS 11, $QUIET_CONNECTIONS conn.)" quiet-unlimited
+row "3. no limits" "noisy (ARS 84, $NOISY_CONNECTIONS conn.)" noisy-unlimited
