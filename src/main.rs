@@ -370,3 +370,27 @@ async fn main() -> ExitCode {
         Command::ExportSchema { .. } | Command::Token(_) => unreachable!("handled before start-up"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variable a flag reads is one the hub knows: else setting it would stop start-up as unknown.
+    #[test]
+    fn every_flag_s_variable_is_a_known_setting() {
+        use clap::CommandFactory;
+        let mut names = Vec::new();
+        let command = Cli::command();
+        for command in std::iter::once(&command).chain(command.get_subcommands()) {
+            for argument in command.get_arguments() {
+                if let Some(env) = argument.get_env() {
+                    names.push(env.to_string_lossy().into_owned());
+                }
+            }
+        }
+        assert!(names.iter().any(|n| n == "CNH_RATE_LIMIT_READS"), "{names:?}");
+        for name in names {
+            assert!(Config::check_environment([name.clone()]).is_ok(), "{name} is read by a flag but refused");
+        }
+    }
+}

@@ -28,6 +28,14 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "counts of people from 1 to this minus one are masked outside the MDPH and the CNSA (default 11)",
     ),
     (
+        "CNH_RATE_LIMIT_READS",
+        "query points (fields, expensive ones weighed) per minute per institution; 0: no limit (default 600000)",
+    ),
+    ("CNH_RATE_LIMIT_WRITES", "mutations per minute per institution, file imports aside; 0: no limit (default 1200)"),
+    ("CNH_RATE_LIMIT_IMPORTS", "file imports per hour per institution; 0: no limit (default 120)"),
+    ("CNH_RATE_LIMIT_TOKEN_SHARE", "percentage of its institution's quotas one token may use (default 50)"),
+    ("CNH_INSTANCES", "hub instances sharing the load: each enforces its share of the rate limits (default 1)"),
+    (
         "CNH_SHUTDOWN_GRACE_SECONDS",
         "on SIGTERM, how long in-flight requests may take before the hub exits (default 20)",
     ),
