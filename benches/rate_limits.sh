@@ -27,7 +27,9 @@ SECRET=rate-limits-script-secret-of-the-development-issuer-0123
 HUB=http://127.0.0.1:$PORT
 say() { printf '==> %s\n' "$*" >&2; }
 
-command -v wrk >/dev/null || { say "installing wrk"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+for tool in wrk jq curl; do
+  command -v "$tool" >/dev/null || { say "installing $tool"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
+done
 [ "${SKIP_BUILD:-}" = 1 ] || { say "building the shipped hub (profile dist)"; cargo build --profile dist --bin cnh-hub >&2; }
 WORK=$(mktemp -d)
 HUB_PID=
@@ -59,14 +61,25 @@ LUA
 
 # drive <name> <token> <connections> <query file> [script]: one wrk run into $WORK/<name>.out.
 drive() {
-  RUN_TAG="$1$RANDOM" TOKEN=$2 wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "${5:-$LOAD_DIR/dashboard_unique.lua}" \
+  RUN_TAG="${1//-/_}$RANDOM" TOKEN=$2 wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "${5:-$LOAD_DIR/dashboard_unique.lua}" \
     "$HUB" -- "$4" >"$WORK/$1.out"
 }
 quiet() { drive "$1" "$QUIET" "$QUIET_CONNECTIONS" "$WORK/quiet.graphql" "$WORK/paced.lua"; }
 field() { sed -n -E "s/^RESULT( .*)? $2=([^ ]*).*/\2/p" "$WORK/$1.out"; }
 row() { printf '| %s | %s | %.0f | %.1f | %.1f | %s |\n' "$1" "$2" "$(field "$3" rps)" "$(field "$3" p50_ms)" "$(field "$3" p99_ms)" "$(field "$3" non2xx)"; }
 
+# check <token> <query file>: the query answers without errors (a wrong query would be refused cheaply and prove
+# nothing).
+check() {
+  local query
+  query=$(sed 's/ALIAS/check/' "$2")
+  jq -cn --arg q "$query" '{query: $q}' |
+    curl -sS -H 'content-type: application/json' -H "authorization: Bearer $1" --data-binary @- "$HUB/graphql" >"$WORK/check.json"
+  jq -e 'has("errors") | not' "$WORK/check.json" >/dev/null || { head -c 600 "$WORK/check.json" >&2; exit 1; }
+}
 start_hub "$READS"
+check "$QUIET" "$WORK/quiet.graphql"
+check "$NOISY" "$LOAD_DIR/dashboard.graphql"
 say "warm-up"
 DURATION=3 quiet warmup
 say "1. the quiet institution alone"
