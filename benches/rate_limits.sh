@@ -9,6 +9,10 @@
 #   2. both, with rate limits on (CNH_RATE_LIMIT_READS=READS query points per minute per institution);
 #   3. both, without limits (the hub restarted with CNH_RATE_LIMIT_READS=0).
 # It prints req/s and p50/p99 for each, and the noisy institution's refusals (429).
+# PIN=1 runs the hub on CPU 0 and every wrk on CPU 1 (taskset), so that the clients' own work does not take the hub's
+# core: what a noisy client on another machine would leave.
+# NICE=1 runs the noisy wrk at the lowest priority (nice 19): the hub and the quiet client come first, as when the
+# noisy client is another machine and only its requests reach this one.
 # Settings: DURATION (10), NOISY_CONNECTIONS (28), QUIET_CONNECTIONS (4), QUIET_DELAY_MS (100), READS (120000: the
 # quiet institution's ~36 req/s of ~22 points stay within a token's half), PORT (18190), SKIP_BUILD=1,
 # CARGO_TARGET_DIR (target).
@@ -20,6 +24,11 @@ QUIET_CONNECTIONS=${QUIET_CONNECTIONS:-4}
 READS=${READS:-120000}
 QUIET_DELAY_MS=${QUIET_DELAY_MS:-100}
 PORT=${PORT:-18190}
+HUB_CPU=()
+CLIENT_CPU=()
+if [ "${PIN:-}" = 1 ]; then HUB_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c 1); fi
+NOISY_PRIORITY=()
+if [ "${NICE:-}" = 1 ]; then NOISY_PRIORITY=(nice -n 19); fi
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/dist/cnh-hub
 LOAD_DIR=benches/load
@@ -41,7 +50,7 @@ CNH_LOG=warn "$BIN" demo --scale 1 >&2
 
 start_hub() {
   [ -z "$HUB_PID" ] || { kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; }
-  CNH_LOG=warn CNH_LISTEN=127.0.0.1:$PORT CNH_DEV_JWT_SECRET=$SECRET CNH_RATE_LIMIT_READS=$1 "$BIN" serve >"$WORK/hub.log" 2>&1 &
+  CNH_LOG=warn CNH_LISTEN=127.0.0.1:$PORT CNH_DEV_JWT_SECRET=$SECRET CNH_RATE_LIMIT_READS=$1 "${HUB_CPU[@]}" "$BIN" serve >"$WORK/hub.log" 2>&1 &
   HUB_PID=$!
   for _ in $(seq 1 300); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$HUB/readyz")" = 200 ] && return 0
@@ -61,7 +70,9 @@ LUA
 
 # drive <name> <token> <connections> <query file> [script]: one wrk run into $WORK/<name>.out.
 drive() {
-  RUN_TAG="${1//-/_}$RANDOM" TOKEN=$2 wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "${5:-$LOAD_DIR/dashboard_unique.lua}" \
+  local priority=()
+  [[ $1 != noisy* ]] || priority=("${NOISY_PRIORITY[@]}")
+  RUN_TAG="${1//-/_}$RANDOM" TOKEN=$2 "${priority[@]}" "${CLIENT_CPU[@]}" wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "${5:-$LOAD_DIR/dashboard_unique.lua}" \
     "$HUB" -- "$4" >"$WORK/$1.out"
 }
 quiet() { drive "$1" "$QUIET" "$QUIET_CONNECTIONS" "$WORK/quiet.graphql" "$WORK/paced.lua"; }
@@ -98,7 +109,7 @@ quiet quiet-unlimited
 wait "$noisy"
 
 echo
-echo "Rate limits: $(nproc) cores, demo scale 1, SQLite, ${DURATION} s per run, dashboard query (coFinancingStatus, 50 measures)"
+echo "Rate limits: $(nproc) cores${PIN:+ (hub on CPU 0, clients on CPU 1)}${NICE:+ (noisy wrk at nice 19)}, demo scale 1, SQLite, ${DURATION} s per run, dashboard query (coFinancingStatus, 50 measures)"
 echo
 echo "| run | institution | req/s | p50 ms | p99 ms | refused (429) |"
 echo "|---|---|---|---|---|---|"

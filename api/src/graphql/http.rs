@@ -149,14 +149,18 @@ pub async fn graphql_post(
     if request.query.trim().is_empty() {
         return refusal(StatusCode::BAD_REQUEST, "la requête n'a pas de paramètre « query »");
     }
-    // Before anything reads the document, with or without a token.
-    if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
-        return refused_document(&err, media);
-    }
+    // The token first (from memory, without reading the document): a caller whose read budget is empty is refused
+    // before its document is parsed, so that throttled requests cost next to nothing.
     let authentication = match authenticate(&state.gate, &headers).await {
         Ok(authentication) => authentication,
         Err(response) => return response,
     };
+    if let Some(refused) = refuse_when_exhausted(&state, &request, &authentication) {
+        return refused;
+    }
+    if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
+        return refused_document(&err, media);
+    }
     if let Some(refused) = charge(&state, &mut request, &authentication) {
         return refused;
     }
@@ -213,9 +217,36 @@ fn charge(
         },
         Err(_) => (Budget::Reads, 1),
     };
-    let token = principal.token_id.as_deref().or(principal.agent_id.as_deref()).unwrap_or("");
-    let token = format!("{}/{token}", principal.institution.code);
+    let token = rate_key(principal);
     let refusal = state.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()?;
+    Some(rate_limited(&refusal, cost))
+}
+
+/// Refuses a read whose institution or token has no read budget left, without parsing it. Only a document that
+/// cannot be a mutation (the word does not occur in it) is refused so: a mutation is charged to the writes.
+fn refuse_when_exhausted(
+    state: &HttpState,
+    request: &async_graphql::Request,
+    authentication: &Authentication,
+) -> Option<Response> {
+    let principal = authentication.principal()?;
+    if request.query.contains("mutation") {
+        return None;
+    }
+    let token = rate_key(principal);
+    let refusal =
+        state.rate_limiter.exhausted(super::rate_limits::Budget::Reads, &principal.institution.code, &token)?;
+    Some(rate_limited(&refusal, 0))
+}
+
+/// The key of a token's buckets: its id (or its agent), within its institution.
+fn rate_key(principal: &crate::access::principal::Principal) -> String {
+    let token = principal.token_id.as_deref().or(principal.agent_id.as_deref()).unwrap_or("");
+    format!("{}/{token}", principal.institution.code)
+}
+
+/// The 429 answer to a refusal.
+fn rate_limited(refusal: &super::rate_limits::Refusal, cost: u64) -> Response {
     tracing::info!(budget = refusal.budget.name(), per_token = refusal.token, cost, "rate limit reached");
     crate::observe::METRICS.rate_limited.with_label_values(&[refusal.budget.name()]).inc();
     let message = format!(
@@ -235,7 +266,7 @@ fn charge(
             headers.insert(name, value);
         }
     }
-    Some(response)
+    response
 }
 
 /// What a root field weighs beyond its fields in the rate limits: its weight in the query complexity.

@@ -127,6 +127,36 @@ impl RateLimiter {
         &self.limits
     }
 
+    /// The refusal a request of `budget` would get whatever its cost, when the institution's or the token's bucket
+    /// holds less than one unit: lets the caller refuse before weighing the request (parsing its document).
+    pub fn exhausted(&self, budget: Budget, institution: &str, token: &str) -> Option<Refusal> {
+        self.exhausted_at(budget, institution, token, Instant::now())
+    }
+
+    fn exhausted_at(&self, budget: Budget, institution: &str, token: &str, now: Instant) -> Option<Refusal> {
+        let quota = self.limits.quota(budget);
+        if quota.quota == 0 {
+            return None;
+        }
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        [(false, institution), (true, token)].into_iter().find_map(|(is_token, key)| {
+            let bucket = buckets.get(&(budget, is_token, key.to_owned()))?;
+            let capacity = self.limits.capacity(budget, is_token).max(1);
+            let rate = capacity as f64 / quota.window.as_secs_f64();
+            let tokens =
+                (bucket.tokens + rate * now.saturating_duration_since(bucket.at).as_secs_f64()).min(capacity as f64);
+            (tokens < 1.0).then(|| Refusal {
+                budget,
+                token: is_token,
+                capacity,
+                window: quota.window,
+                remaining: 0,
+                retry_after: ((1.0 - tokens) / rate).ceil().max(1.0) as u64,
+                reset: ((capacity as f64 - tokens) / rate).ceil() as u64,
+            })
+        })
+    }
+
     /// Takes `cost` units of `budget` from the institution's bucket and the token's, or refuses without taking any.
     pub fn take(&self, budget: Budget, institution: &str, token: &str, cost: u64) -> Result<(), Refusal> {
         self.take_at(budget, institution, token, cost, Instant::now())
@@ -234,6 +264,20 @@ mod tests {
         assert!(limiter.take_at(Budget::Reads, "ARS-11", "t4", 50, t0).is_ok());
         // Time refills.
         assert!(limiter.take_at(Budget::Reads, "ARS-84", "t1", 30, t0 + Duration::from_secs(2)).is_ok());
+    }
+
+    #[test]
+    fn an_empty_bucket_is_seen_before_the_request_is_weighed() {
+        let limiter = RateLimiter::new(limits());
+        let t0 = Instant::now();
+        assert!(limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0).is_none(), "no bucket yet: full");
+        assert!(limiter.take_at(Budget::Reads, "ARS-84", "t1", 50, t0).is_ok());
+        let refused = limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0).expect("the token's bucket is empty");
+        assert!(refused.token);
+        assert_eq!(refused.retry_after, 1);
+        assert!(limiter.exhausted_at(Budget::Reads, "ARS-84", "t2", t0).is_none(), "another token still has its share");
+        assert!(limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0 + Duration::from_millis(300)).is_none());
+        assert!(limiter.exhausted_at(Budget::Writes, "ARS-84", "t1", t0).is_none(), "budgets apart");
     }
 
     #[test]
