@@ -107,6 +107,9 @@ pub struct Refusal {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// What the last request charged here cost (or would have): the threshold under which the next one is refused
+    /// before it is weighed.
+    last_cost: u64,
 }
 
 /// The buckets of one instance.
@@ -127,8 +130,10 @@ impl RateLimiter {
         &self.limits
     }
 
-    /// The refusal a request of `budget` would get whatever its cost, when the institution's or the token's bucket
-    /// holds less than one unit: lets the caller refuse before weighing the request (parsing its document).
+    /// The refusal a request of `budget` would likely get, when the institution's or the token's bucket holds less
+    /// than the last request charged to it cost (at least one unit): lets the caller refuse before weighing the
+    /// request (parsing its document). A throttled client repeating its query is refused for the price of a lookup;
+    /// a cheaper query than the last may be refused early too, and is told when to come back.
     pub fn exhausted(&self, budget: Budget, institution: &str, token: &str) -> Option<Refusal> {
         self.exhausted_at(budget, institution, token, Instant::now())
     }
@@ -145,13 +150,14 @@ impl RateLimiter {
             let rate = capacity as f64 / quota.window.as_secs_f64();
             let tokens =
                 (bucket.tokens + rate * now.saturating_duration_since(bucket.at).as_secs_f64()).min(capacity as f64);
-            (tokens < 1.0).then(|| Refusal {
+            let threshold = bucket.last_cost.clamp(1, capacity) as f64;
+            (tokens < threshold).then(|| Refusal {
                 budget,
                 token: is_token,
                 capacity,
                 window: quota.window,
-                remaining: 0,
-                retry_after: ((1.0 - tokens) / rate).ceil().max(1.0) as u64,
+                remaining: tokens.floor() as u64,
+                retry_after: ((threshold - tokens) / rate).ceil().max(1.0) as u64,
                 reset: ((capacity as f64 - tokens) / rate).ceil() as u64,
             })
         })
@@ -181,9 +187,12 @@ impl RateLimiter {
         for (is_token, key, tokens, capacity) in &mut checked {
             *capacity = self.limits.capacity(budget, *is_token).max(1);
             let rate = *capacity as f64 / window.as_secs_f64();
-            let bucket = buckets
-                .entry((budget, *is_token, (*key).to_owned()))
-                .or_insert(Bucket { tokens: *capacity as f64, at: now });
+            let bucket = buckets.entry((budget, *is_token, (*key).to_owned())).or_insert(Bucket {
+                tokens: *capacity as f64,
+                at: now,
+                last_cost: 0,
+            });
+            bucket.last_cost = cost;
             bucket.tokens =
                 (bucket.tokens + rate * now.saturating_duration_since(bucket.at).as_secs_f64()).min(*capacity as f64);
             bucket.at = now;
@@ -271,12 +280,13 @@ mod tests {
         let limiter = RateLimiter::new(limits());
         let t0 = Instant::now();
         assert!(limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0).is_none(), "no bucket yet: full");
-        assert!(limiter.take_at(Budget::Reads, "ARS-84", "t1", 50, t0).is_ok());
-        let refused = limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0).expect("the token's bucket is empty");
+        assert!(limiter.take_at(Budget::Reads, "ARS-84", "t1", 40, t0).is_ok());
+        // 10 points left, the last request cost 40: the next is refused unweighed, until 40 are back (6 s).
+        let refused = limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0).expect("below the last cost");
         assert!(refused.token);
-        assert_eq!(refused.retry_after, 1);
+        assert_eq!((refused.remaining, refused.retry_after), (10, 6));
         assert!(limiter.exhausted_at(Budget::Reads, "ARS-84", "t2", t0).is_none(), "another token still has its share");
-        assert!(limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0 + Duration::from_millis(300)).is_none());
+        assert!(limiter.exhausted_at(Budget::Reads, "ARS-84", "t1", t0 + Duration::from_secs(6)).is_none());
         assert!(limiter.exhausted_at(Budget::Writes, "ARS-84", "t1", t0).is_none(), "budgets apart");
     }
 
