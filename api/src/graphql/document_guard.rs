@@ -47,11 +47,12 @@ pub fn guard(request: &mut Request, limits: &DocumentLimits) -> Result<(), Refus
     }
     limits::scan(&request.query, limits).map_err(Refusal::Limit)?;
     limits::check_variables(&request.variables, limits).map_err(Refusal::Limit)?;
-    let variables = request.variables.clone();
+    // The variables are read in place, before the parse borrows the request (no copy on the hot path).
+    super::input_text::check_variables(&request.variables).map_err(Refusal::Text)?;
     let mut fields = 0;
     if let Ok(document) = request.parsed_query() {
         fields = limits::check_document(document, limits).map_err(Refusal::Limit)?;
-        super::input_text::check(document, &variables).map_err(Refusal::Text)?;
+        super::input_text::check_document(document).map_err(Refusal::Text)?;
     }
     request.data.insert(Checked(fields));
     Ok(())

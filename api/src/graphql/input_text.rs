@@ -81,9 +81,22 @@ fn selections_refuse(set: &SelectionSet) -> Option<RefusedCharacter> {
 
 /// The first NUL in the document's literals or in the variables.
 pub fn check(document: &ExecutableDocument, variables: &Variables) -> Result<(), RefusedCharacter> {
-    if let Some((name, _)) = variables.iter().find(|(name, value)| has_nul(name) || const_value_has_nul(value)) {
-        return Err(RefusedCharacter { place: format!("variable « {} »", name.as_str().replace('\0', "\\0")) });
+    check_variables(variables)?;
+    check_document(document)
+}
+
+/// The first NUL in the variables (names or values).
+pub fn check_variables(variables: &Variables) -> Result<(), RefusedCharacter> {
+    match variables.iter().find(|(name, value)| has_nul(name) || const_value_has_nul(value)) {
+        Some((name, _)) => {
+            Err(RefusedCharacter { place: format!("variable « {} »", name.as_str().replace('\0', "\\0")) })
+        }
+        None => Ok(()),
     }
+}
+
+/// The first NUL in the document's literal arguments, directives and default values.
+pub fn check_document(document: &ExecutableDocument) -> Result<(), RefusedCharacter> {
     for (_, operation) in document.operations.iter() {
         let operation = &operation.node;
         for definition in &operation.variable_definitions {

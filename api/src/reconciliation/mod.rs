@@ -46,7 +46,7 @@ struct View<'a> {
 
 impl View<'_> {
     fn whole_country(&self) -> bool {
-        self.reach == Reach::Everything || self.principal.scope.is_national()
+        crate::access::filters::whole_country(self.principal, self.reach)
     }
 
     fn whole_regions(&self) -> bool {
