@@ -2,20 +2,18 @@
 # One noisy institution throttled while another's latency holds (issue 13; BENCHMARKS.md, "Rate limits").
 #
 # Starts the shipped hub (profile dist) on demo data (SQLite, scale 1) and drives, with wrk, the regional dashboard of two ARS at
-# once: a noisy one (ARS 84, NOISY_CONNECTIONS connections, as fast as it can) and a quiet one (ARS 11,
-# QUIET_CONNECTIONS connections, each waiting QUIET_DELAY_MS between its requests, as dashboards polling do; wrk's
-# latencies do not count the wait). Three runs of DURATION seconds each:
+# once: a noisy one (ARS 84, NOISY_CONNECTIONS connections) and a quiet one (ARS 11, QUIET_CONNECTIONS connections,
+# each waiting QUIET_DELAY_MS between its requests, as dashboards polling do; wrk's latencies do not count the wait).
+# The noisy institution comes in two strengths: a runaway client (each connection waiting NOISY_DELAY_MS between
+# requests: with the defaults it offers ~60 times its quota) and a flood (no wait at all: as many requests as wrk can
+# send, which on one machine takes a core from the hub). Four runs of DURATION seconds each:
 #   1. the quiet institution alone;
-#   2. both, with rate limits on (CNH_RATE_LIMIT_READS=READS query points per minute per institution);
-#   3. both, without limits (the hub restarted with CNH_RATE_LIMIT_READS=0).
+#   2. beside the runaway noisy one, rate limits on (CNH_RATE_LIMIT_READS=READS query points per minute per
+#      institution);
+#   3. beside the noisy flood, limits on;
+#   4. beside the runaway noisy one, without limits (the hub restarted with CNH_RATE_LIMIT_READS=0): what the
+#      limits spare the quiet institution.
 # It prints req/s and p50/p99 for each, and the noisy institution's refusals (429).
-# PIN=1 runs the hub on CPU 0 and every wrk on CPU 1 (taskset), so that the clients' own work does not take the hub's
-# core: what a noisy client on another machine would leave.
-# NICE=1 runs the noisy wrk at the lowest priority (nice 19): the hub and the quiet client come first, as when the
-# noisy client is another machine and only its requests reach this one.
-# Settings: DURATION (10), NOISY_CONNECTIONS (28), QUIET_CONNECTIONS (4), QUIET_DELAY_MS (100), READS (120000: the
-# quiet institution's ~36 req/s of ~22 points stay within a token's half), PORT (18190), SKIP_BUILD=1,
-# CARGO_TARGET_DIR (target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -23,6 +21,7 @@ NOISY_CONNECTIONS=${NOISY_CONNECTIONS:-28}
 QUIET_CONNECTIONS=${QUIET_CONNECTIONS:-4}
 READS=${READS:-120000}
 QUIET_DELAY_MS=${QUIET_DELAY_MS:-100}
+NOISY_DELAY_MS=${NOISY_DELAY_MS:-10}
 PORT=${PORT:-18190}
 HUB_CPU=()
 CLIENT_CPU=()
@@ -67,6 +66,10 @@ cat >"$WORK/paced.lua" <<LUA
 dofile("$PWD/$LOAD_DIR/dashboard_unique.lua")
 function delay() return $QUIET_DELAY_MS end
 LUA
+cat >"$WORK/runaway.lua" <<LUA
+dofile("$PWD/$LOAD_DIR/dashboard_unique.lua")
+function delay() return $NOISY_DELAY_MS end
+LUA
 
 # drive <name> <token> <connections> <query file> [script]: one wrk run into $WORK/<name>.out.
 drive() {
@@ -95,17 +98,23 @@ say "warm-up"
 DURATION=3 quiet warmup
 say "1. the quiet institution alone"
 quiet alone
-say "2. both, limits on ($READS points per minute per institution)"
-drive noisy-limited "$NOISY" "$NOISY_CONNECTIONS" "$LOAD_DIR/dashboard.graphql" &
+noisy() { drive "$1" "$NOISY" "$NOISY_CONNECTIONS" "$LOAD_DIR/dashboard.graphql" "${2:-}"; }
+say "2. beside the runaway noisy one ($NOISY_DELAY_MS ms between its requests), limits on ($READS points per minute per institution)"
+noisy noisy-runaway-limited "$WORK/runaway.lua" &
 noisy=$!
-quiet quiet-limited
+quiet quiet-runaway-limited
+wait "$noisy"
+say "3. beside the noisy flood, limits on"
+noisy noisy-flood-limited &
+noisy=$!
+quiet quiet-flood-limited
 wait "$noisy"
 start_hub 0
 DURATION=3 quiet warmup
-say "3. both, no limits"
-drive noisy-unlimited "$NOISY" "$NOISY_CONNECTIONS" "$LOAD_DIR/dashboard.graphql" &
+say "4. beside the runaway noisy one, no limits"
+noisy noisy-runaway-unlimited "$WORK/runaway.lua" &
 noisy=$!
-quiet quiet-unlimited
+quiet quiet-runaway-unlimited
 wait "$noisy"
 
 echo
@@ -114,7 +123,9 @@ echo
 echo "| run | institution | req/s | p50 ms | p99 ms | refused (429) |"
 echo "|---|---|---|---|---|---|"
 row "1. alone" "quiet (ARS 11, $QUIET_CONNECTIONS conn.)" alone
-row "2. limits on" "quiet (ARS 11, $QUIET_CONNECTIONS conn.)" quiet-limited
-row "2. limits on" "noisy (ARS 84, $NOISY_CONNECTIONS conn.)" noisy-limited
-row "3. no limits" "quiet (ARS 11, $QUIET_CONNECTIONS conn.)" quiet-unlimited
-row "3. no limits" "noisy (ARS 84, $NOISY_CONNECTIONS conn.)" noisy-unlimited
+row "2. runaway, limits on" "quiet" quiet-runaway-limited
+row "2. runaway, limits on" "noisy (ARS 84, $NOISY_CONNECTIONS conn., $NOISY_DELAY_MS ms apart)" noisy-runaway-limited
+row "3. flood, limits on" "quiet" quiet-flood-limited
+row "3. flood, limits on" "noisy (ARS 84, $NOISY_CONNECTIONS conn., no wait)" noisy-flood-limited
+row "4. runaway, no limits" "quiet" quiet-runaway-unlimited
+row "4. runaway, no limits" "noisy (ARS 84, $NOISY_CONNECTIONS conn., $NOISY_DELAY_MS ms apart)" noisy-runaway-unlimited
