@@ -169,6 +169,18 @@ struct ServeArgs {
     /// Hub instances sharing the load; each enforces its share of the quotas [default: 1].
     #[arg(long, env = "CNH_INSTANCES", global = true)]
     instances: Option<String>,
+    /// Attempts of a webhook delivery before it is dead [default: 8].
+    #[arg(long, env = "CNH_WEBHOOK_MAX_ATTEMPTS", global = true)]
+    webhook_max_attempts: Option<String>,
+    /// Wait after a webhook delivery's first failure, in ms, doubled after each next one [default: 10000].
+    #[arg(long, env = "CNH_WEBHOOK_RETRY_BASE_MS", global = true)]
+    webhook_retry_base_ms: Option<String>,
+    /// Seconds an instance's claim on a webhook delivery holds [default: 60].
+    #[arg(long, env = "CNH_WEBHOOK_LEASE_SECONDS", global = true)]
+    webhook_lease_seconds: Option<String>,
+    /// How often the webhook outbox is looked at when no write woke it, in ms [default: 1000].
+    #[arg(long, env = "CNH_WEBHOOK_POLL_MS", global = true)]
+    webhook_poll_ms: Option<String>,
 }
 
 fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
@@ -280,6 +292,10 @@ async fn main() -> ExitCode {
         rate_limit_writes: cli.serve.rate_limit_writes,
         rate_limit_imports: cli.serve.rate_limit_imports,
         rate_limit_token_share: cli.serve.rate_limit_token_share,
+        webhook_max_attempts: cli.serve.webhook_max_attempts,
+        webhook_retry_base_ms: cli.serve.webhook_retry_base_ms,
+        webhook_lease_seconds: cli.serve.webhook_lease_seconds,
+        webhook_poll_ms: cli.serve.webhook_poll_ms,
         instances: cli.serve.instances,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };

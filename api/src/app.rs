@@ -41,6 +41,8 @@ pub struct App {
     reconciled: Arc<Reconciled>,
     lifecycle: http::Lifecycle,
     grace: std::time::Duration,
+    /// The webhook dispatcher and the campaign clock run as long as the application.
+    _background: [crate::kernel::outbox::BackgroundTask; 2],
 }
 
 impl App {
@@ -68,6 +70,9 @@ impl App {
         db::count_statements_into(writes.db_mut(), statements.clone());
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
+        // Background work (the webhook dispatcher, the campaign clock) on a small pool of its own: it never takes
+        // a connection a request needs, and requests' statements stay countable apart.
+        let background_db = db::connect_pool(&config.database_url, Some(2)).await?;
         let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
         let access = AccessList::load(db.clone()).await.map_err(|e| StartupError::Access(e.to_string()))?;
         access.spawn();
@@ -122,7 +127,7 @@ impl App {
         let gate = crate::http::Gate { authenticator: Arc::new(authenticator), access, catalog };
         let probes = crate::routes::Probes {
             store: store.clone(),
-            pools: vec![("main", db.clone()), ("writes", writes.db().clone())],
+            pools: vec![("main", db.clone()), ("writes", writes.db().clone()), ("background", background_db.clone())],
         };
         let state = http::HttpState {
             executor,
@@ -136,7 +141,9 @@ impl App {
             lifecycle: lifecycle.clone(),
             rate_limiter: Arc::new(graphql::rate_limits::RateLimiter::new(config.rate_limits)),
         };
+        let deadlines = crate::campaigns::deadlines::spawn_watch(background_db.clone(), gate.catalog.clone());
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
+        let dispatcher = crate::exchange::dispatch::spawn(background_db, config.webhooks);
         let router = crate::routes::router(state, exports, probes, config.limits.max_body_bytes);
         Ok(App {
             listener,
@@ -147,6 +154,7 @@ impl App {
             reconciled: reconciled_handle,
             lifecycle,
             grace: config.shutdown_grace,
+            _background: [dispatcher, deadlines],
         })
     }
 

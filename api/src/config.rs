@@ -39,6 +39,19 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "CNH_SHUTDOWN_GRACE_SECONDS",
         "on SIGTERM, how long in-flight requests may take before the hub exits (default 20)",
     ),
+    (
+        "CNH_WEBHOOK_MAX_ATTEMPTS",
+        "attempts of a webhook delivery before it is dead, replayable by the operator (default 8)",
+    ),
+    (
+        "CNH_WEBHOOK_RETRY_BASE_MS",
+        "wait after a webhook delivery's first failure, doubled after each next one, with jitter (default 10000)",
+    ),
+    (
+        "CNH_WEBHOOK_LEASE_SECONDS",
+        "how long an instance's claim on a webhook delivery holds before another may send it (default 60)",
+    ),
+    ("CNH_WEBHOOK_POLL_MS", "how often the webhook outbox is looked at when no write woke it (default 1000)"),
     ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
     ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),
@@ -110,6 +123,8 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// Quotas per institution and per token (`CNH_RATE_LIMIT_*`, `CNH_INSTANCES`).
     pub rate_limits: crate::graphql::rate_limits::RateLimits,
+    /// How webhook deliveries are sent and retried (`CNH_WEBHOOK_*`).
+    pub webhooks: crate::exchange::dispatch::WebhookSettings,
 }
 
 /// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
@@ -139,6 +154,10 @@ pub struct Settings {
     pub rate_limit_imports: Option<String>,
     pub rate_limit_token_share: Option<String>,
     pub instances: Option<String>,
+    pub webhook_max_attempts: Option<String>,
+    pub webhook_retry_base_ms: Option<String>,
+    pub webhook_lease_seconds: Option<String>,
+    pub webhook_poll_ms: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -190,6 +209,36 @@ fn rate_limits(settings: &Settings) -> Result<crate::graphql::rate_limits::RateL
         imports: with(defaults.imports, "CNH_RATE_LIMIT_IMPORTS", &settings.rate_limit_imports)?,
         token_share_percent: share,
         instances: positive("CNH_INSTANCES", settings.instances.clone(), defaults.instances as usize)? as u64,
+    })
+}
+
+fn webhooks(settings: &Settings) -> Result<crate::exchange::dispatch::WebhookSettings, ConfigError> {
+    use std::time::Duration;
+    let defaults = crate::exchange::dispatch::WebhookSettings::default();
+    let millis = |d: Duration| d.as_millis() as usize;
+    Ok(crate::exchange::dispatch::WebhookSettings {
+        max_attempts: positive(
+            "CNH_WEBHOOK_MAX_ATTEMPTS",
+            settings.webhook_max_attempts.clone(),
+            defaults.max_attempts as usize,
+        )?
+        .min(u32::MAX as usize) as u32,
+        retry_base: Duration::from_millis(positive(
+            "CNH_WEBHOOK_RETRY_BASE_MS",
+            settings.webhook_retry_base_ms.clone(),
+            millis(defaults.retry_base),
+        )? as u64),
+        lease: Duration::from_secs(positive(
+            "CNH_WEBHOOK_LEASE_SECONDS",
+            settings.webhook_lease_seconds.clone(),
+            defaults.lease.as_secs() as usize,
+        )? as u64),
+        poll: Duration::from_millis(positive(
+            "CNH_WEBHOOK_POLL_MS",
+            settings.webhook_poll_ms.clone(),
+            millis(defaults.poll),
+        )? as u64),
+        ..defaults
     })
 }
 
@@ -268,6 +317,7 @@ impl Config {
                 DEFAULT_SHUTDOWN_GRACE_SECONDS,
             )? as u64),
             rate_limits: rate_limits(&settings_rates)?,
+            webhooks: webhooks(&settings_rates)?,
         })
     }
 
@@ -294,6 +344,7 @@ impl Config {
             dev_jwt_secret: None,
             shutdown_grace: std::time::Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS as u64),
             rate_limits: crate::graphql::rate_limits::RateLimits::default(),
+            webhooks: crate::exchange::dispatch::WebhookSettings::default(),
         }
     }
 }

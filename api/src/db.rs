@@ -93,6 +93,23 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Awaits `begin` (the start of a transaction, which first waits for a pooled connection), counted in
+/// `cnh_db_pool_waiting` while it waits and timed in `cnh_db_begin_seconds`.
+pub async fn counted_begin<F: std::future::Future>(begin: F) -> F::Output {
+    /// Why a guard: a request cut off while it waits drops the future, and must leave the gauge too.
+    struct Waiting(std::time::Instant);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            let metrics = &crate::observe::METRICS;
+            metrics.db_waiting.dec();
+            metrics.db_begin_duration.observe(self.0.elapsed().as_secs_f64());
+        }
+    }
+    crate::observe::METRICS.db_waiting.inc();
+    let _waiting = Waiting(std::time::Instant::now());
+    begin.await
+}
+
 /// (open connections, idle ones) of a pool.
 pub fn pool_figures(db: &DatabaseConnection) -> (usize, usize) {
     match db.get_database_backend() {

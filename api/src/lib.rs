@@ -17,6 +17,7 @@ pub mod context;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod exchange;
 pub mod files;
 pub mod glossary;
 pub mod graphql;

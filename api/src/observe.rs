@@ -68,12 +68,18 @@ pub struct Metrics {
     pub recompute_duration: Histogram,
     /// Co-financing events delivered to subscribers.
     pub events_delivered: IntCounter,
+    /// Webhook delivery attempts, by outcome (delivered, failed).
+    pub webhook_deliveries: IntCounterVec,
     /// Tokens refused, by reason.
     pub auth_failures: IntCounterVec,
     /// Requests refused by a rate limit, by kind of budget.
     pub rate_limited: IntCounterVec,
     /// Database connections by pool and state (in use, idle).
     pub db_connections: IntGaugeVec,
+    /// Transactions waiting for a pooled connection (sqlx does not count its waiters, so the hub counts its own).
+    pub db_waiting: IntGauge,
+    /// Time to begin a transaction: the wait for a pooled connection, then BEGIN.
+    pub db_begin_duration: Histogram,
     /// Mutations running or waiting for their turn on the write lane.
     pub writes_in_flight: IntGauge,
     /// 1 while the store answers its health check.
@@ -131,6 +137,11 @@ impl Metrics {
                 IntCounter::new("cnh_events_delivered_total", "Co-financing events delivered to subscribers")
                     .expect("valid metric"),
             ),
+            webhook_deliveries: counter(
+                "cnh_webhook_deliveries_total",
+                "Webhook delivery attempts by outcome (delivered, failed)",
+                &["outcome"],
+            ),
             auth_failures: counter("cnh_auth_failures_total", "Tokens refused, by reason", &["reason"]),
             rate_limited: counter("cnh_rate_limited_total", "Requests refused by a rate limit, by budget", &["budget"]),
             db_connections: register(
@@ -138,6 +149,22 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new("cnh_db_connections", "Database connections by pool and state"),
                     &["pool", "state"],
+                )
+                .expect("valid metric"),
+            ),
+            db_waiting: register(
+                &registry,
+                IntGauge::new("cnh_db_pool_waiting", "Transactions waiting for a pooled database connection")
+                    .expect("valid metric"),
+            ),
+            db_begin_duration: register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "cnh_db_begin_seconds",
+                        "Time to begin a transaction: the wait for a pooled connection, then BEGIN",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
                 )
                 .expect("valid metric"),
             ),

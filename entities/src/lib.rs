@@ -31,3 +31,5 @@ pub mod school_plan_revision;
 pub mod seen_token;
 pub mod structure_category;
 pub mod submission;
+pub mod webhook_delivery;
+pub mod webhook_subscription;

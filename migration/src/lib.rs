@@ -11,6 +11,7 @@ mod m20261123_000003_create_submission_tables;
 mod m20261123_000004_create_reconciliation_state;
 mod m20261203_000005_create_seen_token;
 mod m20261203_000006_add_measure_commune_and_cofinancer;
+mod m20261204_000007_create_webhook_tables;
 pub mod reference;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_reconciliation_state::Migration),
             Box::new(m20261203_000005_create_seen_token::Migration),
             Box::new(m20261203_000006_add_measure_commune_and_cofinancer::Migration),
+            Box::new(m20261204_000007_create_webhook_tables::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("access", &["access"]),
     ("reconciled state", &["reconciled"]),
     ("write kernel", &["kernel"]),
-    ("capabilities", &["auth", "programming", "needs", "school", "campaigns", "audit", "reconciliation"]),
+    ("capabilities", &["auth", "programming", "needs", "school", "campaigns", "audit", "reconciliation", "exchange"]),
     ("channel support", &["http"]),
     ("file channel", &["files", "demo"]),
     ("GraphQL channel", &["graphql"]),

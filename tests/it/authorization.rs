@@ -90,6 +90,24 @@ fn sample(field: &str) -> Option<(Sample, String)> {
         "reconciliation" => (List, "{ reconciliation { envelopes { headroom } } }".into()),
         // Without a multipart body the upload is missing: the policy answers first, then the resolver.
         "importFile" => (Write, r#"mutation { importFile(kind: NEEDS, file: "0") { rows } }"#.into()),
+        // Federation: the router's entity lookup, each entity under its own resource's policy.
+        "_entities" => (List, r#"{ _entities(representations: [{ __typename: "Region", code: "84" }]) { __typename } }"#.into()),
+        "webhookSubscriptions" => (List, "{ webhookSubscriptions { id } }".into()),
+        // An institution's own subscriptions only: any other is not found, as a write's target would be.
+        "webhookDeliveries" => {
+            (Write, r#"{ webhookDeliveries(subscriptionId: "00000000-0000-7000-8000-000000000000") { id } }"#.into())
+        }
+        "subscribeWebhook" => (
+            Write,
+            r#"mutation { subscribeWebhook(input: { url: "https://matrix.example.org/hook", events: [SUBMISSION_RECEIPT] }) { secret } }"#.into(),
+        ),
+        "cancelWebhookSubscription" => (
+            Write,
+            r#"mutation { cancelWebhookSubscription(id: "00000000-0000-7000-8000-000000000000") { active } }"#.into(),
+        ),
+        "replayWebhookDeliveries" => {
+            (Write, r#"mutation { replayWebhookDeliveries(subscriptionId: "00000000-0000-7000-8000-000000000000") }"#.into())
+        }
         _ => return None,
     })
 }
@@ -288,6 +306,10 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             (Resource::Reconciliation, Action::Read) if role == Dashboard => Some(AggregatesOnly),
             // Each institution that submits data may send it as a spreadsheet.
             (Resource::FileImport, Action::Write) if institutions.contains(&role) => Some(OwnTerritory),
+            // Webhooks are each institution's own settings; the operator sees every one and replays dead deliveries.
+            (Resource::Webhook, Action::Read) if role == Admin => Some(Everything),
+            (Resource::Webhook, _) if role == Cnsa || institutions.contains(&role) => Some(OwnTerritory),
+            (Resource::WebhookReplay, Action::Write) if role == Admin => Some(Everything),
             _ => None,
         }
     };

@@ -272,6 +272,32 @@ impl TestHub {
         Self::start_on(self.database_url.clone(), Store::Shared).await
     }
 
+    /// Stops this hub (aborted, as a killed process) and starts a new one on the same database with its
+    /// configuration changed by `configure`.
+    pub async fn restart_with(
+        mut self,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        self.server.abort();
+        let store = std::mem::replace(&mut self._store, Store::Sqlite(tempfile::tempdir()?));
+        let mut config = Config::for_database(self.database_url.clone());
+        config.dev_jwt_secret = Some(Secret::new(TEST_SECRET));
+        configure(&mut config);
+        drop(self);
+        Self::start_with(config, store).await
+    }
+
+    /// A second hub instance on the same database, with its configuration changed by `configure`.
+    pub async fn second_instance_with(
+        &self,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
+        let mut config = Config::for_database(self.database_url.clone());
+        config.dev_jwt_secret = Some(Secret::new(TEST_SECRET));
+        configure(&mut config);
+        Self::start_with(config, Store::Shared).await
+    }
+
     /// Stops this hub and starts a new one on the same database, as a restart or a second deployment would.
     pub async fn restart(mut self) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
         self.server.abort();

@@ -39,6 +39,10 @@ pub enum Resource {
     CoFinancing,
     /// Envelopes' use and every finding of a territory.
     Reconciliation,
+    /// Webhook subscriptions and their deliveries (an institution's own; the operator's all).
+    Webhook,
+    /// Sending dead webhook deliveries again (the operator).
+    WebhookReplay,
 }
 
 impl Resource {
@@ -56,6 +60,8 @@ impl Resource {
         Resource::FileImport,
         Resource::CoFinancing,
         Resource::Reconciliation,
+        Resource::Webhook,
+        Resource::WebhookReplay,
     ];
 }
 
@@ -158,6 +164,19 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Mdph, Reconciliation, Read, OwnTerritory),
     (Rectorat, Reconciliation, Read, OwnTerritory),
     (Dashboard, Reconciliation, Read, AggregatesOnly),
+    // Webhooks are an institution's own settings: each sees and changes its own; the operator sees all, replays.
+    (Cnsa, Webhook, Read, OwnTerritory),
+    (Ars, Webhook, Read, OwnTerritory),
+    (Collectivite, Webhook, Read, OwnTerritory),
+    (Mdph, Webhook, Read, OwnTerritory),
+    (Rectorat, Webhook, Read, OwnTerritory),
+    (Admin, Webhook, Read, Everything),
+    (Cnsa, Webhook, Write, OwnTerritory),
+    (Ars, Webhook, Write, OwnTerritory),
+    (Collectivite, Webhook, Write, OwnTerritory),
+    (Mdph, Webhook, Write, OwnTerritory),
+    (Rectorat, Webhook, Write, OwnTerritory),
+    (Admin, WebhookReplay, Write, Everything),
 ];
 
 /// The reach of the principal, or `FORBIDDEN`: services call it to build their territory predicates.
@@ -228,6 +247,10 @@ pub const OPERATIONS: &[Operation] = &[
     query("verifyAuditChain", AuditIntegrity),
     query("coFinancingStatus", CoFinancing),
     query("reconciliation", Reconciliation),
+    // Federation: each entity's resolver applies its own resource's policy (a Measure needs Measure/Read).
+    query("_entities", ReferenceData),
+    query("webhookSubscriptions", Webhook),
+    query("webhookDeliveries", Webhook),
     subscription("coFinancingStatusChanged", CoFinancing),
     mutation("upsertMeasure", Measure),
     mutation("commit", Commitment),
@@ -240,6 +263,9 @@ pub const OPERATIONS: &[Operation] = &[
     mutation("suspendInstitution", AccessControl),
     mutation("reinstateInstitution", AccessControl),
     mutation("setInstitutionSiret", AccessControl),
+    mutation("subscribeWebhook", Webhook),
+    mutation("cancelWebhookSubscription", Webhook),
+    mutation("replayWebhookDeliveries", WebhookReplay),
 ];
 
 pub fn operation(operation_type: OperationType, field: &str) -> Option<&'static Operation> {
@@ -285,7 +311,8 @@ pub fn admit_root_field(
     if name == "__typename" {
         return Ok(());
     }
-    if name.starts_with("__") {
+    // `_service { sdl }` is the federation router's introspection, admitted as introspection is.
+    if name.starts_with("__") || name == "_service" {
         if introspection_needs_token && role.is_none() {
             return Err(coded("l'introspection du schéma demande un jeton", code::UNAUTHENTICATED));
         }

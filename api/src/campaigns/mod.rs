@@ -1,6 +1,8 @@
 //! Campaigns: the CNSA declares what each kind of institution must submit, and by when (Paris calendar days); who
 //! has submitted, late or not at all.
 
+pub mod deadlines;
+
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
@@ -256,6 +258,7 @@ impl CampaignMutation {
             write.stales_region(reconciled, &region.code);
         }
         write.commit(&answer).await?;
+        deadlines::CAMPAIGN_DECLARED.notify_one();
         Ok(answer)
     }
 }

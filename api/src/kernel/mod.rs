@@ -6,5 +6,6 @@
 
 pub mod audit_chain;
 pub mod audit_log;
+pub mod outbox;
 pub mod receipts;
 pub mod write;

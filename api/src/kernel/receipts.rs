@@ -8,6 +8,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityT
 use serde::{Deserialize, Serialize};
 
 use super::audit_log::{self as audit, Actor};
+use super::outbox::{self, EventKind, OutboundEvent};
 use crate::calendar::deadline_end;
 use crate::error::ApiError;
 use crate::vocabulary::DataKind;
@@ -92,7 +93,7 @@ pub async fn record_submission<C: ConnectionTrait>(
     })
     .exec_without_returning(conn)
     .await?;
-    Ok(SubmissionReceipt {
+    let receipt = SubmissionReceipt {
         submission_id: id,
         kind,
         accepted,
@@ -102,5 +103,16 @@ pub async fn record_submission<C: ConnectionTrait>(
         campaign_name: open.map(|c| c.name),
         received_at,
         replayed: false,
-    })
+    };
+    let event = OutboundEvent {
+        kind: EventKind::SubmissionReceipt,
+        key: format!("receipt:{}", receipt.submission_id),
+        region: None,
+        departement: None,
+        institution: Some(actor.institution_code.clone()),
+        occurred_at: received_at.to_utc(),
+        data: serde_json::to_value(&receipt).unwrap_or_default(),
+    };
+    outbox::enqueue(conn, &[event]).await?;
+    Ok(receipt)
 }

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use crate::error::ApiError;
 use crate::kernel::audit_chain::sha256_hex;
 use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
-use crate::reconciled::live::Reconciled;
+use crate::kernel::outbox::{self, EventKind, OutboundEvent};
+use crate::reconciled::live::{Reconciled, StatusChange};
 
 /// The largest idempotency key accepted.
 const MAX_KEY_LENGTH: usize = 200;
@@ -88,10 +89,10 @@ async fn replay<T: DeserializeOwned>(
 /// Begins a write transaction. SQLite takes its write lock at once (BEGIN IMMEDIATE) so that concurrent writers
 /// queue instead of failing.
 pub async fn begin_transaction(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
+    crate::db::counted_begin(db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
-    })
+    }))
     .await
 }
 
@@ -191,6 +192,8 @@ impl Write {
                 reconciled.notify_stale_in(&self.txn, region).await?;
             }
         }
+        let events: Vec<OutboundEvent> = recomputed.iter().flat_map(|r| r.changes()).map(status_change_event).collect();
+        outbox::enqueue(&self.txn, &events).await?;
         audit::append(&self.txn, &self.actor, &self.audit).await?;
         if let Some(key) = &self.key {
             let response = serde_json::to_string(answer)
@@ -203,6 +206,7 @@ impl Write {
                 .await?;
         }
         self.txn.commit().await?;
+        outbox::wake_dispatcher_if_queued();
         if let Some((reconciled, _)) = &self.touched {
             for state in recomputed {
                 reconciled.install(state);
@@ -214,5 +218,24 @@ impl Write {
             }
         }
         Ok(())
+    }
+}
+
+/// The webhook event of a measure's co-financing status change.
+fn status_change_event(change: &StatusChange) -> OutboundEvent {
+    OutboundEvent {
+        kind: EventKind::CofinancingStatusChanged,
+        key: format!("cofinancing:{}:{}", change.measure_id, change.generation),
+        region: Some(change.region.clone()),
+        departement: Some(change.departement.clone()),
+        institution: None,
+        occurred_at: change.at,
+        data: serde_json::json!({
+            "measureId": change.measure_id,
+            "previousStatus": change.previous.map(|s| s.as_str()),
+            "status": change.status.map(|s| s.as_str()),
+            "findingCodes": change.finding_codes,
+            "generation": change.generation,
+        }),
     }
 }

@@ -62,6 +62,15 @@ impl ProgrammingQuery {
             Some(instant) => Ok(service::measure_as_of(db(ctx)?, &current.id, instant).await?),
         }
     }
+
+    /// Federation (`_entities`): a measure's current version by its key, under the same policy and territory as
+    /// `measure(id:)` (another territory's measure is NOT_FOUND, as there).
+    #[graphql(entity)]
+    async fn find_measure_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<MeasureRecord> {
+        let principal = policy::principal(ctx)?;
+        let reach = policy::require(principal, Resource::Measure, Action::Read)?;
+        Ok(service::find_measure_record(reconciled(ctx)?, principal, reach, id.as_str()).await?)
+    }
 }
 
 #[derive(Default)]

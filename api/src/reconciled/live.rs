@@ -215,6 +215,13 @@ pub struct Recomputed {
     changes: Vec<StatusChange>,
 }
 
+impl Recomputed {
+    /// The status changes this recomputation logged.
+    pub fn changes(&self) -> &[StatusChange] {
+        &self.changes
+    }
+}
+
 pub struct Reconciled {
     db: DatabaseConnection,
     catalog: Arc<Catalog>,
@@ -298,7 +305,7 @@ impl Reconciled {
         // data as it stood before that write: it answers this read but is not kept.
         let forgotten = self.forgotten.load(Ordering::Acquire);
         // One read transaction: the generation and the data it numbers are read together.
-        let txn = self.db.begin().await?;
+        let txn = crate::db::counted_begin(self.db.begin()).await?;
         let generation =
             reconciliation_region::Entity::find_by_id(region.to_owned()).one(&txn).await?.map_or(0, |r| r.generation);
         let data = service::load_region(&txn, &self.catalog, self.territory.clone(), region, now).await?;

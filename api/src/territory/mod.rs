@@ -53,6 +53,18 @@ impl TerritoryQuery {
         Ok(Some(Region(known_region(ctx, &code)?.clone())))
     }
 
+    /// Federation (`_entities`): a region by its key, for a national graph composed of several subgraphs.
+    #[graphql(entity)]
+    async fn find_region_by_code(&self, ctx: &Context<'_>, code: String) -> ApiResult<Region> {
+        Ok(Region(known_region(ctx, &code)?.clone()))
+    }
+
+    /// Federation (`_entities`): a département by its key.
+    #[graphql(entity)]
+    async fn find_departement_by_code(&self, ctx: &Context<'_>, code: String) -> ApiResult<Departement> {
+        Ok(Departement(known_departement(ctx, &code)?.clone()))
+    }
+
     /// One département by code ("01", "2A", "971").
     async fn departement(&self, ctx: &Context<'_>, code: String) -> ApiResult<Option<Departement>> {
         Ok(Some(Departement(known_departement(ctx, &code)?.clone())))
