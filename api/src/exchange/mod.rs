@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use entities::{webhook_delivery, webhook_subscription};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use serde::Serialize;
@@ -350,23 +350,11 @@ impl ExchangeMutation {
             created_at: audit::now_micros(),
             cancelled_at: None,
         };
-        webhook_subscription::Entity::insert(webhook_subscription::ActiveModel {
-            id: Set(row.id.clone()),
-            institution_code: Set(row.institution_code.clone()),
-            url: Set(row.url.clone()),
-            secret: Set(row.secret.clone()),
-            event_kinds: Set(row.event_kinds.clone()),
-            scope_level: Set(row.scope_level.clone()),
-            region_code: Set(row.region_code.clone()),
-            departement_codes: Set(row.departement_codes.clone()),
-            active: Set(true),
-            agent_id: Set(row.agent_id.clone()),
-            created_at: Set(row.created_at),
-            cancelled_at: Set(None),
-        })
-        .exec_without_returning(&write.txn)
-        .await
-        .map_err(ApiError::from)?;
+        // Insert takes unchanged values as given: the row above is stored as it is.
+        webhook_subscription::Entity::insert(row.clone().into_active_model())
+            .exec_without_returning(&write.txn)
+            .await
+            .map_err(ApiError::from)?;
         // The audit trail keeps what was subscribed, never the secret.
         write.audit(vec![row.id.clone()], content_hash(&input));
         write.commit(&row.id).await?;
