@@ -33,6 +33,11 @@ pub fn deadline_end(deadline: NaiveDate) -> DateTime<FixedOffset> {
     (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc().fixed_offset()
 }
 
+/// The Paris calendar day of an instant.
+pub fn paris_day(now: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    now.with_timezone(&paris_offset_at_end_of(now.date_naive())).date_naive()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,12 +29,6 @@ pub const PERIOD: Duration = Duration::from_secs(300);
 /// Woken when a campaign is declared, so that a deadline already near is announced at once.
 pub static CAMPAIGN_DECLARED: Notify = Notify::const_new();
 
-/// The Paris calendar day of now.
-fn paris_today() -> NaiveDate {
-    let now = Utc::now();
-    now.with_timezone(&crate::calendar::paris_offset_at_end_of(now.date_naive())).date_naive()
-}
-
 /// The stage of a campaign on `today`: approaching, missed, or neither.
 pub fn stage(deadline: NaiveDate, today: NaiveDate) -> Option<EventKind> {
     let days_left = (deadline - today).num_days();
@@ -108,7 +102,7 @@ pub async fn scan(db: &DatabaseConnection, catalog: &Catalog, today: NaiveDate) 
 pub fn spawn_watch(db: DatabaseConnection, catalog: Arc<Catalog>) -> BackgroundTask {
     BackgroundTask::new(tokio::spawn(async move {
         loop {
-            match scan(&db, &catalog, paris_today()).await {
+            match scan(&db, &catalog, crate::calendar::paris_day(Utc::now())).await {
                 Ok(0) => {}
                 Ok(queued) => tracing::info!(queued, "campaign deadlines announced to webhook subscribers"),
                 Err(err) => tracing::warn!(error = %err, "campaign deadlines not looked at; trying again later"),

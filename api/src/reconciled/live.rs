@@ -26,6 +26,7 @@ use sea_orm::{
 use tokio::sync::broadcast;
 
 use super::snapshot::{self as service, LoadedMeasures, RegionData};
+use crate::calendar::paris_day;
 use crate::error::ApiError;
 use crate::reconciled::engine::{
     self, CoFinancingStatus, MeasureFact, MeasureOutcome, Reconciliation, Report, Snapshot, Territory,
@@ -236,10 +237,6 @@ pub struct Reconciled {
     forgotten: AtomicU64,
     /// The annex as stored: reference data, read once like the catalog.
     annex: tokio::sync::OnceCell<AnnexFigures>,
-}
-
-fn paris_day(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&crate::calendar::paris_offset_at_end_of(now.date_naive())).date_naive()
 }
 
 fn codes(report: &Report, index: usize) -> Vec<String> {
