@@ -181,6 +181,27 @@ struct ServeArgs {
     /// How often the webhook outbox is looked at when no write woke it, in ms [default: 1000].
     #[arg(long, env = "CNH_WEBHOOK_POLL_MS", global = true)]
     webhook_poll_ms: Option<String>,
+    /// How often due pull sources are looked for when nothing woke the puller, in ms [default: 1000].
+    #[arg(long, env = "CNH_PULL_POLL_MS", global = true)]
+    pull_poll_ms: Option<String>,
+    /// Shortest interval between two pulls a source may register, in seconds [default: 60].
+    #[arg(long, env = "CNH_PULL_MIN_INTERVAL_SECONDS", global = true)]
+    pull_min_interval_seconds: Option<String>,
+    /// Total time of one request to a pull source, body included, in seconds [default: 30].
+    #[arg(long, env = "CNH_PULL_TIMEOUT_SECONDS", global = true)]
+    pull_timeout_seconds: Option<String>,
+    /// Largest answer read from a pull source, in bytes [default: 8388608].
+    #[arg(long, env = "CNH_PULL_MAX_BYTES", global = true)]
+    pull_max_bytes: Option<String>,
+    /// Requests per pull when the source fails in a way that may pass [default: 3].
+    #[arg(long, env = "CNH_PULL_ATTEMPTS", global = true)]
+    pull_attempts: Option<String>,
+    /// Failed pulls in a row after which a source is DEGRADED [default: 3].
+    #[arg(long, env = "CNH_PULL_DEGRADED_AFTER", global = true)]
+    pull_degraded_after: Option<String>,
+    /// Seconds an instance's claim on a pull source holds [default: 300].
+    #[arg(long, env = "CNH_PULL_LEASE_SECONDS", global = true)]
+    pull_lease_seconds: Option<String>,
 }
 
 fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
@@ -296,6 +317,13 @@ async fn main() -> ExitCode {
         webhook_retry_base_ms: cli.serve.webhook_retry_base_ms,
         webhook_lease_seconds: cli.serve.webhook_lease_seconds,
         webhook_poll_ms: cli.serve.webhook_poll_ms,
+        pull_poll_ms: cli.serve.pull_poll_ms,
+        pull_min_interval_seconds: cli.serve.pull_min_interval_seconds,
+        pull_timeout_seconds: cli.serve.pull_timeout_seconds,
+        pull_max_bytes: cli.serve.pull_max_bytes,
+        pull_attempts: cli.serve.pull_attempts,
+        pull_degraded_after: cli.serve.pull_degraded_after,
+        pull_lease_seconds: cli.serve.pull_lease_seconds,
         instances: cli.serve.instances,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };

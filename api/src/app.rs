@@ -15,6 +15,7 @@ use crate::access::list::AccessList;
 use crate::config::{Config, Profile};
 use crate::db::{self, DbSetupError};
 use crate::graphql::{self, http};
+use crate::kernel::receipts::ProvenanceLoader;
 use crate::territory::service::{Catalog, EnvelopeLoader};
 use crate::{reconciled::live::Reconciled, reconciliation::MaskingThreshold};
 
@@ -42,7 +43,7 @@ pub struct App {
     lifecycle: http::Lifecycle,
     grace: std::time::Duration,
     /// The webhook dispatcher and the campaign clock run as long as the application.
-    _background: [crate::kernel::outbox::BackgroundTask; 2],
+    _background: [crate::kernel::outbox::BackgroundTask; 3],
 }
 
 impl App {
@@ -70,9 +71,9 @@ impl App {
         db::count_statements_into(writes.db_mut(), statements.clone());
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
-        // Background work (the webhook dispatcher, the campaign clock) on a small pool of its own: it never takes
-        // a connection a request needs, and requests' statements stay countable apart.
-        let background_db = db::connect_pool(&config.database_url, Some(2)).await?;
+        // Background work (the webhook dispatcher, the campaign clock, the puller) on a small pool of its own: it
+        // never takes a connection a request needs, and requests' statements stay countable apart.
+        let background_db = db::connect_pool(&config.database_url, Some(4)).await?;
         let catalog: Arc<Catalog> = Catalog::load(&db).await.map_err(|e| StartupError::Catalog(e.to_string()))?;
         let access = AccessList::load(db.clone()).await.map_err(|e| StartupError::Access(e.to_string()))?;
         access.spawn();
@@ -105,6 +106,8 @@ impl App {
                 .data(reconciled.clone())
                 .data(MaskingThreshold(config.limits.small_count_threshold as i64))
                 .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
+                .data(DataLoader::new(ProvenanceLoader { db: db.clone() }, tokio::spawn))
+                .data(config.pulls)
                 .limit_depth(config.limits.max_query_depth)
                 .limit_complexity(config.limits.max_query_complexity)
         };
@@ -142,8 +145,10 @@ impl App {
             rate_limiter: Arc::new(graphql::rate_limits::RateLimiter::new(config.rate_limits)),
         };
         let deadlines = crate::campaigns::deadlines::spawn_watch(background_db.clone(), gate.catalog.clone());
+        let gate_catalog = gate.catalog.clone();
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
-        let dispatcher = crate::exchange::dispatch::spawn(background_db, config.webhooks);
+        let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks);
+        let puller = crate::pulls::scheduler::spawn(background_db, reconciled.clone(), gate_catalog, config.pulls);
         let router = crate::routes::router(state, exports, probes, config.limits.max_body_bytes);
         Ok(App {
             listener,
@@ -154,7 +159,7 @@ impl App {
             reconciled: reconciled_handle,
             lifecycle,
             grace: config.shutdown_grace,
-            _background: [dispatcher, deadlines],
+            _background: [dispatcher, deadlines, puller],
         })
     }
 

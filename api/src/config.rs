@@ -52,6 +52,16 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "how long an instance's claim on a webhook delivery holds before another may send it (default 60)",
     ),
     ("CNH_WEBHOOK_POLL_MS", "how often the webhook outbox is looked at when no write woke it (default 1000)"),
+    ("CNH_PULL_POLL_MS", "how often due pull sources are looked for when nothing woke the puller (default 1000)"),
+    ("CNH_PULL_MIN_INTERVAL_SECONDS", "shortest interval between two pulls a source may register (default 60)"),
+    ("CNH_PULL_TIMEOUT_SECONDS", "total time of one request to a pull source, body included (default 30)"),
+    ("CNH_PULL_MAX_BYTES", "largest answer read from a pull source (default 8388608)"),
+    ("CNH_PULL_ATTEMPTS", "requests per pull when the source fails in a way that may pass (default 3)"),
+    ("CNH_PULL_DEGRADED_AFTER", "failed pulls in a row after which a source is DEGRADED (default 3)"),
+    (
+        "CNH_PULL_LEASE_SECONDS",
+        "how long an instance's claim on a pull source holds before another may pull it (default 300)",
+    ),
     ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
     ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),
@@ -125,6 +135,8 @@ pub struct Config {
     pub rate_limits: crate::graphql::rate_limits::RateLimits,
     /// How webhook deliveries are sent and retried (`CNH_WEBHOOK_*`).
     pub webhooks: crate::exchange::dispatch::WebhookSettings,
+    /// How pull sources are fetched (`CNH_PULL_*`).
+    pub pulls: crate::pulls::PullSettings,
 }
 
 /// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
@@ -158,6 +170,13 @@ pub struct Settings {
     pub webhook_retry_base_ms: Option<String>,
     pub webhook_lease_seconds: Option<String>,
     pub webhook_poll_ms: Option<String>,
+    pub pull_poll_ms: Option<String>,
+    pub pull_min_interval_seconds: Option<String>,
+    pub pull_timeout_seconds: Option<String>,
+    pub pull_max_bytes: Option<String>,
+    pub pull_attempts: Option<String>,
+    pub pull_degraded_after: Option<String>,
+    pub pull_lease_seconds: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -242,6 +261,38 @@ fn webhooks(settings: &Settings) -> Result<crate::exchange::dispatch::WebhookSet
     })
 }
 
+fn pulls(settings: &Settings) -> Result<crate::pulls::PullSettings, ConfigError> {
+    use std::time::Duration;
+    let defaults = crate::pulls::PullSettings::default();
+    let seconds = |name, value: &Option<String>, default: Duration| {
+        positive(name, value.clone(), default.as_secs() as usize).map(|n| Duration::from_secs(n as u64))
+    };
+    Ok(crate::pulls::PullSettings {
+        poll: Duration::from_millis(positive(
+            "CNH_PULL_POLL_MS",
+            settings.pull_poll_ms.clone(),
+            defaults.poll.as_millis() as usize,
+        )? as u64),
+        min_interval: seconds(
+            "CNH_PULL_MIN_INTERVAL_SECONDS",
+            &settings.pull_min_interval_seconds,
+            defaults.min_interval,
+        )?,
+        timeout: seconds("CNH_PULL_TIMEOUT_SECONDS", &settings.pull_timeout_seconds, defaults.timeout)?,
+        max_bytes: positive("CNH_PULL_MAX_BYTES", settings.pull_max_bytes.clone(), defaults.max_bytes)?,
+        attempts: positive("CNH_PULL_ATTEMPTS", settings.pull_attempts.clone(), defaults.attempts as usize)?.min(20)
+            as u32,
+        degraded_after: positive(
+            "CNH_PULL_DEGRADED_AFTER",
+            settings.pull_degraded_after.clone(),
+            defaults.degraded_after as usize,
+        )?
+        .min(1000) as u32,
+        lease: seconds("CNH_PULL_LEASE_SECONDS", &settings.pull_lease_seconds, defaults.lease)?,
+        ..defaults
+    })
+}
+
 /// A quota: a whole number, 0 meaning no limit.
 fn quota(name: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
     match value {
@@ -318,6 +369,7 @@ impl Config {
             )? as u64),
             rate_limits: rate_limits(&settings_rates)?,
             webhooks: webhooks(&settings_rates)?,
+            pulls: pulls(&settings_rates)?,
         })
     }
 
@@ -345,6 +397,7 @@ impl Config {
             shutdown_grace: std::time::Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS as u64),
             rate_limits: crate::graphql::rate_limits::RateLimits::default(),
             webhooks: crate::exchange::dispatch::WebhookSettings::default(),
+            pulls: crate::pulls::PullSettings::default(),
         }
     }
 }

@@ -393,6 +393,7 @@ async fn campaigns(txn: &sea_orm::DatabaseTransaction, catalog: &Catalog, actor:
                 accepted_count: Set(rng.range(5, 60)),
                 channel: Set("FILE".to_owned()),
                 received_at: Set(received),
+                ..Default::default()
             })
             .exec_without_returning(txn)
             .await?;
@@ -456,6 +457,7 @@ pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) 
         ),
         channel: Set("CLI".to_owned()),
         received_at: Set(audit::now_micros()),
+        ..Default::default()
     })
     .exec_without_returning(&txn)
     .await?;

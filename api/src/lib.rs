@@ -28,6 +28,7 @@ pub mod needs;
 pub mod observe;
 pub mod pagination;
 pub mod programming;
+pub mod pulls;
 pub mod reconciled;
 pub mod reconciliation;
 pub mod records;

@@ -70,6 +70,8 @@ pub struct Metrics {
     pub events_delivered: IntCounter,
     /// Webhook delivery attempts, by outcome (delivered, failed).
     pub webhook_deliveries: IntCounterVec,
+    /// Pulls of registered sources, by outcome (accepted, unchanged, not_modified, rejected, failed).
+    pub pulls: IntCounterVec,
     /// Tokens refused, by reason.
     pub auth_failures: IntCounterVec,
     /// Requests refused by a rate limit, by kind of budget.
@@ -140,6 +142,11 @@ impl Metrics {
             webhook_deliveries: counter(
                 "cnh_webhook_deliveries_total",
                 "Webhook delivery attempts by outcome (delivered, failed)",
+                &["outcome"],
+            ),
+            pulls: counter(
+                "cnh_pulls_total",
+                "Pulls of registered sources by outcome (accepted, unchanged, not_modified, rejected, failed)",
                 &["outcome"],
             ),
             auth_failures: counter("cnh_auth_failures_total", "Tokens refused, by reason", &["reason"]),

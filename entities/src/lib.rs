@@ -23,6 +23,8 @@ pub mod national_target;
 pub mod needs_indicator;
 pub mod needs_indicator_revision;
 pub mod orientation_code;
+pub mod pull_run;
+pub mod pull_source;
 pub mod reconciliation_region;
 pub mod region;
 pub mod revoked_token;

@@ -14,9 +14,13 @@ pub struct Model {
     /// SHA-256 of the submitted content, hex.
     pub content_hash: String,
     pub accepted_count: i64,
-    /// GRAPHQL, FILE or CLI.
+    /// GRAPHQL, FILE, CLI or PULL.
     pub channel: String,
     pub received_at: DateTimeWithTimeZone,
+    /// The pull source it came from (channel PULL).
+    pub source_id: Option<String>,
+    /// When the data was true at its source, as the source says (or when it was fetched).
+    pub as_of: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

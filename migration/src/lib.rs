@@ -12,6 +12,7 @@ mod m20261123_000004_create_reconciliation_state;
 mod m20261203_000005_create_seen_token;
 mod m20261203_000006_add_measure_commune_and_cofinancer;
 mod m20261204_000007_create_webhook_tables;
+mod m20261204_000008_create_pull_tables;
 pub mod reference;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_create_seen_token::Migration),
             Box::new(m20261203_000006_add_measure_commune_and_cofinancer::Migration),
             Box::new(m20261204_000007_create_webhook_tables::Migration),
+            Box::new(m20261204_000008_create_pull_tables::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("capabilities", &["auth", "programming", "needs", "school", "campaigns", "audit", "reconciliation", "exchange"]),
     ("channel support", &["http"]),
     ("file channel", &["files", "demo"]),
+    ("pull channel", &["pulls"]),
     ("GraphQL channel", &["graphql"]),
     ("configuration and routes", &["config", "routes"]),
     ("composition", &["app", "lib"]),

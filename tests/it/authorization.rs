@@ -108,6 +108,19 @@ fn sample(field: &str) -> Option<(Sample, String)> {
         "replayWebhookDeliveries" => {
             (Write, r#"mutation { replayWebhookDeliveries(subscriptionId: "00000000-0000-7000-8000-000000000000") }"#.into())
         }
+        "pullSources" => (List, "{ pullSources { id } }".into()),
+        // An institution's own sources only: any other is not found, as a write's target would be.
+        "pullRuns" => (Write, r#"{ pullRuns(sourceId: "00000000-0000-7000-8000-000000000000") { id } }"#.into()),
+        // An unusable URL: every role the policy lets through gets the input's refusal.
+        "registerPullSource" => (
+            Write,
+            r#"mutation { registerPullSource(input: { name: "Matrice", url: "ftp://matrix.example.org/x", kind: NEEDS }) { id } }"#.into(),
+        ),
+        "pullSourceNow" => (Write, r#"mutation { pullSourceNow(id: "00000000-0000-7000-8000-000000000000") { id } }"#.into()),
+        "pausePullSource" => (Write, r#"mutation { pausePullSource(id: "00000000-0000-7000-8000-000000000000") { id } }"#.into()),
+        "resumePullSource" => {
+            (Write, r#"mutation { resumePullSource(id: "00000000-0000-7000-8000-000000000000") { id } }"#.into())
+        }
         _ => return None,
     })
 }
@@ -310,6 +323,9 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             (Resource::Webhook, Action::Read) if role == Admin => Some(Everything),
             (Resource::Webhook, _) if role == Cnsa || institutions.contains(&role) => Some(OwnTerritory),
             (Resource::WebhookReplay, Action::Write) if role == Admin => Some(Everything),
+            // Pull sources: each institution that submits data registers its own systems; the operator any, for one.
+            (Resource::PullSource, _) if role == Admin => Some(Everything),
+            (Resource::PullSource, _) if institutions.contains(&role) => Some(OwnTerritory),
             _ => None,
         }
     };

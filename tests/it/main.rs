@@ -19,6 +19,7 @@ mod masking;
 mod observability;
 mod outages;
 mod programming;
+mod pulls;
 mod reconciliation;
 mod reference_data;
 mod schema_contract;

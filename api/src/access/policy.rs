@@ -43,6 +43,9 @@ pub enum Resource {
     Webhook,
     /// Sending dead webhook deliveries again (the operator).
     WebhookReplay,
+    /// Sources the hub pulls data from, and their runs (an institution's own; the operator's all, registered on
+    /// an institution's behalf).
+    PullSource,
 }
 
 impl Resource {
@@ -62,6 +65,7 @@ impl Resource {
         Resource::Reconciliation,
         Resource::Webhook,
         Resource::WebhookReplay,
+        Resource::PullSource,
     ];
 }
 
@@ -177,6 +181,17 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Mdph, Webhook, Write, OwnTerritory),
     (Rectorat, Webhook, Write, OwnTerritory),
     (Admin, WebhookReplay, Write, Everything),
+    // Pull sources: the institutions that submit data register their systems' endpoints; the operator any.
+    (Ars, PullSource, Read, OwnTerritory),
+    (Collectivite, PullSource, Read, OwnTerritory),
+    (Mdph, PullSource, Read, OwnTerritory),
+    (Rectorat, PullSource, Read, OwnTerritory),
+    (Admin, PullSource, Read, Everything),
+    (Ars, PullSource, Write, OwnTerritory),
+    (Collectivite, PullSource, Write, OwnTerritory),
+    (Mdph, PullSource, Write, OwnTerritory),
+    (Rectorat, PullSource, Write, OwnTerritory),
+    (Admin, PullSource, Write, Everything),
 ];
 
 /// The reach of the principal, or `FORBIDDEN`: services call it to build their territory predicates.
@@ -251,6 +266,8 @@ pub const OPERATIONS: &[Operation] = &[
     query("_entities", ReferenceData),
     query("webhookSubscriptions", Webhook),
     query("webhookDeliveries", Webhook),
+    query("pullSources", PullSource),
+    query("pullRuns", PullSource),
     subscription("coFinancingStatusChanged", CoFinancing),
     mutation("upsertMeasure", Measure),
     mutation("commit", Commitment),
@@ -266,6 +283,10 @@ pub const OPERATIONS: &[Operation] = &[
     mutation("subscribeWebhook", Webhook),
     mutation("cancelWebhookSubscription", Webhook),
     mutation("replayWebhookDeliveries", WebhookReplay),
+    mutation("registerPullSource", PullSource),
+    mutation("pullSourceNow", PullSource),
+    mutation("pausePullSource", PullSource),
+    mutation("resumePullSource", PullSource),
 ];
 
 pub fn operation(operation_type: OperationType, field: &str) -> Option<&'static Operation> {

@@ -71,12 +71,18 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 /// The wait before attempt `attempts + 1`, `attempts` having failed: base × 2^(attempts−1), capped, then drawn
 /// between half and all of it (jitter: receivers recovering from an outage are not hit by every sender at once).
 pub fn backoff(settings: &WebhookSettings, attempts: u32, unit_random: f64) -> Duration {
+    backoff_delay(settings.retry_base, settings.retry_cap, attempts, unit_random)
+}
+
+/// base × 2^(attempts−1), capped, drawn between half and all of it: the backoff of every retry the hub makes.
+pub fn backoff_delay(base: Duration, cap: Duration, attempts: u32, unit_random: f64) -> Duration {
     let exponent = attempts.saturating_sub(1).min(30);
-    let full = settings.retry_base.saturating_mul(1u32 << exponent).min(settings.retry_cap);
+    let full = base.saturating_mul(1u32 << exponent).min(cap);
     full.mul_f64(0.5 + 0.5 * unit_random.clamp(0.0, 1.0))
 }
 
-fn unit_random() -> f64 {
+/// A number drawn in [0, 1), for jitter.
+pub fn unit_random() -> f64 {
     (uuid::Uuid::new_v4().as_u128() % 1_000_000) as f64 / 1_000_000.0
 }
 

@@ -21,7 +21,7 @@ use crate::context::db;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::audit_log::{self as audit, Actor};
 use crate::kernel::outbox::{self, EventKind, epoch_ms, scope_level, state};
-use crate::kernel::write::{Begun, Write, content_hash};
+use crate::kernel::write::{Write, content_hash};
 
 /// Most active subscriptions one institution may hold.
 pub const MAX_SUBSCRIPTIONS_PER_INSTITUTION: u64 = 20;
@@ -194,14 +194,6 @@ pub fn check_url(text: &str) -> Result<String, ApiError> {
     Ok(url.to_string())
 }
 
-/// The write of a mutation without idempotency key: never a replay.
-fn fresh(begun: Begun<serde_json::Value>) -> Result<Write, ApiError> {
-    match begun {
-        Begun::Fresh(write) => Ok(write),
-        Begun::Replayed(_) => Err(ApiError::Internal("a write without idempotency key was replayed".into())),
-    }
-}
-
 /// A fresh signing secret: 256 random bits, hex.
 fn new_secret() -> String {
     let a = uuid::Uuid::new_v4().as_u128();
@@ -335,7 +327,7 @@ impl ExchangeMutation {
             ScopeLevel::Region => (scope_level::REGION, scope.region_codes.first().cloned(), String::new()),
             _ => (scope_level::DEPARTEMENTS, scope.region_codes.first().cloned(), scope.departement_codes.join(",")),
         };
-        let mut write = fresh(Write::begin(db, Actor::of(principal), "subscribeWebhook", None, &input).await?)?;
+        let mut write = Write::begin_unkeyed(db, Actor::of(principal), "subscribeWebhook", &input).await?;
         let row = webhook_subscription::Model {
             id: uuid::Uuid::now_v7().to_string(),
             institution_code: principal.institution.code.clone(),
@@ -371,7 +363,7 @@ impl ExchangeMutation {
         if !existing.active {
             return Ok(existing.into());
         }
-        let mut write = fresh(Write::begin(db, Actor::of(principal), "cancelWebhookSubscription", None, &id.0).await?)?;
+        let mut write = Write::begin_unkeyed(db, Actor::of(principal), "cancelWebhookSubscription", &id.0).await?;
         let now = audit::now_micros();
         webhook_subscription::Entity::update_many()
             .col_expr(webhook_subscription::Column::Active, Expr::value(false))
@@ -418,8 +410,7 @@ impl ExchangeMutation {
         }
         let request =
             (subscription.id.clone(), delivery_ids.clone().map(|ids| ids.into_iter().map(|i| i.0).collect::<Vec<_>>()));
-        let mut write =
-            fresh(Write::begin(db, Actor::of(principal), "replayWebhookDeliveries", None, &request).await?)?;
+        let mut write = Write::begin_unkeyed(db, Actor::of(principal), "replayWebhookDeliveries", &request).await?;
         let mut update = webhook_delivery::Entity::update_many()
             .col_expr(webhook_delivery::Column::State, Expr::value(state::PENDING))
             .col_expr(webhook_delivery::Column::Attempts, Expr::value(0))

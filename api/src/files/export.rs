@@ -5,8 +5,13 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use entities::{audit_record, campaign, commitment, measure, needs_indicator, school_plan};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use entities::{
+    audit_record, campaign, commitment, measure, needs_indicator, pull_run, pull_source, school_plan, webhook_delivery,
+    webhook_subscription,
+};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 
 use super::import::{COMMITMENT_HEADERS, MEASURE_HEADERS, NEEDS_HEADERS, SCHOOL_HEADERS};
 use super::tabular::{CellKind, FileFormat, french_amount, write_csv, write_xlsx};
@@ -325,6 +330,213 @@ async fn audit_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<S
     Ok(Sheet { name: "Journal", headers: headers.iter().map(|h| h.to_string()).collect(), kinds, rows })
 }
 
+/// The institution condition of an exchange list: the caller's own rows, or all with national reach.
+fn own_rows<C: ColumnTrait>(principal: &Principal, reach: crate::access::policy::Reach, column: C) -> Condition {
+    match reach {
+        crate::access::policy::Reach::Everything => Condition::all(),
+        _ => Condition::all().add(column.eq(principal.institution.code.clone())),
+    }
+}
+
+fn time(at: Option<chrono::DateTime<chrono::FixedOffset>>) -> String {
+    at.map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+fn epoch_time(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+fn sheet(name: &'static str, headers: &[&str], integers: &[usize], rows: Vec<Vec<String>>) -> Sheet {
+    let mut kinds = vec![CellKind::Text; headers.len()];
+    for i in integers {
+        kinds[*i] = CellKind::Integer;
+    }
+    Sheet { name, headers: headers.iter().map(|h| h.to_string()).collect(), kinds, rows }
+}
+
+/// Pull sources, their credentials left out.
+async fn pull_sources_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::PullSource, Action::Read)?;
+    let rows = pull_source::Entity::find()
+        .filter(own_rows(principal, reach, pull_source::Column::InstitutionCode))
+        .order_by_asc(pull_source::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.id,
+                r.institution_code,
+                r.name,
+                r.url,
+                r.data_kind,
+                r.format,
+                r.auth_kind,
+                r.interval_seconds.to_string(),
+                r.status,
+                r.consecutive_failures.to_string(),
+                epoch_time(r.next_pull_at),
+                time(r.last_success_at),
+                r.created_at.to_rfc3339(),
+            ]
+        })
+        .collect();
+    let headers = [
+        "Identifiant",
+        "Institution",
+        "Nom",
+        "URL",
+        "Type de données",
+        "Format",
+        "Authentification",
+        "Intervalle (s)",
+        "État",
+        "Échecs consécutifs",
+        "Prochaine collecte",
+        "Dernier succès",
+        "Créée le",
+    ];
+    Ok(sheet("Sources", &headers, &[7, 9], rows))
+}
+
+/// Pull runs of the sources the caller sees.
+async fn pull_runs_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::PullSource, Action::Read)?;
+    let sources = pull_source::Entity::find()
+        .select_only()
+        .column(pull_source::Column::Id)
+        .filter(own_rows(principal, reach, pull_source::Column::InstitutionCode))
+        .into_query();
+    let rows = pull_run::Entity::find()
+        .filter(pull_run::Column::SourceId.in_subquery(sources))
+        .order_by_asc(pull_run::Column::StartedAt)
+        .order_by_asc(pull_run::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let errors: Vec<serde_json::Value> = serde_json::from_str(&r.errors).unwrap_or_default();
+            let errors: Vec<String> = errors
+                .iter()
+                .map(|e| e.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_owned())
+                .collect();
+            vec![
+                r.id,
+                r.source_id,
+                r.started_at.to_rfc3339(),
+                r.finished_at.to_rfc3339(),
+                r.outcome,
+                r.http_status.map(|s| s.to_string()).unwrap_or_default(),
+                r.attempts.to_string(),
+                r.rows_accepted.to_string(),
+                r.submission_id.unwrap_or_default(),
+                r.content_hash.unwrap_or_default(),
+                errors.join(" | "),
+                r.instance,
+            ]
+        })
+        .collect();
+    let headers = [
+        "Identifiant",
+        "Source",
+        "Début",
+        "Fin",
+        "Issue",
+        "Statut HTTP",
+        "Tentatives",
+        "Lignes acceptées",
+        "Soumission",
+        "Empreinte",
+        "Erreurs",
+        "Instance",
+    ];
+    Ok(sheet("Collectes", &headers, &[6, 7], rows))
+}
+
+/// Webhook subscriptions, their secrets left out.
+async fn webhook_subscriptions_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::Webhook, Action::Read)?;
+    let rows = webhook_subscription::Entity::find()
+        .filter(own_rows(principal, reach, webhook_subscription::Column::InstitutionCode))
+        .order_by_asc(webhook_subscription::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.id,
+                r.institution_code,
+                r.url,
+                r.event_kinds,
+                r.scope_level,
+                r.region_code.unwrap_or_default(),
+                r.departement_codes,
+                if r.active { "oui" } else { "non" }.to_owned(),
+                r.created_at.to_rfc3339(),
+                time(r.cancelled_at),
+            ]
+        })
+        .collect();
+    let headers = [
+        "Identifiant",
+        "Institution",
+        "URL",
+        "Événements",
+        "Portée",
+        "Région",
+        "Départements",
+        "Actif",
+        "Créé le",
+        "Résilié le",
+    ];
+    Ok(sheet("Abonnements", &headers, &[], rows))
+}
+
+/// Webhook deliveries of the subscriptions the caller sees (bodies left out: the GraphQL list has them).
+async fn webhook_deliveries_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<Sheet, ApiError> {
+    let reach = policy::require(principal, Resource::Webhook, Action::Read)?;
+    let subscriptions = webhook_subscription::Entity::find()
+        .select_only()
+        .column(webhook_subscription::Column::Id)
+        .filter(own_rows(principal, reach, webhook_subscription::Column::InstitutionCode))
+        .into_query();
+    let rows = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::SubscriptionId.in_subquery(subscriptions))
+        .order_by_asc(webhook_delivery::Column::CreatedAt)
+        .order_by_asc(webhook_delivery::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.id,
+                r.subscription_id,
+                r.event_kind,
+                r.event_key,
+                r.state,
+                r.attempts.to_string(),
+                r.last_status.map(|s| s.to_string()).unwrap_or_default(),
+                r.last_error.unwrap_or_default(),
+                r.created_at.to_rfc3339(),
+                time(r.delivered_at),
+            ]
+        })
+        .collect();
+    let headers = [
+        "Identifiant",
+        "Abonnement",
+        "Événement",
+        "Clé",
+        "État",
+        "Tentatives",
+        "Dernier statut",
+        "Dernière erreur",
+        "Créée le",
+        "Remise le",
+    ];
+    Ok(sheet("Notifications", &headers, &[5], rows))
+}
+
 async fn campaign_sheet(
     db: &DatabaseConnection,
     catalog: &Catalog,
@@ -430,11 +642,16 @@ pub async fn export(
         "school-plans" => school_sheet(&state.db, &state.gate.catalog, &principal, &filter).await,
         "audit-trail" => audit_sheet(&state.db, &principal).await,
         "campaign-status" => campaign_sheet(&state.db, &state.gate.catalog, &principal, &filter).await,
+        "pull-sources" => pull_sources_sheet(&state.db, &principal).await,
+        "pull-runs" => pull_runs_sheet(&state.db, &principal).await,
+        "webhook-subscriptions" => webhook_subscriptions_sheet(&state.db, &principal).await,
+        "webhook-deliveries" => webhook_deliveries_sheet(&state.db, &principal).await,
         _ => {
             return error_response(
                 StatusCode::NOT_FOUND,
                 code::NOT_FOUND,
-                "export inconnu : measures, commitments, needs, school-plans, audit-trail, campaign-status",
+                "export inconnu : measures, commitments, needs, school-plans, audit-trail, campaign-status, \
+                 pull-sources, pull-runs, webhook-subscriptions, webhook-deliveries",
             );
         }
     };

@@ -353,11 +353,75 @@ fn measure_rows(table: &Table) -> Result<Rows<MeasureInput>, ApiError> {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
-struct BatchOutcome {
-    receipt: SubmissionReceipt,
-    created: i64,
-    updated: i64,
-    warnings: Vec<ViolationView>,
+/// What a batch of rows came to.
+pub struct BatchOutcome {
+    pub receipt: SubmissionReceipt,
+    pub created: i64,
+    pub updated: i64,
+    pub warnings: Vec<ViolationView>,
+}
+
+/// Rows read from a document (a sheet, a pulled JSON document), exactly as the writes take them.
+#[derive(Debug)]
+pub enum Batch {
+    /// Measures, each with the `expectedVersion` of an update.
+    Measures(Vec<(MeasureInput, Option<i32>)>),
+    /// Commitments, each with the `expectedVersion` of an update.
+    Commitments(Vec<(CommitmentInput, Option<i32>)>),
+    Needs(NeedsSubmissionInput),
+    SchoolPlans(SchoolPlansInput),
+}
+
+impl Batch {
+    pub fn kind(&self) -> DataKind {
+        match self {
+            Batch::Measures(_) => DataKind::Measures,
+            Batch::Commitments(_) => DataKind::Commitments,
+            Batch::Needs(_) => DataKind::Needs,
+            Batch::SchoolPlans(_) => DataKind::SchoolPlans,
+        }
+    }
+
+    /// Rows it holds.
+    pub fn rows(&self) -> usize {
+        match self {
+            Batch::Measures(rows) => rows.len(),
+            Batch::Commitments(rows) => rows.len(),
+            Batch::Needs(input) => input.indicators.len(),
+            Batch::SchoolPlans(input) => input.plans.len(),
+        }
+    }
+}
+
+/// Submits a batch for the principal through the write of its kind: one transaction, all-or-nothing.
+pub async fn submit_batch(
+    db: &DatabaseConnection,
+    reconciled: &Arc<Reconciled>,
+    catalog: &Catalog,
+    principal: &Principal,
+    batch: Batch,
+    idempotency_key: Option<String>,
+    channel: Channel,
+) -> Result<BatchOutcome, ApiError> {
+    check_file_policy(principal, batch.kind())?;
+    let count = batch.rows() as i64;
+    match batch {
+        Batch::Measures(rows) => {
+            import_measures(db, reconciled, catalog, principal, rows, idempotency_key, channel).await
+        }
+        Batch::Commitments(rows) => import_commitments(db, reconciled, principal, rows, idempotency_key, channel).await,
+        Batch::Needs(input) => {
+            let receipt = submit_needs(db, reconciled, catalog, principal, input, idempotency_key, channel).await?;
+            let created = if receipt.replayed { 0 } else { count };
+            Ok(BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() })
+        }
+        Batch::SchoolPlans(input) => {
+            let receipt =
+                submit_school_plans(db, reconciled, catalog, principal, input, idempotency_key, channel).await?;
+            let created = if receipt.replayed { 0 } else { count };
+            Ok(BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() })
+        }
+    }
 }
 
 impl BatchOutcome {
@@ -792,14 +856,18 @@ fn school_input(principal: &Principal, table: &Table) -> Result<(SchoolPlansInpu
 
 // ---------------------------------------------------------------------------------------------------------------
 
-fn check_file_policy(principal: &Principal, kind: DataKind) -> Result<(), ApiError> {
-    let resource = match kind {
+/// The resource a kind of data is written as.
+pub fn resource_of(kind: DataKind) -> Resource {
+    match kind {
         DataKind::Measures => Resource::Measure,
         DataKind::Commitments => Resource::Commitment,
         DataKind::Needs => Resource::Needs,
         DataKind::SchoolPlans => Resource::SchoolPlan,
-    };
-    policy::require(principal, resource, Action::Write).map(|_| ())
+    }
+}
+
+fn check_file_policy(principal: &Principal, kind: DataKind) -> Result<(), ApiError> {
+    policy::require(principal, resource_of(kind), Action::Write).map(|_| ())
 }
 
 /// Imports a file of one kind of data for the principal.
@@ -817,34 +885,37 @@ pub async fn import_file(
     check_file_policy(principal, kind)?;
     let (format, table) = read_table(bytes).map_err(|e| ApiError::BadUserInput(e.to_string()))?;
     let rows = table.rows.len() as i64;
-    let (outcome, ignored_columns) = match kind {
+    let (batch, ignored_columns) = match kind {
         DataKind::Measures => {
             let (rows, unknown) = measure_rows(&table)?;
-            (import_measures(db, reconciled, catalog, principal, rows, idempotency_key, channel).await?, unknown)
+            (Batch::Measures(rows), unknown)
         }
         DataKind::Commitments => {
             let (rows, unknown) = commitment_rows(db, principal, &table).await?;
-            (import_commitments(db, reconciled, principal, rows, idempotency_key, channel).await?, unknown)
+            (Batch::Commitments(rows), unknown)
         }
         DataKind::Needs => {
             let (input, unknown) = needs_input(principal, &table)?;
-            let count = input.indicators.len() as i64;
-            let receipt = submit_needs(db, reconciled, catalog, principal, input, idempotency_key, channel)
-                .await
-                .map_err(|e| with_lines(e, "indicators"))?;
-            let created = if receipt.replayed { 0 } else { count };
-            (BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() }, unknown)
+            (Batch::Needs(input), unknown)
         }
         DataKind::SchoolPlans => {
             let (input, unknown) = school_input(principal, &table)?;
-            let count = input.plans.len() as i64;
-            let receipt = submit_school_plans(db, reconciled, catalog, principal, input, idempotency_key, channel)
-                .await
-                .map_err(|e| with_lines(e, "plans"))?;
-            let created = if receipt.replayed { 0 } else { count };
-            (BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() }, unknown)
+            (Batch::SchoolPlans(input), unknown)
         }
     };
+    // Needs and school plans name a failing row by its index in the list: the sheet's line says more.
+    let listed = match kind {
+        DataKind::Needs => Some("indicators"),
+        DataKind::SchoolPlans => Some("plans"),
+        _ => None,
+    };
+    let outcome =
+        submit_batch(db, reconciled, catalog, principal, batch, idempotency_key, channel).await.map_err(|e| {
+            match listed {
+                Some(list) => with_lines(e, list),
+                None => e,
+            }
+        })?;
     Ok(ImportReport {
         kind,
         format,

@@ -21,6 +21,7 @@ use crate::exchange::{ExchangeMutation, ExchangeQuery};
 use crate::files::FilesMutation;
 use crate::needs::{NeedsMutation, NeedsQuery};
 use crate::programming::{ProgrammingMutation, ProgrammingQuery};
+use crate::pulls::{PullsMutation, PullsQuery};
 use crate::reconciliation::{ReconciliationQuery, ReconciliationSubscription};
 use crate::school::{SchoolMutation, SchoolQuery};
 use crate::territory::TerritoryQuery;
@@ -37,6 +38,7 @@ pub struct Query(
     AuditQuery,
     ReconciliationQuery,
     ExchangeQuery,
+    PullsQuery,
 );
 
 /// Every mutation of the hub, merged from the capabilities.
@@ -49,6 +51,7 @@ pub struct Mutation(
     CampaignMutation,
     FilesMutation,
     ExchangeMutation,
+    PullsMutation,
 );
 
 /// Every subscription of the hub (WebSocket, graphql-transport-ws).

@@ -14,19 +14,25 @@ use crate::error::ApiError;
 use crate::vocabulary::DataKind;
 
 /// How a submission reached the hub.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Channel {
     Graphql,
     File,
     Cli,
+    /// Fetched by the hub from a registered source, with the moment its data was true there.
+    Pull {
+        source_id: String,
+        as_of: DateTime<FixedOffset>,
+    },
 }
 
 impl Channel {
-    fn as_str(self) -> &'static str {
+    fn as_str(&self) -> &'static str {
         match self {
             Channel::Graphql => "GRAPHQL",
             Channel::File => "FILE",
             Channel::Cli => "CLI",
+            Channel::Pull { .. } => "PULL",
         }
     }
 }
@@ -50,6 +56,12 @@ pub struct SubmissionReceipt {
     /// written this time, and the receipt is the first one's.
     #[serde(default)]
     pub replayed: bool,
+    /// The pull source the data was fetched from, when the hub fetched it.
+    #[serde(default)]
+    pub source_id: Option<String>,
+    /// When the data was true at its source (pulled data: as the source says, or when it was fetched).
+    #[serde(default)]
+    pub as_of: Option<DateTime<FixedOffset>>,
 }
 
 impl SubmissionReceipt {
@@ -79,6 +91,10 @@ pub async fn record_submission<C: ConnectionTrait>(
         .one(conn)
         .await?;
     let id = uuid::Uuid::now_v7().to_string();
+    let (source_id, as_of) = match &channel {
+        Channel::Pull { source_id, as_of } => (Some(source_id.clone()), Some(*as_of)),
+        _ => (None, None),
+    };
     submission::Entity::insert(submission::ActiveModel {
         id: Set(id.clone()),
         kind: Set(kind.as_str().to_owned()),
@@ -90,6 +106,8 @@ pub async fn record_submission<C: ConnectionTrait>(
         accepted_count: Set(accepted),
         channel: Set(channel.as_str().to_owned()),
         received_at: Set(received_at),
+        source_id: Set(source_id.clone()),
+        as_of: Set(as_of),
     })
     .exec_without_returning(conn)
     .await?;
@@ -103,6 +121,8 @@ pub async fn record_submission<C: ConnectionTrait>(
         campaign_name: open.map(|c| c.name),
         received_at,
         replayed: false,
+        source_id,
+        as_of,
     };
     let event = OutboundEvent {
         kind: EventKind::SubmissionReceipt,
@@ -115,4 +135,60 @@ pub async fn record_submission<C: ConnectionTrait>(
     };
     outbox::enqueue(conn, &[event]).await?;
     Ok(receipt)
+}
+
+/// Where a stored row came from: the submission that brought it, by which channel, and for pulled data its source
+/// and the moment its data was true there.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub submission_id: String,
+    pub institution_code: String,
+    /// GRAPHQL, FILE, CLI or PULL.
+    pub channel: String,
+    pub received_at: DateTime<FixedOffset>,
+    /// The pull source (channel PULL).
+    pub source_id: Option<String>,
+    /// When the data was true at its source; for pushed data, when it was received.
+    pub as_of: DateTime<FixedOffset>,
+}
+
+impl From<submission::Model> for Provenance {
+    fn from(row: submission::Model) -> Self {
+        Provenance {
+            as_of: row.as_of.unwrap_or(row.received_at),
+            submission_id: row.id,
+            institution_code: row.institution_code,
+            channel: row.channel,
+            received_at: row.received_at,
+            source_id: row.source_id,
+        }
+    }
+}
+
+/// Loads the provenance of many rows in one query (registered on the schema, batched per request).
+pub struct ProvenanceLoader {
+    pub db: sea_orm::DatabaseConnection,
+}
+
+impl async_graphql::dataloader::Loader<String> for ProvenanceLoader {
+    type Value = Provenance;
+    type Error = std::sync::Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[String]) -> Result<std::collections::HashMap<String, Provenance>, Self::Error> {
+        let rows = submission::Entity::find()
+            .filter(submission::Column::Id.is_in(keys.iter().cloned()))
+            .all(&self.db)
+            .await
+            .map_err(std::sync::Arc::new)?;
+        Ok(rows.into_iter().map(|row| (row.id.clone(), Provenance::from(row))).collect())
+    }
+}
+
+/// The provenance of a row stored by `submission_id`, batched with the other rows of the answer.
+pub async fn provenance_of(
+    ctx: &async_graphql::Context<'_>,
+    submission_id: &str,
+) -> async_graphql::Result<Option<Provenance>> {
+    let loader = ctx.data::<async_graphql::dataloader::DataLoader<ProvenanceLoader>>()?;
+    loader.load_one(submission_id.to_owned()).await.map_err(|err| ApiError::Internal(Box::new(err)).into())
 }

@@ -97,6 +97,19 @@ pub async fn begin_transaction(db: &DatabaseConnection) -> Result<DatabaseTransa
 }
 
 impl Write {
+    /// Begins a write without idempotency key (a settings change: a subscription, a source): never a replay.
+    pub async fn begin_unkeyed<R: Serialize>(
+        db: &DatabaseConnection,
+        actor: Actor,
+        operation: &'static str,
+        request: &R,
+    ) -> Result<Write, ApiError> {
+        match Write::begin::<R, serde_json::Value>(db, actor, operation, None, request).await? {
+            Begun::Fresh(write) => Ok(write),
+            Begun::Replayed(_) => Err(ApiError::Internal("a write without idempotency key was replayed".into())),
+        }
+    }
+
     pub async fn begin<R: Serialize, T: DeserializeOwned>(
         db: &DatabaseConnection,
         actor: Actor,

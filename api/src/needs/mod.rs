@@ -24,7 +24,7 @@ use crate::access::principal::{Principal, ScopeLevel};
 use crate::context::db;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
-use crate::kernel::receipts::{Channel, SubmissionReceipt, record_submission};
+use crate::kernel::receipts::{Channel, Provenance, SubmissionReceipt, provenance_of, record_submission};
 use crate::kernel::write::{Begun, Write, begin_transaction, content_hash};
 use crate::pagination::{ConnectionFields, page_size};
 use crate::territory::service::Catalog;
@@ -266,6 +266,7 @@ pub async fn submit_needs(
 
 /// A needs indicator as stored.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct NeedsIndicator {
     pub departement_code: String,
     pub orientation_code: String,
@@ -275,6 +276,14 @@ pub struct NeedsIndicator {
     /// Number of people.
     pub value: i64,
     pub submission_id: String,
+}
+
+#[async_graphql::ComplexObject]
+impl NeedsIndicator {
+    /// Where the value came from: its submission, channel, and for pulled data its source and `asOf`.
+    async fn provenance(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Provenance>> {
+        provenance_of(ctx, &self.submission_id).await
+    }
 }
 
 #[derive(InputObject, Default, Serialize)]

@@ -23,7 +23,7 @@ use crate::access::principal::{Principal, Role, ScopeLevel};
 use crate::context::db;
 use crate::error::{ApiError, ApiResult};
 use crate::kernel::audit_log::Actor;
-use crate::kernel::receipts::{Channel, SubmissionReceipt, record_submission};
+use crate::kernel::receipts::{Channel, Provenance, SubmissionReceipt, provenance_of, record_submission};
 use crate::kernel::write::{Begun, Write, content_hash};
 use crate::money::Euros;
 use crate::pagination::{ConnectionFields, page_size};
@@ -65,7 +65,7 @@ pub struct SchoolPlansInput {
 
 /// A school-support plan at one version.
 #[derive(SimpleObject, Serialize, Deserialize, Clone, Debug)]
-#[graphql(name = "SchoolPlan")]
+#[graphql(name = "SchoolPlan", complex)]
 pub struct SchoolPlanRecord {
     pub id: String,
     pub academie_code: String,
@@ -80,6 +80,14 @@ pub struct SchoolPlanRecord {
     pub year: i32,
     pub version: i32,
     pub submission_id: String,
+}
+
+#[async_graphql::ComplexObject]
+impl SchoolPlanRecord {
+    /// Where this version came from: its submission, channel, and for pulled data its source and `asOf`.
+    async fn provenance(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Option<Provenance>> {
+        provenance_of(ctx, &self.submission_id).await
+    }
 }
 
 fn hundredths_to_decimal(value: i64) -> String {
