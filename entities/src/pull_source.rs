@@ -33,6 +33,8 @@ pub struct Model {
     pub last_modified: Option<String>,
     pub last_content_hash: Option<String>,
     pub last_success_at: Option<DateTimeWithTimeZone>,
+    /// The submission the last accepted document became.
+    pub last_submission_id: Option<String>,
     pub agent_id: Option<String>,
     pub created_at: DateTimeWithTimeZone,
 }

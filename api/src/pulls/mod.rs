@@ -436,6 +436,7 @@ fn check_input(input: &PullSourceInput, settings: &PullSettings) -> Result<pull_
         last_modified: None,
         last_content_hash: None,
         last_success_at: None,
+        last_submission_id: None,
         agent_id: None,
         created_at: audit::now_micros(),
     })

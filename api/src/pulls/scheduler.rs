@@ -45,6 +45,15 @@ struct Puller {
     instance: String,
 }
 
+/// The document a source's last successful run left it holding.
+struct Current {
+    etag: Option<String>,
+    last_modified: Option<String>,
+    content_hash: String,
+    /// The submission it became (None: the one already held).
+    submission_id: Option<String>,
+}
+
 /// A run being recorded.
 struct Run {
     outcome: &'static str,
@@ -54,8 +63,8 @@ struct Run {
     submission_id: Option<String>,
     content_hash: Option<String>,
     errors: Vec<Violation>,
-    /// Validators and hash of the document now held, when the run leaves the source up to date.
-    current: Option<(Option<String>, Option<String>, String)>,
+    /// What the source holds now, when the run leaves it up to date.
+    current: Option<Current>,
 }
 
 impl Run {
@@ -136,7 +145,7 @@ impl Puller {
         run.content_hash = Some(content_hash.clone());
         if source.last_content_hash.as_deref() == Some(content_hash.as_str()) {
             run.outcome = outcome::UNCHANGED;
-            run.current = Some((etag, last_modified, content_hash));
+            run.current = Some(Current { etag, last_modified, content_hash, submission_id: None });
             return run;
         }
         let agent = format!("pull:{}", source.id);
@@ -162,26 +171,32 @@ impl Puller {
         let as_of: DateTime<FixedOffset> = as_of
             .or_else(|| last_modified.as_deref().and_then(|d| DateTime::parse_from_rfc2822(d).ok()))
             .unwrap_or_else(now_micros);
-        // Keyed by the transition from the document held to this one: a pull retried after a crash replays the
-        // first answer instead of storing the document twice; a source going back to an earlier document is a
-        // new submission.
-        let previous = source.last_content_hash.as_deref().map_or("none", |h| &h[..h.len().min(16)]);
+        // Keyed by the submission held and the new content: a pull retried after a crash (its run unrecorded, so the
+        // source still names the same submission) replays the first answer instead of storing the document twice,
+        // while a source going back and forth between two documents is stored at each change.
+        let previous = source.last_submission_id.as_deref().unwrap_or("none");
         let key = format!("pull:{}:{previous}:{content_hash}", source.id);
         let channel = Channel::Pull { source_id: source.id.clone(), as_of };
         match submit_batch(&self.db, &self.reconciled, &self.catalog, &principal, batch, Some(key), channel).await {
             Ok(done) => {
                 run.outcome = outcome::ACCEPTED;
                 run.rows_accepted = if done.receipt.replayed { 0 } else { done.receipt.accepted };
-                run.submission_id = Some(done.receipt.submission_id);
+                run.submission_id = Some(done.receipt.submission_id.clone());
                 run.errors = done
                     .warnings
                     .into_iter()
                     .map(|w| Violation { path: w.path, code: w.code, message: w.message })
                     .collect();
-                run.current = Some((etag, last_modified, content_hash));
+                run.current = Some(Current {
+                    etag,
+                    last_modified,
+                    content_hash,
+                    submission_id: Some(done.receipt.submission_id),
+                });
             }
             Err(ApiError::ValidationFailed(violations)) => run.errors = violations,
             Err(err @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => {
+                tracing::warn!(source = %source.id, error = ?err, "pulled document not stored");
                 run.outcome = outcome::FAILED;
                 run.errors.push(problem("WRITE_FAILED", format!("la soumission n'a pas pu être enregistrée : {err}")));
             }
@@ -193,10 +208,19 @@ impl Puller {
     /// Pulls one claimed source and records the run.
     async fn pull(&self, source: pull_source::Model) {
         let started = now_micros();
-        let (fetched, attempts) = fetch(&self.client, &source, &self.settings).await;
-        let run = match fetched {
-            Ok(fetched) => self.take(&source, fetched, attempts).await,
-            Err(err) => Run::failed(attempts, err),
+        // Fetching ends well within the lease, so that no other instance takes the source up meanwhile.
+        let bound = self.settings.lease.mul_f64(0.6);
+        let run = match tokio::time::timeout(bound, fetch(&self.client, &source, &self.settings)).await {
+            Ok((Ok(fetched), attempts)) => self.take(&source, fetched, attempts).await,
+            Ok((Err(err), attempts)) => Run::failed(attempts, err),
+            Err(_) => Run::failed(
+                self.settings.attempts,
+                FetchError {
+                    status: None,
+                    message: format!("collecte interrompue après {} s (bail de la source)", bound.as_secs()),
+                    retryable: false,
+                },
+            ),
         };
         crate::observe::METRICS.pulls.with_label_values(&[&run.outcome.to_lowercase()]).inc();
         if let Err(err) = self.record(&source, started, run).await {
@@ -257,33 +281,40 @@ impl Puller {
         } else {
             interval
         };
-        let mut update = pull_source::Entity::update_many()
+        // The schedule, unless it changed during the run (resumed, paused, asked to pull now): then that stands.
+        pull_source::Entity::update_many()
             .col_expr(pull_source::Column::ConsecutiveFailures, Expr::value(failures))
             .col_expr(pull_source::Column::NextPullAt, Expr::value(epoch_ms(now + wait)))
-            .col_expr(pull_source::Column::LockedUntil, Expr::value(Option::<i64>::None))
-            .col_expr(pull_source::Column::LockedBy, Expr::value(Option::<String>::None));
-        if run.succeeded() {
-            update = update.col_expr(pull_source::Column::LastSuccessAt, Expr::value(finished));
-        }
-        if let Some((etag, last_modified, hash)) = run.current.take() {
-            update = update
-                .col_expr(pull_source::Column::Etag, Expr::value(etag))
-                .col_expr(pull_source::Column::LastModified, Expr::value(last_modified))
-                .col_expr(pull_source::Column::LastContentHash, Expr::value(hash));
-        }
-        update
-            .filter(pull_source::Column::Id.eq(source.id.clone()))
-            .filter(pull_source::Column::LockedBy.eq(self.instance.clone()))
-            .exec(&self.db)
-            .await?;
-        // A source paused meanwhile stays paused.
-        pull_source::Entity::update_many()
             .col_expr(
                 pull_source::Column::Status,
                 Expr::value(if degraded { status::DEGRADED } else { status::ACTIVE }),
             )
             .filter(pull_source::Column::Id.eq(source.id.clone()))
-            .filter(pull_source::Column::Status.ne(status::PAUSED))
+            .filter(pull_source::Column::LockedBy.eq(self.instance.clone()))
+            .filter(pull_source::Column::Status.eq(source.status.clone()))
+            .filter(pull_source::Column::NextPullAt.eq(source.next_pull_at))
+            .filter(pull_source::Column::ConsecutiveFailures.eq(source.consecutive_failures))
+            .exec(&self.db)
+            .await?;
+        // What the source now holds, and its claim released (if this instance still holds it).
+        let mut update = pull_source::Entity::update_many()
+            .col_expr(pull_source::Column::LockedUntil, Expr::value(Option::<i64>::None))
+            .col_expr(pull_source::Column::LockedBy, Expr::value(Option::<String>::None));
+        if run.succeeded() {
+            update = update.col_expr(pull_source::Column::LastSuccessAt, Expr::value(finished));
+        }
+        if let Some(current) = run.current.take() {
+            update = update
+                .col_expr(pull_source::Column::Etag, Expr::value(current.etag))
+                .col_expr(pull_source::Column::LastModified, Expr::value(current.last_modified))
+                .col_expr(pull_source::Column::LastContentHash, Expr::value(current.content_hash));
+            if let Some(submission) = current.submission_id {
+                update = update.col_expr(pull_source::Column::LastSubmissionId, Expr::value(submission));
+            }
+        }
+        update
+            .filter(pull_source::Column::Id.eq(source.id.clone()))
+            .filter(pull_source::Column::LockedBy.eq(self.instance.clone()))
             .exec(&self.db)
             .await?;
         Ok(())
