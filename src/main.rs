@@ -348,7 +348,9 @@ async fn main() -> ExitCode {
                 Err(err) => return fail(err),
             };
             let addr = app.local_addr();
-            tracing::info!("listening on http://{addr} (GraphiQL: http://{addr}/graphql)");
+            tracing::info!(
+                "listening on http://{addr} (GraphiQL: http://{addr}/graphql, dashboard: http://{addr}/tableau)"
+            );
             match app.run().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => fail(format_args!("server stopped: {err}")),

@@ -146,10 +146,16 @@ impl App {
         };
         let deadlines = crate::campaigns::deadlines::spawn_watch(background_db.clone(), gate.catalog.clone());
         let gate_catalog = gate.catalog.clone();
+        let pages = crate::pages::PagesState {
+            executor: state.executor.clone(),
+            gate: gate.clone(),
+            dev_secret: config.dev_jwt_secret.as_ref().filter(|_| !production).map(|s| s.expose().to_owned()),
+            secure_cookies: production,
+        };
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
         let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks);
         let puller = crate::pulls::scheduler::spawn(background_db, reconciled.clone(), gate_catalog, config.pulls);
-        let router = crate::routes::router(state, exports, probes, config.limits.max_body_bytes);
+        let router = crate::routes::router(state, exports, pages, probes, config.limits.max_body_bytes);
         Ok(App {
             listener,
             router,

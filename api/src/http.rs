@@ -50,8 +50,13 @@ pub async fn authenticate(state: &Gate, headers: &HeaderMap) -> Result<Authentic
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthenticated(AuthError::Malformed))?;
-    let verified = state.authenticator.verify(token).await.map_err(unauthenticated)?;
-    let principal = resolve_principal(&state.access, &state.catalog, verified).map_err(unauthenticated)?;
+    authenticate_token(state, token).await.map_err(unauthenticated)
+}
+
+/// The principal a token stands for (from a header, or the pages' session cookie).
+pub async fn authenticate_token(state: &Gate, token: &str) -> Result<Authentication, AuthError> {
+    let verified = state.authenticator.verify(token).await?;
+    let principal = resolve_principal(&state.access, &state.catalog, verified)?;
     state.access.saw(&principal);
     Ok(Authentication::Authenticated(Box::new(principal)))
 }

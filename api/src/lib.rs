@@ -26,6 +26,7 @@ pub mod kernel;
 pub mod money;
 pub mod needs;
 pub mod observe;
+pub mod pages;
 pub mod pagination;
 pub mod programming;
 pub mod pulls;

@@ -23,11 +23,33 @@ pub struct Probes {
     pub pools: Vec<(&'static str, sea_orm::DatabaseConnection)>,
 }
 
-pub fn router(graphql_state: HttpState, exports: ExportState, probes: Probes, max_body_bytes: usize) -> Router {
+pub fn router(
+    graphql_state: HttpState,
+    exports: ExportState,
+    pages: crate::pages::PagesState,
+    probes: Probes,
+    max_body_bytes: usize,
+) -> Router {
+    use crate::pages as p;
     Router::new()
         .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post))
         .with_state(graphql_state)
         .merge(Router::new().route("/exports/{file}", get(export::export)).with_state(exports))
+        .merge(
+            Router::new()
+                .route("/tableau", get(p::overview))
+                .route("/tableau/mesures", get(p::measures))
+                .route("/tableau/mesures/{id}", get(p::measure))
+                .route("/tableau/constats", get(p::findings))
+                .route("/tableau/export/{file}", get(p::findings_export))
+                .route("/tableau/campagnes", get(p::campaigns))
+                .route("/tableau/direct", get(p::live))
+                .route("/tableau/connexion", get(p::sign_in_form).post(p::sign_in))
+                .route("/tableau/deconnexion", axum::routing::post(p::sign_out))
+                .route("/tableau/style.css", get(p::stylesheet))
+                .route("/tableau/app.js", get(p::script))
+                .with_state(pages),
+        )
         .merge(
             Router::new()
                 .route("/healthz", get(healthz))

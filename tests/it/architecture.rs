@@ -19,6 +19,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("file channel", &["files", "demo"]),
     ("pull channel", &["pulls"]),
     ("GraphQL channel", &["graphql"]),
+    ("page channel", &["pages"]),
     ("configuration and routes", &["config", "routes"]),
     ("composition", &["app", "lib"]),
 ];

@@ -1,0 +1,535 @@
+//! The page channel: the dashboard people open every morning, served by the hub itself (server-rendered HTML,
+//! charts drawn as SVG, in French). Every figure on a page is the answer of a GraphQL operation executed for the
+//! signed-in person on the same schema, policy table, masking and reconciled state as the API: a page cannot show
+//! what the API would not. Live updates come from the co-financing status subscription, as server-sent events.
+//!
+//! Sign-in: in development, a form that mints a development token for a chosen role and territory; the token is
+//! kept in an HttpOnly, SameSite=Lax session cookie (Secure outside development). Every form carries a CSRF token
+//! (double submit: a cookie and a hidden field that must match), and a POST from another origin is refused.
+
+mod views;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use async_graphql::{Request, Variables};
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::access::dev::{DevTokenRequest, institution_for, sign};
+use crate::access::principal::{Authentication, Role};
+use crate::files::tabular::{CellKind, write_csv, write_xlsx};
+use crate::graphql::executor::HubExecutor;
+use crate::http::{Gate, authenticate_token};
+
+/// The session cookie: the bearer token of the signed-in person.
+const SESSION_COOKIE: &str = "cnh_session";
+/// The CSRF cookie, echoed in every form.
+const CSRF_COOKIE: &str = "cnh_csrf";
+/// How long a development sign-in lasts.
+const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// What the pages need.
+#[derive(Clone)]
+pub struct PagesState {
+    pub executor: HubExecutor,
+    pub gate: Gate,
+    /// The development issuer's secret: the sign-in form exists only with it, outside production.
+    pub dev_secret: Option<String>,
+    /// Cookies are marked Secure (HTTPS only) outside development.
+    pub secure_cookies: bool,
+}
+
+/// The static files of the pages.
+pub async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("style.css")).into_response()
+}
+
+pub async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("app.js")).into_response()
+}
+
+fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> HeaderValue {
+    let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        text.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        text.push_str("; Secure");
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("cnh_invalid=; Path=/"))
+}
+
+fn new_csrf() -> String {
+    format!("{:032x}", uuid::Uuid::new_v4().as_u128())
+}
+
+/// The CSRF token of this browser, and the cookie to set when it had none.
+fn csrf_of(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
+    match cookies(headers).get(CSRF_COOKIE).filter(|t| t.len() == 32) {
+        Some(token) => (token.clone(), None),
+        None => {
+            let token = new_csrf();
+            let set = cookie(CSRF_COOKIE, &token, None, secure);
+            (token, Some(set))
+        }
+    }
+}
+
+/// A form's CSRF field matches the cookie, and the request comes from this origin (when the browser says).
+fn csrf_ok(headers: &HeaderMap, field: &str) -> bool {
+    let same_origin = match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin = origin.to_str().unwrap_or_default();
+            let host = host.to_str().unwrap_or_default();
+            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+        }
+        _ => true,
+    };
+    same_origin && cookies(headers).get(CSRF_COOKIE).is_some_and(|c| c.len() == 32 && c == field)
+}
+
+fn html(status: StatusCode, body: maud::Markup, csrf_cookie: Option<HeaderValue>) -> Response {
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body.into_string()).into_response();
+    let headers = response.headers_mut();
+    // Scripts and styles from the hub only; no framing.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(set) = csrf_cookie {
+        headers.append(header::SET_COOKIE, set);
+    }
+    response
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// The signed-in person, from the session cookie: None when there is none or it no longer holds (expired, revoked,
+/// institution suspended).
+async fn session(state: &PagesState, headers: &HeaderMap) -> Option<Authentication> {
+    let token = cookies(headers).remove(SESSION_COOKIE).filter(|t| !t.is_empty())?;
+    match authenticate_token(&state.gate, &token).await {
+        Ok(auth @ Authentication::Authenticated(_)) => Some(auth),
+        _ => None,
+    }
+}
+
+/// Runs a GraphQL operation for the signed-in person; the errors' messages when it fails.
+async fn ask(state: &PagesState, auth: &Authentication, query: &str, variables: Value) -> Result<Value, Vec<String>> {
+    let request = Request::new(query).variables(Variables::from_json(variables));
+    let response = state.executor.execute(request, auth.clone()).await;
+    if !response.errors.is_empty() {
+        return Err(response.errors.into_iter().map(|e| e.message).collect());
+    }
+    serde_json::to_value(&response.data).map_err(|e| vec![e.to_string()])
+}
+
+/// A page for the signed-in person, or the way to the sign-in form.
+macro_rules! signed_in {
+    ($state:expr, $headers:expr) => {
+        match session(&$state, &$headers).await {
+            Some(auth) => auth,
+            None => return redirect("/tableau/connexion"),
+        }
+    };
+}
+
+/// Who is signed in, as the header shows it.
+async fn who(state: &PagesState, auth: &Authentication) -> views::Who {
+    let me = ask(state, auth, "{ me { role institution { code name } } }", json!({})).await.unwrap_or_default();
+    views::Who {
+        role: me["me"]["role"].as_str().unwrap_or_default().to_owned(),
+        institution: me["me"]["institution"]["name"].as_str().unwrap_or_default().to_owned(),
+        code: me["me"]["institution"]["code"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+const OVERVIEW: &str = "{
+  reconciliation {
+    envelopes { regionCode compartment notified committed headroom }
+    statusCounts { status count }
+    findingCounts { code severity count }
+    needsCoverage { masked threshold rows { regionCode departementCode orientationCodes peopleWaiting cretonAdults programmedSolutions coverageRatio } }
+    schoolMatching { regionCode academieCode year plannedCost committed balance }
+  }
+}";
+
+const MEASURES: &str = "query ($status: CoFinancingStatus) {
+  coFinancingStatus(filter: { status: $status }, first: 100) {
+    totalCount
+    nodes { status awaitedCofinancerCode measure { id reference label departementCode categoryCode solutions } findings { code message } }
+  }
+}";
+
+/// `GET /tableau`: where the territory stands.
+pub async fn overview(State(state): State<PagesState>, headers: HeaderMap) -> Response {
+    let auth = signed_in!(state, headers);
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    let who = who(&state, &auth).await;
+    let report = ask(&state, &auth, OVERVIEW, json!({})).await;
+    // Measure by measure only for those who may see them (a dashboard sees aggregates).
+    let measures = ask(&state, &auth, MEASURES, json!({ "status": null })).await.ok();
+    html(StatusCode::OK, views::overview(&who, &csrf, report, measures.as_ref()), set)
+}
+
+#[derive(Deserialize, Default)]
+pub struct MeasuresQuery {
+    statut: Option<String>,
+}
+
+/// `GET /tableau/mesures?statut=…`: the measures behind a co-financing status.
+pub async fn measures(
+    State(state): State<PagesState>,
+    headers: HeaderMap,
+    Query(query): Query<MeasuresQuery>,
+) -> Response {
+    let auth = signed_in!(state, headers);
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    let who = who(&state, &auth).await;
+    let status = query.statut.filter(|s| !s.is_empty());
+    let answer = ask(&state, &auth, MEASURES, json!({ "status": status })).await;
+    html(StatusCode::OK, views::measures(&who, &csrf, status.as_deref(), answer), set)
+}
+
+const FINDINGS: &str = "{ reconciliation { findings { code severity message regionCode departementCodes subject subjectKind figures { name value unit } } } }";
+
+/// Filters of the findings list (French names, as in the page's address).
+#[derive(Deserialize, Default, Clone)]
+pub struct FindingFilter {
+    pub code: Option<String>,
+    pub severite: Option<String>,
+    pub departement: Option<String>,
+    pub categorie: Option<String>,
+    pub annee: Option<String>,
+}
+
+impl FindingFilter {
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// Whether a finding passes the filters; a category or a year is matched against the finding's figures.
+    fn keeps(&self, finding: &Value) -> bool {
+        let figure = |names: &[&str]| -> Vec<String> {
+            finding["figures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|f| names.iter().any(|n| f["name"].as_str().is_some_and(|name| name.eq_ignore_ascii_case(n))))
+                .filter_map(|f| f["value"].as_str().map(str::to_owned))
+                .collect()
+        };
+        Self::given(&self.code).is_none_or(|c| finding["code"] == c)
+            && Self::given(&self.severite).is_none_or(|s| finding["severity"] == s)
+            && Self::given(&self.departement)
+                .is_none_or(|d| finding["departementCodes"].as_array().is_some_and(|ds| ds.iter().any(|x| x == d)))
+            && Self::given(&self.categorie)
+                .is_none_or(|c| figure(&["categorie", "category", "categoryCode"]).iter().any(|v| v == c))
+            && Self::given(&self.annee).is_none_or(|y| {
+                figure(&["annee", "year"]).iter().any(|v| v == y)
+                    || finding["message"].as_str().is_some_and(|m| m.contains(y))
+            })
+    }
+
+    fn query_string(&self) -> String {
+        let pairs = [
+            ("code", &self.code),
+            ("severite", &self.severite),
+            ("departement", &self.departement),
+            ("categorie", &self.categorie),
+            ("annee", &self.annee),
+        ];
+        pairs
+            .iter()
+            .filter_map(|(k, v)| Self::given(v).map(|v| format!("{k}={}", percent(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Percent-encodes a query value (letters, digits and `-_.~` as they are).
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn findings_of(
+    state: &PagesState,
+    auth: &Authentication,
+    filter: &FindingFilter,
+) -> Result<(Vec<Value>, Vec<Value>), Vec<String>> {
+    let answer = ask(state, auth, FINDINGS, json!({})).await?;
+    let all: Vec<Value> = answer["reconciliation"]["findings"].as_array().cloned().unwrap_or_default();
+    let kept = all.iter().filter(|f| filter.keeps(f)).cloned().collect();
+    Ok((all, kept))
+}
+
+/// `GET /tableau/constats`: the findings, filtered.
+pub async fn findings(
+    State(state): State<PagesState>,
+    headers: HeaderMap,
+    Query(filter): Query<FindingFilter>,
+) -> Response {
+    let auth = signed_in!(state, headers);
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    let who = who(&state, &auth).await;
+    let found = findings_of(&state, &auth, &filter).await;
+    html(StatusCode::OK, views::findings(&who, &csrf, &filter, &filter.query_string(), found), set)
+}
+
+/// `GET /tableau/export/constats.csv` and `.xlsx`: the same filtered list as a spreadsheet.
+pub async fn findings_export(
+    State(state): State<PagesState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    Query(filter): Query<FindingFilter>,
+) -> Response {
+    let auth = signed_in!(state, headers);
+    let (kept, format) = match (findings_of(&state, &auth, &filter).await, file.as_str()) {
+        (Ok((_, kept)), "constats.csv") => (kept, "csv"),
+        (Ok((_, kept)), "constats.xlsx") => (kept, "xlsx"),
+        (Err(messages), _) => return (StatusCode::FORBIDDEN, messages.join(" ; ")).into_response(),
+        _ => return (StatusCode::NOT_FOUND, "export inconnu : constats.csv ou constats.xlsx").into_response(),
+    };
+    let headers_row = ["Code", "Gravité", "Région", "Départements", "Objet", "Message", "Chiffres"];
+    let rows: Vec<Vec<String>> = kept
+        .iter()
+        .map(|f| {
+            let figures: Vec<String> = f["figures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| format!("{} = {} {}", text(&g["name"]), text(&g["value"]), text(&g["unit"])).trim().to_owned())
+                .collect();
+            vec![
+                text(&f["code"]),
+                text(&f["severity"]),
+                text(&f["regionCode"]),
+                f["departementCodes"].as_array().into_iter().flatten().map(text).collect::<Vec<_>>().join(", "),
+                text(&f["subject"]),
+                text(&f["message"]),
+                figures.join(" | "),
+            ]
+        })
+        .collect();
+    if format == "csv" {
+        return ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], write_csv(&headers_row, &rows)).into_response();
+    }
+    match write_xlsx("Constats", &headers_row, &[CellKind::Text; 7], &rows) {
+        Ok(bytes) => {
+            ([(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")], bytes)
+                .into_response()
+        }
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err).into_response(),
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+const MEASURE: &str = "query ($id: ID!) {
+  measure(id: $id) {
+    id reference label regionCode departementCode categoryCode solutions unit nature compartment plannedInstallation status version updatedAt updatedBy
+    commitments { id funder funderCode costComponent fullYearAmount capacity installationDate decisionRef status version }
+    history {
+      versions { version recordedAt recordedBy submissionId measure { label solutions plannedInstallation status } }
+      statusChanges { previousStatus status findingCodes recordedAt }
+    }
+  }
+}";
+
+/// `GET /tableau/mesures/{id}`: a measure, its commitments, versions and status history.
+pub async fn measure(State(state): State<PagesState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let auth = signed_in!(state, headers);
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    let who = who(&state, &auth).await;
+    let answer = ask(&state, &auth, MEASURE, json!({ "id": id })).await;
+    let status = if answer.is_ok() { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    html(status, views::measure(&who, &csrf, answer), set)
+}
+
+/// `GET /tableau/campagnes`: per institution, submitted, late or missing against each campaign's deadline.
+pub async fn campaigns(State(state): State<PagesState>, headers: HeaderMap) -> Response {
+    let auth = signed_in!(state, headers);
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    let who = who(&state, &auth).await;
+    let listed = ask(&state, &auth, "{ campaigns { id name dataKind opensOn deadline closesOn } }", json!({})).await;
+    let mut campaigns = Vec::new();
+    if let Ok(listed) = &listed {
+        for campaign in listed["campaigns"].as_array().into_iter().flatten() {
+            let status = ask(
+                &state,
+                &auth,
+                "query ($id: ID!) { campaignStatus(campaignId: $id) { institutionCode institutionName standing submissions lastSubmissionAt } }",
+                json!({ "id": campaign["id"] }),
+            )
+            .await;
+            campaigns.push((campaign.clone(), status));
+        }
+    }
+    html(StatusCode::OK, views::campaigns(&who, &csrf, listed.map(|_| campaigns)), set)
+}
+
+/// `GET /tableau/direct`: co-financing status changes of the person's territory as server-sent events, from the
+/// GraphQL subscription (same policy and territory).
+pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Response {
+    let Some(auth) = session(&state, &headers).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let request = Request::new(
+        "subscription { coFinancingStatusChanged { measureId regionCode departementCode previousStatus status findingCodes at } }",
+    )
+    .data(auth);
+    let stream = state.executor.guarded().execute_stream(request).map(|response| {
+        let event = if response.errors.is_empty() {
+            let data = serde_json::to_value(&response.data).unwrap_or_default();
+            Event::default().event("statut").data(data["coFinancingStatusChanged"].to_string())
+        } else {
+            Event::default().event("erreur").data(response.errors[0].message.clone())
+        };
+        Ok::<_, Infallible>(event)
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// `GET /tableau/connexion`: the sign-in form (development: a role and a territory).
+pub async fn sign_in_form(State(state): State<PagesState>, headers: HeaderMap) -> Response {
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    html(StatusCode::OK, views::sign_in(&csrf, state.dev_secret.is_some(), None), set)
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    csrf: String,
+    role: String,
+    territoire: Option<String>,
+}
+
+/// `POST /tableau/connexion`: mints a development token for the chosen role and territory, kept as the session.
+pub async fn sign_in(State(state): State<PagesState>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    let refuse = |status, message: &str| {
+        html(status, views::sign_in(&csrf, state.dev_secret.is_some(), Some(message)), set.clone())
+    };
+    if !csrf_ok(&headers, &form.csrf) {
+        return refuse(StatusCode::FORBIDDEN, "Le formulaire a expiré : rechargez la page et recommencez.");
+    }
+    let Some(secret) = state.dev_secret.as_deref() else {
+        return refuse(StatusCode::NOT_FOUND, "La connexion de développement n'est pas disponible sur ce hub.");
+    };
+    let Some(role) = Role::parse(&form.role) else {
+        return refuse(StatusCode::BAD_REQUEST, "Rôle inconnu.");
+    };
+    let territory = form.territoire.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let mut request = DevTokenRequest { role: Some(role), ..Default::default() };
+    match role {
+        Role::Ars | Role::Dashboard => request.region = territory,
+        Role::Collectivite | Role::Mdph => request.departement = territory,
+        Role::Rectorat => request.academie = territory,
+        Role::Cnsa | Role::Admin => {}
+    }
+    let reference = match migration::reference::parse::parse(&migration::reference::Sources::embedded()) {
+        Ok(reference) => reference,
+        Err(err) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+    };
+    let token = institution_for(&request, &reference).and_then(|institution| {
+        sign(secret, &institution, role == Role::Dashboard, "agent.tableau@cnh-hub.invalid", SESSION_TTL)
+    });
+    let token = match token {
+        Ok(token) => token,
+        Err(err) => return refuse(StatusCode::BAD_REQUEST, &format!("Territoire refusé : {err}")),
+    };
+    let mut response = redirect("/tableau");
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookie(SESSION_COOKIE, &token, Some(SESSION_TTL.as_secs()), state.secure_cookies));
+    // A fresh CSRF token for the session.
+    response.headers_mut().append(header::SET_COOKIE, cookie(CSRF_COOKIE, &new_csrf(), None, state.secure_cookies));
+    response
+}
+
+#[derive(Deserialize)]
+pub struct SignOut {
+    csrf: String,
+}
+
+/// `POST /tableau/deconnexion`: forgets the session.
+pub async fn sign_out(State(state): State<PagesState>, headers: HeaderMap, Form(form): Form<SignOut>) -> Response {
+    if !csrf_ok(&headers, &form.csrf) {
+        return (StatusCode::FORBIDDEN, "Formulaire expiré : rechargez la page.").into_response();
+    }
+    let mut response = redirect("/tableau/connexion");
+    response.headers_mut().append(header::SET_COOKIE, cookie(SESSION_COOKIE, "", Some(0), state.secure_cookies));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_from_every_header_line() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; cnh_csrf=0123456789abcdef0123456789abcdef"));
+        headers.append(header::COOKIE, HeaderValue::from_static("cnh_session=tok"));
+        let read = cookies(&headers);
+        assert_eq!(read.get("cnh_session").map(String::as_str), Some("tok"));
+        assert!(csrf_ok(&headers, "0123456789abcdef0123456789abcdef"));
+        assert!(!csrf_ok(&headers, "ffff456789abcdef0123456789abcdef"));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        headers.insert(header::HOST, HeaderValue::from_static("hub.example"));
+        assert!(!csrf_ok(&headers, "0123456789abcdef0123456789abcdef"), "another origin is refused");
+    }
+
+    #[test]
+    fn filters_keep_what_they_name() {
+        let finding = json!({ "code": "ENVELOPE_EXCEEDED", "severity": "ERROR", "departementCodes": ["69"],
+            "message": "en 2026", "figures": [{ "name": "annee", "value": "2026", "unit": "" }] });
+        let filter = |code: &str, dep: &str, year: &str| FindingFilter {
+            code: Some(code.into()),
+            departement: Some(dep.into()),
+            annee: Some(year.into()),
+            ..Default::default()
+        };
+        assert!(filter("ENVELOPE_EXCEEDED", "69", "2026").keeps(&finding));
+        assert!(filter("", "", "").keeps(&finding));
+        assert!(!filter("OTHER", "", "").keeps(&finding));
+        assert!(!filter("", "75", "").keeps(&finding));
+        assert!(!filter("", "", "2027").keeps(&finding));
+        assert_eq!(filter("A B", "", "").query_string(), "code=A%20B");
+    }
+}

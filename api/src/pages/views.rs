@@ -1,0 +1,588 @@
+//! The pages' HTML (maud: escaped by default, checked at compile time) and their charts, drawn as SVG with the
+//! table they summarise beside them. French labels of the API's codes live here.
+
+use std::collections::BTreeMap;
+
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use super::FindingFilter;
+use crate::money::{Euros, basis_points_to_french_percent, ratio_basis_points};
+
+/// What a GraphQL operation answered, or its errors' messages.
+pub type Answer<T> = Result<T, Vec<String>>;
+
+/// The signed-in person, as the header shows them.
+pub struct Who {
+    pub role: String,
+    pub institution: String,
+    pub code: String,
+}
+
+fn text(value: &Value) -> String {
+    super::text(value)
+}
+
+fn list(value: &Value) -> &[Value] {
+    value.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Cents of an API amount ("1250.50").
+fn cents(value: &Value) -> i64 {
+    value.as_str().and_then(|t| Euros::parse(t).ok()).map_or(0, |e| e.0)
+}
+
+/// A moment as a person in France reads it: "04/12/2026 à 11:25" (Paris time).
+fn when(value: &Value) -> String {
+    let Some(text) = value.as_str() else { return "—".to_owned() };
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(at) => {
+            let utc = at.with_timezone(&chrono::Utc);
+            let day = crate::calendar::paris_day(utc);
+            let local = utc.with_timezone(&crate::calendar::paris_offset_at_end_of(day));
+            local.format("%d/%m/%Y à %H:%M").to_string()
+        }
+        Err(_) => text.to_owned(),
+    }
+}
+
+/// A day as a person in France reads it: "01/09/2026".
+fn day(value: &Value) -> String {
+    let Some(text) = value.as_str() else { return "—".to_owned() };
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.format("%d/%m/%Y").to_string())
+        .unwrap_or_else(|_| text.to_owned())
+}
+
+fn euros(value: &Value) -> String {
+    Euros(cents(value)).to_french()
+}
+
+pub fn status_label(code: &str) -> &'static str {
+    match code {
+        "BALANCED" => "Équilibrée",
+        "AWAITING_COFINANCER" => "En attente du cofinanceur",
+        "AMOUNT_MISMATCH" => "Montants discordants",
+        "SHARE_MISMATCH" => "Parts discordantes",
+        "CAPACITY_MISMATCH" => "Capacités discordantes",
+        "SCHEDULE_MISMATCH" => "Calendriers discordants",
+        "ABANDONED" => "Abandonnée",
+        "UNEXPECTED_COFINANCER" => "Cofinanceur inattendu",
+        "SINGLE_FUNDER" => "Financeur unique",
+        "" => "—",
+        _ => "Autre",
+    }
+}
+
+fn severity_label(code: &str) -> &'static str {
+    match code {
+        "ERROR" => "Erreur",
+        "WARNING" => "Alerte",
+        "INFO" => "Information",
+        _ => "—",
+    }
+}
+
+fn compartment_label(code: &str) -> &'static str {
+    match code {
+        "SOCLE" => "Socle",
+        "PRECOCE" => "Précoce",
+        "ECOLE" => "École",
+        _ => "Autre",
+    }
+}
+
+fn role_label(code: &str) -> &'static str {
+    match code {
+        "CNSA" => "CNSA",
+        "ARS" => "Agence régionale de santé",
+        "COLLECTIVITE" => "Conseil départemental",
+        "MDPH" => "MDPH",
+        "RECTORAT" => "Rectorat",
+        "DASHBOARD" => "Tableau de bord (agrégats)",
+        "ADMIN" => "Opérateur du hub",
+        _ => "",
+    }
+}
+
+fn standing_label(code: &str) -> &'static str {
+    match code {
+        "ON_TIME" => "Transmis à temps",
+        "LATE" => "Transmis en retard",
+        "MISSING" => "Manquant",
+        "PENDING" => "Attendu",
+        _ => "—",
+    }
+}
+
+/// The frame of every page.
+fn layout(title: &str, who: Option<&Who>, csrf: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — cnh-hub" }
+                link rel="stylesheet" href="/tableau/style.css";
+                script src="/tableau/app.js" defer {}
+            }
+            body {
+                a class="skip" href="#contenu" { "Aller au contenu" }
+                header class="bandeau" {
+                    p class="marque" { "cnh-hub" span { " — 50 000 solutions" } }
+                    @if let Some(who) = who {
+                        nav aria-label="Navigation principale" {
+                            ul {
+                                li { a href="/tableau" { "Vue d'ensemble" } }
+                                li { a href="/tableau/constats" { "Constats" } }
+                                li { a href="/tableau/mesures" { "Mesures" } }
+                                li { a href="/tableau/campagnes" { "Campagnes" } }
+                            }
+                        }
+                        div class="qui" {
+                            p { strong { (who.institution) } " (" (who.code) ") — " (role_label(&who.role)) }
+                            form method="post" action="/tableau/deconnexion" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" { "Se déconnecter" }
+                            }
+                        }
+                    }
+                }
+                main id="contenu" tabindex="-1" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+fn errors(messages: &[String]) -> Markup {
+    html! {
+        div class="erreur" role="alert" {
+            p { "Le hub n'a pas pu répondre :" }
+            ul { @for m in messages { li { (m) } } }
+        }
+    }
+}
+
+/// Horizontal bars: one per row, its value as a share of `max`, labelled; the table beside it says the same.
+fn bars(id: &str, caption: &str, rows: &[(String, i64, String)], max: i64) -> Markup {
+    let height = 28 * rows.len().max(1) + 8;
+    html! {
+        figure class="graphique" {
+            svg role="img" aria-labelledby=(format!("{id}-titre")) viewBox=(format!("0 0 860 {height}")) width="100%" {
+                title id=(format!("{id}-titre")) { (caption) }
+                @for (i, (label, value, shown)) in rows.iter().enumerate() {
+                    @let y = 8 + i * 28;
+                    @let width = if max > 0 { (i128::from((*value).max(0)) * 360 / i128::from(max)) as i64 } else { 0 };
+                    text x="0" y=(y + 15) class="etiquette" { (label) }
+                    rect x="220" y=(y) width="360" height="18" class="fond" {}
+                    rect x="220" y=(y) width=(width) height="18" class="barre" {}
+                    text x="592" y=(y + 14) class="valeur" { (shown) }
+                }
+            }
+            figcaption { (caption) " (les chiffres exacts sont dans le tableau ci-dessous)" }
+        }
+    }
+}
+
+pub fn overview(who: &Who, csrf: &str, report: Result<Value, Vec<String>>, measures: Option<&Value>) -> Markup {
+    let body = match report {
+        Err(messages) => errors(&messages),
+        Ok(report) => {
+            let r = &report["reconciliation"];
+            // Envelopes summed per compartment for the chart; the table keeps each region.
+            let mut per_compartment: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            for e in list(&r["envelopes"]) {
+                let entry = per_compartment.entry(text(&e["compartment"])).or_default();
+                entry.0 += cents(&e["notified"]);
+                entry.1 += cents(&e["committed"]);
+            }
+            let envelope_rows: Vec<(String, i64, String)> = per_compartment
+                .iter()
+                .map(|(c, (notified, committed))| {
+                    let share = ratio_basis_points(*committed, *notified)
+                        .map(|bp| format!("{} %", basis_points_to_french_percent(bp)))
+                        .unwrap_or_else(|| "—".into());
+                    (
+                        compartment_label(c).to_owned(),
+                        *committed,
+                        format!("{} engagés ({share})", Euros(*committed).to_french()),
+                    )
+                })
+                .collect();
+            let envelope_max = per_compartment.values().map(|(n, c)| (*n).max(*c)).max().unwrap_or(0);
+            let statuses: Vec<(String, i64, String)> = list(&r["statusCounts"])
+                .iter()
+                .map(|s| {
+                    let count = s["count"].as_i64().unwrap_or(0);
+                    (status_label(&text(&s["status"])).to_owned(), count, count.to_string())
+                })
+                .collect();
+            let status_max = statuses.iter().map(|s| s.1).max().unwrap_or(0);
+            let coverage = &r["needsCoverage"];
+            html! {
+                section aria-labelledby="enveloppes" {
+                    h2 id="enveloppes" { "Enveloppes : notifié, engagé, marge" }
+                    @if envelope_rows.is_empty() {
+                        p { "Les enveloppes se lisent à l'échelle d'une région entière." }
+                    } @else {
+                        (bars("graphique-enveloppes", "Autorisations d'engagement engagées par compartiment", &envelope_rows, envelope_max))
+                        table {
+                            caption { "Enveloppes par région et compartiment" }
+                            thead { tr { th scope="col" { "Région" } th scope="col" { "Compartiment" } th scope="col" { "Notifié" } th scope="col" { "Engagé" } th scope="col" { "Marge" } } }
+                            tbody {
+                                @for e in list(&r["envelopes"]) {
+                                    tr {
+                                        th scope="row" { (text(&e["regionCode"])) }
+                                        td { (compartment_label(&text(&e["compartment"]))) }
+                                        td class="nombre" { (euros(&e["notified"])) }
+                                        td class="nombre" { (euros(&e["committed"])) }
+                                        td class=(if cents(&e["headroom"]) < 0 { "nombre negatif" } else { "nombre" }) { (euros(&e["headroom"])) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="statuts" {
+                    h2 id="statuts" { "Statuts de cofinancement" }
+                    (bars("graphique-statuts", "Mesures par statut de cofinancement", &statuses, status_max))
+                    table {
+                        caption { "Mesures par statut" }
+                        thead { tr { th scope="col" { "Statut" } th scope="col" { "Mesures" } } }
+                        tbody id="comptes-statuts" {
+                            @for s in list(&r["statusCounts"]) {
+                                tr {
+                                    th scope="row" { a href=(format!("/tableau/mesures?statut={}", text(&s["status"]))) { (status_label(&text(&s["status"]))) } }
+                                    td class="nombre" data-status-count=(text(&s["status"])) { (text(&s["count"])) }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="direct" {
+                    h2 id="direct" { "En direct" }
+                    p { "Les changements de statut de votre territoire s'affichent ici dès qu'ils sont enregistrés." }
+                    ul id="evolutions" aria-live="polite" data-live="/tableau/direct" {}
+                }
+                @if let Some(measures) = measures {
+                    (measure_table(measures, "Mesures de votre territoire (100 premières)"))
+                }
+                section aria-labelledby="constats-resume" {
+                    h2 id="constats-resume" { "Constats" }
+                    table {
+                        caption { "Constats par code" }
+                        thead { tr { th scope="col" { "Code" } th scope="col" { "Gravité" } th scope="col" { "Nombre" } } }
+                        tbody {
+                            @for f in list(&r["findingCounts"]) {
+                                tr {
+                                    th scope="row" { a href=(format!("/tableau/constats?code={}", text(&f["code"]))) { (text(&f["code"])) } }
+                                    td { (severity_label(&text(&f["severity"]))) }
+                                    td class="nombre" { (text(&f["count"])) }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="besoins" {
+                    h2 id="besoins" { "Couverture des besoins" }
+                    @if coverage["masked"].as_bool() == Some(true) {
+                        p { "Les effectifs inférieurs à " (text(&coverage["threshold"])) " personnes sont masqués (« <" (text(&coverage["threshold"])) " »)." }
+                    }
+                    table {
+                        caption { "Couverture des besoins par département et orientation" }
+                        thead { tr { th scope="col" { "Département" } th scope="col" { "Orientations" } th scope="col" { "Personnes en attente" } th scope="col" { "Adultes Creton" } th scope="col" { "Solutions programmées" } th scope="col" { "Couverture (%)" } } }
+                        tbody {
+                            @for row in list(&coverage["rows"]) {
+                                tr {
+                                    th scope="row" { (text(&row["departementCode"])) }
+                                    td { (list(&row["orientationCodes"]).iter().map(text).collect::<Vec<_>>().join(", ")) }
+                                    td class="nombre" { (text(&row["peopleWaiting"])) }
+                                    td class="nombre" { (text(&row["cretonAdults"])) }
+                                    td class="nombre" { (text(&row["programmedSolutions"])) }
+                                    td class="nombre" { (if row["coverageRatio"].is_null() { "—".to_owned() } else { text(&row["coverageRatio"]).replace('.', ",") }) }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="ecole" {
+                    h2 id="ecole" { "Appariement école (rectorats)" }
+                    table {
+                        caption { "Plans d'accompagnement et engagements par académie et année" }
+                        thead { tr { th scope="col" { "Académie" } th scope="col" { "Année" } th scope="col" { "Coût prévu" } th scope="col" { "Engagé" } th scope="col" { "Solde" } } }
+                        tbody {
+                            @for m in list(&r["schoolMatching"]) {
+                                tr {
+                                    th scope="row" { (text(&m["academieCode"])) }
+                                    td { (text(&m["year"])) }
+                                    td class="nombre" { (euros(&m["plannedCost"])) }
+                                    td class="nombre" { (euros(&m["committed"])) }
+                                    td class=(if cents(&m["balance"]) < 0 { "nombre negatif" } else { "nombre" }) { (euros(&m["balance"])) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Vue d'ensemble", Some(who), csrf, body)
+}
+
+fn measure_table(answer: &Value, caption: &str) -> Markup {
+    let connection = &answer["coFinancingStatus"];
+    html! {
+        section aria-labelledby="mesures" {
+            h2 id="mesures" { (caption) }
+            p { (text(&connection["totalCount"])) " mesure(s) en tout." }
+            table {
+                caption { (caption) }
+                thead { tr { th scope="col" { "Référence" } th scope="col" { "Libellé" } th scope="col" { "Département" } th scope="col" { "Catégorie" } th scope="col" { "Solutions" } th scope="col" { "Statut" } th scope="col" { "Constats" } } }
+                tbody {
+                    @for node in list(&connection["nodes"]) {
+                        @let m = &node["measure"];
+                        tr {
+                            th scope="row" { a href=(format!("/tableau/mesures/{}", text(&m["id"]))) { (text(&m["reference"])) } }
+                            td { (text(&m["label"])) }
+                            td { (text(&m["departementCode"])) }
+                            td { (text(&m["categoryCode"])) }
+                            td class="nombre" { (text(&m["solutions"])) }
+                            td data-measure-status=(text(&m["id"])) { (status_label(&text(&node["status"]))) }
+                            td data-measure-findings=(text(&m["id"])) { (list(&node["findings"]).iter().map(|f| text(&f["code"])).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn measures(who: &Who, csrf: &str, status: Option<&str>, answer: Result<Value, Vec<String>>) -> Markup {
+    let title = match status {
+        Some(s) => format!("Mesures — {}", status_label(s)),
+        None => "Mesures".to_owned(),
+    };
+    let body = match answer {
+        Ok(answer) => measure_table(&answer, &title),
+        Err(messages) => errors(&messages),
+    };
+    layout(&title, Some(who), csrf, body)
+}
+
+fn select(name: &str, label: &str, options: &[(String, String)], chosen: Option<&str>) -> Markup {
+    html! {
+        div class="champ" {
+            label for=(name) { (label) }
+            select id=(name) name=(name) {
+                option value="" { "Tous" }
+                @for (value, shown) in options {
+                    option value=(value) selected[chosen == Some(value.as_str())] { (shown) }
+                }
+            }
+        }
+    }
+}
+
+pub fn findings(
+    who: &Who,
+    csrf: &str,
+    filter: &FindingFilter,
+    query: &str,
+    found: Result<(Vec<Value>, Vec<Value>), Vec<String>>,
+) -> Markup {
+    let body = match found {
+        Err(messages) => errors(&messages),
+        Ok((all, kept)) => {
+            let mut codes: Vec<String> = all.iter().map(|f| text(&f["code"])).collect();
+            codes.sort();
+            codes.dedup();
+            let mut departements: Vec<String> =
+                all.iter().flat_map(|f| list(&f["departementCodes"]).iter().map(text)).collect();
+            departements.sort();
+            departements.dedup();
+            let suffix = if query.is_empty() { String::new() } else { format!("?{query}") };
+            html! {
+                form method="get" action="/tableau/constats" class="filtres" {
+                    (select("code", "Code", &codes.iter().map(|c| (c.clone(), c.clone())).collect::<Vec<_>>(), FindingFilter::given(&filter.code)))
+                    (select("severite", "Gravité", &[("ERROR".into(), "Erreur".into()), ("WARNING".into(), "Alerte".into()), ("INFO".into(), "Information".into())], FindingFilter::given(&filter.severite)))
+                    (select("departement", "Département", &departements.iter().map(|d| (d.clone(), d.clone())).collect::<Vec<_>>(), FindingFilter::given(&filter.departement)))
+                    div class="champ" {
+                        label for="categorie" { "Catégorie (code FINESS)" }
+                        input id="categorie" name="categorie" type="text" inputmode="numeric" value=(filter.categorie.clone().unwrap_or_default());
+                    }
+                    div class="champ" {
+                        label for="annee" { "Année" }
+                        input id="annee" name="annee" type="text" inputmode="numeric" value=(filter.annee.clone().unwrap_or_default());
+                    }
+                    button type="submit" { "Filtrer" }
+                }
+                p {
+                    (kept.len()) " constat(s) sur " (all.len()) ". Télécharger cette liste : "
+                    a href=(format!("/tableau/export/constats.csv{suffix}")) { "CSV" } " · "
+                    a href=(format!("/tableau/export/constats.xlsx{suffix}")) { "XLSX" }
+                }
+                table id="liste-constats" {
+                    caption { "Constats" }
+                    thead { tr { th scope="col" { "Code" } th scope="col" { "Gravité" } th scope="col" { "Territoire" } th scope="col" { "Constat" } th scope="col" { "Chiffres" } } }
+                    tbody {
+                        @for f in &kept {
+                            tr {
+                                th scope="row" { (text(&f["code"])) }
+                                td { (severity_label(&text(&f["severity"]))) }
+                                td { (text(&f["regionCode"])) " " (list(&f["departementCodes"]).iter().map(text).collect::<Vec<_>>().join(", ")) }
+                                td {
+                                    (text(&f["message"]))
+                                    @if f["subjectKind"] == "MEASURE" {
+                                        " " a href=(format!("/tableau/mesures/{}", text(&f["subject"]))) { "(voir la mesure)" }
+                                    }
+                                }
+                                td { ul class="chiffres" { @for g in list(&f["figures"]) { li { (text(&g["name"])) " : " (text(&g["value"])) " " (text(&g["unit"])) } } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Constats", Some(who), csrf, body)
+}
+
+pub fn measure(who: &Who, csrf: &str, answer: Result<Value, Vec<String>>) -> Markup {
+    let (title, body) = match answer {
+        Err(messages) => ("Mesure introuvable".to_owned(), errors(&messages)),
+        Ok(answer) => {
+            let m = &answer["measure"];
+            let history = &m["history"];
+            let title = format!("Mesure {} — {}", text(&m["reference"]), text(&m["label"]));
+            let body = html! {
+                dl class="fiche" {
+                    dt { "Région / département" } dd { (text(&m["regionCode"])) " / " (text(&m["departementCode"])) }
+                    dt { "Catégorie" } dd { (text(&m["categoryCode"])) }
+                    dt { "Solutions" } dd { (text(&m["solutions"])) " (" (text(&m["unit"])) ")" }
+                    dt { "Compartiment" } dd { (text(&m["compartment"])) }
+                    dt { "Installation prévue" } dd { (day(&m["plannedInstallation"])) }
+                    dt { "Version" } dd { (text(&m["version"])) ", modifiée le " (when(&m["updatedAt"])) " par " (text(&m["updatedBy"])) }
+                }
+                section aria-labelledby="engagements" {
+                    h2 id="engagements" { "Engagements des financeurs" }
+                    table {
+                        caption { "Engagements" }
+                        thead { tr { th scope="col" { "Financeur" } th scope="col" { "Composante" } th scope="col" { "Montant annuel" } th scope="col" { "Capacité" } th scope="col" { "Installation" } th scope="col" { "Décision" } th scope="col" { "État" } } }
+                        tbody {
+                            @for c in list(&m["commitments"]) {
+                                tr {
+                                    th scope="row" { (text(&c["funderCode"])) " (" (text(&c["funder"])) ")" }
+                                    td { (text(&c["costComponent"])) }
+                                    td class="nombre" { (euros(&c["fullYearAmount"])) }
+                                    td class="nombre" { (text(&c["capacity"])) }
+                                    td { (day(&c["installationDate"])) }
+                                    td { (text(&c["decisionRef"])) }
+                                    td { (text(&c["status"])) " v" (text(&c["version"])) }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="historique-statut" {
+                    h2 id="historique-statut" { "Historique du statut de cofinancement" }
+                    ol id="statuts-mesure" data-measure=(text(&m["id"])) {
+                        @for e in list(&history["statusChanges"]) {
+                            li { (when(&e["recordedAt"])) " : " (status_label(&text(&e["previousStatus"]))) " → " strong { (status_label(&text(&e["status"]))) }
+                                @if !list(&e["findingCodes"]).is_empty() { " (" (list(&e["findingCodes"]).iter().map(text).collect::<Vec<_>>().join(", ")) ")" } }
+                        }
+                    }
+                }
+                section aria-labelledby="versions" {
+                    h2 id="versions" { "Versions" }
+                    table {
+                        caption { "Versions de la mesure" }
+                        thead { tr { th scope="col" { "Version" } th scope="col" { "Enregistrée le" } th scope="col" { "Par" } th scope="col" { "Libellé" } th scope="col" { "Solutions" } th scope="col" { "Installation prévue" } } }
+                        tbody {
+                            @for v in list(&history["versions"]) {
+                                tr {
+                                    th scope="row" { (text(&v["version"])) }
+                                    td { (when(&v["recordedAt"])) }
+                                    td { (text(&v["recordedBy"])) }
+                                    td { (text(&v["measure"]["label"])) }
+                                    td class="nombre" { (text(&v["measure"]["solutions"])) }
+                                    td { (day(&v["measure"]["plannedInstallation"])) }
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            (title, body)
+        }
+    };
+    layout(&title, Some(who), csrf, body)
+}
+
+pub fn campaigns(who: &Who, csrf: &str, campaigns: Answer<Vec<(Value, Answer<Value>)>>) -> Markup {
+    let body = match campaigns {
+        Err(messages) => errors(&messages),
+        Ok(campaigns) => html! {
+            @if campaigns.is_empty() { p { "Aucune campagne déclarée." } }
+            @for (i, (c, status)) in campaigns.iter().enumerate() {
+                section aria-labelledby=(format!("campagne-{i}")) {
+                    h2 id=(format!("campagne-{i}")) { (text(&c["name"])) " — " (text(&c["dataKind"])) ", échéance le " (day(&c["deadline"])) }
+                    @match status {
+                        Err(messages) => (errors(messages)),
+                        Ok(status) => {
+                            table {
+                                caption { "Transmissions attendues" }
+                                thead { tr { th scope="col" { "Institution" } th scope="col" { "Situation" } th scope="col" { "Transmissions" } th scope="col" { "Dernière" } } }
+                                tbody {
+                                    @for s in list(&status["campaignStatus"]) {
+                                        tr {
+                                            th scope="row" { (text(&s["institutionName"])) " (" (text(&s["institutionCode"])) ")" }
+                                            td { (standing_label(&text(&s["standing"]))) }
+                                            td class="nombre" { (text(&s["submissions"])) }
+                                            td { (when(&s["lastSubmissionAt"])) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+    layout("Campagnes", Some(who), csrf, body)
+}
+
+pub fn sign_in(csrf: &str, development: bool, problem: Option<&str>) -> Markup {
+    let body = html! {
+        @if let Some(problem) = problem { div class="erreur" role="alert" { p { (problem) } } }
+        @if development {
+            p { "Connexion de développement : choisissez un rôle et, s'il en a un, son territoire (code de région, de département ou d'académie)." }
+            form method="post" action="/tableau/connexion" class="connexion" {
+                input type="hidden" name="csrf" value=(csrf);
+                div class="champ" {
+                    label for="role" { "Rôle" }
+                    select id="role" name="role" required {
+                        option value="ars" { "Agence régionale de santé (code de région)" }
+                        option value="collectivite" { "Conseil départemental (code de département)" }
+                        option value="mdph" { "MDPH (code de département)" }
+                        option value="rectorat" { "Rectorat (académie)" }
+                        option value="cnsa" { "CNSA" }
+                        option value="dashboard" { "Tableau de bord (région, ou vide pour la France)" }
+                    }
+                }
+                div class="champ" {
+                    label for="territoire" { "Territoire" }
+                    input id="territoire" name="territoire" type="text" autocomplete="off" placeholder="84, 69, lyon…";
+                }
+                button type="submit" { "Se connecter" }
+            }
+        } @else {
+            p { "La connexion passe par ProConnect, qui n'est pas encore configuré sur ce hub : adressez-vous à son opérateur." }
+        }
+    };
+    layout("Connexion", None, csrf, body)
+}
