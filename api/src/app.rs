@@ -124,7 +124,18 @@ impl App {
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .map_err(|e| StartupError::Catalog(format!("HTTP client: {e}")))?;
-        let authenticator = Authenticator::new(trusted, http_client);
+        // The issuer people sign in with to the pages (ProConnect), if one is marked.
+        let sign_in = trusted.iter().find_map(|issuer| match (&issuer.sign_in, &issuer.keys) {
+            (Some(client), crate::access::issuers::KeySource::Oidc { discovery_url, .. }) => {
+                Some(crate::pages::oidc::OidcSignIn {
+                    name: issuer.name.clone(),
+                    discovery_url: discovery_url.clone(),
+                    client: client.clone(),
+                })
+            }
+            _ => None,
+        });
+        let authenticator = Authenticator::new(trusted, http_client.clone());
         authenticator.spawn_key_refresh();
         tracing::info!(issuers = ?authenticator.issuer_names(), "trusted token issuers");
         let gate = crate::http::Gate { authenticator: Arc::new(authenticator), access, catalog };
@@ -151,6 +162,8 @@ impl App {
             gate: gate.clone(),
             dev_secret: config.dev_jwt_secret.as_ref().filter(|_| !production).map(|s| s.expose().to_owned()),
             secure_cookies: production,
+            oidc: sign_in,
+            http: http_client,
         };
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
         let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks);

@@ -45,6 +45,8 @@ pub fn router(
                 .route("/tableau/campagnes", get(p::campaigns))
                 .route("/tableau/direct", get(p::live))
                 .route("/tableau/connexion", get(p::sign_in_form).post(p::sign_in))
+                .route("/tableau/connexion/oidc", get(p::oidc::start))
+                .route("/tableau/connexion/retour", get(p::oidc::finish))
                 .route("/tableau/deconnexion", axum::routing::post(p::sign_out))
                 .route("/tableau/style.css", get(p::stylesheet))
                 .route("/tableau/app.js", get(p::script))

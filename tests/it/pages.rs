@@ -144,6 +144,13 @@ db_test! {
         assert!(!page.contains("PAGE-11-EAM"), "another region's measure never appears");
         let (_, _, findings) = visitor.get("/tableau/constats?code=CAPACITY_MISMATCH").await?;
         assert!(findings.contains("CAPACITY_MISMATCH") && findings.contains("PAGE-84-EAM"), "{findings}");
+        // By the measure's category and installation year, as the API selects measures.
+        let (_, _, by_category) = visitor.get("/tableau/constats?categorie=448&annee=2026").await?;
+        assert!(by_category.contains("CAPACITY_MISMATCH") && by_category.contains("PAGE-84-EAM"), "{by_category}");
+        let (_, _, other_category) = visitor.get("/tableau/constats?categorie=183").await?;
+        assert!(!other_category.contains("PAGE-84-EAM"), "{other_category}");
+        let (_, _, other_year) = visitor.get("/tableau/constats?annee=2027").await?;
+        assert!(!other_year.contains("PAGE-84-EAM"), "{other_year}");
         let (status, _, csv) = visitor.get("/tableau/export/constats.csv?code=CAPACITY_MISMATCH").await?;
         assert_eq!(status, StatusCode::OK);
         assert!(csv.lines().count() >= 2 && csv.lines().skip(1).all(|l| l.starts_with("CAPACITY_MISMATCH")), "{csv}");
@@ -184,6 +191,7 @@ db_test! {
 /// Fills in and submits the development sign-in form, as a person would.
 async fn sign_in(browser: &mut Browser, hub: &TestHub, role: &str, territory: &str) -> Result<(), BoxError> {
     browser.open(&hub.url("/tableau/connexion")).await?;
+    assert_eq!(axe(browser).await?, Vec::<String>::new(), "axe-core on the sign-in form");
     browser
         .eval(&format!(
             "document.getElementById('role').value = {}; document.getElementById('territoire').value = {};
@@ -216,6 +224,22 @@ const ACCESSIBILITY_AUDIT: &str = "(() => {
   return problems;
 })()";
 
+/// Runs axe-core (vendored, WCAG 2 A and AA rules) on the page; returns the serious and critical violations.
+async fn axe(browser: &mut Browser) -> Result<Vec<String>, BoxError> {
+    const AXE: &str = include_str!("fixtures/axe-core/axe.min.js");
+    if browser.eval("typeof window.axe === 'object'").await? != json!(true) {
+        browser.eval(AXE).await?;
+    }
+    let found = browser
+        .eval(
+            "axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+               .then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+               .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')))",
+        )
+        .await?;
+    Ok(found.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_browser_an_ars_and_a_dashboard_read_their_pages_and_see_a_status_change_live() -> TestResult {
     let Some(mut browser) = Browser::launch().await? else { return Ok(()) };
@@ -234,6 +258,7 @@ async fn in_a_browser_an_ars_and_a_dashboard_read_their_pages_and_see_a_status_c
     );
     let problems = browser.eval(ACCESSIBILITY_AUDIT).await?;
     assert_eq!(problems, json!([]), "accessibility of the overview");
+    assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the overview");
     browser.screenshot("tableau-ars-84-vue-ensemble").await?;
 
     // The collectivité corrects its capacity: the status change arrives on the open page, without reload.
@@ -264,14 +289,17 @@ async fn in_a_browser_an_ars_and_a_dashboard_read_their_pages_and_see_a_status_c
     assert!(findings.contains("constat(s) sur"), "{findings}");
     assert!(!findings.contains("PAGE-11-EAM"));
     assert_eq!(browser.eval(ACCESSIBILITY_AUDIT).await?, json!([]), "accessibility of the findings");
+    assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the findings");
     browser.screenshot("tableau-ars-84-constats").await?;
     browser.open(&hub.url(&format!("/tableau/mesures/{id}"))).await?;
     let measure = browser.text().await?;
     assert!(measure.contains("PAGE-84-EAM") && measure.contains("Historique du statut"), "{measure}");
     assert!(measure.contains("Capacités discordantes") && measure.contains("Équilibrée"), "the history: {measure}");
     assert!(measure.contains("CD69") || measure.contains("Délibération"), "{measure}");
+    assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the measure page");
     browser.screenshot("tableau-ars-84-mesure").await?;
     browser.open(&hub.url("/tableau/campagnes")).await?;
+    assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the campaigns");
     browser.screenshot("tableau-ars-84-campagnes").await?;
 
     // Sign out; a national dashboard sees aggregates only.
@@ -286,6 +314,244 @@ async fn in_a_browser_an_ars_and_a_dashboard_read_their_pages_and_see_a_status_c
         "a dashboard sees no measure: {national}"
     );
     assert_eq!(browser.eval(ACCESSIBILITY_AUDIT).await?, json!([]), "accessibility of the dashboard");
+    assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the national overview");
     browser.screenshot("tableau-national-agregats").await?;
+    // The check can fail: an image without text is a critical violation.
+    browser
+        .eval("document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=\"/x.png\">'); true")
+        .await?;
+    let found = axe(&mut browser).await?;
+    assert!(found.iter().any(|v| v.starts_with("image-alt")), "{found:?}");
+    Ok(())
+}
+
+/// An identity provider for people, as ProConnect: discovery, an authorization endpoint that approves at once,
+/// a token endpoint that checks the client, the code, the redirect URI and the PKCE verifier, and its keys.
+mod idp {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Redirect, Response};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::{Value, json};
+    use sha2::{Digest, Sha256};
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures");
+    pub const SIRET: &str = "13000548100010";
+
+    /// What a code was issued for: (challenge, nonce, redirect_uri).
+    type Grant = (String, String, String);
+
+    #[derive(Clone, Default)]
+    pub struct Idp {
+        pub issuer: String,
+        codes: Arc<Mutex<HashMap<String, Grant>>>,
+        /// What the next ID token's nonce is replaced with (a replayed token).
+        pub forged_nonce: Arc<Mutex<Option<String>>>,
+        pub authorize_queries: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    }
+
+    fn base64url(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    impl Idp {
+        pub async fn start() -> Idp {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let idp = Idp { issuer: format!("http://{}", listener.local_addr().unwrap()), ..Default::default() };
+            let app = axum::Router::new()
+                .route("/.well-known/openid-configuration", axum::routing::get(discovery))
+                .route("/jwks", axum::routing::get(jwks))
+                .route("/authorize", axum::routing::get(authorize))
+                .route("/token", axum::routing::post(token))
+                .with_state(idp.clone());
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            idp
+        }
+
+        pub fn issuers_file(&self, redirect_uri: &str) -> String {
+            let path = std::env::temp_dir().join(format!("cnh-issuers-{}.json", uuid::Uuid::new_v4()));
+            let text = json!({ "issuers": [{
+                "name": "ProConnect", "issuer": self.issuer, "audience": "cnh-hub", "algorithms": ["RS256"],
+                "oidc": { "min_refresh_seconds": 0 },
+                "claims": { "institution": null, "siret": "siret", "agent": "uid" },
+                "sign_in": { "client_id": "cnh-hub", "client_secret": "client-secret", "redirect_uri": redirect_uri }
+            }] });
+            std::fs::write(&path, text.to_string()).unwrap();
+            path.display().to_string()
+        }
+    }
+
+    async fn discovery(State(idp): State<Idp>) -> Response {
+        axum::Json(json!({ "issuer": idp.issuer, "jwks_uri": format!("{}/jwks", idp.issuer),
+            "authorization_endpoint": format!("{}/authorize", idp.issuer), "token_endpoint": format!("{}/token", idp.issuer) }))
+        .into_response()
+    }
+
+    async fn jwks() -> Response {
+        let all: Value = serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/oidc-jwks.json")).unwrap()).unwrap();
+        axum::Json(json!({ "keys": [all["oidc-key-1"]] })).into_response()
+    }
+
+    async fn authorize(State(idp): State<Idp>, Query(query): Query<HashMap<String, String>>) -> Response {
+        idp.authorize_queries.lock().unwrap().push(query.clone());
+        let code = uuid::Uuid::new_v4().simple().to_string();
+        let get = |k: &str| query.get(k).cloned().unwrap_or_default();
+        idp.codes.lock().unwrap().insert(code.clone(), (get("code_challenge"), get("nonce"), get("redirect_uri")));
+        Redirect::to(&format!("{}?code={code}&state={}", get("redirect_uri"), get("state"))).into_response()
+    }
+
+    async fn token(State(idp): State<Idp>, headers: HeaderMap, body: String) -> Response {
+        let form: HashMap<String, String> = body
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.replace("%3A", ":").replace("%2F", "/")))
+            .collect();
+        let client = format!("Basic {}", base64_standard(b"cnh-hub:client-secret"));
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(client.as_str()) {
+            return (StatusCode::UNAUTHORIZED, "invalid_client").into_response();
+        }
+        // A code is used once.
+        let Some((challenge, nonce, redirect_uri)) =
+            idp.codes.lock().unwrap().remove(form.get("code").map(String::as_str).unwrap_or(""))
+        else {
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_grant" }))).into_response();
+        };
+        let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+        if base64url(&Sha256::digest(verifier.as_bytes())) != challenge
+            || form.get("redirect_uri") != Some(&redirect_uri)
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "error": "invalid_grant", "error_description": "PKCE" })),
+            )
+                .into_response();
+        }
+        let nonce = idp.forged_nonce.lock().unwrap().clone().unwrap_or(nonce);
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("oidc-key-1".to_owned());
+        let claims = json!({ "iss": idp.issuer, "aud": "cnh-hub", "sub": "sub-1", "uid": "marie.durand", "siret": SIRET,
+            "nonce": nonce, "iat": now, "exp": now + 600, "jti": uuid::Uuid::new_v4().to_string() });
+        let key = EncodingKey::from_rsa_pem(&std::fs::read(format!("{FIXTURES}/oidc-key-1.pem")).unwrap()).unwrap();
+        let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        axum::Json(json!({ "access_token": "opaque", "token_type": "Bearer", "id_token": id_token })).into_response()
+    }
+
+    fn base64_standard(bytes: &[u8]) -> String {
+        let url = base64url(bytes).replace('-', "+").replace('_', "/");
+        let pad = (4 - url.len() % 4) % 4;
+        format!("{url}{}", "=".repeat(pad))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_sign_in_with_proconnect_code_flow_and_pkce() -> TestResult {
+    let idp = idp::Idp::start().await;
+    // The hub's own address is known once it listens: the callback goes to a placeholder rewritten below.
+    let file = idp.issuers_file("http://127.0.0.1:9/tableau/connexion/retour");
+    let hub = TestHub::start_configured(|config| {
+        config.issuers_file = Some(file.clone());
+        config.dev_jwt_secret = Some(api::config::Secret::new(crate::support::TEST_SECRET));
+    })
+    .await?;
+    let answer = hub
+        .as_admin()
+        .graphql(
+            r#"mutation($s: String) { setInstitutionSiret(code: "ARS-84", siret: $s) { siret } }"#,
+            json!({ "s": idp::SIRET }),
+        )
+        .await?;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let form = client.get(hub.url("/tableau/connexion")).send().await?.text().await?;
+    assert!(form.contains("Se connecter avec ProConnect"), "{form}");
+
+    // Off to the identity provider, with state, nonce and an S256 challenge.
+    let start = client.get(hub.url("/tableau/connexion/oidc")).send().await?;
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let flow = set_cookies(start.headers())
+        .into_iter()
+        .find(|(n, _)| n == "cnh_oidc")
+        .map(|(_, l)| l)
+        .ok_or("no flow cookie")?;
+    assert!(flow.contains("HttpOnly") && flow.contains("SameSite=Lax") && flow.contains("Max-Age=600"), "{flow}");
+    let authorize = start.headers().get(LOCATION).and_then(|l| l.to_str().ok()).ok_or("no redirect")?.to_owned();
+    assert!(authorize.starts_with(&format!("{}/authorize?", idp.issuer)), "{authorize}");
+    for part in
+        ["response_type=code", "client_id=cnh-hub", "code_challenge_method=S256", "code_challenge=", "nonce=", "state="]
+    {
+        assert!(authorize.contains(part), "{part} in {authorize}");
+    }
+    // The provider approves and sends the person back with a code.
+    let approved = client.get(&authorize).send().await?;
+    let back = approved.headers().get(LOCATION).and_then(|l| l.to_str().ok()).ok_or("no callback")?.to_owned();
+    let callback = back.replace("http://127.0.0.1:9", &hub.url(""));
+    let cookie = format!("cnh_oidc={}", value_of(&flow));
+
+    // A callback whose state is not this browser's is refused.
+    let forged = callback.replace("state=", "state=x");
+    let refused = client.get(&forged).header("cookie", &cookie).send().await?;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookies(refused.headers()).iter().all(|(n, _)| n != "cnh_session"));
+    // Without the flow's cookie (another browser), too.
+    assert_eq!(client.get(&callback).send().await?.status(), StatusCode::BAD_REQUEST);
+
+    let signed = client.get(&callback).header("cookie", &cookie).send().await?;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER, "{}", signed.text().await.unwrap_or_default());
+    let session = set_cookies(signed.headers())
+        .into_iter()
+        .find(|(n, _)| n == "cnh_session")
+        .map(|(_, l)| l)
+        .ok_or("no session")?;
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+    let page = client
+        .get(hub.url("/tableau"))
+        .header("cookie", format!("cnh_session={}", value_of(&session)))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(page.contains("ARS-84") && page.contains("Vue d"), "signed in as the ARS of the SIRET: {page}");
+
+    // The same code again (a replayed callback) is refused by the provider: no session.
+    let replayed = client.get(&callback).header("cookie", &cookie).send().await?;
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+
+    // An ID token carrying another sign-in's nonce is refused.
+    *idp.forged_nonce.lock().unwrap() = Some("another-nonce".into());
+    let start = client.get(hub.url("/tableau/connexion/oidc")).send().await?;
+    let flow =
+        set_cookies(start.headers()).into_iter().find(|(n, _)| n == "cnh_oidc").map(|(_, l)| l).ok_or("no flow")?;
+    let authorize = start.headers().get(LOCATION).and_then(|l| l.to_str().ok()).ok_or("no redirect")?.to_owned();
+    let back = client
+        .get(&authorize)
+        .send()
+        .await?
+        .headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .ok_or("no callback")?
+        .to_owned();
+    let refused = client
+        .get(back.replace("http://127.0.0.1:9", &hub.url("")))
+        .header("cookie", format!("cnh_oidc={}", value_of(&flow)))
+        .send()
+        .await?;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.text().await?.contains("rejoué"));
     Ok(())
 }

@@ -70,6 +70,35 @@ impl Default for ClaimMapping {
     }
 }
 
+/// The hub as an OpenID Connect client of the issuer people sign in with (ProConnect): authorization code flow
+/// with PKCE, for the dashboard pages. The ID token it receives is verified as any token of the issuer, so the
+/// client id must be the issuer's audience.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The hub's callback as registered with the issuer: `https://<hub>/tableau/connexion/retour`.
+    pub redirect_uri: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+}
+
+fn default_scopes() -> String {
+    "openid email uid siret".to_owned()
+}
+
+impl std::fmt::Debug for SignInClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedIssuer {
     pub name: String,
@@ -84,6 +113,8 @@ pub struct TrustedIssuer {
     pub leeway_seconds: u64,
     /// Tokens without a `jti` are refused: they could not be revoked one by one. By default in production.
     pub require_jti: bool,
+    /// Set on the issuer people sign in with to the dashboard pages.
+    pub sign_in: Option<SignInClient>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +147,7 @@ struct IssuerEntry {
     leeway_seconds: Option<u64>,
     /// Default: true in production, false in development.
     require_jti: Option<bool>,
+    sign_in: Option<SignInClient>,
 }
 
 fn algorithm(name: &str) -> Option<Algorithm> {
@@ -175,6 +207,27 @@ pub fn parse_issuers(path: &str, text: &str, production: bool) -> Result<Vec<Tru
         if entry.claims.institution.is_none() && entry.claims.siret.is_none() {
             return Err(invalid(format!("issuer {}: no claim identifies the institution", entry.name)));
         }
+        if let Some(client) = &entry.sign_in {
+            if !matches!(keys, KeySource::Oidc { .. }) {
+                return Err(invalid(format!("issuer {}: sign_in needs an OpenID Connect issuer (oidc)", entry.name)));
+            }
+            if client.client_id != entry.audience {
+                return Err(invalid(format!(
+                    "issuer {}: sign_in.client_id must be the audience ({}): the ID tokens are issued to it",
+                    entry.name, entry.audience
+                )));
+            }
+            // Plain HTTP only to the local machine, in development.
+            let local = client.redirect_uri.starts_with("http://127.0.0.1")
+                || client.redirect_uri.starts_with("http://localhost");
+            let allowed = client.redirect_uri.starts_with("https://") || (local && !production);
+            if !allowed {
+                return Err(invalid(format!("issuer {}: sign_in.redirect_uri must be https", entry.name)));
+            }
+        }
+        if entry.sign_in.is_some() && issuers.iter().any(|i: &TrustedIssuer| i.sign_in.is_some()) {
+            return Err(invalid("only one issuer may be the sign-in issuer (sign_in)".to_owned()));
+        }
         if issuers.iter().any(|i: &TrustedIssuer| i.issuer == entry.issuer) {
             return Err(invalid(format!("issuer {} is listed twice", entry.issuer)));
         }
@@ -188,6 +241,7 @@ pub fn parse_issuers(path: &str, text: &str, production: bool) -> Result<Vec<Tru
             service_accounts: entry.service_accounts,
             leeway_seconds: entry.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS),
             require_jti: entry.require_jti.unwrap_or(production),
+            sign_in: entry.sign_in,
         });
     }
     Ok(issuers)
@@ -218,6 +272,7 @@ pub fn dev_issuer(secret: &str, production: bool) -> Result<TrustedIssuer, Issue
         leeway_seconds: DEFAULT_LEEWAY_SECONDS,
         // `cnh-hub token` always sets one.
         require_jti: true,
+        sign_in: None,
     })
 }
 
@@ -245,6 +300,24 @@ mod tests {
         assert!(!parse_issuers("f", &lax, true).unwrap()[0].require_jti);
         let strict = PROCONNECT.replace(r#""oidc": {}"#, r#""oidc": {}, "require_jti": true"#);
         assert!(parse_issuers("f", &strict, false).unwrap()[0].require_jti);
+    }
+
+    #[test]
+    fn the_sign_in_client_is_checked_and_its_secret_never_printed() {
+        let with = |client: &str| PROCONNECT.replace(r#""oidc": {}"#, &format!(r#""oidc": {{}}, "sign_in": {client}"#));
+        let good = with(
+            r#"{ "client_id": "cnh-hub", "client_secret": "s3cret", "redirect_uri": "https://hub.example/tableau/connexion/retour" }"#,
+        );
+        let issuers = parse_issuers("f", &good, true).unwrap();
+        let client = issuers[0].sign_in.as_ref().unwrap();
+        assert_eq!(client.scopes, "openid email uid siret");
+        assert!(!format!("{:?}", issuers[0]).contains("s3cret"));
+        let other_audience = good.replace(r#""client_id": "cnh-hub""#, r#""client_id": "autre""#);
+        assert!(parse_issuers("f", &other_audience, true).is_err());
+        let plain = good.replace("https://hub.example", "http://hub.example");
+        assert!(parse_issuers("f", &plain, true).is_err());
+        let local = good.replace("https://hub.example", "http://127.0.0.1:8080");
+        assert!(parse_issuers("f", &local, false).is_ok() && parse_issuers("f", &local, true).is_err());
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! signed-in person on the same schema, policy table, masking and reconciled state as the API: a page cannot show
 //! what the API would not. Live updates come from the co-financing status subscription, as server-sent events.
 //!
-//! Sign-in: in development, a form that mints a development token for a chosen role and territory; the token is
-//! kept in an HttpOnly, SameSite=Lax session cookie (Secure outside development). Every form carries a CSRF token
+//! Sign-in: with the issuer marked for people (ProConnect: OpenID Connect, code flow with PKCE, `oidc`) and, in
+//! development, a form that mints a development token for a chosen role and territory; the token is kept in an HttpOnly, SameSite=Lax session cookie (Secure outside development). Every form carries a CSRF token
 //! (double submit: a cookie and a hidden field that must match), and a POST from another origin is refused.
 
+pub mod oidc;
 mod views;
 
 use std::collections::HashMap;
@@ -45,6 +46,10 @@ pub struct PagesState {
     pub dev_secret: Option<String>,
     /// Cookies are marked Secure (HTTPS only) outside development.
     pub secure_cookies: bool,
+    /// The issuer people sign in with (ProConnect), when configured.
+    pub oidc: Option<oidc::OidcSignIn>,
+    /// For the issuer's discovery and token endpoints.
+    pub http: reqwest::Client,
 }
 
 /// The static files of the pages.
@@ -234,26 +239,13 @@ impl FindingFilter {
     }
 
     /// Whether a finding passes the filters; a category or a year is matched against the finding's figures.
+    /// Whether a finding passes the code, severity and département filters (a category or a year is a measure's:
+    /// `findings_of` asks the API for the measures that have them).
     fn keeps(&self, finding: &Value) -> bool {
-        let figure = |names: &[&str]| -> Vec<String> {
-            finding["figures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|f| names.iter().any(|n| f["name"].as_str().is_some_and(|name| name.eq_ignore_ascii_case(n))))
-                .filter_map(|f| f["value"].as_str().map(str::to_owned))
-                .collect()
-        };
         Self::given(&self.code).is_none_or(|c| finding["code"] == c)
             && Self::given(&self.severite).is_none_or(|s| finding["severity"] == s)
             && Self::given(&self.departement)
                 .is_none_or(|d| finding["departementCodes"].as_array().is_some_and(|ds| ds.iter().any(|x| x == d)))
-            && Self::given(&self.categorie)
-                .is_none_or(|c| figure(&["categorie", "category", "categoryCode"]).iter().any(|v| v == c))
-            && Self::given(&self.annee).is_none_or(|y| {
-                figure(&["annee", "year"]).iter().any(|v| v == y)
-                    || finding["message"].as_str().is_some_and(|m| m.contains(y))
-            })
     }
 
     fn query_string(&self) -> String {
@@ -282,6 +274,15 @@ fn percent(text: &str) -> String {
         .collect()
 }
 
+/// The findings of the measures of a category or an installation year, as the API filters them.
+const MEASURE_FINDINGS: &str = "query ($category: String, $year: Int, $after: String) {
+  coFinancingStatus(filter: { categoryCode: $category, year: $year }, first: 1000, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { findings { code severity message regionCode departementCodes subject subjectKind figures { name value unit } } }
+  }
+}";
+
+/// Every finding the person sees, and those the filters keep.
 async fn findings_of(
     state: &PagesState,
     auth: &Authentication,
@@ -289,7 +290,30 @@ async fn findings_of(
 ) -> Result<(Vec<Value>, Vec<Value>), Vec<String>> {
     let answer = ask(state, auth, FINDINGS, json!({})).await?;
     let all: Vec<Value> = answer["reconciliation"]["findings"].as_array().cloned().unwrap_or_default();
-    let kept = all.iter().filter(|f| filter.keeps(f)).cloned().collect();
+    let category = FindingFilter::given(&filter.categorie);
+    let year = FindingFilter::given(&filter.annee);
+    if category.is_none() && year.is_none() {
+        let kept = all.iter().filter(|f| filter.keeps(f)).cloned().collect();
+        return Ok((all, kept));
+    }
+    let year: Option<i64> = match year.map(str::parse).transpose() {
+        Ok(year) => year,
+        Err(_) => return Err(vec!["Année : un nombre est attendu (2026).".to_owned()]),
+    };
+    let mut kept = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let variables = json!({ "category": category, "year": year, "after": after });
+        let page = ask(state, auth, MEASURE_FINDINGS, variables).await?;
+        let connection = &page["coFinancingStatus"];
+        for node in connection["nodes"].as_array().into_iter().flatten() {
+            kept.extend(node["findings"].as_array().into_iter().flatten().filter(|f| filter.keeps(f)).cloned());
+        }
+        match connection["pageInfo"]["endCursor"].as_str() {
+            Some(cursor) if connection["pageInfo"]["hasNextPage"] == true => after = Some(cursor.to_owned()),
+            _ => break,
+        }
+    }
     Ok((all, kept))
 }
 
@@ -429,7 +453,11 @@ pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Respon
 /// `GET /tableau/connexion`: the sign-in form (development: a role and a territory).
 pub async fn sign_in_form(State(state): State<PagesState>, headers: HeaderMap) -> Response {
     let (csrf, set) = csrf_of(&headers, state.secure_cookies);
-    html(StatusCode::OK, views::sign_in(&csrf, state.dev_secret.is_some(), None), set)
+    html(
+        StatusCode::OK,
+        views::sign_in(&csrf, state.dev_secret.is_some(), state.oidc.as_ref().map(|o| o.name.as_str()), None),
+        set,
+    )
 }
 
 #[derive(Deserialize)]
@@ -443,7 +471,16 @@ pub struct SignIn {
 pub async fn sign_in(State(state): State<PagesState>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
     let (csrf, set) = csrf_of(&headers, state.secure_cookies);
     let refuse = |status, message: &str| {
-        html(status, views::sign_in(&csrf, state.dev_secret.is_some(), Some(message)), set.clone())
+        html(
+            status,
+            views::sign_in(
+                &csrf,
+                state.dev_secret.is_some(),
+                state.oidc.as_ref().map(|o| o.name.as_str()),
+                Some(message),
+            ),
+            set.clone(),
+        )
     };
     if !csrf_ok(&headers, &form.csrf) {
         return refuse(StatusCode::FORBIDDEN, "Le formulaire a expiré : rechargez la page et recommencez.");
@@ -517,19 +554,18 @@ mod tests {
 
     #[test]
     fn filters_keep_what_they_name() {
-        let finding = json!({ "code": "ENVELOPE_EXCEEDED", "severity": "ERROR", "departementCodes": ["69"],
-            "message": "en 2026", "figures": [{ "name": "annee", "value": "2026", "unit": "" }] });
-        let filter = |code: &str, dep: &str, year: &str| FindingFilter {
+        let finding = json!({ "code": "ENVELOPE_EXCEEDED", "severity": "ERROR", "departementCodes": ["69"] });
+        let filter = |code: &str, dep: &str, severity: &str| FindingFilter {
             code: Some(code.into()),
             departement: Some(dep.into()),
-            annee: Some(year.into()),
+            severite: Some(severity.into()),
             ..Default::default()
         };
-        assert!(filter("ENVELOPE_EXCEEDED", "69", "2026").keeps(&finding));
+        assert!(filter("ENVELOPE_EXCEEDED", "69", "ERROR").keeps(&finding));
         assert!(filter("", "", "").keeps(&finding));
         assert!(!filter("OTHER", "", "").keeps(&finding));
         assert!(!filter("", "75", "").keeps(&finding));
-        assert!(!filter("", "", "2027").keeps(&finding));
+        assert!(!filter("", "", "WARNING").keeps(&finding));
         assert_eq!(filter("A B", "", "").query_string(), "code=A%20B");
     }
 }

@@ -556,9 +556,12 @@ pub fn campaigns(who: &Who, csrf: &str, campaigns: Answer<Vec<(Value, Answer<Val
     layout("Campagnes", Some(who), csrf, body)
 }
 
-pub fn sign_in(csrf: &str, development: bool, problem: Option<&str>) -> Markup {
+pub fn sign_in(csrf: &str, development: bool, provider: Option<&str>, problem: Option<&str>) -> Markup {
     let body = html! {
         @if let Some(problem) = problem { div class="erreur" role="alert" { p { (problem) } } }
+        @if let Some(provider) = provider {
+            p { a class="bouton" href="/tableau/connexion/oidc" { "Se connecter avec " (provider) } }
+        }
         @if development {
             p { "Connexion de développement : choisissez un rôle et, s'il en a un, son territoire (code de région, de département ou d'académie)." }
             form method="post" action="/tableau/connexion" class="connexion" {
@@ -580,8 +583,8 @@ pub fn sign_in(csrf: &str, development: bool, problem: Option<&str>) -> Markup {
                 }
                 button type="submit" { "Se connecter" }
             }
-        } @else {
-            p { "La connexion passe par ProConnect, qui n'est pas encore configuré sur ce hub : adressez-vous à son opérateur." }
+        } @else if provider.is_none() {
+            p { "Aucun fournisseur d'identité n'est configuré sur ce hub : adressez-vous à son opérateur." }
         }
     };
     layout("Connexion", None, csrf, body)
