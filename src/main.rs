@@ -202,6 +202,10 @@ struct ServeArgs {
     /// Seconds an instance's claim on a pull source holds [default: 300].
     #[arg(long, env = "CNH_PULL_LEASE_SECONDS", global = true)]
     pull_lease_seconds: Option<String>,
+    /// Development: load the demo data (scale 1) before serving, if the store holds no measure yet.
+    #[arg(long, env = "CNH_DEMO", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    demo: bool,
 }
 
 fn token(args: TokenArgs, profile: Option<&str>) -> ExitCode {
@@ -327,6 +331,7 @@ async fn main() -> ExitCode {
         instances: cli.serve.instances,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };
+    let demo = cli.serve.demo;
     let config = match Config::from_settings(settings) {
         Ok(config) => config,
         Err(err) => return fail(err),
@@ -343,6 +348,16 @@ async fn main() -> ExitCode {
             Err(err) => fail(err),
         },
         Command::Serve => {
+            if demo {
+                if config.profile == api::Profile::Production {
+                    return fail(
+                        "CNH_DEMO is for development: the demo data is never loaded in the production profile",
+                    );
+                }
+                if let Err(err) = demo_if_empty(&config.database_url).await {
+                    return fail(err);
+                }
+            }
             let app = match App::build(config).await {
                 Ok(app) => app,
                 Err(err) => return fail(err),
@@ -415,6 +430,21 @@ async fn main() -> ExitCode {
         }
         Command::ExportSchema { .. } | Command::Token(_) => unreachable!("handled before start-up"),
     }
+}
+
+/// Loads the demo data (scale 1) unless the store already holds measures: a first `CNH_DEMO=1 cargo run` shows a
+/// populated dashboard, a restart keeps what is there.
+async fn demo_if_empty(database_url: &str) -> Result<(), String> {
+    let db = api::db::connect(database_url).await.map_err(|e| e.to_string())?;
+    api::db::prepare(&db, database_url).await.map_err(|e| e.to_string())?;
+    if api::demo::has_measures(&db).await.map_err(|e| e.to_string())? {
+        tracing::info!("CNH_DEMO: the store already holds measures, the demo data is not loaded again");
+        return Ok(());
+    }
+    let catalog = api::territory::service::Catalog::load(&db).await.map_err(|e| e.to_string())?;
+    let report = api::demo::load(&db, catalog, 1).await.map_err(|e| format!("{e}: {e:?}"))?;
+    tracing::info!(measures = report.measures, commitments = report.commitments, "CNH_DEMO: demo data loaded");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "CNH_PULL_LEASE_SECONDS",
         "how long an instance's claim on a pull source holds before another may pull it (default 300)",
     ),
+    ("CNH_DEMO", "development: load the demo data before serving when the store holds no measure (default off)"),
     ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
     ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),

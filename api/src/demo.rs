@@ -417,6 +417,12 @@ where
     Ok(())
 }
 
+/// Whether the store holds any measure (the demo data goes into an empty programming only).
+pub async fn has_measures(db: &DatabaseConnection) -> Result<bool, ApiError> {
+    use sea_orm::PaginatorTrait;
+    Ok(measure::Entity::find().count(db).await? > 0)
+}
+
 /// Loads the demo data into an empty programming (refused if measures already exist: the demo never mixes with real
 /// submissions), then reconciles every region.
 pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) -> Result<DemoReport, ApiError> {

@@ -193,3 +193,67 @@ fn a_misspelt_setting_stops_start_up_with_one_line() {
     assert!(!ok);
     assert_one_clear_line(&stderr, "CNH_LISTEN « localhost »");
 }
+
+#[tokio::test]
+async fn with_cnh_demo_a_first_start_serves_the_demo_data_on_the_dashboard_and_a_restart_keeps_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    const SECRET: &str = "a-newcomer-s-local-development-secret";
+    let start = || {
+        let mut command = hub_command(dir.path());
+        command.env("CNH_LISTEN", "127.0.0.1:0").env("CNH_DEV_JWT_SECRET", SECRET).env("CNH_DEMO", "1");
+        serve(command)
+    };
+    let measures = |addr: String| async move {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        let form = client.get(format!("http://{addr}/tableau/connexion")).send().await?;
+        let csrf = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|l| l.strip_prefix("cnh_csrf=").map(|v| v.split(';').next().unwrap_or_default().to_owned()))
+            .ok_or("no CSRF cookie")?;
+        let signed = client
+            .post(format!("http://{addr}/tableau/connexion"))
+            .header("cookie", format!("cnh_csrf={csrf}"))
+            .form(&[("csrf", csrf.as_str()), ("role", "cnsa"), ("territoire", "")])
+            .send()
+            .await?;
+        let session = signed
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|l| l.strip_prefix("cnh_session=").map(|v| v.split(';').next().unwrap_or_default().to_owned()))
+            .ok_or("no session")?;
+        let page = client
+            .get(format!("http://{addr}/tableau"))
+            .header("cookie", format!("cnh_session={session}"))
+            .send()
+            .await?;
+        let text = page.text().await?;
+        let total = text
+            .split(" mesure(s) en tout")
+            .next()
+            .and_then(|t| t.rsplit('>').next())
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(total)
+    };
+    let (hub, addr) = start();
+    let first = measures(addr).await?;
+    assert!(first.parse::<u32>().is_ok_and(|n| n > 4000), "the demo's measures on the dashboard: {first:?}");
+    drop(hub);
+    let (_hub, addr) = start();
+    assert_eq!(measures(addr).await?, first, "loaded once: a restart keeps the store as it is");
+    let (ok, stderr) = run_failing(
+        hub_command(dir.path())
+            .env("CNH_PROFILE", "production")
+            .env("CNH_DEMO", "1")
+            .env("CNH_ISSUERS_FILE", "/nonexistent"),
+    );
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "CNH_DEMO is for development");
+    Ok(())
+}
