@@ -163,6 +163,17 @@ db_test! {
         assert!(page.contains("PAGE-11-EAM") && !page.contains("PAGE-84-EAM"), "{page}");
         let (status, _, _) = other.get("/tableau/export/constats.csv?code=CAPACITY_MISMATCH").await?;
         assert_eq!(status, StatusCode::OK);
+        // A collectivité: its départements' measures only.
+        let mut rhone = Visitor::arrive(&hub).await?;
+        let csrf = rhone.csrf.clone();
+        rhone.sign_in("collectivite", "69", &csrf).await?;
+        let (_, _, page) = rhone.get("/tableau").await?;
+        assert!(page.contains("PAGE-84-EAM") && !page.contains("PAGE-11-EAM"), "{page}");
+        let mut paris = Visitor::arrive(&hub).await?;
+        let csrf = paris.csrf.clone();
+        paris.sign_in("collectivite", "75", &csrf).await?;
+        let (_, _, page) = paris.get("/tableau").await?;
+        assert!(page.contains("PAGE-11-EAM") && !page.contains("PAGE-84-EAM"), "{page}");
         let mut dashboard = Visitor::arrive(&hub).await?;
         let csrf = dashboard.csrf.clone();
         dashboard.sign_in("dashboard", "", &csrf).await?;

@@ -167,20 +167,34 @@ fn errors(messages: &[String]) -> Markup {
     }
 }
 
-/// Horizontal bars: one per row, its value as a share of `max`, labelled; the table beside it says the same.
-fn bars(id: &str, caption: &str, rows: &[(String, i64, String)], max: i64) -> Markup {
+/// One bar of a chart: its label, its value, the whole it is drawn against (the grey track; the value itself when
+/// there is none) and the text shown beside it.
+struct Bar {
+    label: String,
+    value: i64,
+    whole: i64,
+    shown: String,
+}
+
+fn scaled(value: i64, max: i64) -> i64 {
+    if max > 0 { (i128::from(value.max(0)) * 360 / i128::from(max)) as i64 } else { 0 }
+}
+
+/// Horizontal bars on one scale: the track is the whole (an envelope's notified amount), the bar the value (what
+/// is committed), so the headroom is the track left uncovered; the table beside it says the same in figures.
+fn bars(id: &str, caption: &str, rows: &[Bar]) -> Markup {
+    let max = rows.iter().map(|r| r.whole.max(r.value)).max().unwrap_or(0);
     let height = 28 * rows.len().max(1) + 8;
     html! {
         figure class="graphique" {
             svg role="img" aria-labelledby=(format!("{id}-titre")) viewBox=(format!("0 0 860 {height}")) width="100%" {
                 title id=(format!("{id}-titre")) { (caption) }
-                @for (i, (label, value, shown)) in rows.iter().enumerate() {
+                @for (i, bar) in rows.iter().enumerate() {
                     @let y = 8 + i * 28;
-                    @let width = if max > 0 { (i128::from((*value).max(0)) * 360 / i128::from(max)) as i64 } else { 0 };
-                    text x="0" y=(y + 15) class="etiquette" { (label) }
-                    rect x="220" y=(y) width="360" height="18" class="fond" {}
-                    rect x="220" y=(y) width=(width) height="18" class="barre" {}
-                    text x="592" y=(y + 14) class="valeur" { (shown) }
+                    text x="0" y=(y + 15) class="etiquette" { (bar.label) }
+                    rect x="220" y=(y) width=(scaled(bar.whole, max)) height="18" class="fond" {}
+                    rect x="220" y=(y) width=(scaled(bar.value, max)) height="18" class="barre" {}
+                    text x="592" y=(y + 14) class="valeur" { (bar.shown) }
                 }
             }
             figcaption { (caption) " (les chiffres exacts sont dans le tableau ci-dessous)" }
@@ -200,28 +214,36 @@ pub fn overview(who: &Who, csrf: &str, report: Result<Value, Vec<String>>, measu
                 entry.0 += cents(&e["notified"]);
                 entry.1 += cents(&e["committed"]);
             }
-            let envelope_rows: Vec<(String, i64, String)> = per_compartment
+            let envelope_rows: Vec<Bar> = per_compartment
                 .iter()
                 .map(|(c, (notified, committed))| {
                     let share = ratio_basis_points(*committed, *notified)
                         .map(|bp| format!("{} %", basis_points_to_french_percent(bp)))
                         .unwrap_or_else(|| "—".into());
-                    (
-                        compartment_label(c).to_owned(),
-                        *committed,
-                        format!("{} engagés ({share})", Euros(*committed).to_french()),
-                    )
+                    Bar {
+                        label: compartment_label(c).to_owned(),
+                        value: *committed,
+                        whole: *notified,
+                        shown: format!(
+                            "{} engagés sur {} ({share})",
+                            Euros(*committed).to_french(),
+                            Euros(*notified).to_french()
+                        ),
+                    }
                 })
                 .collect();
-            let envelope_max = per_compartment.values().map(|(n, c)| (*n).max(*c)).max().unwrap_or(0);
-            let statuses: Vec<(String, i64, String)> = list(&r["statusCounts"])
+            let statuses: Vec<Bar> = list(&r["statusCounts"])
                 .iter()
                 .map(|s| {
                     let count = s["count"].as_i64().unwrap_or(0);
-                    (status_label(&text(&s["status"])).to_owned(), count, count.to_string())
+                    Bar {
+                        label: status_label(&text(&s["status"])).to_owned(),
+                        value: count,
+                        whole: count,
+                        shown: count.to_string(),
+                    }
                 })
                 .collect();
-            let status_max = statuses.iter().map(|s| s.1).max().unwrap_or(0);
             let coverage = &r["needsCoverage"];
             html! {
                 section aria-labelledby="enveloppes" {
@@ -229,7 +251,7 @@ pub fn overview(who: &Who, csrf: &str, report: Result<Value, Vec<String>>, measu
                     @if envelope_rows.is_empty() {
                         p { "Les enveloppes se lisent à l'échelle d'une région entière." }
                     } @else {
-                        (bars("graphique-enveloppes", "Autorisations d'engagement engagées par compartiment", &envelope_rows, envelope_max))
+                        (bars("graphique-enveloppes", "Autorisations d'engagement engagées sur notifiées, par compartiment", &envelope_rows))
                         table {
                             caption { "Enveloppes par région et compartiment" }
                             thead { tr { th scope="col" { "Région" } th scope="col" { "Compartiment" } th scope="col" { "Notifié" } th scope="col" { "Engagé" } th scope="col" { "Marge" } } }
@@ -249,7 +271,7 @@ pub fn overview(who: &Who, csrf: &str, report: Result<Value, Vec<String>>, measu
                 }
                 section aria-labelledby="statuts" {
                     h2 id="statuts" { "Statuts de cofinancement" }
-                    (bars("graphique-statuts", "Mesures par statut de cofinancement", &statuses, status_max))
+                    (bars("graphique-statuts", "Mesures par statut de cofinancement", &statuses))
                     table {
                         caption { "Mesures par statut" }
                         thead { tr { th scope="col" { "Statut" } th scope="col" { "Mesures" } } }
