@@ -97,6 +97,7 @@ impl App {
         });
         let http_reconciled = reconciled.clone();
         let reconciled_handle = reconciled.clone();
+        let escalation_events = crate::steering::EscalationEvents::default();
         // Two builds over the same data (see graphql::executor): guarded, and plain for admitted queries.
         let with_data = |builder: async_graphql::SchemaBuilder<_, _, _>| {
             builder
@@ -108,6 +109,7 @@ impl App {
                 .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
                 .data(DataLoader::new(ProvenanceLoader { db: db.clone() }, tokio::spawn))
                 .data(config.pulls)
+                .data(escalation_events.clone())
                 .limit_depth(config.limits.max_query_depth)
                 .limit_complexity(config.limits.max_query_complexity)
         };

@@ -13,6 +13,8 @@ pub mod commitment;
 pub mod commitment_revision;
 pub mod departement;
 pub mod envelope_allocation;
+pub mod escalation;
+pub mod escalation_message;
 pub mod financing_rule;
 pub mod idempotency_record;
 pub mod institution;

@@ -14,6 +14,7 @@ mod m20261203_000006_add_measure_commune_and_cofinancer;
 mod m20261204_000007_create_webhook_tables;
 mod m20261204_000008_create_pull_tables;
 mod m20261204_000009_add_pull_source_last_submission;
+mod m20261204_000010_create_escalation_tables;
 pub mod reference;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_create_webhook_tables::Migration),
             Box::new(m20261204_000008_create_pull_tables::Migration),
             Box::new(m20261204_000009_add_pull_source_last_submission::Migration),
+            Box::new(m20261204_000010_create_escalation_tables::Migration),
         ]
     }
 }

@@ -14,7 +14,10 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("access", &["access"]),
     ("reconciled state", &["reconciled"]),
     ("write kernel", &["kernel"]),
-    ("capabilities", &["auth", "programming", "needs", "school", "campaigns", "audit", "reconciliation", "exchange"]),
+    (
+        "capabilities",
+        &["auth", "programming", "needs", "school", "campaigns", "audit", "reconciliation", "exchange", "steering"],
+    ),
     ("channel support", &["http"]),
     ("file channel", &["files", "demo"]),
     ("pull channel", &["pulls"]),

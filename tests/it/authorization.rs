@@ -121,6 +121,29 @@ fn sample(field: &str) -> Option<(Sample, String)> {
         "resumePullSource" => {
             (Write, r#"mutation { resumePullSource(id: "00000000-0000-7000-8000-000000000000") { id } }"#.into())
         }
+        "escalations" => (List, "{ escalations { id } }".into()),
+        "escalation" => (Write, r#"{ escalation(id: "00000000-0000-7000-8000-000000000000") { id } }"#.into()),
+        "escalationChanged" => (Subscribe, "subscription { escalationChanged { escalationId } }".into()),
+        "escalate" => (
+            Write,
+            r#"mutation { escalate(input: { measureId: "$measure", reason: "matrice" }) { id } }"#.into(),
+        ),
+        "postEscalationMessage" => (
+            Write,
+            r#"mutation { postEscalationMessage(id: "00000000-0000-7000-8000-000000000000", text: "matrice") { id } }"#.into(),
+        ),
+        "requestNationalIntervention" => (
+            Write,
+            r#"mutation { requestNationalIntervention(id: "00000000-0000-7000-8000-000000000000", reason: "matrice") { id } }"#.into(),
+        ),
+        "withdrawEscalation" => (
+            Write,
+            r#"mutation { withdrawEscalation(id: "00000000-0000-7000-8000-000000000000", reason: "matrice") { id } }"#.into(),
+        ),
+        "resolveEscalation" => (
+            Write,
+            r#"mutation { resolveEscalation(id: "00000000-0000-7000-8000-000000000000", resolution: "matrice") { id } }"#.into(),
+        ),
         _ => return None,
     })
 }
@@ -326,6 +349,13 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             // Pull sources: each institution that submits data registers its own systems; the operator any, for one.
             (Resource::PullSource, _) if role == Admin => Some(Everything),
             (Resource::PullSource, _) if institutions.contains(&role) => Some(OwnTerritory),
+            // Escalations: the ARS and the collectivité within their territory, the CNSA everywhere; the ARS opens,
+            // the CNSA settles; the operator reads.
+            (Resource::Escalation, _) if role == Ars || role == Collectivite => Some(OwnTerritory),
+            (Resource::Escalation, _) if role == Cnsa => Some(Everything),
+            (Resource::Escalation, Action::Read) if role == Admin => Some(Everything),
+            (Resource::EscalationRaise, Action::Write) if role == Ars => Some(OwnTerritory),
+            (Resource::EscalationDecision, Action::Write) if role == Cnsa => Some(Everything),
             _ => None,
         }
     };

@@ -27,5 +27,6 @@ mod reference_data;
 mod schema_contract;
 mod startup;
 mod statements;
+mod steering;
 mod submissions;
 mod webhooks;

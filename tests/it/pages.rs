@@ -302,8 +302,17 @@ async fn in_a_browser_an_ars_and_a_dashboard_read_their_pages_and_see_a_status_c
     assert_eq!(browser.eval(ACCESSIBILITY_AUDIT).await?, json!([]), "accessibility of the findings");
     assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the findings");
     browser.screenshot("tableau-ars-84-constats").await?;
+    let escalated = hub.as_role(Role::Ars, Some("84")).graphql(
+        "mutation ($id: ID!) { escalate(input: { measureId: $id, reason: \"Le département tarde à délibérer.\" }) { id } }",
+        json!({ "id": id }),
+    ).await?;
+    assert!(escalated.get("errors").is_none(), "{escalated}");
     browser.open(&hub.url(&format!("/tableau/mesures/{id}"))).await?;
     let measure = browser.text().await?;
+    assert!(
+        measure.contains("Escalades au niveau national") && measure.contains("Le département tarde à délibérer."),
+        "{measure}"
+    );
     assert!(measure.contains("PAGE-84-EAM") && measure.contains("Historique du statut"), "{measure}");
     assert!(measure.contains("Capacités discordantes") && measure.contains("Équilibrée"), "the history: {measure}");
     assert!(measure.contains("CD69") || measure.contains("Délibération"), "{measure}");

@@ -539,7 +539,7 @@ db_test! {
     async fn a_hub_killed_during_a_pull_pulls_again_once_restarted(hub) {
         let hub = hub.restart_with(|c| {
             fast(c);
-            c.pulls.lease = Duration::from_secs(2);
+            c.pulls.lease = Duration::from_secs(4);
             c.pulls.timeout = Duration::from_secs(30);
         }).await?;
         let source = Source::start(Reply::Document { body: needs_document(31), etag: None }).await?;

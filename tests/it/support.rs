@@ -279,6 +279,8 @@ impl TestHub {
         configure: impl FnOnce(&mut Config),
     ) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
         self.server.abort();
+        // Gone, as a killed process is, before the next one starts: its background tasks stop with it.
+        let _ = (&mut self.server).await;
         let store = std::mem::replace(&mut self._store, Store::Sqlite(tempfile::tempdir()?));
         let mut config = Config::for_database(self.database_url.clone());
         config.dev_jwt_secret = Some(Secret::new(TEST_SECRET));
@@ -301,6 +303,7 @@ impl TestHub {
     /// Stops this hub and starts a new one on the same database, as a restart or a second deployment would.
     pub async fn restart(mut self) -> Result<TestHub, Box<dyn std::error::Error + Send + Sync>> {
         self.server.abort();
+        let _ = (&mut self.server).await;
         let store = std::mem::replace(&mut self._store, Store::Sqlite(tempfile::tempdir()?));
         let url = self.database_url.clone();
         drop(self);

@@ -3,6 +3,9 @@
 //! `FORBIDDEN`, each naming the code. Never an empty answer, which would read as "nothing there" instead of "not
 //! yours".
 
+use entities::measure;
+use sea_orm::{ColumnTrait, Condition};
+
 use super::policy::Reach;
 use super::principal::{Principal, ScopeLevel};
 use crate::error::ApiError;
@@ -68,5 +71,16 @@ pub fn check_institution_filter(principal: &Principal, reach: Reach, code: Optio
             format!("l'institution « {code} » n'est pas la vôtre : vous ne lisez que ce qui concerne la vôtre"),
         )),
         _ => Ok(()),
+    }
+}
+
+/// The SQL predicate restricting measures to what a principal may reach.
+pub fn measure_scope(principal: &Principal, reach: Reach) -> Condition {
+    match (reach, principal.scope.level) {
+        (Reach::Everything, _) | (_, ScopeLevel::National) => Condition::all(),
+        (_, ScopeLevel::Region) => {
+            Condition::all().add(measure::Column::RegionCode.is_in(principal.scope.region_codes.clone()))
+        }
+        _ => Condition::all().add(measure::Column::DepartementCode.is_in(principal.scope.departement_codes.clone())),
     }
 }

@@ -46,6 +46,12 @@ pub enum Resource {
     /// Sources the hub pulls data from, and their runs (an institution's own; the operator's all, registered on
     /// an institution's behalf).
     PullSource,
+    /// Escalations to the national level and their threads: read, and answered, within one's territory.
+    Escalation,
+    /// Opening an escalation, asking for a national intervention, withdrawing it (the ARS).
+    EscalationRaise,
+    /// Settling an escalation (the CNSA).
+    EscalationDecision,
 }
 
 impl Resource {
@@ -66,6 +72,9 @@ impl Resource {
         Resource::Webhook,
         Resource::WebhookReplay,
         Resource::PullSource,
+        Resource::Escalation,
+        Resource::EscalationRaise,
+        Resource::EscalationDecision,
     ];
 }
 
@@ -192,6 +201,17 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Mdph, PullSource, Write, OwnTerritory),
     (Rectorat, PullSource, Write, OwnTerritory),
     (Admin, PullSource, Write, Everything),
+    // Escalations: "ARS report to the national level every difficulty in the cooperation with the collectivités";
+    // the collectivité concerned and the CNSA answer; the CNSA settles; the operator reads.
+    (Ars, Escalation, Read, OwnTerritory),
+    (Collectivite, Escalation, Read, OwnTerritory),
+    (Cnsa, Escalation, Read, Everything),
+    (Admin, Escalation, Read, Everything),
+    (Ars, Escalation, Write, OwnTerritory),
+    (Collectivite, Escalation, Write, OwnTerritory),
+    (Cnsa, Escalation, Write, Everything),
+    (Ars, EscalationRaise, Write, OwnTerritory),
+    (Cnsa, EscalationDecision, Write, Everything),
 ];
 
 /// The reach of the principal, or `FORBIDDEN`: services call it to build their territory predicates.
@@ -268,7 +288,10 @@ pub const OPERATIONS: &[Operation] = &[
     query("webhookDeliveries", Webhook),
     query("pullSources", PullSource),
     query("pullRuns", PullSource),
+    query("escalations", Escalation),
+    query("escalation", Escalation),
     subscription("coFinancingStatusChanged", CoFinancing),
+    subscription("escalationChanged", Escalation),
     mutation("upsertMeasure", Measure),
     mutation("commit", Commitment),
     mutation("withdrawCommitment", Commitment),
@@ -287,6 +310,11 @@ pub const OPERATIONS: &[Operation] = &[
     mutation("pullSourceNow", PullSource),
     mutation("pausePullSource", PullSource),
     mutation("resumePullSource", PullSource),
+    mutation("escalate", EscalationRaise),
+    mutation("postEscalationMessage", Escalation),
+    mutation("requestNationalIntervention", EscalationRaise),
+    mutation("withdrawEscalation", EscalationRaise),
+    mutation("resolveEscalation", EscalationDecision),
 ];
 
 pub fn operation(operation_type: OperationType, field: &str) -> Option<&'static Operation> {

@@ -154,6 +154,7 @@ fn resource_of(kind: EventKind) -> Resource {
         EventKind::CofinancingStatusChanged => Resource::CoFinancing,
         EventKind::SubmissionReceipt => Resource::OwnIdentity,
         EventKind::CampaignDeadlineApproaching | EventKind::CampaignDeadlineMissed => Resource::Campaign,
+        EventKind::EscalationChanged => Resource::Escalation,
     }
 }
 

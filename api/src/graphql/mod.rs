@@ -24,6 +24,7 @@ use crate::programming::{ProgrammingMutation, ProgrammingQuery};
 use crate::pulls::{PullsMutation, PullsQuery};
 use crate::reconciliation::{ReconciliationQuery, ReconciliationSubscription};
 use crate::school::{SchoolMutation, SchoolQuery};
+use crate::steering::{SteeringMutation, SteeringQuery, SteeringSubscription};
 use crate::territory::TerritoryQuery;
 
 /// Every query of the hub, merged from the capabilities.
@@ -39,6 +40,7 @@ pub struct Query(
     ReconciliationQuery,
     ExchangeQuery,
     PullsQuery,
+    SteeringQuery,
 );
 
 /// Every mutation of the hub, merged from the capabilities.
@@ -52,11 +54,12 @@ pub struct Mutation(
     FilesMutation,
     ExchangeMutation,
     PullsMutation,
+    SteeringMutation,
 );
 
 /// Every subscription of the hub (WebSocket, graphql-transport-ws).
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(ReconciliationSubscription);
+pub struct Subscription(ReconciliationSubscription, SteeringSubscription);
 
 pub type HubSchema = Schema<Query, Mutation, Subscription>;
 

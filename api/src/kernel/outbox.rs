@@ -66,6 +66,8 @@ pub enum EventKind {
     CampaignDeadlineApproaching,
     /// A campaign's deadline passed without a submission from an expected institution.
     CampaignDeadlineMissed,
+    /// An escalation to the national level was opened, answered, or changed state.
+    EscalationChanged,
 }
 
 impl EventKind {
@@ -74,6 +76,7 @@ impl EventKind {
         EventKind::SubmissionReceipt,
         EventKind::CampaignDeadlineApproaching,
         EventKind::CampaignDeadlineMissed,
+        EventKind::EscalationChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl EventKind {
             EventKind::SubmissionReceipt => "SUBMISSION_RECEIPT",
             EventKind::CampaignDeadlineApproaching => "CAMPAIGN_DEADLINE_APPROACHING",
             EventKind::CampaignDeadlineMissed => "CAMPAIGN_DEADLINE_MISSED",
+            EventKind::EscalationChanged => "ESCALATION_CHANGED",
         }
     }
 

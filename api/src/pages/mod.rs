@@ -402,8 +402,17 @@ pub async fn measure(State(state): State<PagesState>, headers: HeaderMap, Path(i
     let (csrf, set) = csrf_of(&headers, state.secure_cookies);
     let who = who(&state, &auth).await;
     let answer = ask(&state, &auth, MEASURE, json!({ "id": id })).await;
+    // Its escalations, for those who may read them.
+    let escalations = ask(
+        &state,
+        &auth,
+        "query ($id: ID!) { escalations(filter: { measureId: $id }) { state findingCode reason openedBy createdAt messages { institutionCode text stateAfter createdAt } } }",
+        json!({ "id": id }),
+    )
+    .await
+    .ok();
     let status = if answer.is_ok() { StatusCode::OK } else { StatusCode::NOT_FOUND };
-    html(status, views::measure(&who, &csrf, answer), set)
+    html(status, views::measure(&who, &csrf, answer, escalations.as_ref()), set)
 }
 
 /// `GET /tableau/campagnes`: per institution, submitted, late or missing against each campaign's deadline.

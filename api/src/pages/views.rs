@@ -473,7 +473,39 @@ pub fn findings(
     layout("Constats", Some(who), csrf, body)
 }
 
-pub fn measure(who: &Who, csrf: &str, answer: Result<Value, Vec<String>>) -> Markup {
+fn escalation_state_label(code: &str) -> &'static str {
+    match code {
+        "OPEN" => "Ouverte",
+        "ANSWERED" => "Répondue",
+        "NATIONAL_INTERVENTION_REQUESTED" => "Intervention nationale demandée",
+        "RESOLVED" => "Résolue",
+        "WITHDRAWN" => "Retirée",
+        _ => "—",
+    }
+}
+
+fn escalations(answer: &Value) -> Markup {
+    html! {
+        section aria-labelledby="escalades" {
+            h2 id="escalades" { "Escalades au niveau national" }
+            @if list(&answer["escalations"]).is_empty() { p { "Aucune." } }
+            @for e in list(&answer["escalations"]) {
+                article class="escalade" {
+                    h3 { (escalation_state_label(&text(&e["state"]))) " — ouverte par " (text(&e["openedBy"])) " le " (when(&e["createdAt"]))
+                        @if !e["findingCode"].is_null() { " (" (text(&e["findingCode"])) ")" } }
+                    ol {
+                        @for m in list(&e["messages"]) {
+                            li { strong { (text(&m["institutionCode"])) } " (" (when(&m["createdAt"])) ") : " (text(&m["text"]))
+                                @if !m["stateAfter"].is_null() { " → " em { (escalation_state_label(&text(&m["stateAfter"]))) } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn measure(who: &Who, csrf: &str, answer: Result<Value, Vec<String>>, escalated: Option<&Value>) -> Markup {
     let (title, body) = match answer {
         Err(messages) => ("Mesure introuvable".to_owned(), errors(&messages)),
         Ok(answer) => {
@@ -518,6 +550,7 @@ pub fn measure(who: &Who, csrf: &str, answer: Result<Value, Vec<String>>) -> Mar
                         }
                     }
                 }
+                @if let Some(escalated) = escalated { (escalations(escalated)) }
                 section aria-labelledby="versions" {
                     h2 id="versions" { "Versions" }
                     table {

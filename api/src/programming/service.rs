@@ -8,8 +8,8 @@ use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use entities::{commitment, commitment_revision, measure, measure_revision};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 
 use super::types::{
@@ -28,16 +28,7 @@ use crate::territory::service::Catalog;
 use crate::validation::Violations;
 use crate::vocabulary::{CommitmentStatus, DataKind, MeasureStatus, Payer};
 
-/// The SQL predicate restricting measures to what a principal may reach.
-pub fn measure_scope(principal: &Principal, reach: Reach) -> Condition {
-    match (reach, principal.scope.level) {
-        (Reach::Everything, _) | (_, ScopeLevel::National) => Condition::all(),
-        (_, ScopeLevel::Region) => {
-            Condition::all().add(measure::Column::RegionCode.is_in(principal.scope.region_codes.clone()))
-        }
-        _ => Condition::all().add(measure::Column::DepartementCode.is_in(principal.scope.departement_codes.clone())),
-    }
-}
+pub use crate::access::filters::measure_scope;
 
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("aucune mesure « {id} » dans votre territoire"))
