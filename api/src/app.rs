@@ -166,6 +166,7 @@ impl App {
             secure_cookies: production,
             oidc: sign_in,
             http: http_client,
+            lifecycle: lifecycle.clone(),
         };
         let exports = crate::files::export::ExportState { db: db.clone(), gate };
         let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks);

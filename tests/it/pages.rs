@@ -161,8 +161,11 @@ db_test! {
         other.sign_in("ars", "11", &csrf).await?;
         let (_, _, page) = other.get("/tableau").await?;
         assert!(page.contains("PAGE-11-EAM") && !page.contains("PAGE-84-EAM"), "{page}");
-        let (status, _, _) = other.get("/tableau/export/constats.csv?code=CAPACITY_MISMATCH").await?;
+        let (status, headers, csv) = other.get("/tableau/export/constats.csv?code=CAPACITY_MISMATCH").await?;
         assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+        assert!(!csv.contains("PAGE-84-EAM") && !csv.contains(";84;"), "nothing of region 84: {csv}");
+        assert_eq!(other.get("/tableau/export/constats.csv?annee=deux-mille").await?.0, StatusCode::BAD_REQUEST);
         // A collectivité: its départements' measures only.
         let mut rhone = Visitor::arrive(&hub).await?;
         let csrf = rhone.csrf.clone();
@@ -180,6 +183,24 @@ db_test! {
         let (_, _, page) = dashboard.get("/tableau").await?;
         assert!(page.contains("Statuts de cofinancement") && page.contains("Capacités discordantes"), "aggregates: {page}");
         assert!(!page.contains("PAGE-84-EAM") && !page.contains("PAGE-11-EAM"), "a dashboard sees no measure");
+        // Nor the live status changes: refused before any stream opens, and not offered on its page.
+        assert!(!page.contains("data-live"));
+        assert_eq!(dashboard.get("/tableau/direct").await?.0, StatusCode::FORBIDDEN);
+
+        // A live stream ends when its session stops being valid: the institution suspended.
+        let stream = visitor.client.get(hub.url("/tableau/direct")).header("cookie", visitor.cookie_header()).send().await?;
+        assert_eq!(stream.status(), StatusCode::OK);
+        let suspended = hub.as_admin().graphql(r#"mutation { suspendInstitution(code: "ARS-84", reason: "test des pages") { suspended } }"#, json!({})).await?;
+        assert!(suspended.get("errors").is_none(), "{suspended}");
+        let mut stream = stream;
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(_)) = stream.chunk().await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the stream of a suspended institution ends");
+        assert_eq!(visitor.get("/tableau").await?.0, StatusCode::SEE_OTHER, "and its pages ask to sign in again");
+        let reinstated = hub.as_admin().graphql(r#"mutation { reinstateInstitution(code: "ARS-84") { suspended } }"#, json!({})).await?;
+        assert!(reinstated.get("errors").is_none(), "{reinstated}");
 
         // A forged or stale session is no session.
         let mut forger = Visitor::arrive(&hub).await?;
@@ -527,6 +548,17 @@ async fn people_sign_in_with_proconnect_code_flow_and_pkce() -> TestResult {
     let refused = client.get(&forged).header("cookie", &cookie).send().await?;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(set_cookies(refused.headers()).iter().all(|(n, _)| n != "cnh_session"));
+    // A provider error for another sign-in is not shown, nor is its text echoed.
+    let spoofed =
+        client
+            .get(hub.url(
+                "/tableau/connexion/retour?error=access_denied&error_description=Appelez%20le%2001%2002&state=autre",
+            ))
+            .header("cookie", &cookie)
+            .send()
+            .await?;
+    assert_eq!(spoofed.status(), StatusCode::BAD_REQUEST);
+    assert!(!spoofed.text().await?.contains("Appelez"));
     // Without the flow's cookie (another browser), too.
     assert_eq!(client.get(&callback).send().await?.status(), StatusCode::BAD_REQUEST);
 

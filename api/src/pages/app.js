@@ -13,7 +13,7 @@
   // The status counts follow the changes: a status seen for the first time gets its row.
   function bump(status, delta) {
     if (!status) { return; }
-    var cell = document.querySelector('[data-status-count="' + status + '"]');
+    var cell = document.querySelector('[data-status-count="' + CSS.escape(status) + '"]');
     var body = document.getElementById("comptes-statuts");
     if (!cell && body && delta > 0) {
       var row = document.createElement("tr");
@@ -34,6 +34,8 @@
     if (cell) { cell.textContent = String(Math.max(0, parseInt(cell.textContent, 10) + delta)); }
   }
   var source = new EventSource(list.getAttribute("data-live"));
+  // The hub refused or ended the stream for good (session over): stop asking again.
+  source.addEventListener("erreur", function () { source.close(); });
   source.addEventListener("statut", function (message) {
     var change = JSON.parse(message.data);
     var item = document.createElement("li");
@@ -46,9 +48,9 @@
       " → " + label(change.status)));
     item.setAttribute("data-status", change.status || "");
     list.insertBefore(item, list.firstChild);
-    var cell = document.querySelector('[data-measure-status="' + change.measureId + '"]');
+    var cell = document.querySelector('[data-measure-status="' + CSS.escape(change.measureId) + '"]');
     if (cell) { cell.textContent = label(change.status); }
-    var findings = document.querySelector('[data-measure-findings="' + change.measureId + '"]');
+    var findings = document.querySelector('[data-measure-findings="' + CSS.escape(change.measureId) + '"]');
     if (findings) { findings.textContent = (change.findingCodes || []).join(", "); }
     bump(change.previousStatus, -1);
     bump(change.status, 1);

@@ -50,6 +50,8 @@ pub struct PagesState {
     pub oidc: Option<oidc::OidcSignIn>,
     /// For the issuer's discovery and token endpoints.
     pub http: reqwest::Client,
+    /// Live streams end when the hub shuts down.
+    pub lifecycle: crate::graphql::http::Lifecycle,
 }
 
 /// The static files of the pages.
@@ -199,7 +201,8 @@ pub async fn overview(State(state): State<PagesState>, headers: HeaderMap) -> Re
     let report = ask(&state, &auth, OVERVIEW, json!({})).await;
     // Measure by measure only for those who may see them (a dashboard sees aggregates).
     let measures = ask(&state, &auth, MEASURES, json!({ "status": null })).await.ok();
-    html(StatusCode::OK, views::overview(&who, &csrf, report, measures.as_ref()), set)
+    let live = matches!(&auth, Authentication::Authenticated(p) if may_follow_live(p));
+    html(StatusCode::OK, views::overview(&who, &csrf, report, measures.as_ref(), live), set)
 }
 
 #[derive(Deserialize, Default)]
@@ -341,7 +344,14 @@ pub async fn findings_export(
     let (kept, format) = match (findings_of(&state, &auth, &filter).await, file.as_str()) {
         (Ok((_, kept)), "constats.csv") => (kept, "csv"),
         (Ok((_, kept)), "constats.xlsx") => (kept, "xlsx"),
-        (Err(messages), _) => return (StatusCode::FORBIDDEN, messages.join(" ; ")).into_response(),
+        (Err(messages), _) => {
+            let status = if messages.iter().any(|m| m.starts_with("Année")) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            return (status, messages.join(" ; ")).into_response();
+        }
         _ => return (StatusCode::NOT_FOUND, "export inconnu : constats.csv ou constats.xlsx").into_response(),
     };
     let headers_row = ["Code", "Gravité", "Région", "Départements", "Objet", "Message", "Chiffres"];
@@ -365,14 +375,18 @@ pub async fn findings_export(
             ]
         })
         .collect();
+    // Findings are not for shared caches.
+    let no_store = (header::CACHE_CONTROL, "no-store");
     if format == "csv" {
-        return ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], write_csv(&headers_row, &rows)).into_response();
+        return ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), no_store], write_csv(&headers_row, &rows))
+            .into_response();
     }
     match write_xlsx("Constats", &headers_row, &[CellKind::Text; 7], &rows) {
-        Ok(bytes) => {
-            ([(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")], bytes)
-                .into_response()
-        }
+        Ok(bytes) => (
+            [(header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), no_store],
+            bytes,
+        )
+            .into_response(),
         Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err).into_response(),
     }
 }
@@ -438,16 +452,46 @@ pub async fn campaigns(State(state): State<PagesState>, headers: HeaderMap) -> R
 }
 
 /// `GET /tableau/direct`: co-financing status changes of the person's territory as server-sent events, from the
-/// GraphQL subscription (same policy and territory).
+/// GraphQL subscription (same policy and territory). The stream ends when the session stops being valid (expired,
+/// revoked, institution suspended: checked on every access-list change and every second) or the hub shuts down.
 pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Response {
     let Some(auth) = session(&state, &headers).await else {
         return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Authentication::Authenticated(principal) = &auth else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    // Refused before streaming (EventSource gives up on a non-200): no reconnection loop for a dashboard.
+    if !may_follow_live(principal) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let principal = (**principal).clone();
+    let access = state.gate.access.clone();
+    let lifecycle = state.lifecycle.clone();
+    let end = async move {
+        let mut changes = access.watch();
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        let still_valid = async {
+            loop {
+                tokio::select! {
+                    _ = changes.changed() => {}
+                    _ = ticks.tick() => {}
+                }
+                if access.check(&principal, chrono::Utc::now()).is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = still_valid => {}
+            () = lifecycle.stopped() => {}
+        }
     };
     let request = Request::new(
         "subscription { coFinancingStatusChanged { measureId regionCode departementCode previousStatus status findingCodes at } }",
     )
     .data(auth);
-    let stream = state.executor.guarded().execute_stream(request).map(|response| {
+    let stream = state.executor.guarded().execute_stream(request).take_until(Box::pin(end)).map(|response| {
         let event = if response.errors.is_empty() {
             let data = serde_json::to_value(&response.data).unwrap_or_default();
             Event::default().event("statut").data(data["coFinancingStatusChanged"].to_string())
@@ -457,6 +501,16 @@ pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Respon
         Ok::<_, Infallible>(event)
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// Whether the person may follow status changes live (the overview shows the live list only then).
+fn may_follow_live(principal: &crate::access::principal::Principal) -> bool {
+    crate::access::policy::reach(
+        principal.role,
+        crate::access::policy::Resource::CoFinancing,
+        crate::access::policy::Action::Read,
+    )
+    .is_some()
 }
 
 /// `GET /tableau/connexion`: the sign-in form (development: a role and a territory).

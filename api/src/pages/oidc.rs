@@ -143,20 +143,17 @@ pub async fn finish(State(state): State<PagesState>, headers: HeaderMap, Query(c
     let Some(oidc) = state.oidc.clone() else {
         return failed(&state, &headers, StatusCode::NOT_FOUND, "Aucun fournisseur d'identité n'est configuré.");
     };
-    if let Some(error) = callback.error {
-        let detail = callback.error_description.unwrap_or_default();
-        return failed(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            &format!("Connexion refusée par {} : {error} {detail}", oidc.name),
-        );
-    }
     let flow = cookies(&headers).remove(FLOW_COOKIE).unwrap_or_default();
     let mut parts = flow.splitn(3, '.');
     let (Some(expected_state), Some(nonce), Some(verifier)) = (parts.next(), parts.next(), parts.next()) else {
         return failed(&state, &headers, StatusCode::BAD_REQUEST, "Aucune connexion en cours : recommencez.");
     };
+    // The provider's refusal is told only for this browser's sign-in, in the hub's words (its text is not echoed).
+    if callback.error.is_some() && callback.state.as_deref() == Some(expected_state) {
+        tracing::info!(error = ?callback.error, description = ?callback.error_description, "sign-in refused by the provider");
+        let message = format!("{} a refusé la connexion : recommencez.", oidc.name);
+        return failed(&state, &headers, StatusCode::UNAUTHORIZED, &message);
+    }
     let (Some(code), Some(given_state)) = (callback.code, callback.state) else {
         return failed(&state, &headers, StatusCode::BAD_REQUEST, "Réponse du fournisseur incomplète.");
     };
@@ -204,7 +201,8 @@ pub async fn finish(State(state): State<PagesState>, headers: HeaderMap, Query(c
     };
     // Signature, issuer, audience, expiry, institution: as for any token of this issuer.
     let principal = match authenticate_token(&state.gate, id_token).await {
-        Ok(Authentication::Authenticated(principal)) => principal,
+        // Another trusted issuer's token has no business here.
+        Ok(Authentication::Authenticated(principal)) if principal.issuer == oidc.name => principal,
         Ok(_) => return failed(&state, &headers, StatusCode::UNAUTHORIZED, "Jeton d'identité refusé."),
         Err(err) => {
             return failed(

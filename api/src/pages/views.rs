@@ -202,7 +202,13 @@ fn bars(id: &str, caption: &str, rows: &[Bar]) -> Markup {
     }
 }
 
-pub fn overview(who: &Who, csrf: &str, report: Result<Value, Vec<String>>, measures: Option<&Value>) -> Markup {
+pub fn overview(
+    who: &Who,
+    csrf: &str,
+    report: Result<Value, Vec<String>>,
+    measures: Option<&Value>,
+    live: bool,
+) -> Markup {
     let body = match report {
         Err(messages) => errors(&messages),
         Ok(report) => {
@@ -285,10 +291,12 @@ pub fn overview(who: &Who, csrf: &str, report: Result<Value, Vec<String>>, measu
                         }
                     }
                 }
-                section aria-labelledby="direct" {
-                    h2 id="direct" { "En direct" }
-                    p { "Les changements de statut de votre territoire s'affichent ici dès qu'ils sont enregistrés." }
-                    ul id="evolutions" aria-live="polite" data-live="/tableau/direct" {}
+                @if live {
+                    section aria-labelledby="direct" {
+                        h2 id="direct" { "En direct" }
+                        p { "Les changements de statut de votre territoire s'affichent ici dès qu'ils sont enregistrés." }
+                        ul id="evolutions" aria-live="polite" data-live="/tableau/direct" {}
+                    }
                 }
                 @if let Some(measures) = measures {
                     (measure_table(measures, "Mesures de votre territoire (100 premières)"))
