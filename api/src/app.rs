@@ -108,6 +108,7 @@ impl App {
                 .data(MaskingThreshold(config.limits.small_count_threshold as i64))
                 .data(DataLoader::new(EnvelopeLoader { db: db.clone() }, tokio::spawn))
                 .data(DataLoader::new(ProvenanceLoader { db: db.clone() }, tokio::spawn))
+                .data(DataLoader::new(crate::reconciliation::OpenEscalationsLoader { db: db.clone() }, tokio::spawn))
                 .data(config.pulls)
                 .data(escalation_events.clone())
                 .limit_depth(config.limits.max_query_depth)

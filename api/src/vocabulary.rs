@@ -306,6 +306,10 @@ stored_enum! {
     }
 }
 
+/// Stored states of an escalation still open (`steering::EscalationState::OPEN`): read by the reconciliation to
+/// count a measure's open escalations without depending on the steering capability.
+pub const OPEN_ESCALATION_STATES: [&str; 3] = ["OPEN", "ANSWERED", "NATIONAL_INTERVENTION_REQUESTED"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

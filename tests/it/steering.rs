@@ -46,6 +46,11 @@ db_test! {
         assert_eq!(escalation["state"], "OPEN", "{opened}");
         assert_eq!((&escalation["regionCode"], &escalation["departementCode"], &escalation["openedBy"]), (&json!("84"), &json!("69"), &json!("ARS-84")));
         let id = escalation["id"].as_str().unwrap().to_owned();
+        // It shows in the measure's reconciliation, for the ARS and the collectivité.
+        for reader in [&ars, &cd] {
+            let status = reader.data("{ coFinancingStatus { nodes { measure { reference } openEscalations } } }").await?;
+            assert_eq!(status["coFinancingStatus"]["nodes"], json!([{ "measure": { "reference": "ESC-69-01" }, "openEscalations": 1 }]));
+        }
         let event = live.next(Duration::from_secs(5)).await?.ok_or("the collectivité is told")?;
         assert_eq!(event["data"]["escalationChanged"], json!({ "escalationId": id, "state": "OPEN", "step": "OPEN", "institutionCode": "ARS-84" }));
 
@@ -76,6 +81,8 @@ db_test! {
         assert!(resolved["data"]["resolveEscalation"]["closedAt"].is_string());
         let states: Vec<Value> = resolved["data"]["resolveEscalation"]["messages"].as_array().unwrap().iter().map(|m| m["stateAfter"].clone()).collect();
         assert_eq!(states, [json!("OPEN"), json!("ANSWERED"), json!("NATIONAL_INTERVENTION_REQUESTED"), Value::Null, json!("RESOLVED")]);
+        let status = cnsa.data("{ coFinancingStatus(filter: { regionCode: \"84\" }) { nodes { openEscalations } } }").await?;
+        assert_eq!(status["coFinancingStatus"]["nodes"], json!([{ "openEscalations": 0 }]), "a resolved one is not open");
         // Closed: nothing more.
         assert_eq!(error_codes(&cd.graphql(POST, json!({ "id": id, "text": "encore" })).await?), ["BAD_USER_INPUT"]);
         assert_eq!(error_codes(&ars.graphql(WITHDRAW, json!({ "id": id, "text": "x" })).await?), ["BAD_USER_INPUT"]);

@@ -186,6 +186,7 @@ impl From<&engine::Finding> for Finding {
 
 /// A measure's standing between its funders.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct CoFinancing {
     pub measure: MeasureRecord,
     pub status: CoFinancingStatus,
@@ -194,6 +195,46 @@ pub struct CoFinancing {
     /// measure's département and commune; null when none can be named yet.
     pub awaited_cofinancer_code: Option<String>,
     pub findings: Vec<Finding>,
+}
+
+#[async_graphql::ComplexObject]
+impl CoFinancing {
+    /// Escalations to the national level still open on this measure (`escalations(filter: { measureId })` gives
+    /// their threads). Read from the database, batched over the page, only when asked.
+    async fn open_escalations(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        let loader = ctx
+            .data::<async_graphql::dataloader::DataLoader<OpenEscalationsLoader>>()
+            .map_err(|_| ApiError::Internal("escalation counts missing from the schema data".into()))?;
+        let count = loader.load_one(self.measure.id.clone()).await.map_err(|e| ApiError::Internal(Box::new(e)))?;
+        Ok(count.unwrap_or(0))
+    }
+}
+
+/// Counts the open escalations of many measures in one query.
+pub struct OpenEscalationsLoader {
+    pub db: sea_orm::DatabaseConnection,
+}
+
+impl async_graphql::dataloader::Loader<String> for OpenEscalationsLoader {
+    type Value = i64;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[String]) -> Result<std::collections::HashMap<String, i64>, Self::Error> {
+        use entities::escalation;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        let rows: Vec<(String, i64)> = escalation::Entity::find()
+            .select_only()
+            .column(escalation::Column::MeasureId)
+            .column_as(escalation::Column::Id.count(), "open")
+            .filter(escalation::Column::MeasureId.is_in(keys.iter().cloned()))
+            .filter(escalation::Column::State.is_in(crate::vocabulary::OPEN_ESCALATION_STATES))
+            .group_by(escalation::Column::MeasureId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().collect())
+    }
 }
 
 /// An envelope's use: notified, committed by assurance maladie, headroom.

@@ -133,6 +133,8 @@ mod tests {
         }
         assert!(next(Open, Step::Open, true).is_err());
         assert!(Resolved.is_closed() && !Answered.is_closed());
+        let open: Vec<&str> = EscalationState::OPEN.iter().map(|s| s.as_str()).collect();
+        assert_eq!(open, crate::vocabulary::OPEN_ESCALATION_STATES, "the reconciliation counts the same states");
         assert_eq!(
             EscalationState::from_stored("NATIONAL_INTERVENTION_REQUESTED"),
             Some(NationalInterventionRequested)
