@@ -193,3 +193,43 @@ impl StoreHealth {
         });
     }
 }
+
+/// Rows [`claim_due`] claims: those of `table` where `due` holds, whose `next_column` time (ms since the epoch) has
+/// come and whose lease (`locked_until`, `locked_by`) is free, oldest due first.
+pub struct DueRows<'a> {
+    pub table: &'a str,
+    /// A fixed SQL condition (no user input): `state = 'PENDING'`.
+    pub due: &'a str,
+    pub next_column: &'a str,
+    pub returning: &'a str,
+}
+
+/// Claims up to `limit` due rows for `instance` until `lease_until` (ms) and returns them: the work queues of the
+/// webhook dispatcher and the puller. On PostgreSQL the rows another instance is claiming are skipped, not waited
+/// for (`FOR UPDATE SKIP LOCKED`); SQLite has one writer at a time and no row locks: there, the hub runs as a
+/// single instance.
+pub async fn claim_due(
+    db: &sea_orm::DatabaseConnection,
+    rows: &DueRows<'_>,
+    instance: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let backend = db.get_database_backend();
+    // Numbered parameters, `$n` on PostgreSQL and `?n` on SQLite: `now` is used twice.
+    let (p, skip_locked) = match backend {
+        DatabaseBackend::Postgres => ('$', " FOR UPDATE SKIP LOCKED"),
+        _ => ('?', ""),
+    };
+    let DueRows { table, due, next_column: next, returning } = rows;
+    let statement = format!(
+        "UPDATE {table} SET locked_until = {p}1, locked_by = {p}2 WHERE id IN (\
+         SELECT id FROM {table} WHERE {due} AND {next} <= {p}3 \
+         AND (locked_until IS NULL OR locked_until <= {p}3) ORDER BY {next}, id LIMIT {p}4{skip_locked}) \
+         RETURNING {returning}"
+    );
+    let values: Vec<sea_orm::Value> = vec![lease_until.into(), instance.into(), now.into(), limit.into()];
+    db.query_all_raw(Statement::from_sql_and_values(backend, statement, values)).await
+}

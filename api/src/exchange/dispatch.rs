@@ -9,9 +9,7 @@ use chrono::Utc;
 use entities::{webhook_delivery, webhook_subscription};
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use sha2::Sha256;
 
 use crate::kernel::audit_chain::hex;
@@ -95,25 +93,16 @@ struct Claimed {
     attempts: i32,
 }
 
-/// Claims up to [`BATCH`] due deliveries for `instance` until `lease_until` (ms). On PostgreSQL the rows another
-/// instance is claiming are skipped, not waited for.
+/// Claims up to [`BATCH`] due deliveries for `instance` until `lease_until` (ms).
 async fn claim(db: &DatabaseConnection, instance: &str, now: i64, lease_until: i64) -> Result<Vec<Claimed>, DbErr> {
-    let backend = db.get_database_backend();
-    // Numbered parameters, `$n` on PostgreSQL and `?n` on SQLite: `now` is used twice. SQLite has one writer at a
-    // time and no row locks: there, the hub runs as a single instance.
-    let (p, skip_locked) = match backend {
-        DatabaseBackend::Postgres => ('$', " FOR UPDATE SKIP LOCKED"),
-        _ => ('?', ""),
+    let due = format!("state = '{}'", state::PENDING);
+    let queue = crate::db::DueRows {
+        table: "webhook_delivery",
+        due: &due,
+        next_column: "next_attempt_at",
+        returning: "id, subscription_id, event_kind, body, attempts",
     };
-    let statement = format!(
-        "UPDATE webhook_delivery SET locked_until = {p}1, locked_by = {p}2 WHERE id IN (\
-         SELECT id FROM webhook_delivery WHERE state = '{pending}' AND next_attempt_at <= {p}3 \
-         AND (locked_until IS NULL OR locked_until <= {p}3) ORDER BY next_attempt_at, id LIMIT {p}4{skip_locked}) \
-         RETURNING id, subscription_id, event_kind, body, attempts",
-        pending = state::PENDING,
-    );
-    let values: Vec<sea_orm::Value> = vec![lease_until.into(), instance.into(), now.into(), BATCH.into()];
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, statement, values)).await?;
+    let rows = crate::db::claim_due(db, &queue, instance, now, lease_until, BATCH).await?;
     rows.iter()
         .map(|row| {
             Ok(Claimed {

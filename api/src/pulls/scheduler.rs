@@ -8,10 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 use entities::{pull_run, pull_source};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Statement,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter};
 use tokio::sync::Notify;
 
 use super::document::{self, Document};
@@ -101,21 +98,9 @@ async fn claim(
     now: i64,
     lease_until: i64,
 ) -> Result<Vec<pull_source::Model>, DbErr> {
-    let backend = db.get_database_backend();
-    let (p, skip_locked) = match backend {
-        DatabaseBackend::Postgres => ('$', " FOR UPDATE SKIP LOCKED"),
-        _ => ('?', ""),
-    };
-    let statement = format!(
-        "UPDATE pull_source SET locked_until = {p}1, locked_by = {p}2 WHERE id IN (\
-         SELECT id FROM pull_source WHERE status IN ('{active}', '{degraded}') AND next_pull_at <= {p}3 \
-         AND (locked_until IS NULL OR locked_until <= {p}3) ORDER BY next_pull_at, id LIMIT {p}4{skip_locked}) \
-         RETURNING *",
-        active = status::ACTIVE,
-        degraded = status::DEGRADED,
-    );
-    let values: Vec<sea_orm::Value> = vec![lease_until.into(), instance.into(), now.into(), BATCH.into()];
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, statement, values)).await?;
+    let due = format!("status IN ('{}', '{}')", status::ACTIVE, status::DEGRADED);
+    let queue = crate::db::DueRows { table: "pull_source", due: &due, next_column: "next_pull_at", returning: "*" };
+    let rows = crate::db::claim_due(db, &queue, instance, now, lease_until, BATCH).await?;
     rows.iter().map(|row| pull_source::Model::from_query_result(row, "")).collect()
 }
 

@@ -187,22 +187,6 @@ async fn visible(
         .ok_or_else(|| ApiError::NotFound(format!("aucune escalade « {id} » dans votre territoire")))
 }
 
-/// The escalations of a measure the principal may see (the measure's page, its reconciliation).
-pub async fn of_measure(
-    db: &DatabaseConnection,
-    principal: &Principal,
-    measure_id: &str,
-) -> Result<Vec<Escalation>, ApiError> {
-    let reach = policy::require(principal, Resource::Escalation, Action::Read)?;
-    let rows = escalation::Entity::find()
-        .filter(escalation_scope(principal, reach))
-        .filter(escalation::Column::MeasureId.eq(measure_id))
-        .order_by_asc(escalation::Column::CreatedAt)
-        .all(db)
-        .await?;
-    with_messages(db, rows).await
-}
-
 #[derive(InputObject, Serialize)]
 pub struct EscalationFilter {
     pub state: Option<EscalationState>,
@@ -279,6 +263,32 @@ pub struct EscalationInput {
     pub reason: String,
 }
 
+/// Adds a message to an escalation's thread, in the write's transaction.
+async fn add_message(
+    write: &Write,
+    principal: &Principal,
+    escalation_id: &str,
+    text: String,
+    state_after: Option<EscalationState>,
+    at: DateTime<FixedOffset>,
+) -> Result<(), ApiError> {
+    escalation_message::Entity::insert(
+        escalation_message::Model {
+            id: uuid::Uuid::now_v7().to_string(),
+            escalation_id: escalation_id.to_owned(),
+            institution_code: principal.institution.code.clone(),
+            agent_id: principal.agent_id.clone(),
+            text,
+            state_after: state_after.map(|s| s.as_str().to_owned()),
+            created_at: at,
+        }
+        .into_active_model(),
+    )
+    .exec_without_returning(&write.txn)
+    .await?;
+    Ok(())
+}
+
 /// Applies a step to a visible escalation: the message, the new state, the audit record, the webhook event, in one
 /// transaction; then tells this instance's subscribers.
 async fn step(ctx: &Context<'_>, resource: Resource, id: &ID, step: Step, text: &str) -> ApiResult<Escalation> {
@@ -296,21 +306,7 @@ async fn step(ctx: &Context<'_>, resource: Resource, id: &ID, step: Step, text: 
     let request = (step, &existing.id, &text);
     let mut write = Write::begin_unkeyed(db, Actor::of(principal), step.operation(), &request).await?;
     let now = audit::now_micros();
-    escalation_message::Entity::insert(
-        escalation_message::Model {
-            id: uuid::Uuid::now_v7().to_string(),
-            escalation_id: existing.id.clone(),
-            institution_code: principal.institution.code.clone(),
-            agent_id: principal.agent_id.clone(),
-            text: text.clone(),
-            state_after: (next != current).then(|| next.as_str().to_owned()),
-            created_at: now,
-        }
-        .into_active_model(),
-    )
-    .exec_without_returning(&write.txn)
-    .await
-    .map_err(ApiError::from)?;
+    add_message(&write, principal, &existing.id, text.clone(), (next != current).then_some(next), now).await?;
     let mut update = escalation::Entity::update_many()
         .col_expr(escalation::Column::State, Expr::value(next.as_str()))
         .col_expr(escalation::Column::UpdatedAt, Expr::value(now));
@@ -415,21 +411,7 @@ impl SteeringMutation {
             .exec_without_returning(&write.txn)
             .await
             .map_err(ApiError::from)?;
-        escalation_message::Entity::insert(
-            escalation_message::Model {
-                id: uuid::Uuid::now_v7().to_string(),
-                escalation_id: row.id.clone(),
-                institution_code: principal.institution.code.clone(),
-                agent_id: principal.agent_id.clone(),
-                text: reason,
-                state_after: Some(EscalationState::Open.as_str().to_owned()),
-                created_at: now,
-            }
-            .into_active_model(),
-        )
-        .exec_without_returning(&write.txn)
-        .await
-        .map_err(ApiError::from)?;
+        add_message(&write, principal, &row.id, reason, Some(EscalationState::Open), now).await?;
         let event = EscalationEvent {
             escalation_id: ID(row.id.clone()),
             measure_id: ID(row.measure_id.clone()),
