@@ -162,6 +162,7 @@ impl App {
         let gate_catalog = gate.catalog.clone();
         let pages = crate::pages::PagesState {
             executor: state.executor.clone(),
+            db: db.clone(),
             gate: gate.clone(),
             dev_secret: config.dev_jwt_secret.as_ref().filter(|_| !production).map(|s| s.expose().to_owned()),
             secure_cookies: production,

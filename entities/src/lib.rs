@@ -25,6 +25,7 @@ pub mod national_target;
 pub mod needs_indicator;
 pub mod needs_indicator_revision;
 pub mod orientation_code;
+pub mod page_session;
 pub mod pull_run;
 pub mod pull_source;
 pub mod reconciliation_region;

@@ -15,6 +15,7 @@ mod m20261204_000007_create_webhook_tables;
 mod m20261204_000008_create_pull_tables;
 mod m20261204_000009_add_pull_source_last_submission;
 mod m20261204_000010_create_escalation_tables;
+mod m20261204_000011_create_page_session;
 pub mod reference;
 
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_create_pull_tables::Migration),
             Box::new(m20261204_000009_add_pull_source_last_submission::Migration),
             Box::new(m20261204_000010_create_escalation_tables::Migration),
+            Box::new(m20261204_000011_create_page_session::Migration),
         ]
     }
 }

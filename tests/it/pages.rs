@@ -216,6 +216,8 @@ db_test! {
             .form(&[("csrf", csrf.as_str())]).send().await?;
         assert_eq!(out.status(), StatusCode::SEE_OTHER);
         assert!(set_cookies(out.headers()).iter().any(|(n, l)| n == "cnh_session" && l.contains("Max-Age=0")));
+        // The session ended on the hub: its cookie, kept or stolen, opens nothing any more.
+        assert_eq!(visitor.get("/tableau").await?.0, StatusCode::SEE_OTHER);
         Ok(())
     }
 }
@@ -366,8 +368,10 @@ async fn in_a_browser_an_ars_and_a_dashboard_read_their_pages_and_see_a_status_c
     Ok(())
 }
 
-/// An identity provider for people, as ProConnect: discovery, an authorization endpoint that approves at once,
-/// a token endpoint that checks the client, the code, the redirect URI and the PKCE verifier, and its keys.
+/// An identity provider for people, behaving as ProConnect does: discovery (client secret in the token request's
+/// body only), an authorization endpoint that approves at once, a token endpoint that checks the client, the code,
+/// the redirect URI and the PKCE verifier and answers an ID token that lives two seconds and says only `sub` and
+/// `nonce`; a userinfo endpoint answering a signed JWT with `uid`, `email` and `siret`; an end-session endpoint.
 mod idp {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
@@ -381,6 +385,8 @@ mod idp {
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures");
     pub const SIRET: &str = "13000548100010";
+    /// How long its ID tokens live (ProConnect's: about a minute).
+    pub const ID_TOKEN_SECONDS: u64 = 2;
 
     /// What a code was issued for: (challenge, nonce, redirect_uri).
     type Grant = (String, String, String);
@@ -389,9 +395,14 @@ mod idp {
     pub struct Idp {
         pub issuer: String,
         codes: Arc<Mutex<HashMap<String, Grant>>>,
+        /// Access tokens issued, and the `sub` each stands for.
+        access_tokens: Arc<Mutex<HashMap<String, String>>>,
         /// What the next ID token's nonce is replaced with (a replayed token).
         pub forged_nonce: Arc<Mutex<Option<String>>>,
+        /// What userinfo's `sub` is replaced with (another person's answer).
+        pub forged_userinfo_sub: Arc<Mutex<Option<String>>>,
         pub authorize_queries: Arc<Mutex<Vec<HashMap<String, String>>>>,
+        pub end_session_queries: Arc<Mutex<Vec<HashMap<String, String>>>>,
     }
 
     fn base64url(bytes: &[u8]) -> String {
@@ -407,6 +418,13 @@ mod idp {
         out
     }
 
+    fn signed(claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("oidc-key-1".to_owned());
+        let key = EncodingKey::from_rsa_pem(&std::fs::read(format!("{FIXTURES}/oidc-key-1.pem")).unwrap()).unwrap();
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+
     impl Idp {
         pub async fn start() -> Idp {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -416,6 +434,8 @@ mod idp {
                 .route("/jwks", axum::routing::get(jwks))
                 .route("/authorize", axum::routing::get(authorize))
                 .route("/token", axum::routing::post(token))
+                .route("/userinfo", axum::routing::get(userinfo))
+                .route("/session/end", axum::routing::get(end_session))
                 .with_state(idp.clone());
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
@@ -425,9 +445,10 @@ mod idp {
 
         pub fn issuers_file(&self, redirect_uri: &str) -> String {
             let path = std::env::temp_dir().join(format!("cnh-issuers-{}.json", uuid::Uuid::new_v4()));
+            // No leeway: an ID token two seconds old is expired, as ProConnect's are a minute after sign-in.
             let text = json!({ "issuers": [{
                 "name": "ProConnect", "issuer": self.issuer, "audience": "cnh-hub", "algorithms": ["RS256"],
-                "oidc": { "min_refresh_seconds": 0 },
+                "oidc": { "min_refresh_seconds": 0 }, "leeway_seconds": 0, "require_jti": true,
                 "claims": { "institution": null, "siret": "siret", "agent": "uid" },
                 "sign_in": { "client_id": "cnh-hub", "client_secret": "client-secret", "redirect_uri": redirect_uri }
             }] });
@@ -437,8 +458,12 @@ mod idp {
     }
 
     async fn discovery(State(idp): State<Idp>) -> Response {
-        axum::Json(json!({ "issuer": idp.issuer, "jwks_uri": format!("{}/jwks", idp.issuer),
-            "authorization_endpoint": format!("{}/authorize", idp.issuer), "token_endpoint": format!("{}/token", idp.issuer) }))
+        let at = |path: &str| format!("{}{path}", idp.issuer);
+        axum::Json(json!({ "issuer": idp.issuer, "jwks_uri": at("/jwks"),
+            "authorization_endpoint": at("/authorize"), "token_endpoint": at("/token"),
+            "userinfo_endpoint": at("/userinfo"), "end_session_endpoint": at("/session/end"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "userinfo_signing_alg_values_supported": ["RS256"] }))
         .into_response()
     }
 
@@ -455,15 +480,17 @@ mod idp {
         Redirect::to(&format!("{}?code={code}&state={}", get("redirect_uri"), get("state"))).into_response()
     }
 
-    async fn token(State(idp): State<Idp>, headers: HeaderMap, body: String) -> Response {
-        let form: HashMap<String, String> = body
-            .split('&')
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.replace("%3A", ":").replace("%2F", "/")))
-            .collect();
-        let client = format!("Basic {}", base64_standard(b"cnh-hub:client-secret"));
-        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(client.as_str()) {
-            return (StatusCode::UNAUTHORIZED, "invalid_client").into_response();
+    async fn token(
+        State(idp): State<Idp>,
+        headers: HeaderMap,
+        axum::Form(form): axum::Form<HashMap<String, String>>,
+    ) -> Response {
+        // client_secret_post only, as ProConnect.
+        if headers.contains_key("authorization")
+            || form.get("client_id").map(String::as_str) != Some("cnh-hub")
+            || form.get("client_secret").map(String::as_str) != Some("client-secret")
+        {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "invalid_client" }))).into_response();
         }
         // A code is used once.
         let Some((challenge, nonce, redirect_uri)) =
@@ -483,19 +510,34 @@ mod idp {
         }
         let nonce = idp.forged_nonce.lock().unwrap().clone().unwrap_or(nonce);
         let now = jsonwebtoken::get_current_timestamp();
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some("oidc-key-1".to_owned());
-        let claims = json!({ "iss": idp.issuer, "aud": "cnh-hub", "sub": "sub-1", "uid": "marie.durand", "siret": SIRET,
-            "nonce": nonce, "iat": now, "exp": now + 600, "jti": uuid::Uuid::new_v4().to_string() });
-        let key = EncodingKey::from_rsa_pem(&std::fs::read(format!("{FIXTURES}/oidc-key-1.pem")).unwrap()).unwrap();
-        let id_token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-        axum::Json(json!({ "access_token": "opaque", "token_type": "Bearer", "id_token": id_token })).into_response()
+        // No jti, no siret: who the person is comes from userinfo.
+        let id_token = signed(&json!({ "iss": idp.issuer, "aud": "cnh-hub", "sub": "sub-1", "nonce": nonce,
+            "iat": now, "exp": now + ID_TOKEN_SECONDS, "acr": "eidas1", "amr": ["pwd"], "idp_id": "fia1" }));
+        let access_token = uuid::Uuid::new_v4().simple().to_string();
+        idp.access_tokens.lock().unwrap().insert(access_token.clone(), "sub-1".to_owned());
+        axum::Json(
+            json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": 60, "id_token": id_token }),
+        )
+        .into_response()
     }
 
-    fn base64_standard(bytes: &[u8]) -> String {
-        let url = base64url(bytes).replace('-', "+").replace('_', "/");
-        let pad = (4 - url.len() % 4) % 4;
-        format!("{url}{}", "=".repeat(pad))
+    async fn userinfo(State(idp): State<Idp>, headers: HeaderMap) -> Response {
+        let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let Some(sub) = token.and_then(|t| idp.access_tokens.lock().unwrap().get(t).cloned()) else {
+            return StatusCode::UNAUTHORIZED.into_response();
+        };
+        let sub = idp.forged_userinfo_sub.lock().unwrap().clone().unwrap_or(sub);
+        let now = jsonwebtoken::get_current_timestamp();
+        let jwt = signed(&json!({ "iss": idp.issuer, "aud": "cnh-hub", "sub": sub, "iat": now,
+            "uid": "marie.durand", "email": "marie.durand@ars.sante.fr", "given_name": "Marie", "usual_name": "Durand",
+            "siret": SIRET, "idp_id": "fia1" }));
+        ([("content-type", "application/jwt")], jwt).into_response()
+    }
+
+    async fn end_session(State(idp): State<Idp>, Query(query): Query<HashMap<String, String>>) -> Response {
+        idp.end_session_queries.lock().unwrap().push(query.clone());
+        let back = query.get("post_logout_redirect_uri").cloned().unwrap_or_default();
+        Redirect::to(&back).into_response()
     }
 }
 
@@ -570,14 +612,45 @@ async fn people_sign_in_with_proconnect_code_flow_and_pkce() -> TestResult {
         .map(|(_, l)| l)
         .ok_or("no session")?;
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
-    let page = client
-        .get(hub.url("/tableau"))
-        .header("cookie", format!("cnh_session={}", value_of(&session)))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let csrf = set_cookies(signed.headers())
+        .into_iter()
+        .find(|(n, _)| n == "cnh_csrf")
+        .map(|(_, l)| value_of(&l))
+        .ok_or("no CSRF token")?;
+    let browser_cookies = format!("cnh_session={}; cnh_csrf={csrf}", value_of(&session));
+    // The session is the hub's: it outlives the provider's short-lived ID token, whose claims did not even name the
+    // institution (its SIRET came from the signed userinfo).
+    tokio::time::sleep(Duration::from_secs(idp::ID_TOKEN_SECONDS + 1)).await;
+    let page = client.get(hub.url("/tableau")).header("cookie", &browser_cookies).send().await?.text().await?;
     assert!(page.contains("ARS-84") && page.contains("Vue d"), "signed in as the ARS of the SIRET: {page}");
+
+    // Signing out ends the session on the hub, then at the provider with the ID token as hint.
+    let out = client
+        .post(hub.url("/tableau/deconnexion"))
+        .header("cookie", &browser_cookies)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await?;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let to = out.headers().get(LOCATION).and_then(|l| l.to_str().ok()).ok_or("no redirect")?.to_owned();
+    assert!(to.starts_with(&format!("{}/session/end?", idp.issuer)), "{to}");
+    let ended = client.get(&to).send().await?;
+    let query = idp.end_session_queries.lock().unwrap().last().cloned().ok_or("no end-session call")?;
+    assert!(query.get("id_token_hint").is_some_and(|t| t.split('.').count() == 3), "{query:?}");
+    assert!(query.get("state").is_some_and(|s| !s.is_empty()), "{query:?}");
+    assert_eq!(
+        query.get("post_logout_redirect_uri").map(String::as_str),
+        Some("http://127.0.0.1:9/tableau/connexion"),
+        "{query:?}"
+    );
+    assert_eq!(
+        ended.headers().get(LOCATION).and_then(|l| l.to_str().ok()),
+        Some("http://127.0.0.1:9/tableau/connexion")
+    );
+    // The same cookie, replayed after sign-out, opens nothing.
+    let replayed = client.get(hub.url("/tableau")).header("cookie", &browser_cookies).send().await?;
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(replayed.headers().get(LOCATION).and_then(|l| l.to_str().ok()), Some("/tableau/connexion"));
 
     // The same code again (a replayed callback) is refused by the provider: no session.
     let replayed = client.get(&callback).header("cookie", &cookie).send().await?;
@@ -605,5 +678,30 @@ async fn people_sign_in_with_proconnect_code_flow_and_pkce() -> TestResult {
         .await?;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(refused.text().await?.contains("rejoué"));
+
+    // Userinfo about another person than the ID token's is refused: no session.
+    *idp.forged_nonce.lock().unwrap() = None;
+    *idp.forged_userinfo_sub.lock().unwrap() = Some("sub-2".into());
+    let start = client.get(hub.url("/tableau/connexion/oidc")).send().await?;
+    let flow =
+        set_cookies(start.headers()).into_iter().find(|(n, _)| n == "cnh_oidc").map(|(_, l)| l).ok_or("no flow")?;
+    let authorize = start.headers().get(LOCATION).and_then(|l| l.to_str().ok()).ok_or("no redirect")?.to_owned();
+    let back = client
+        .get(&authorize)
+        .send()
+        .await?
+        .headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .ok_or("no callback")?
+        .to_owned();
+    let refused = client
+        .get(back.replace("http://127.0.0.1:9", &hub.url("")))
+        .header("cookie", format!("cnh_oidc={}", value_of(&flow)))
+        .send()
+        .await?;
+    assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+    assert!(set_cookies(refused.headers()).iter().all(|(n, _)| n != "cnh_session"));
+    assert!(refused.text().await?.contains("ne concernent pas la personne connectée"));
     Ok(())
 }

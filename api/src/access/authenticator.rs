@@ -100,6 +100,16 @@ pub struct VerifiedToken {
     pub service_account: bool,
 }
 
+/// What a JWT is verified for. Bearer tokens follow every rule of their issuer. The sign-in documents of the issuer
+/// people sign in with (its ID token, its signed userinfo) live a minute and carry no `jti`: they are read once to
+/// open a page session, and that session, not them, is what the browser presents afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Bearer,
+    IdToken,
+    UserInfo,
+}
+
 pub struct Authenticator {
     verifiers: Vec<Verifier>,
 }
@@ -137,7 +147,12 @@ impl Authenticator {
         self.verifiers.iter().map(|v| v.config.name.as_str()).collect()
     }
 
+    /// A bearer token: every rule of its issuer.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        self.verify_for(token, Purpose::Bearer).await
+    }
+
+    pub async fn verify_for(&self, token: &str, purpose: Purpose) -> Result<VerifiedToken, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         // The issuer is read before verification only to choose whose keys verify the token.
         let unverified: Map<String, Value> =
@@ -159,7 +174,11 @@ impl Authenticator {
         validation.algorithms = config.algorithms.clone();
         validation.set_issuer(&[config.issuer.as_str()]);
         validation.set_audience(&[config.audience.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        // A signed userinfo answer need not expire: it is read once, right after the code exchange.
+        match purpose {
+            Purpose::UserInfo => validation.set_required_spec_claims(&["iss", "aud"]),
+            Purpose::Bearer | Purpose::IdToken => validation.set_required_spec_claims(&["exp", "iss", "aud"]),
+        }
         validation.validate_nbf = true;
         validation.leeway = config.leeway_seconds;
         let data =
@@ -176,7 +195,7 @@ impl Authenticator {
                 return Err(AuthError::IssuedInTheFuture);
             }
         }
-        if config.require_jti && claim(&data.claims, Some("jti")).is_none() {
+        if purpose == Purpose::Bearer && config.require_jti && claim(&data.claims, Some("jti")).is_none() {
             return Err(AuthError::MissingTokenId);
         }
         Ok(VerifiedToken {
@@ -203,16 +222,50 @@ pub fn resolve_principal(access: &AccessList, catalog: &Catalog, token: Verified
         return Err(AuthError::UnknownInstitution);
     }
     .ok_or(AuthError::UnknownInstitution)?;
-    if institution.suspended {
-        return Err(AuthError::Suspended);
-    }
     let token_id = claim(&token.claims, Some("jti")).map(str::to_owned);
     if token_id.as_deref().is_some_and(|jti| access.is_revoked(jti)) {
         return Err(AuthError::Revoked);
     }
+    let agent_id = claim(&token.claims, Some(mapping.agent.as_str()))
+        .or_else(|| claim(&token.claims, Some("sub")))
+        .map(str::to_owned);
+    let expires_at =
+        token.claims.get("exp").and_then(Value::as_f64).and_then(|exp| DateTime::<Utc>::from_timestamp(exp as i64, 0));
+    let identity = Identity {
+        asked_role: claim(&token.claims, Some(mapping.role.as_str())),
+        agent_id,
+        token_id,
+        issuer: token.issuer_name.clone(),
+        expires_at,
+        service_account: token.service_account,
+    };
+    principal_of(catalog, institution, identity)
+}
+
+/// Who a caller is beyond their institution.
+pub struct Identity<'a> {
+    /// The role asked for: none (the institution's own), or the read-only dashboard.
+    pub asked_role: Option<&'a str>,
+    pub agent_id: Option<String>,
+    pub token_id: Option<String>,
+    pub issuer: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub service_account: bool,
+}
+
+/// The principal of an institution as the access list holds it now: a suspension applies at once, the role is the
+/// institution's own or the read-only dashboard, the scope follows from the institution's territory.
+pub fn principal_of(
+    catalog: &Catalog,
+    institution: institution::Model,
+    identity: Identity<'_>,
+) -> Result<Principal, AuthError> {
+    if institution.suspended {
+        return Err(AuthError::Suspended);
+    }
     let kind = InstitutionKind::from_stored(&institution.kind).ok_or(AuthError::UnknownInstitution)?;
     let natural = Role::of_institution(kind);
-    let role = match claim(&token.claims, Some(mapping.role.as_str())).map(Role::parse) {
+    let role = match identity.asked_role.map(Role::parse) {
         None => natural,
         Some(Some(Role::Dashboard)) => Role::Dashboard,
         Some(Some(asked)) if asked == natural => natural,
@@ -220,21 +273,16 @@ pub fn resolve_principal(access: &AccessList, catalog: &Catalog, token: Verified
     };
     let scope = Scope::of_institution(kind, institution.territory_code.as_deref(), catalog)
         .ok_or(AuthError::UnknownInstitution)?;
-    let agent_id = claim(&token.claims, Some(mapping.agent.as_str()))
-        .or_else(|| claim(&token.claims, Some("sub")))
-        .map(str::to_owned);
-    let expires_at =
-        token.claims.get("exp").and_then(Value::as_f64).and_then(|exp| DateTime::<Utc>::from_timestamp(exp as i64, 0));
     Ok(Principal {
         institution,
         institution_kind: kind,
         role,
         scope,
-        agent_id,
-        service_account: token.service_account,
-        token_id,
-        issuer: token.issuer_name,
-        expires_at,
+        agent_id: identity.agent_id,
+        service_account: identity.service_account,
+        token_id: identity.token_id,
+        issuer: identity.issuer,
+        expires_at: identity.expires_at,
     })
 }
 

@@ -82,6 +82,10 @@ pub struct SignInClient {
     pub redirect_uri: String,
     #[serde(default = "default_scopes")]
     pub scopes: String,
+    /// Where the issuer sends the person after signing out there, as registered with it. Default: the sign-in form
+    /// beside `redirect_uri` (`https://<hub>/tableau/connexion`).
+    #[serde(default)]
+    pub post_logout_redirect_uri: Option<String>,
 }
 
 fn default_scopes() -> String {
@@ -95,6 +99,7 @@ impl std::fmt::Debug for SignInClient {
             .field("client_secret", &"[redacted]")
             .field("redirect_uri", &self.redirect_uri)
             .field("scopes", &self.scopes)
+            .field("post_logout_redirect_uri", &self.post_logout_redirect_uri)
             .finish()
     }
 }

@@ -4,10 +4,12 @@
 //! what the API would not. Live updates come from the co-financing status subscription, as server-sent events.
 //!
 //! Sign-in: with the issuer marked for people (ProConnect: OpenID Connect, code flow with PKCE, `oidc`) and, in
-//! development, a form that mints a development token for a chosen role and territory; the token is kept in an HttpOnly, SameSite=Lax session cookie (Secure outside development). Every form carries a CSRF token
+//! development, a form for a chosen role and territory. Either opens a session held by the hub (`session`): the
+//! browser keeps its random id in an HttpOnly, SameSite=Lax cookie (Secure outside development). Every form carries a CSRF token
 //! (double submit: a cookie and a hidden field that must match), and a POST from another origin is refused.
 
 pub mod oidc;
+mod session;
 mod views;
 
 use std::collections::HashMap;
@@ -24,23 +26,26 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::dev::{DevTokenRequest, institution_for, sign};
+use crate::access::authenticator::{Identity, principal_of};
+use crate::access::dev::{DevTokenRequest, institution_for};
 use crate::access::principal::{Authentication, Role};
 use crate::files::tabular::{CellKind, write_csv, write_xlsx};
 use crate::graphql::executor::HubExecutor;
-use crate::http::{Gate, authenticate_token};
+use crate::http::Gate;
 
-/// The session cookie: the bearer token of the signed-in person.
+/// The session cookie: the random id of a session the hub holds.
 const SESSION_COOKIE: &str = "cnh_session";
 /// The CSRF cookie, echoed in every form.
 const CSRF_COOKIE: &str = "cnh_csrf";
-/// How long a development sign-in lasts.
+/// How long a session lasts, whoever signed in (the provider's ID token lives a minute: the session is the hub's).
 const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 
 /// What the pages need.
 #[derive(Clone)]
 pub struct PagesState {
     pub executor: HubExecutor,
+    /// Where sessions are kept (shared by every instance).
+    pub db: sea_orm::DatabaseConnection,
     pub gate: Gate,
     /// The development issuer's secret: the sign-in form exists only with it, outside production.
     pub dev_secret: Option<String>,
@@ -139,11 +144,22 @@ fn redirect(to: &str) -> Response {
 /// The signed-in person, from the session cookie: None when there is none or it no longer holds (expired, revoked,
 /// institution suspended).
 async fn session(state: &PagesState, headers: &HeaderMap) -> Option<Authentication> {
-    let token = cookies(headers).remove(SESSION_COOKIE).filter(|t| !t.is_empty())?;
-    match authenticate_token(&state.gate, &token).await {
-        Ok(auth @ Authentication::Authenticated(_)) => Some(auth),
-        _ => None,
-    }
+    let id = session_id(headers)?;
+    session::find(&state.db, &state.gate, &id).await
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    cookies(headers).remove(SESSION_COOKIE).filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The answer that lands a newly signed-in person on the overview: the session cookie and a fresh CSRF token.
+fn signed_in_at(state: &PagesState, session: &str) -> Response {
+    let mut response = redirect("/tableau");
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookie(SESSION_COOKIE, session, Some(SESSION_TTL.as_secs()), state.secure_cookies));
+    response.headers_mut().append(header::SET_COOKIE, cookie(CSRF_COOKIE, &new_csrf(), None, state.secure_cookies));
+    response
 }
 
 /// Runs a GraphQL operation for the signed-in person; the errors' messages when it fails.
@@ -455,7 +471,7 @@ pub async fn campaigns(State(state): State<PagesState>, headers: HeaderMap) -> R
 /// GraphQL subscription (same policy and territory). The stream ends when the session stops being valid (expired,
 /// revoked, institution suspended: checked on every access-list change and every second) or the hub shuts down.
 pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Response {
-    let Some(auth) = session(&state, &headers).await else {
+    let (Some(auth), Some(session_id)) = (session(&state, &headers).await, session_id(&headers)) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let Authentication::Authenticated(principal) = &auth else {
@@ -468,16 +484,21 @@ pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Respon
     let principal = (**principal).clone();
     let access = state.gate.access.clone();
     let lifecycle = state.lifecycle.clone();
+    let db = state.db.clone();
     let end = async move {
         let mut changes = access.watch();
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
         let still_valid = async {
-            loop {
+            for tick in 1u64.. {
                 tokio::select! {
                     _ = changes.changed() => {}
                     _ = ticks.tick() => {}
                 }
                 if access.check(&principal, chrono::Utc::now()).is_err() {
+                    return;
+                }
+                // A sign-out (in another tab, on another instance) is seen within SESSION_RECHECK ticks.
+                if tick % SESSION_RECHECK == 0 && !session::is_open(&db, &session_id).await {
                     return;
                 }
             }
@@ -502,6 +523,9 @@ pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Respon
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
+
+/// Every how many seconds a live stream asks whether its session was ended.
+const SESSION_RECHECK: u64 = 5;
 
 /// Whether the person may follow status changes live (the overview shows the live list only then).
 fn may_follow_live(principal: &crate::access::principal::Principal) -> bool {
@@ -548,7 +572,7 @@ pub async fn sign_in(State(state): State<PagesState>, headers: HeaderMap, Form(f
     if !csrf_ok(&headers, &form.csrf) {
         return refuse(StatusCode::FORBIDDEN, "Le formulaire a expiré : rechargez la page et recommencez.");
     }
-    let Some(secret) = state.dev_secret.as_deref() else {
+    if state.dev_secret.is_none() {
         return refuse(StatusCode::NOT_FOUND, "La connexion de développement n'est pas disponible sur ce hub.");
     };
     let Some(role) = Role::parse(&form.role) else {
@@ -566,20 +590,32 @@ pub async fn sign_in(State(state): State<PagesState>, headers: HeaderMap, Form(f
         Ok(reference) => reference,
         Err(err) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
     };
-    let token = institution_for(&request, &reference).and_then(|institution| {
-        sign(secret, &institution, role == Role::Dashboard, "agent.tableau@cnh-hub.invalid", SESSION_TTL)
-    });
-    let token = match token {
-        Ok(token) => token,
+    let institution = match institution_for(&request, &reference) {
+        Ok(code) => state.gate.access.institution(&code),
         Err(err) => return refuse(StatusCode::BAD_REQUEST, &format!("Territoire refusé : {err}")),
     };
-    let mut response = redirect("/tableau");
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookie(SESSION_COOKIE, &token, Some(SESSION_TTL.as_secs()), state.secure_cookies));
-    // A fresh CSRF token for the session.
-    response.headers_mut().append(header::SET_COOKIE, cookie(CSRF_COOKIE, &new_csrf(), None, state.secure_cookies));
-    response
+    let Some(institution) = institution else {
+        return refuse(StatusCode::BAD_REQUEST, "Institution inconnue du hub.");
+    };
+    let identity = Identity {
+        asked_role: Some(role.as_str()),
+        agent_id: Some("agent.tableau@cnh-hub.invalid".to_owned()),
+        token_id: None,
+        issuer: "development".to_owned(),
+        expires_at: None,
+        service_account: false,
+    };
+    let principal = match principal_of(&state.gate.catalog, institution, identity) {
+        Ok(principal) => principal,
+        Err(err) => return refuse(StatusCode::FORBIDDEN, &format!("Connexion refusée : {}", err.public_message())),
+    };
+    match session::open(&state.db, &principal, None, SESSION_TTL).await {
+        Ok(session) => signed_in_at(&state, &session),
+        Err(err) => {
+            tracing::warn!(%err, "page session not stored");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "Session impossible à ouvrir : réessayez.")
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -587,12 +623,31 @@ pub struct SignOut {
     csrf: String,
 }
 
-/// `POST /tableau/deconnexion`: forgets the session.
+/// `POST /tableau/deconnexion`: ends the session (on every instance), then, for a ProConnect session, signs out at
+/// the provider too, which sends the person back to the sign-in form.
 pub async fn sign_out(State(state): State<PagesState>, headers: HeaderMap, Form(form): Form<SignOut>) -> Response {
     if !csrf_ok(&headers, &form.csrf) {
         return (StatusCode::FORBIDDEN, "Formulaire expiré : rechargez la page.").into_response();
     }
-    let mut response = redirect("/tableau/connexion");
+    let ended = match session_id(&headers) {
+        Some(id) => match session::end(&state.db, &id).await {
+            Ok(ended) => ended,
+            Err(err) => {
+                tracing::warn!(%err, "page session not ended");
+                return (StatusCode::SERVICE_UNAVAILABLE, "Déconnexion impossible pour l'instant : réessayez.")
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    let at_provider = match (&state.oidc, ended) {
+        (Some(oidc), Some(row)) if row.issuer == oidc.name => match row.id_token {
+            Some(hint) => oidc::end_session_url(&state, oidc, &hint).await,
+            None => None,
+        },
+        _ => None,
+    };
+    let mut response = redirect(at_provider.as_deref().unwrap_or("/tableau/connexion"));
     response.headers_mut().append(header::SET_COOKIE, cookie(SESSION_COOKIE, "", Some(0), state.secure_cookies));
     response
 }

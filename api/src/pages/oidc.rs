@@ -1,19 +1,23 @@
 //! Signing in to the pages with the issuer marked for people (ProConnect): OpenID Connect authorization code flow
-//! with PKCE (RFC 7636, S256), `state` against cross-site requests and `nonce` against a replayed ID token. The
-//! ID token is then verified as any token of that issuer (keys, audience, expiry, institution by SIRET) and kept
-//! as the session.
+//! with PKCE (RFC 7636, S256), `state` against cross-site requests and `nonce` against a replayed ID token.
+//!
+//! As ProConnect behaves: its ID token lives about a minute and says little (`sub`, `nonce`, `acr`); who the person
+//! is (`uid`, `email`, `siret`) comes from the userinfo endpoint, answered as a signed JWT. So the hub verifies the
+//! ID token (keys, issuer, audience, expiry, nonce), fetches userinfo with the access token, verifies it when signed
+//! and checks that its `sub` is the ID token's, finds the institution by SIRET as for any token of the issuer, then
+//! opens a page session of its own (`session`). Signing out ends that session and, when the provider offers an
+//! `end_session_endpoint`, the provider's too (`id_token_hint`, `post_logout_redirect_uri`).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{PagesState, cookie, cookies, html, redirect, views};
+use crate::access::authenticator::{Purpose, VerifiedToken, resolve_principal};
 use crate::access::issuers::SignInClient;
-use crate::access::principal::Authentication;
-use crate::http::authenticate_token;
 
 /// The cookie holding a sign-in under way: `state.nonce.verifier`, for ten minutes.
 const FLOW_COOKIE: &str = "cnh_oidc";
@@ -40,30 +44,6 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
-fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.trim_end_matches('=').as_bytes().chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= value(*c)? << (18 - 6 * i);
-        }
-        for i in 0..chunk.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
-}
-
 /// The PKCE challenge of a verifier: BASE64URL(SHA-256(verifier)).
 pub fn challenge(verifier: &str) -> String {
     base64url(&Sha256::digest(verifier.as_bytes()))
@@ -74,7 +54,16 @@ fn random_hex() -> String {
 }
 
 /// The issuer's endpoints, from its discovery document.
-async fn endpoints(state: &PagesState, oidc: &OidcSignIn) -> Result<(String, String), String> {
+pub(super) struct Discovery {
+    authorization_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: Option<String>,
+    pub(super) end_session_endpoint: Option<String>,
+    /// `client_secret_basic` unless the issuer offers only `client_secret_post` (ProConnect).
+    secret_in_body: bool,
+}
+
+pub(super) async fn discover(state: &PagesState, oidc: &OidcSignIn) -> Result<Discovery, String> {
     let document: Value = state
         .http
         .get(&oidc.discovery_url)
@@ -85,9 +74,20 @@ async fn endpoints(state: &PagesState, oidc: &OidcSignIn) -> Result<(String, Str
         .json()
         .await
         .map_err(|e| format!("document de découverte illisible ({e})"))?;
-    let field =
-        |name: &str| document[name].as_str().map(str::to_owned).ok_or(format!("{name} absent de la découverte"));
-    Ok((field("authorization_endpoint")?, field("token_endpoint")?))
+    let optional = |name: &str| document[name].as_str().map(str::to_owned);
+    let field = |name: &str| optional(name).ok_or(format!("{name} absent de la découverte"));
+    // OpenID Connect Discovery: absent means client_secret_basic.
+    let methods: Vec<&str> = document["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_else(|| vec!["client_secret_basic"]);
+    Ok(Discovery {
+        authorization_endpoint: field("authorization_endpoint")?,
+        token_endpoint: field("token_endpoint")?,
+        userinfo_endpoint: optional("userinfo_endpoint"),
+        end_session_endpoint: optional("end_session_endpoint"),
+        secret_in_body: !methods.contains(&"client_secret_basic") && methods.contains(&"client_secret_post"),
+    })
 }
 
 fn failed(state: &PagesState, headers: &HeaderMap, status: StatusCode, message: &str) -> Response {
@@ -104,8 +104,8 @@ pub async fn start(State(state): State<PagesState>, headers: HeaderMap) -> Respo
     let Some(oidc) = state.oidc.clone() else {
         return failed(&state, &headers, StatusCode::NOT_FOUND, "Aucun fournisseur d'identité n'est configuré.");
     };
-    let (authorize, _) = match endpoints(&state, &oidc).await {
-        Ok(endpoints) => endpoints,
+    let authorize = match discover(&state, &oidc).await {
+        Ok(discovery) => discovery.authorization_endpoint,
         Err(message) => return failed(&state, &headers, StatusCode::BAD_GATEWAY, &message),
     };
     let (flow_state, nonce, verifier) = (random_hex(), random_hex(), format!("{}{}", random_hex(), random_hex()));
@@ -165,23 +165,23 @@ pub async fn finish(State(state): State<PagesState>, headers: HeaderMap, Query(c
             "Cette réponse ne correspond à aucune connexion en cours.",
         );
     }
-    let (_, token_endpoint) = match endpoints(&state, &oidc).await {
-        Ok(endpoints) => endpoints,
+    let discovery = match discover(&state, &oidc).await {
+        Ok(discovery) => discovery,
         Err(message) => return failed(&state, &headers, StatusCode::BAD_GATEWAY, &message),
     };
-    let exchanged = state
-        .http
-        .post(&token_endpoint)
-        .basic_auth(&oidc.client.client_id, Some(&oidc.client.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", oidc.client.redirect_uri.as_str()),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await;
-    let answer: Value = match exchanged {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", oidc.client.redirect_uri.as_str()),
+        ("code_verifier", verifier),
+    ];
+    let mut exchange = state.http.post(&discovery.token_endpoint);
+    if discovery.secret_in_body {
+        form.extend([("client_id", oidc.client.client_id.as_str()), ("client_secret", &oidc.client.client_secret)]);
+    } else {
+        exchange = exchange.basic_auth(&oidc.client.client_id, Some(&oidc.client.client_secret));
+    }
+    let answer: Value = match exchange.form(&form).send().await {
         Ok(response) if response.status().is_success() => response.json().await.unwrap_or_default(),
         Ok(response) => {
             let status = response.status().as_u16();
@@ -199,41 +199,121 @@ pub async fn finish(State(state): State<PagesState>, headers: HeaderMap, Query(c
     let Some(id_token) = answer["id_token"].as_str() else {
         return failed(&state, &headers, StatusCode::UNAUTHORIZED, "Pas de jeton d'identité dans la réponse.");
     };
-    // Signature, issuer, audience, expiry, institution: as for any token of this issuer.
-    let principal = match authenticate_token(&state.gate, id_token).await {
-        // Another trusted issuer's token has no business here.
-        Ok(Authentication::Authenticated(principal)) if principal.issuer == oidc.name => principal,
-        Ok(_) => return failed(&state, &headers, StatusCode::UNAUTHORIZED, "Jeton d'identité refusé."),
+    let refused = |message: String| failed(&state, &headers, StatusCode::UNAUTHORIZED, &message);
+    // Signature, issuer, audience, expiry: the issuer's rules; another trusted issuer's token has no business here.
+    let verified = match state.gate.authenticator.verify_for(id_token, Purpose::IdToken).await {
+        Ok(verified) if verified.issuer_name == oidc.name => verified,
+        Ok(_) => return refused("Jeton d'identité refusé.".to_owned()),
+        Err(err) => return refused(format!("Jeton d'identité refusé : {}", err.public_message())),
+    };
+    if verified.claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+        return refused("Jeton d'identité rejoué ou destiné à une autre connexion.".to_owned());
+    }
+    let claims = match (&discovery.userinfo_endpoint, answer["access_token"].as_str()) {
+        (Some(endpoint), Some(access_token)) => {
+            match userinfo(&state, &oidc, endpoint, access_token, &verified).await {
+                Ok(claims) => claims,
+                Err(message) => return failed(&state, &headers, StatusCode::BAD_GATEWAY, &message),
+            }
+        }
+        // An issuer without userinfo says everything in its ID token.
+        _ => verified.claims.clone(),
+    };
+    let identity = VerifiedToken { claims, ..verified };
+    // The institution by SIRET (or code), suspension, role: as for any token of this issuer.
+    let principal = match resolve_principal(&state.gate.access, &state.gate.catalog, identity) {
+        Ok(principal) => principal,
+        Err(err) => return refused(format!("Connexion refusée : {}", err.public_message())),
+    };
+    let session = match super::session::open(&state.db, &principal, Some(id_token), super::SESSION_TTL).await {
+        Ok(session) => session,
         Err(err) => {
+            tracing::warn!(%err, "page session not stored");
             return failed(
                 &state,
                 &headers,
-                StatusCode::UNAUTHORIZED,
-                &format!("Jeton d'identité refusé : {}", err.public_message()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Session impossible à ouvrir : réessayez.",
             );
         }
     };
-    let claims =
-        id_token.split('.').nth(1).and_then(base64url_decode).and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-    let claims = claims.unwrap_or_default();
-    if claims["nonce"].as_str() != Some(nonce) {
-        return failed(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            "Jeton d'identité rejoué ou destiné à une autre connexion.",
-        );
-    }
-    let lifetime = principal.expires_at.map(|exp| (exp - chrono::Utc::now()).num_seconds().max(0) as u64);
-    let mut response = redirect("/tableau");
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookie(super::SESSION_COOKIE, id_token, lifetime, state.secure_cookies));
+    let mut response = super::signed_in_at(&state, &session);
     response.headers_mut().append(header::SET_COOKIE, cookie(FLOW_COOKIE, "", Some(0), state.secure_cookies));
     response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookie(super::CSRF_COOKIE, &super::new_csrf(), None, state.secure_cookies));
-    response.into_response()
+}
+
+/// Who the person is, from the userinfo endpoint (a signed JWT, as ProConnect answers, or JSON): the ID token's
+/// claims completed by userinfo's. Its `sub` must be the ID token's (OpenID Connect Core 5.3.2).
+async fn userinfo(
+    state: &PagesState,
+    oidc: &OidcSignIn,
+    endpoint: &str,
+    access_token: &str,
+    verified: &VerifiedToken,
+) -> Result<serde_json::Map<String, Value>, String> {
+    let unavailable =
+        |e: &dyn std::fmt::Display| format!("{} : informations de l'agent indisponibles ({e})", oidc.name);
+    let response = state
+        .http
+        .get(endpoint)
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| unavailable(&e))?;
+    let signed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/jwt"));
+    let text = response.text().await.map_err(|e| unavailable(&e))?;
+    let info = if signed {
+        let document = state
+            .gate
+            .authenticator
+            .verify_for(text.trim(), Purpose::UserInfo)
+            .await
+            .map_err(|e| unavailable(&e.public_message()))?;
+        if document.issuer_name != oidc.name {
+            return Err(unavailable(&"signées par un autre émetteur"));
+        }
+        document.claims
+    } else {
+        serde_json::from_str(&text).map_err(|e| unavailable(&e))?
+    };
+    if info.get("sub") != verified.claims.get("sub") || info.get("sub").is_none() {
+        return Err(unavailable(&"elles ne concernent pas la personne connectée"));
+    }
+    let mut claims = verified.claims.clone();
+    for (name, value) in info {
+        // The ID token's registered claims stay as verified.
+        if !matches!(name.as_str(), "iss" | "aud" | "exp" | "iat" | "nbf" | "nonce" | "jti") {
+            claims.insert(name, value);
+        }
+    }
+    Ok(claims)
+}
+
+/// Where to send a person signing out so that the provider ends its session too: its `end_session_endpoint` with
+/// the session's ID token as hint (RP-Initiated Logout 1.0). None when the provider offers none or cannot be reached:
+/// the hub's session is ended anyway.
+pub(super) async fn end_session_url(state: &PagesState, oidc: &OidcSignIn, id_token: &str) -> Option<String> {
+    let endpoint = discover(state, oidc).await.ok()?.end_session_endpoint?;
+    let mut url = reqwest::Url::parse(&endpoint).ok()?;
+    let back = match &oidc.client.post_logout_redirect_uri {
+        Some(uri) => uri.clone(),
+        None => {
+            let mut back = reqwest::Url::parse(&oidc.client.redirect_uri).ok()?;
+            back.set_path("/tableau/connexion");
+            back.set_query(None);
+            back.to_string()
+        }
+    };
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("state", &random_hex())
+        .append_pair("post_logout_redirect_uri", &back);
+    Some(url.to_string())
 }
 
 #[cfg(test)]
@@ -247,6 +327,5 @@ mod tests {
             challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
-        assert_eq!(base64url_decode(&base64url(b"hello, world")).unwrap(), b"hello, world");
     }
 }
