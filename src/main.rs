@@ -44,11 +44,23 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         scale: usize,
     },
+    /// Write the national steering committee's pack (XLSX) as of a date, for every region and the country.
+    Report {
+        /// The instant (RFC 3339) or the date (AAAA-MM-JJ: the end of that day, Paris time); default: now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// One region only.
+        #[arg(long)]
+        region: Option<String>,
+        /// The workbook to write.
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
 }
 
 #[derive(Args)]
 struct ImportArgs {
-    /// measures, commitments, needs or school-plans.
+    /// measures, commitments, needs, school-plans, trajectory, drawing-rights or installation-forecast.
     #[arg(long)]
     kind: String,
     /// The CSV or XLSX file.
@@ -69,6 +81,9 @@ fn data_kind(text: &str) -> Option<api::vocabulary::DataKind> {
         "commitments" => Some(DataKind::Commitments),
         "needs" => Some(DataKind::Needs),
         "school-plans" => Some(DataKind::SchoolPlans),
+        "trajectory" => Some(DataKind::Trajectory),
+        "drawing-rights" => Some(DataKind::DrawingRights),
+        "installation-forecast" => Some(DataKind::InstallationForecast),
         _ => None,
     }
 }
@@ -384,6 +399,43 @@ async fn main() -> ExitCode {
                     println!(
                         "demo data loaded: {} measures, {} commitments, {} needs indicators, {} school plans",
                         report.measures, report.commitments, report.needs_indicators, report.school_plans
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(err),
+            }
+        }
+        Command::Report { as_of, region, output } => {
+            let Some(at) = api::files::export::as_of_or_now(as_of.as_deref()) else {
+                return fail("--as-of: an RFC 3339 instant or a date AAAA-MM-JJ");
+            };
+            let written = async {
+                let db = api::db::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+                api::db::prepare(&db, &config.database_url).await.map_err(|e| e.to_string())?;
+                let catalog = api::territory::service::Catalog::load(&db).await.map_err(|e| e.to_string())?;
+                let regions: Vec<String> = match &region {
+                    Some(code) if catalog.region(code).is_none() => return Err(format!("unknown region {code}")),
+                    Some(code) => vec![code.clone()],
+                    None => catalog.regions.iter().map(|r| r.code.clone()).collect(),
+                };
+                let territory = std::sync::Arc::new(api::reconciled::snapshot::territory(&catalog));
+                // The operator's pack is the CNSA's: counts of people unmasked.
+                let threshold = config.limits.small_count_threshold as i64;
+                let pack = api::steering::report::build(&db, &catalog, territory, regions, at, true, threshold)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let bytes = api::files::export::steering_workbook(&pack)?;
+                std::fs::write(&output, bytes).map_err(|e| format!("{}: {e}", output.display()))?;
+                Ok::<_, String>(pack)
+            }
+            .await;
+            match written {
+                Ok(pack) => {
+                    println!(
+                        "steering pack as of {} written to {} ({} regions)",
+                        pack.as_of.to_rfc3339(),
+                        output.display(),
+                        pack.regions.len()
                     );
                     ExitCode::SUCCESS
                 }

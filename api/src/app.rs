@@ -169,8 +169,13 @@ impl App {
             oidc: sign_in,
             http: http_client,
             lifecycle: lifecycle.clone(),
+            masking_threshold: config.limits.small_count_threshold as i64,
         };
-        let exports = crate::files::export::ExportState { db: db.clone(), gate };
+        let exports = crate::files::export::ExportState {
+            db: db.clone(),
+            gate,
+            masking_threshold: config.limits.small_count_threshold as i64,
+        };
         let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks);
         let puller = crate::pulls::scheduler::spawn(background_db, reconciled.clone(), gate_catalog, config.pulls);
         let router = crate::routes::router(state, exports, pages, probes, config.limits.max_body_bytes);

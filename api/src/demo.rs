@@ -354,6 +354,13 @@ async fn campaigns(txn: &sea_orm::DatabaseTransaction, catalog: &Catalog, actor:
     for (n, (name, kind, institution_kind, opens, deadline)) in [
         ("Programmation régionale 2024 (démonstration)", "MEASURES", "ARS", day(2024, 1, 1), day(2024, 5, 31)),
         ("Remontée des besoins MDPH 2026 (démonstration)", "NEEDS", "MDPH", day(2026, 6, 1), day(2026, 7, 15)),
+        (
+            "Prévision d'installations 2027 (démonstration)",
+            "INSTALLATION_FORECAST",
+            "ARS",
+            day(2026, 4, 1),
+            day(2026, 6, 30),
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -399,6 +406,91 @@ async fn campaigns(txn: &sea_orm::DatabaseTransaction, catalog: &Catalog, actor:
             .await?;
         }
     }
+    Ok(())
+}
+
+/// The CNSA's trajectory and drawing rights, and each ARS's forecast for 2027 (stabilised on 20 June 2026), taken
+/// from the demo programming's own credits, with a few regions off course so that each steering finding shows:
+/// a trajectory projecting more (behind) or less (ahead) than programmed, drawing rights below the CP called, a
+/// forecast raised after its deadline.
+async fn steering_figures(db: &DatabaseConnection, catalog: &Arc<Catalog>) -> Result<(), ApiError> {
+    use entities::steering_figure;
+    let territory = Arc::new(crate::reconciled::snapshot::territory(catalog));
+    let now = chrono::Utc::now();
+    let stabilised_on =
+        NaiveDate::from_ymd_opt(2026, 6, 20).unwrap_or_default().and_hms_opt(10, 0, 0).unwrap_or_default();
+    let mut rows = Vec::new();
+    let row = |kind: &str,
+               region: &str,
+               compartment: Option<Compartment>,
+               year: i32,
+               figures: (Option<i64>, Option<i64>, Option<i64>),
+               at: chrono::DateTime<chrono::FixedOffset>| steering_figure::ActiveModel {
+        kind: Set(kind.to_owned()),
+        region_code: Set(region.to_owned()),
+        compartment: Set(compartment.map(|c| c.as_str().to_owned())),
+        year: Set(year),
+        ae_cents: Set(figures.0),
+        cp_cents: Set(figures.1),
+        solutions: Set(figures.2),
+        submission_id: Set(DEMO_SUBMISSION.to_owned()),
+        recorded_by: Set("CNSA".to_owned()),
+        recorded_at: Set(at),
+        ..Default::default()
+    };
+    let scaled = |cents: i64, percent: i64| cents * percent / 100;
+    for (n, region) in catalog.regions.iter().enumerate() {
+        let data = crate::reconciled::snapshot::load_region(db, catalog, territory.clone(), &region.code, now).await?;
+        let report = crate::reconciled::engine::reconcile(&data.snapshot);
+        let mut cp_of_year: BTreeMap<i32, i64> = BTreeMap::new();
+        for credit in report.credits.iter().filter(|c| (2024..=2030).contains(&c.year)) {
+            let ae = match (n % 6, credit.year) {
+                (1, 2026) => scaled(credit.ae_programmed, 130),
+                (4, 2025) => scaled(credit.ae_programmed, 75),
+                _ => credit.ae_programmed,
+            };
+            let figures = (Some(ae), Some(credit.cp_called), None);
+            rows.push(row(
+                "TRAJECTORY",
+                &region.code,
+                Some(credit.compartment),
+                credit.year,
+                figures,
+                now.fixed_offset(),
+            ));
+            *cp_of_year.entry(credit.year).or_default() += credit.cp_called;
+        }
+        for (year, cp) in &cp_of_year {
+            let rights = if n % 7 == 3 && *year == 2026 { scaled(*cp, 90) } else { scaled(*cp, 105) };
+            rows.push(row("DRAWING_RIGHTS", &region.code, None, *year, (None, Some(rights), None), now.fixed_offset()));
+        }
+        let mut solutions: BTreeMap<Compartment, i64> = BTreeMap::new();
+        for m in data.snapshot.measures.iter().filter(|m| m.planned_installation.year() == 2027) {
+            *solutions.entry(m.compartment.envelope()).or_default() += m.solutions;
+        }
+        for credit in report.credits.iter().filter(|c| c.year == 2027) {
+            let count = solutions.get(&credit.compartment).copied().unwrap_or(0);
+            let at = stabilised_on.and_utc().fixed_offset();
+            let mut forecast = row(
+                "INSTALLATION_FORECAST",
+                &region.code,
+                Some(credit.compartment),
+                2027,
+                (None, Some(credit.cp_called), Some(count)),
+                at,
+            );
+            forecast.recorded_by = Set(format!("ARS-{}", region.code));
+            rows.push(forecast.clone());
+            if n % 5 == 2 && credit.compartment == Compartment::Socle {
+                forecast.solutions = Set(Some(count * 130 / 100 + 1));
+                forecast.recorded_at = Set(now.fixed_offset());
+                rows.push(forecast);
+            }
+        }
+    }
+    let txn = begin_transaction(db).await?;
+    insert_chunks(&txn, rows, 500).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -483,6 +575,7 @@ pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) 
     )
     .await?;
     txn.commit().await?;
+    steering_figures(db, &catalog).await?;
     let reconciled = Reconciled::new(db.clone(), catalog.clone());
     for region in &catalog.regions {
         let txn = db.begin().await?;

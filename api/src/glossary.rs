@@ -2,6 +2,9 @@
 //!
 //! - **AE** (autorisation d'engagement): commitment authority, the full-year recurring cost a region may commit.
 //! - **CP** (crédit de paiement): payment credits called each year as solutions are installed.
+//! - **droits de tirage**: the CP a region may call in a year, set by the CNSA after the annual exchange on forecasts.
+//! - **projection prévisionnelle** (trajectory): the CNSA's projection of each region's AE and CP year by year.
+//! - **comité de pilotage national**: the six-monthly national steering committee, whose pack `steeringReport` is.
 //! - **ARS** (agence régionale de santé): one per region; programmes the plan's measures within its envelopes.
 //! - **CNSA** (Caisse nationale de solidarité pour l'autonomie): finances the plan, notifies the envelopes.
 //! - **CD** (conseil départemental) and other **collectivités** with departmental powers (Métropole de Lyon, Ville de

@@ -43,6 +43,8 @@ pub fn router(
                 .route("/tableau/constats", get(p::findings))
                 .route("/tableau/export/{file}", get(p::findings_export))
                 .route("/tableau/campagnes", get(p::campaigns))
+                .route("/tableau/pilotage", get(p::steering))
+                .route("/tableau/export/dossier.xlsx", get(p::steering_export))
                 .route("/tableau/direct", get(p::live))
                 .route("/tableau/connexion", get(p::sign_in_form).post(p::sign_in))
                 .route("/tableau/connexion/oidc", get(p::oidc::start))

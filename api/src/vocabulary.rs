@@ -142,6 +142,12 @@ stored_enum! {
         Needs => "NEEDS",
         /// Rectorats' school-support plans.
         SchoolPlans => "SCHOOL_PLANS",
+        /// The CNSA's projected trajectory (AE and CP per region × compartment × year).
+        Trajectory => "TRAJECTORY",
+        /// The year's drawing rights in CP per region, set by the CNSA.
+        DrawingRights => "DRAWING_RIGHTS",
+        /// An ARS's forecast of installations and CP for a coming year (the campaign that ends 30 June).
+        InstallationForecast => "INSTALLATION_FORECAST",
     }
 }
 
@@ -153,6 +159,8 @@ impl DataKind {
             DataKind::Commitments => InstitutionKind::Collectivite,
             DataKind::Needs => InstitutionKind::Mdph,
             DataKind::SchoolPlans => InstitutionKind::Rectorat,
+            DataKind::Trajectory | DataKind::DrawingRights => InstitutionKind::Cnsa,
+            DataKind::InstallationForecast => InstitutionKind::Ars,
         }
     }
 }

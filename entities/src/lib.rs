@@ -34,6 +34,7 @@ pub mod revoked_token;
 pub mod school_plan;
 pub mod school_plan_revision;
 pub mod seen_token;
+pub mod steering_figure;
 pub mod structure_category;
 pub mod submission;
 pub mod webhook_delivery;

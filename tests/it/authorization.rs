@@ -144,6 +144,22 @@ fn sample(field: &str) -> Option<(Sample, String)> {
             Write,
             r#"mutation { resolveEscalation(id: "00000000-0000-7000-8000-000000000000", resolution: "matrice") { id } }"#.into(),
         ),
+        "steeringFigures" => (List, "{ steeringFigures { year } }".into()),
+        "steeringReport" => (List, "{ steeringReport { regions } }".into()),
+        "submitTrajectory" => (
+            Write,
+            r#"mutation { submitTrajectory(points: [{ regionCode: "84", compartment: SOCLE, year: 2026, ae: "1000", cp: "500" }],
+                idempotencyKey: "matrix") { accepted } }"#.into(),
+        ),
+        "setDrawingRights" => (
+            Write,
+            r#"mutation { setDrawingRights(rights: [{ regionCode: "84", year: 2026, cp: "500" }], idempotencyKey: "matrix") { accepted } }"#.into(),
+        ),
+        "submitInstallationForecast" => (
+            Write,
+            r#"mutation { submitInstallationForecast(input: { regionCode: "84", lines: [{ compartment: SOCLE, year: 2027, solutions: 3, cp: "500" }] },
+                idempotencyKey: "matrix") { accepted } }"#.into(),
+        ),
         _ => return None,
     })
 }
@@ -342,6 +358,8 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             (Resource::Reconciliation, Action::Read) if role == Dashboard => Some(AggregatesOnly),
             // Each institution that submits data may send it as a spreadsheet.
             (Resource::FileImport, Action::Write) if institutions.contains(&role) => Some(OwnTerritory),
+            // The CNSA sends its trajectory and drawing rights as sheets.
+            (Resource::FileImport, Action::Write) if role == Cnsa => Some(Everything),
             // Webhooks are each institution's own settings; the operator sees every one and replays dead deliveries.
             (Resource::Webhook, Action::Read) if role == Admin => Some(Everything),
             (Resource::Webhook, _) if role == Cnsa || institutions.contains(&role) => Some(OwnTerritory),
@@ -356,6 +374,14 @@ fn the_policy_table_is_the_reach_of_domain_section_2() {
             (Resource::Escalation, Action::Read) if role == Admin => Some(Everything),
             (Resource::EscalationRaise, Action::Write) if role == Ars => Some(OwnTerritory),
             (Resource::EscalationDecision, Action::Write) if role == Cnsa => Some(Everything),
+            // Circular §5: the CNSA projects the trajectory and sets the drawing rights; each ARS forecasts its
+            // installations; the committee's pack is the CNSA's, an ARS its region's; the operator reads figures.
+            (Resource::SteeringFigures, Action::Read) if role == Cnsa || role == Admin => Some(Everything),
+            (Resource::SteeringFigures, Action::Read) if role == Ars => Some(OwnTerritory),
+            (Resource::NationalCredits, Action::Write) if role == Cnsa => Some(Everything),
+            (Resource::InstallationForecast, Action::Write) if role == Ars => Some(OwnTerritory),
+            (Resource::SteeringReport, Action::Read) if role == Cnsa => Some(Everything),
+            (Resource::SteeringReport, Action::Read) if role == Ars => Some(OwnTerritory),
             _ => None,
         }
     };

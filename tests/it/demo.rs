@@ -26,7 +26,8 @@ db_test! {
         for expected in ["CAPACITY_MISMATCH", "SCHEDULE_MISMATCH", "SHARE_MISMATCH", "COMPONENT_MISMATCH",
             "UNEXPECTED_COFINANCER", "COLLECTIVITE_ONLY_CONSUMES_AE", "AWAITING_COFINANCER", "POSSIBLE_DUPLICATE",
             "CP_BEFORE_INSTALLATION", "ENVELOPE_EXCEEDED", "NEEDS_UNCOVERED", "SCHOOL_PLAN_UNMATCHED",
-            "CAMPAIGN_SUBMISSION_MISSING", "CAMPAIGN_SUBMISSION_LATE", "ANNEX_ROUNDING_GAP", "ORPHAN_COMMITMENT"] {
+            "CAMPAIGN_SUBMISSION_MISSING", "CAMPAIGN_SUBMISSION_LATE", "ANNEX_ROUNDING_GAP", "ORPHAN_COMMITMENT",
+            "TRAJECTORY_AE_AHEAD", "TRAJECTORY_AE_BEHIND", "CP_EXCEEDS_DRAWING_RIGHTS", "FORECAST_CHANGED_AFTER_DEADLINE"] {
             assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
         }
         let statuses = national["reconciliation"]["statusCounts"].as_array().unwrap();
@@ -45,6 +46,29 @@ db_test! {
         let ara = hub.as_role(Role::Ars, Some("84")).data("{ coFinancingStatus(first: 1) { totalCount } }").await?;
         let ara_total = ara["coFinancingStatus"]["totalCount"].as_i64().unwrap();
         assert!(ara_total > 300 && ara_total < total / 4, "{ara_total}");
+
+        // The committee's pack of the demo: the country's rows are the sum of the regions', and its notified AE the
+        // annex's; its steering findings are the reconciliation's.
+        let pack = hub.as_cnsa().data("{ steeringReport { envelopes { regionCode compartment notified programmed cpCalled } findings { code } statuses { count } } }").await?;
+        let cents = |v: &serde_json::Value| -> i64 { v.as_str().map(|s| (s.parse::<f64>().unwrap_or(0.0) * 100.0).round() as i64).unwrap_or(0) };
+        let envelopes = pack["steeringReport"]["envelopes"].as_array().unwrap();
+        let annex = hub.as_cnsa().data("{ envelopes { compartment notified } }").await?;
+        for compartment in ["SOCLE", "PRECOCE", "ECOLE"] {
+            let national = envelopes.iter().find(|e| e["regionCode"] == "FR" && e["compartment"] == compartment).unwrap();
+            for field in ["notified", "programmed", "cpCalled"] {
+                let sum: i64 = envelopes.iter().filter(|e| e["regionCode"] != "FR" && e["compartment"] == compartment).map(|e| cents(&e[field])).sum();
+                assert_eq!(cents(&national[field]), sum, "{compartment} {field}");
+            }
+            let printed: i64 = annex["envelopes"].as_array().unwrap().iter().filter(|e| e["compartment"] == compartment).map(|e| cents(&e["notified"])).sum();
+            assert_eq!(cents(&national["notified"]), printed, "{compartment}: the annex");
+        }
+        let pack_total: i64 = pack["steeringReport"]["statuses"].as_array().unwrap().iter().map(|s| s["count"].as_i64().unwrap()).sum();
+        assert_eq!(pack_total, total, "the pack's statuses are the reconciliation's");
+        let steering_codes = |code: &str| counts.iter().find(|c| c["code"] == code).map_or(0, |c| c["count"].as_i64().unwrap());
+        for code in ["TRAJECTORY_AE_AHEAD", "CP_EXCEEDS_DRAWING_RIGHTS", "FORECAST_CHANGED_AFTER_DEADLINE"] {
+            let in_pack = pack["steeringReport"]["findings"].as_array().unwrap().iter().filter(|f| f["code"] == code).count() as i64;
+            assert_eq!(in_pack, steering_codes(code), "{code}");
+        }
         Ok(())
     }
 }

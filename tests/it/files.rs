@@ -12,7 +12,7 @@ const IMPORT: &str = "mutation($kind: DataKind!, $file: Upload!, $key: String) {
   } }";
 
 /// Uploads a file as a GraphQL multipart request.
-async fn upload(
+pub(crate) async fn upload(
     caller: &Caller<'_>,
     hub: &TestHub,
     kind: &str,

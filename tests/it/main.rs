@@ -28,5 +28,6 @@ mod schema_contract;
 mod startup;
 mod statements;
 mod steering;
+mod steering_pack;
 mod submissions;
 mod webhooks;

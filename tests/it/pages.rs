@@ -202,6 +202,21 @@ db_test! {
         let reinstated = hub.as_admin().graphql(r#"mutation { reinstateInstitution(code: "ARS-84") { suspended } }"#, json!({})).await?;
         assert!(reinstated.get("errors").is_none(), "{reinstated}");
 
+        // The steering pack: the ARS's region, as a page and as a workbook; a dashboard has none; a bad date is named.
+        let (status, _, steering) = visitor.get("/tableau/pilotage").await?;
+        assert_eq!(status, StatusCode::OK, "{steering}");
+        assert!(steering.contains("Pilotage national") && steering.contains("Enveloppes par r"), "{steering}");
+        assert!(!steering.contains(">11<"), "no other region's row");
+        let (status, headers, _) = visitor.get("/tableau/export/dossier.xlsx?date=2026-06-30").await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("spreadsheetml")));
+        let (status, _, page) = visitor.get("/tableau/pilotage?date=demain").await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(page.contains("date « demain » illisible"), "{page}");
+        let (status, _, page) = dashboard.get("/tableau/pilotage").await?;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(page.contains("ne permet pas"), "{page}");
+
         // A forged or stale session is no session.
         let mut forger = Visitor::arrive(&hub).await?;
         forger.session = Some("eyJhbGciOiJIUzI1NiJ9.e30.forged".into());
@@ -344,6 +359,14 @@ async fn in_a_browser_an_ars_and_a_dashboard_read_their_pages_and_see_a_status_c
     browser.open(&hub.url("/tableau/campagnes")).await?;
     assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the campaigns");
     browser.screenshot("tableau-ars-84-campagnes").await?;
+    // The steering committee's pack of the region, with its chart and its tables.
+    browser.open(&hub.url("/tableau/pilotage")).await?;
+    let steering = browser.text().await?;
+    assert!(steering.contains("Pilotage national") && steering.contains("Enveloppes par région"), "{steering}");
+    assert!(steering.contains("Escalades ouvertes à cette date"), "{steering}");
+    assert!(browser.eval("document.querySelectorAll('svg[role=img]').length").await?.as_u64() >= Some(1));
+    assert_eq!(axe(&mut browser).await?, Vec::<String>::new(), "axe-core on the steering pack");
+    browser.screenshot("tableau-ars-84-pilotage").await?;
 
     // Sign out; a national dashboard sees aggregates only.
     browser.open(&hub.url("/tableau")).await?;

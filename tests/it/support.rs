@@ -379,6 +379,17 @@ impl Caller<'_> {
         }
     }
 
+    /// GETs a path of the hub (an export) with the caller's token.
+    pub async fn get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        let request = self.hub.client.get(self.hub.url(path));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+        .send()
+        .await
+    }
+
     /// POSTs a GraphQL request and returns the whole JSON answer (data and errors).
     pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, reqwest::Error> {
         self.request(query, variables).send().await?.json().await

@@ -52,6 +52,14 @@ pub enum Resource {
     EscalationRaise,
     /// Settling an escalation (the CNSA).
     EscalationDecision,
+    /// The steering figures: trajectory, drawing rights, installation forecasts (read).
+    SteeringFigures,
+    /// The CNSA's projected trajectory and drawing rights (write).
+    NationalCredits,
+    /// An ARS's forecast of installations and CP (write).
+    InstallationForecast,
+    /// The national steering committee's pack.
+    SteeringReport,
 }
 
 impl Resource {
@@ -75,6 +83,10 @@ impl Resource {
         Resource::Escalation,
         Resource::EscalationRaise,
         Resource::EscalationDecision,
+        Resource::SteeringFigures,
+        Resource::NationalCredits,
+        Resource::InstallationForecast,
+        Resource::SteeringReport,
     ];
 }
 
@@ -165,6 +177,8 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Collectivite, FileImport, Write, OwnTerritory),
     (Mdph, FileImport, Write, OwnTerritory),
     (Rectorat, FileImport, Write, OwnTerritory),
+    // The CNSA's trajectory and drawing rights come as spreadsheets too.
+    (Cnsa, FileImport, Write, Everything),
     // Reconciliation: the CNSA sees the country, the ARS its region, the collectivité its départements' measures,
     // the MDPH its département's needs coverage, the rectorat its académie's school matching; a dashboard gets the
     // aggregates only. Counts of people are masked for all but the CNSA and the producing MDPH.
@@ -212,6 +226,15 @@ pub const POLICY: &[(Role, Resource, Action, Reach)] = &[
     (Cnsa, Escalation, Write, Everything),
     (Ars, EscalationRaise, Write, OwnTerritory),
     (Cnsa, EscalationDecision, Write, Everything),
+    // Steering figures (circular §5): the CNSA projects the trajectory and sets drawing rights; each ARS forecasts
+    // its installations and reads its region's figures; the committee's pack is the CNSA's (an ARS gets its region).
+    (Cnsa, SteeringFigures, Read, Everything),
+    (Admin, SteeringFigures, Read, Everything),
+    (Ars, SteeringFigures, Read, OwnTerritory),
+    (Cnsa, NationalCredits, Write, Everything),
+    (Ars, InstallationForecast, Write, OwnTerritory),
+    (Cnsa, SteeringReport, Read, Everything),
+    (Ars, SteeringReport, Read, OwnTerritory),
 ];
 
 /// The reach of the principal, or `FORBIDDEN`: services call it to build their territory predicates.
@@ -315,6 +338,11 @@ pub const OPERATIONS: &[Operation] = &[
     mutation("requestNationalIntervention", EscalationRaise),
     mutation("withdrawEscalation", EscalationRaise),
     mutation("resolveEscalation", EscalationDecision),
+    query("steeringFigures", SteeringFigures),
+    query("steeringReport", SteeringReport),
+    mutation("submitTrajectory", NationalCredits),
+    mutation("setDrawingRights", NationalCredits),
+    mutation("submitInstallationForecast", InstallationForecast),
 ];
 
 pub fn operation(operation_type: OperationType, field: &str) -> Option<&'static Operation> {

@@ -28,7 +28,8 @@ use crate::validation::{FIRST_YEAR, LAST_YEAR};
 
 /// The query parameters an export accepts (`academieCode`, also written `academie`, for `school-plans` only;
 /// `campaignId` for `campaign-status`).
-pub const FILTERS: [&str; 5] = ["regionCode", "departementCode", "academieCode", "year", "campaignId"];
+/// `asOf` (an RFC 3339 instant or a date, the end of that day in Paris) for `steering-report` only.
+pub const FILTERS: [&str; 6] = ["regionCode", "departementCode", "academieCode", "year", "campaignId", "asOf"];
 
 /// Filters an export accepts as query parameters.
 #[derive(Default, Debug, PartialEq)]
@@ -40,6 +41,25 @@ pub struct ExportFilter {
     year: Option<i32>,
     /// For `campaign-status`.
     campaign_id: Option<String>,
+    /// For `steering-report`.
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The instant of `text` (see `parse_as_of`), now when there is none; None when it cannot be read.
+pub fn as_of_or_now(text: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
+    match text {
+        None => Some(chrono::Utc::now()),
+        Some(text) => parse_as_of(text),
+    }
+}
+
+/// An instant given as RFC 3339, or a date (the end of that day, Paris time, as deadlines are read).
+pub fn parse_as_of(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).ok().or_else(|| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .map(|d| crate::calendar::deadline_end(d).with_timezone(&chrono::Utc))
+    })
 }
 
 impl ExportFilter {
@@ -74,6 +94,11 @@ impl ExportFilter {
                 "departementCode" => filter.departement_code = Some(value),
                 "academieCode" => filter.academie_code = Some(value),
                 "campaignId" => filter.campaign_id = Some(value),
+                "asOf" => {
+                    filter.as_of = Some(parse_as_of(&value).ok_or_else(|| {
+                        format!("filtre « asOf » : « {value} » n'est ni un instant RFC 3339 ni une date AAAA-MM-JJ")
+                    })?)
+                }
                 "year" => {
                     filter.year =
                         Some(value.parse().map_err(|_| format!("filtre « year » : « {value} » n'est pas une année"))?)
@@ -354,6 +379,40 @@ fn sheet(name: &'static str, headers: &[&str], integers: &[usize], rows: Vec<Vec
     Sheet { name, headers: headers.iter().map(|h| h.to_string()).collect(), kinds, rows }
 }
 
+/// The steering figures in force (trajectory, drawing rights, installation forecasts) of the caller's territory.
+async fn steering_sheet(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    filter: &ExportFilter,
+) -> Result<Sheet, ApiError> {
+    use crate::steering::figures::{SteeringFigureFilter, in_force, recorded_rows};
+    let reach = policy::require(principal, Resource::SteeringFigures, Action::Read)?;
+    let wanted =
+        SteeringFigureFilter { region_code: filter.region_code.clone(), year: filter.year, ..Default::default() };
+    let rows = in_force(recorded_rows(db, principal, reach, &wanted).await?);
+    let cents = |c: Option<i64>| c.map(french_amount).unwrap_or_default();
+    Ok(sheet(
+        "Pilotage",
+        &["Donnée", "Région", "Enveloppe", "Année", "AE", "CP", "Installations", "Transmis par", "Reçu le"],
+        &[3, 6],
+        rows.into_iter()
+            .map(|r| {
+                vec![
+                    r.kind,
+                    r.region_code,
+                    r.compartment.unwrap_or_default(),
+                    r.year.to_string(),
+                    cents(r.ae_cents),
+                    cents(r.cp_cents),
+                    r.solutions.map(|s| s.to_string()).unwrap_or_default(),
+                    r.recorded_by,
+                    time(Some(r.recorded_at)),
+                ]
+            })
+            .collect(),
+    ))
+}
+
 /// Pull sources, their credentials left out.
 async fn pull_sources_sheet(db: &DatabaseConnection, principal: &Principal) -> Result<Sheet, ApiError> {
     let reach = policy::require(principal, Resource::PullSource, Action::Read)?;
@@ -575,6 +634,8 @@ async fn campaign_sheet(
 pub struct ExportState {
     pub db: sea_orm::DatabaseConnection,
     pub gate: Gate,
+    /// Counts of people below it are masked (outside the CNSA and the producing MDPH).
+    pub masking_threshold: i64,
 }
 
 /// `GET /exports/{file}`: `measures`, `commitments`, `needs`, `school-plans`, `audit-trail` or `campaign-status`
@@ -607,6 +668,13 @@ pub async fn export(
         Some((list, "xlsx")) => (list, FileFormat::Xlsx),
         _ => return error_response(StatusCode::NOT_FOUND, code::NOT_FOUND, "export inconnu : .csv ou .xlsx attendu"),
     };
+    if list == "steering-report" {
+        return steering_report_export(&state, &principal, &filter, format, &file).await;
+    }
+    if let Some(at) = filter.as_of.filter(|_| list != "steering-report") {
+        let message = format!("filtre « asOf » (« {at} ») : réservé à l'export steering-report");
+        return error_response(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message);
+    }
     if let Some(academie) = filter.academie_code.as_ref().filter(|_| list != "school-plans") {
         let message = format!("filtre « academieCode » (« {academie} ») : réservé à l'export school-plans");
         return error_response(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, &message);
@@ -617,6 +685,7 @@ pub async fn export(
         "commitments" => Some(Resource::Commitment),
         "needs" => Some(Resource::Needs),
         "school-plans" => Some(Resource::SchoolPlan),
+        "steering-figures" => Some(Resource::SteeringFigures),
         _ => None,
     };
     if let Some(resource) = resource
@@ -646,12 +715,13 @@ pub async fn export(
         "pull-runs" => pull_runs_sheet(&state.db, &principal).await,
         "webhook-subscriptions" => webhook_subscriptions_sheet(&state.db, &principal).await,
         "webhook-deliveries" => webhook_deliveries_sheet(&state.db, &principal).await,
+        "steering-figures" => steering_sheet(&state.db, &principal, &filter).await,
         _ => {
             return error_response(
                 StatusCode::NOT_FOUND,
                 code::NOT_FOUND,
                 "export inconnu : measures, commitments, needs, school-plans, audit-trail, campaign-status, \
-                 pull-sources, pull-runs, webhook-subscriptions, webhook-deliveries",
+                 pull-sources, pull-runs, webhook-subscriptions, webhook-deliveries, steering-figures, steering-report",
             );
         }
     };
@@ -697,6 +767,231 @@ pub async fn export(
     response
 }
 
+fn refused(err: ApiError) -> Response {
+    let status = match &err {
+        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        ApiError::BadUserInput(_) => StatusCode::BAD_REQUEST,
+        ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error_response(status, err.code(), &err.to_string())
+}
+
+/// `GET /exports/steering-report.xlsx?asOf=…&regionCode=…`: the committee's pack as a workbook, a sheet per part.
+async fn steering_report_export(
+    state: &ExportState,
+    principal: &Principal,
+    filter: &ExportFilter,
+    format: FileFormat,
+    file: &str,
+) -> Response {
+    use crate::steering::report::{build, regions_of};
+    if format != FileFormat::Xlsx {
+        let message = "le dossier du comité de pilotage est un classeur : steering-report.xlsx";
+        return error_response(StatusCode::NOT_FOUND, code::NOT_FOUND, message);
+    }
+    let reach = match policy::require(principal, Resource::SteeringReport, Action::Read) {
+        Ok(reach) => reach,
+        Err(err) => return refused(err),
+    };
+    let regions = match regions_of(principal, reach, &state.gate.catalog, filter.region_code.as_deref()) {
+        Ok(regions) => regions,
+        Err(err) => return refused(err),
+    };
+    let territory = std::sync::Arc::new(crate::reconciled::snapshot::territory(&state.gate.catalog));
+    let unmasked = principal.scope.is_national() && reach == crate::access::policy::Reach::Everything;
+    let at = filter.as_of.unwrap_or_else(chrono::Utc::now);
+    let pack =
+        match build(&state.db, &state.gate.catalog, territory, regions, at, unmasked, state.masking_threshold).await {
+            Ok(pack) => pack,
+            Err(err) => return refused(err),
+        };
+    match steering_workbook(&pack) {
+        Ok(bytes) => {
+            let mut response = (StatusCode::OK, bytes).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            );
+            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "steering report export failed");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_SERVER_ERROR, "erreur interne du hub")
+        }
+    }
+}
+
+/// The committee's pack as a workbook: a sheet per part, amounts as numbers with two decimals.
+pub fn steering_workbook(pack: &crate::steering::report::SteeringReport) -> Result<Vec<u8>, String> {
+    use super::tabular::{SheetData, write_workbook};
+    use CellKind::{Hundredths as H, Integer as I, Text as T};
+    let money = |e: &crate::money::Euros| french_amount(e.0);
+    let maybe = |e: &Option<crate::money::Euros>| e.as_ref().map(money).unwrap_or_default();
+    let at = pack.as_of.to_rfc3339();
+    let about = vec![vec!["Figures au".to_owned(), at.clone()], vec!["Régions".to_owned(), pack.regions.join(", ")]];
+    let envelopes: Vec<Vec<String>> = pack
+        .envelopes
+        .iter()
+        .map(|e| {
+            vec![
+                e.region_code.clone(),
+                e.compartment.as_str().to_owned(),
+                money(&e.notified),
+                money(&e.programmed),
+                money(&e.committed),
+                money(&e.installed),
+                money(&e.cp_called),
+            ]
+        })
+        .collect();
+    let solutions: Vec<Vec<String>> = pack
+        .solutions
+        .iter()
+        .map(|s| {
+            vec![
+                s.region_code.clone(),
+                s.category_code.clone(),
+                s.publics.clone(),
+                s.measures.to_string(),
+                s.solutions.to_string(),
+                s.installed_solutions.to_string(),
+            ]
+        })
+        .collect();
+    let credits: Vec<Vec<String>> = pack
+        .credits
+        .iter()
+        .map(|c| {
+            vec![
+                c.region_code.clone(),
+                c.compartment.as_str().to_owned(),
+                c.year.to_string(),
+                money(&c.ae_programmed),
+                maybe(&c.trajectory_ae),
+                money(&c.cp_called),
+                maybe(&c.trajectory_cp),
+            ]
+        })
+        .collect();
+    let drawing: Vec<Vec<String>> = pack
+        .drawing
+        .iter()
+        .map(|d| {
+            vec![
+                d.region_code.clone(),
+                d.year.to_string(),
+                money(&d.cp_called),
+                maybe(&d.drawing_rights),
+                maybe(&d.forecast_cp),
+                d.forecast_solutions.map(|n| n.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let statuses: Vec<Vec<String>> = pack
+        .statuses
+        .iter()
+        .map(|s| vec![s.region_code.clone(), s.status.as_str().to_owned(), s.count.to_string()])
+        .collect();
+    let coverage: Vec<Vec<String>> = pack
+        .needs_coverage
+        .iter()
+        .map(|c| {
+            vec![
+                c.region_code.clone(),
+                c.departement_code.clone(),
+                c.category_code.clone().unwrap_or_default(),
+                c.people.clone(),
+                c.programmed_solutions.to_string(),
+            ]
+        })
+        .collect();
+    let findings: Vec<Vec<String>> = pack
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.region_code.clone(),
+                f.code.clone(),
+                format!("{:?}", f.severity).to_uppercase(),
+                f.subject.clone(),
+                f.message.clone(),
+            ]
+        })
+        .collect();
+    let escalations: Vec<Vec<String>> =
+        pack.open_escalations.iter().map(|e| vec![e.region_code.clone(), e.open.to_string()]).collect();
+    write_workbook(&[
+        SheetData { name: "Dossier", headers: &["", ""], kinds: &[T, T], rows: &about },
+        SheetData {
+            name: "Enveloppes",
+            headers: &[
+                "Région",
+                "Enveloppe",
+                "AE notifiées",
+                "AE programmées",
+                "AE engagées",
+                "AE installées",
+                "CP appelés",
+            ],
+            kinds: &[T, T, H, H, H, H, H],
+            rows: &envelopes,
+        },
+        SheetData {
+            name: "Solutions",
+            headers: &["Région", "Catégorie", "Publics", "Mesures", "Solutions", "Solutions installées"],
+            kinds: &[T, T, T, I, I, I],
+            rows: &solutions,
+        },
+        SheetData {
+            name: "Trajectoire",
+            headers: &[
+                "Région",
+                "Enveloppe",
+                "Année",
+                "AE programmées",
+                "AE trajectoire",
+                "CP appelés",
+                "CP trajectoire",
+            ],
+            kinds: &[T, T, I, H, H, H, H],
+            rows: &credits,
+        },
+        SheetData {
+            name: "Droits de tirage",
+            headers: &["Région", "Année", "CP appelés", "Droits de tirage", "CP prévus", "Installations prévues"],
+            kinds: &[T, I, H, H, H, I],
+            rows: &drawing,
+        },
+        SheetData {
+            name: "Cofinancements",
+            headers: &["Région", "Statut", "Mesures"],
+            kinds: &[T, T, I],
+            rows: &statuses,
+        },
+        SheetData {
+            name: "Besoins",
+            headers: &["Région", "Département", "Catégorie", "Personnes sans solution", "Solutions programmées"],
+            kinds: &[T, T, T, T, I],
+            rows: &coverage,
+        },
+        SheetData {
+            name: "Constats",
+            headers: &["Région", "Code", "Gravité", "Objet", "Constat"],
+            kinds: &[T, T, T, T, T],
+            rows: &findings,
+        },
+        SheetData {
+            name: "Escalades", headers: &["Région", "Escalades ouvertes"], kinds: &[T, I], rows: &escalations
+        },
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,7 +1005,7 @@ mod tests {
         let err = ExportFilter::parse(&pairs(&[("year", "2026"), ("colour", "blue"), ("regoin", "84")])).unwrap_err();
         assert!(err.starts_with("filtres inconnus : « colour », « regoin »"), "{err}");
         assert!(
-            err.ends_with("filtres acceptés : regionCode, departementCode, academieCode, year, campaignId"),
+            err.ends_with("filtres acceptés : regionCode, departementCode, academieCode, year, campaignId, asOf"),
             "{err}"
         );
         let one = ExportFilter::parse(&pairs(&[("colour", "blue"), ("colour", "red")])).unwrap_err();

@@ -24,11 +24,14 @@ use crate::programming::service::{
 use crate::programming::types::{CommitmentInput, MeasureInput, ViolationView, YearAmount};
 use crate::reconciled::live::Reconciled;
 use crate::school::{SchoolPlanInput, SchoolPlansInput, submit_school_plans};
+use crate::steering::figures::{
+    DrawingRightInput, InstallationForecastInput, InstallationForecastLineInput, SteeringBatch, TrajectoryPointInput,
+};
 use crate::territory::service::Catalog;
 use crate::validation::{FIRST_YEAR, LAST_YEAR, Violations};
 use crate::vocabulary::{
-    CostComponent, DataKind, MeasureCompartment, MeasureNature, MeasurePublic, MeasureStatus, NeedsIndicatorKind,
-    Procedure, SchoolSupportKind, SolutionUnit,
+    Compartment, CostComponent, DataKind, MeasureCompartment, MeasureNature, MeasurePublic, MeasureStatus,
+    NeedsIndicatorKind, Procedure, SchoolSupportKind, SolutionUnit,
 };
 use std::sync::Arc;
 
@@ -370,6 +373,8 @@ pub enum Batch {
     Commitments(Vec<(CommitmentInput, Option<i32>)>),
     Needs(NeedsSubmissionInput),
     SchoolPlans(SchoolPlansInput),
+    /// The CNSA's trajectory or drawing rights, an ARS's installation forecast.
+    Steering(SteeringBatch),
 }
 
 impl Batch {
@@ -379,6 +384,7 @@ impl Batch {
             Batch::Commitments(_) => DataKind::Commitments,
             Batch::Needs(_) => DataKind::Needs,
             Batch::SchoolPlans(_) => DataKind::SchoolPlans,
+            Batch::Steering(batch) => batch.kind(),
         }
     }
 
@@ -389,6 +395,7 @@ impl Batch {
             Batch::Commitments(rows) => rows.len(),
             Batch::Needs(input) => input.indicators.len(),
             Batch::SchoolPlans(input) => input.plans.len(),
+            Batch::Steering(batch) => batch.len(),
         }
     }
 }
@@ -418,6 +425,13 @@ pub async fn submit_batch(
         Batch::SchoolPlans(input) => {
             let receipt =
                 submit_school_plans(db, reconciled, catalog, principal, input, idempotency_key, channel).await?;
+            let created = if receipt.replayed { 0 } else { count };
+            Ok(BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() })
+        }
+        Batch::Steering(batch) => {
+            let receipt =
+                crate::steering::figures::submit(db, reconciled, catalog, principal, batch, idempotency_key, channel)
+                    .await?;
             let created = if receipt.replayed { 0 } else { count };
             Ok(BatchOutcome { receipt, created, updated: 0, warnings: Vec::new() })
         }
@@ -855,6 +869,96 @@ fn school_input(principal: &Principal, table: &Table) -> Result<(SchoolPlansInpu
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Steering figures: the CNSA's trajectory and drawing rights, an ARS's installation forecast
+
+pub const STEERING_HEADERS: [&str; 6] = ["Région", "Enveloppe", "Année", "AE", "CP", "Installations"];
+
+const STEERING_SPEC: [&[&str]; 6] = [
+    &["region", "code region"],
+    &["enveloppe", "compartiment"],
+    &["annee"],
+    &["ae", "autorisations d engagement", "ae prevues"],
+    &["cp", "credits de paiement", "droits de tirage", "cp prevus"],
+    &["installations", "solutions", "nombre de solutions"],
+];
+
+/// A sheet of steering figures: one line per region (× compartment) × year. Drawing rights have no compartment;
+/// a forecast concerns the ARS's own region (the column may be left empty).
+fn steering_input(
+    kind: DataKind,
+    principal: &Principal,
+    table: &Table,
+) -> Result<(SteeringBatch, Vec<String>), ApiError> {
+    let (columns, unknown) = Columns::locate(&table.headers, &STEERING_SPEC);
+    let required: &[(usize, &str)] = match kind {
+        DataKind::Trajectory => &[(0, "Région"), (1, "Enveloppe"), (2, "Année"), (3, "AE"), (4, "CP")],
+        DataKind::DrawingRights => &[(0, "Région"), (2, "Année"), (4, "CP")],
+        _ => &[(1, "Enveloppe"), (2, "Année"), (4, "CP"), (5, "Installations")],
+    };
+    missing_columns(&columns, required)?;
+    let own = principal.scope.region_codes.first().cloned().unwrap_or_default();
+    let mut errors = RowErrors::new();
+    let (mut points, mut rights, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+    let mut regions = BTreeSet::new();
+    for (i, row) in table.rows.iter().enumerate() {
+        let cell = |c| columns.get(row, c);
+        let region = if cell(0).is_empty() { own.clone() } else { cell(0).to_owned() };
+        let year = errors.parsed(i, "year", cell(2), integer(cell(2)).and_then(|y| i32::try_from(y).ok()), "une année");
+        let cp = errors.parsed(i, "cp", cell(4), parse_french_decimal(cell(4)), "un montant en euros");
+        let compartment = || {
+            vocabulary(
+                cell(1),
+                Compartment::ALL,
+                Compartment::as_str,
+                &[("précoce", Compartment::Precoce), ("école", Compartment::Ecole)],
+            )
+        };
+        match kind {
+            DataKind::Trajectory => {
+                let compartment = errors.parsed(i, "compartment", cell(1), compartment(), "socle, précoce ou école");
+                let ae = errors.parsed(i, "ae", cell(3), parse_french_decimal(cell(3)), "un montant en euros");
+                if let (Some(compartment), Some(year), Some(ae), Some(cp)) = (compartment, year, ae, cp) {
+                    points.push(TrajectoryPointInput {
+                        region_code: region,
+                        compartment,
+                        year,
+                        ae: Euros(ae),
+                        cp: Euros(cp),
+                    });
+                }
+            }
+            DataKind::DrawingRights => {
+                if let (Some(year), Some(cp)) = (year, cp) {
+                    rights.push(DrawingRightInput { region_code: region, year, cp: Euros(cp) });
+                }
+            }
+            _ => {
+                regions.insert(region);
+                let compartment = errors.parsed(i, "compartment", cell(1), compartment(), "socle, précoce ou école");
+                let solutions =
+                    errors.parsed(i, "solutions", cell(5), integer(cell(5)), "un nombre entier de solutions");
+                if let (Some(compartment), Some(year), Some(solutions), Some(cp)) = (compartment, year, solutions, cp) {
+                    lines.push(InstallationForecastLineInput { compartment, year, solutions, cp: Euros(cp) });
+                }
+            }
+        }
+    }
+    if regions.len() > 1 {
+        errors.violations.add("rows", "SEVERAL_REGIONS", "une prévision porte sur une seule région");
+    }
+    errors.violations.into_result()?;
+    let batch = match kind {
+        DataKind::Trajectory => SteeringBatch::Trajectory(points),
+        DataKind::DrawingRights => SteeringBatch::DrawingRights(rights),
+        _ => SteeringBatch::InstallationForecast(InstallationForecastInput {
+            region_code: regions.into_iter().next().unwrap_or(own),
+            lines,
+        }),
+    };
+    Ok((batch, unknown))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 /// The resource a kind of data is written as.
 pub fn resource_of(kind: DataKind) -> Resource {
@@ -863,6 +967,8 @@ pub fn resource_of(kind: DataKind) -> Resource {
         DataKind::Commitments => Resource::Commitment,
         DataKind::Needs => Resource::Needs,
         DataKind::SchoolPlans => Resource::SchoolPlan,
+        DataKind::Trajectory | DataKind::DrawingRights => Resource::NationalCredits,
+        DataKind::InstallationForecast => Resource::InstallationForecast,
     }
 }
 
@@ -902,11 +1008,16 @@ pub async fn import_file(
             let (input, unknown) = school_input(principal, &table)?;
             (Batch::SchoolPlans(input), unknown)
         }
+        DataKind::Trajectory | DataKind::DrawingRights | DataKind::InstallationForecast => {
+            let (batch, unknown) = steering_input(kind, principal, &table)?;
+            (Batch::Steering(batch), unknown)
+        }
     };
     // Needs and school plans name a failing row by its index in the list: the sheet's line says more.
-    let listed = match kind {
-        DataKind::Needs => Some("indicators"),
-        DataKind::SchoolPlans => Some("plans"),
+    let listed = match &batch {
+        Batch::Needs(_) => Some("indicators"),
+        Batch::SchoolPlans(_) => Some("plans"),
+        Batch::Steering(batch) => Some(batch.list_name()),
         _ => None,
     };
     let outcome =

@@ -300,34 +300,49 @@ pub enum CellKind {
 
 /// A list as an XLSX workbook of one sheet. Cells arrive as the same text the CSV carries.
 pub fn write_xlsx(sheet: &str, headers: &[&str], kinds: &[CellKind], rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
+    write_workbook(&[SheetData { name: sheet, headers, kinds, rows }])
+}
+
+/// One sheet of a workbook: its name, headers, how each column is written, its rows as text.
+pub struct SheetData<'a> {
+    pub name: &'a str,
+    pub headers: &'a [&'a str],
+    pub kinds: &'a [CellKind],
+    pub rows: &'a [Vec<String>],
+}
+
+/// Several lists as one XLSX workbook, a sheet each.
+pub fn write_workbook(sheets: &[SheetData<'_>]) -> Result<Vec<u8>, String> {
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let bold = rust_xlsxwriter::Format::new().set_bold();
     let decimals = rust_xlsxwriter::Format::new().set_num_format("#,##0.00");
-    let worksheet = workbook.add_worksheet();
-    worksheet.set_name(sheet).map_err(|e| e.to_string())?;
-    for (c, header) in headers.iter().enumerate() {
-        worksheet.write_string_with_format(0, c as u16, *header, &bold).map_err(|e| e.to_string())?;
-    }
-    for (r, row) in rows.iter().enumerate() {
-        let r = r as u32 + 1;
-        for (c, value) in row.iter().enumerate() {
-            let c = c as u16;
-            let kind = kinds.get(c as usize).copied().unwrap_or(CellKind::Text);
-            if value.is_empty() {
-                continue;
+    for sheet in sheets {
+        let worksheet = workbook.add_worksheet();
+        worksheet.set_name(sheet.name).map_err(|e| e.to_string())?;
+        for (c, header) in sheet.headers.iter().enumerate() {
+            worksheet.write_string_with_format(0, c as u16, *header, &bold).map_err(|e| e.to_string())?;
+        }
+        for (r, row) in sheet.rows.iter().enumerate() {
+            let r = r as u32 + 1;
+            for (c, value) in row.iter().enumerate() {
+                let c = c as u16;
+                let kind = sheet.kinds.get(c as usize).copied().unwrap_or(CellKind::Text);
+                if value.is_empty() {
+                    continue;
+                }
+                let written = match kind {
+                    CellKind::Integer => match value.parse::<i64>() {
+                        Ok(n) => worksheet.write_number(r, c, n as f64).map(|_| ()),
+                        Err(_) => worksheet.write_string(r, c, value).map(|_| ()),
+                    },
+                    CellKind::Hundredths => match parse_french_decimal(value) {
+                        Some(h) => worksheet.write_number_with_format(r, c, h as f64 / 100.0, &decimals).map(|_| ()),
+                        None => worksheet.write_string(r, c, value).map(|_| ()),
+                    },
+                    CellKind::Text => worksheet.write_string(r, c, value).map(|_| ()),
+                };
+                written.map_err(|e| e.to_string())?;
             }
-            let written = match kind {
-                CellKind::Integer => match value.parse::<i64>() {
-                    Ok(n) => worksheet.write_number(r, c, n as f64).map(|_| ()),
-                    Err(_) => worksheet.write_string(r, c, value).map(|_| ()),
-                },
-                CellKind::Hundredths => match parse_french_decimal(value) {
-                    Some(h) => worksheet.write_number_with_format(r, c, h as f64 / 100.0, &decimals).map(|_| ()),
-                    None => worksheet.write_string(r, c, value).map(|_| ()),
-                },
-                CellKind::Text => worksheet.write_string(r, c, value).map(|_| ()),
-            };
-            written.map_err(|e| e.to_string())?;
         }
     }
     workbook.save_to_buffer().map_err(|e| e.to_string())

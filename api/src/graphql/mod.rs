@@ -24,6 +24,8 @@ use crate::programming::{ProgrammingMutation, ProgrammingQuery};
 use crate::pulls::{PullsMutation, PullsQuery};
 use crate::reconciliation::{ReconciliationQuery, ReconciliationSubscription};
 use crate::school::{SchoolMutation, SchoolQuery};
+use crate::steering::figures::{SteeringFiguresMutation, SteeringFiguresQuery};
+use crate::steering::report::SteeringReportQuery;
 use crate::steering::{SteeringMutation, SteeringQuery, SteeringSubscription};
 use crate::territory::TerritoryQuery;
 
@@ -41,6 +43,8 @@ pub struct Query(
     ExchangeQuery,
     PullsQuery,
     SteeringQuery,
+    SteeringFiguresQuery,
+    SteeringReportQuery,
 );
 
 /// Every mutation of the hub, merged from the capabilities.
@@ -55,6 +59,7 @@ pub struct Mutation(
     ExchangeMutation,
     PullsMutation,
     SteeringMutation,
+    SteeringFiguresMutation,
 );
 
 /// Every subscription of the hub (WebSocket, graphql-transport-ws).

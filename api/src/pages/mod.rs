@@ -57,6 +57,8 @@ pub struct PagesState {
     pub http: reqwest::Client,
     /// Live streams end when the hub shuts down.
     pub lifecycle: crate::graphql::http::Lifecycle,
+    /// Counts of people below it are masked (the committee's workbook, outside the CNSA).
+    pub masking_threshold: i64,
 }
 
 /// The static files of the pages.
@@ -465,6 +467,104 @@ pub async fn campaigns(State(state): State<PagesState>, headers: HeaderMap) -> R
         }
     }
     html(StatusCode::OK, views::campaigns(&who, &csrf, listed.map(|_| campaigns)), set)
+}
+
+const STEERING: &str = "query ($asOf: DateTime) { steeringReport(asOf: $asOf) { asOf regions
+    envelopes { regionCode compartment notified programmed committed installed cpCalled }
+    credits { regionCode compartment year aeProgrammed cpCalled trajectoryAe trajectoryCp }
+    drawing { regionCode year cpCalled drawingRights forecastCp forecastSolutions }
+    statuses { regionCode status count } findings { code message } openEscalations { regionCode open } } }";
+
+#[derive(Deserialize)]
+pub struct SteeringQuery {
+    date: Option<String>,
+}
+
+/// The pack's instant from the page's date field (the end of that day, Paris time): None for today, Err when
+/// unreadable.
+fn pack_instant(date: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    match date.map(str::trim).filter(|d| !d.is_empty()) {
+        None => Ok(None),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(|day| Some(crate::calendar::deadline_end(day).with_timezone(&chrono::Utc)))
+            .map_err(|_| format!("date « {d} » illisible : AAAA-MM-JJ attendu")),
+    }
+}
+
+/// `GET /tableau/pilotage?date=`: the national steering committee's pack as of a date.
+pub async fn steering(
+    State(state): State<PagesState>,
+    headers: HeaderMap,
+    Query(query): Query<SteeringQuery>,
+) -> Response {
+    let auth = signed_in!(state, headers);
+    let (csrf, set) = csrf_of(&headers, state.secure_cookies);
+    let who = who(&state, &auth).await;
+    let date = query.date.as_deref().map(str::trim).filter(|d| !d.is_empty());
+    let answer = match pack_instant(date) {
+        Ok(at) => ask(&state, &auth, STEERING, json!({ "asOf": at })).await,
+        Err(message) => Err(vec![message]),
+    };
+    let allowed = auth.principal().is_some_and(|p| {
+        crate::access::policy::reach(
+            p.role,
+            crate::access::policy::Resource::SteeringReport,
+            crate::access::policy::Action::Read,
+        )
+        .is_some()
+    });
+    let status = match (&answer, allowed) {
+        (Ok(_), _) => StatusCode::OK,
+        (Err(_), false) => StatusCode::FORBIDDEN,
+        (Err(_), true) => StatusCode::BAD_REQUEST,
+    };
+    html(status, views::steering(&who, &csrf, date, answer), set)
+}
+
+/// `GET /tableau/export/dossier.xlsx?date=`: the same pack as a workbook, for the signed-in person.
+pub async fn steering_export(
+    State(state): State<PagesState>,
+    headers: HeaderMap,
+    Query(query): Query<SteeringQuery>,
+) -> Response {
+    let auth = signed_in!(state, headers);
+    let Some(principal) = auth.principal() else { return redirect("/tableau/connexion") };
+    let at = match pack_instant(query.date.as_deref()) {
+        Ok(at) => at.unwrap_or_else(chrono::Utc::now),
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    let reach = match crate::access::policy::require(
+        principal,
+        crate::access::policy::Resource::SteeringReport,
+        crate::access::policy::Action::Read,
+    ) {
+        Ok(reach) => reach,
+        Err(err) => return (StatusCode::FORBIDDEN, err.to_string()).into_response(),
+    };
+    let catalog = &state.gate.catalog;
+    let regions = match crate::steering::report::regions_of(principal, reach, catalog, None) {
+        Ok(regions) => regions,
+        Err(err) => return (StatusCode::FORBIDDEN, err.to_string()).into_response(),
+    };
+    let territory = std::sync::Arc::new(crate::reconciled::snapshot::territory(catalog));
+    let unmasked = principal.scope.is_national() && reach == crate::access::policy::Reach::Everything;
+    let pack =
+        crate::steering::report::build(&state.db, catalog, territory, regions, at, unmasked, state.masking_threshold)
+            .await;
+    let bytes = match pack.map_err(|e| e.to_string()).and_then(|pack| crate::files::export::steering_workbook(&pack)) {
+        Ok(bytes) => bytes,
+        Err(err) => return (StatusCode::BAD_REQUEST, err).into_response(),
+    };
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    );
+    headers
+        .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"dossier-comite.xlsx\""));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `GET /tableau/direct`: co-financing status changes of the person's territory as server-sent events, from the

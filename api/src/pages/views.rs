@@ -138,6 +138,7 @@ fn layout(title: &str, who: Option<&Who>, csrf: &str, body: Markup) -> Markup {
                                 li { a href="/tableau/constats" { "Constats" } }
                                 li { a href="/tableau/mesures" { "Mesures" } }
                                 li { a href="/tableau/campagnes" { "Campagnes" } }
+                                li { a href="/tableau/pilotage" { "Pilotage" } }
                             }
                         }
                         div class="qui" {
@@ -617,6 +618,152 @@ pub fn campaigns(who: &Who, csrf: &str, campaigns: Answer<Vec<(Value, Answer<Val
         },
     };
     layout("Campagnes", Some(who), csrf, body)
+}
+
+/// The national steering committee's pack (`steeringReport`) as of a date: envelopes drawn against the AE
+/// notified, then the tables behind it: credits against the CNSA's trajectory, CP against drawing rights, solutions,
+/// co-financing statuses, steering findings, open escalations.
+pub fn steering(who: &Who, csrf: &str, date: Option<&str>, answer: Result<Value, Vec<String>>) -> Markup {
+    let download = match date {
+        Some(d) => format!("/tableau/export/dossier.xlsx?date={d}"),
+        None => "/tableau/export/dossier.xlsx".to_owned(),
+    };
+    let form = html! {
+        form method="get" action="/tableau/pilotage" class="filtres" {
+            label for="date" { "Situation au (vide : aujourd'hui)" }
+            input type="date" id="date" name="date" value=(date.unwrap_or_default());
+            button type="submit" { "Afficher" }
+        }
+    };
+    let body = match answer {
+        Err(messages) => html! { (form) (errors(&messages)) },
+        Ok(answer) => {
+            let pack = &answer["steeringReport"];
+            // The country's rows when the pack has them, else the region's.
+            let national: Vec<&Value> = list(&pack["envelopes"]).iter().filter(|e| e["regionCode"] == "FR").collect();
+            let summary: Vec<&Value> =
+                if national.is_empty() { list(&pack["envelopes"]).iter().collect() } else { national };
+            let envelope_rows: Vec<Bar> = summary
+                .iter()
+                .map(|e| Bar {
+                    label: format!("{} {}", text(&e["regionCode"]), compartment_label(&text(&e["compartment"]))),
+                    value: cents(&e["programmed"]),
+                    whole: cents(&e["notified"]),
+                    shown: format!("{} programmés sur {}", euros(&e["programmed"]), euros(&e["notified"])),
+                })
+                .collect();
+            let projected: Vec<&Value> =
+                list(&pack["credits"]).iter().filter(|c| !c["trajectoryAe"].is_null()).collect();
+            let drawing: Vec<&Value> = list(&pack["drawing"])
+                .iter()
+                .filter(|d| !d["drawingRights"].is_null() || !d["forecastCp"].is_null())
+                .collect();
+            html! {
+                (form)
+                p { "Figures au " (when(&pack["asOf"])) ", calculées à partir des révisions enregistrées à cette date. "
+                    a href=(download) { "Télécharger le dossier du comité (XLSX)" } }
+                section aria-labelledby="pilotage-enveloppes" {
+                    h2 id="pilotage-enveloppes" { "Autorisations d'engagement programmées sur notifiées" }
+                    (bars("graphique-pilotage", "AE programmées sur AE notifiées, par enveloppe", &envelope_rows))
+                    table {
+                        caption { "Enveloppes par région" }
+                        thead { tr { th scope="col" { "Région" } th scope="col" { "Enveloppe" } th scope="col" { "AE notifiées" }
+                            th scope="col" { "AE programmées" } th scope="col" { "AE engagées" } th scope="col" { "AE installées" } th scope="col" { "CP appelés" } } }
+                        tbody {
+                            @for e in list(&pack["envelopes"]) {
+                                tr {
+                                    th scope="row" { (text(&e["regionCode"])) }
+                                    td { (compartment_label(&text(&e["compartment"]))) }
+                                    td class="nombre" { (euros(&e["notified"])) }
+                                    td class="nombre" { (euros(&e["programmed"])) }
+                                    td class="nombre" { (euros(&e["committed"])) }
+                                    td class="nombre" { (euros(&e["installed"])) }
+                                    td class="nombre" { (euros(&e["cpCalled"])) }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="pilotage-trajectoire" {
+                    h2 id="pilotage-trajectoire" { "Trajectoire de la CNSA" }
+                    @if projected.is_empty() { p { "Aucune projection enregistrée à cette date." } } @else {
+                        table {
+                            caption { "AE et CP par année, face à la trajectoire" }
+                            thead { tr { th scope="col" { "Région" } th scope="col" { "Enveloppe" } th scope="col" { "Année" }
+                                th scope="col" { "AE programmées" } th scope="col" { "AE trajectoire" } th scope="col" { "CP appelés" } th scope="col" { "CP trajectoire" } } }
+                            tbody {
+                                @for c in &projected {
+                                    tr {
+                                        th scope="row" { (text(&c["regionCode"])) }
+                                        td { (compartment_label(&text(&c["compartment"]))) }
+                                        td { (text(&c["year"])) }
+                                        td class="nombre" { (euros(&c["aeProgrammed"])) }
+                                        td class="nombre" { (euros(&c["trajectoryAe"])) }
+                                        td class="nombre" { (euros(&c["cpCalled"])) }
+                                        td class="nombre" { (euros(&c["trajectoryCp"])) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="pilotage-droits" {
+                    h2 id="pilotage-droits" { "Droits de tirage et prévisions" }
+                    @if drawing.is_empty() { p { "Ni droits de tirage ni prévision enregistrés à cette date." } } @else {
+                        table {
+                            caption { "CP appelés, droits de tirage et prévisions par année" }
+                            thead { tr { th scope="col" { "Région" } th scope="col" { "Année" } th scope="col" { "CP appelés" }
+                                th scope="col" { "Droits de tirage" } th scope="col" { "CP prévus" } th scope="col" { "Installations prévues" } } }
+                            tbody {
+                                @for d in &drawing {
+                                    tr {
+                                        th scope="row" { (text(&d["regionCode"])) }
+                                        td { (text(&d["year"])) }
+                                        td class="nombre" { (euros(&d["cpCalled"])) }
+                                        td class="nombre" { (euros(&d["drawingRights"])) }
+                                        td class="nombre" { (euros(&d["forecastCp"])) }
+                                        td class="nombre" { (text(&d["forecastSolutions"])) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="pilotage-constats" {
+                    h2 id="pilotage-constats" { "Constats de pilotage" }
+                    @if list(&pack["findings"]).is_empty() { p { "Aucun écart à la trajectoire ni dépassement." } } @else {
+                        ul class="constats" {
+                            @for f in list(&pack["findings"]) {
+                                li { strong { (text(&f["code"])) } " — " (text(&f["message"])) }
+                            }
+                        }
+                    }
+                }
+                section aria-labelledby="pilotage-statuts" {
+                    h2 id="pilotage-statuts" { "Cofinancements et escalades" }
+                    table {
+                        caption { "Mesures par statut de cofinancement" }
+                        thead { tr { th scope="col" { "Région" } th scope="col" { "Statut" } th scope="col" { "Mesures" } } }
+                        tbody {
+                            @for st in list(&pack["statuses"]) {
+                                tr { th scope="row" { (text(&st["regionCode"])) } td { (status_label(&text(&st["status"]))) } td class="nombre" { (text(&st["count"])) } }
+                            }
+                        }
+                    }
+                    table {
+                        caption { "Escalades ouvertes à cette date" }
+                        thead { tr { th scope="col" { "Région" } th scope="col" { "Escalades ouvertes" } } }
+                        tbody {
+                            @for e in list(&pack["openEscalations"]) {
+                                tr { th scope="row" { (text(&e["regionCode"])) } td class="nombre" { (text(&e["open"])) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Pilotage national", Some(who), csrf, body)
 }
 
 pub fn sign_in(csrf: &str, development: bool, provider: Option<&str>, problem: Option<&str>) -> Markup {

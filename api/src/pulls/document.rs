@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::error::Violation;
 use crate::files::import::Batch;
 use crate::kernel::write::content_hash;
+use crate::steering::figures::SteeringBatch;
 use crate::vocabulary::DataKind;
 
 /// The `format` tag of the JSON exchange format's current version.
@@ -105,6 +106,14 @@ fn batch(kind: DataKind, data: Value) -> Result<Batch, Vec<Violation>> {
         DataKind::SchoolPlans => Batch::SchoolPlans(input(data, "data").map_err(|e| vec![e])?),
         DataKind::Measures => Batch::Measures(items(data)?),
         DataKind::Commitments => Batch::Commitments(items(data)?),
+        // The JSON exchange format carries the GraphQL write's arguments: a list of points or rights, a forecast.
+        DataKind::Trajectory => Batch::Steering(SteeringBatch::Trajectory(input(data, "data").map_err(|e| vec![e])?)),
+        DataKind::DrawingRights => {
+            Batch::Steering(SteeringBatch::DrawingRights(input(data, "data").map_err(|e| vec![e])?))
+        }
+        DataKind::InstallationForecast => {
+            Batch::Steering(SteeringBatch::InstallationForecast(input(data, "data").map_err(|e| vec![e])?))
+        }
     })
 }
 

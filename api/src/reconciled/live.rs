@@ -160,6 +160,7 @@ impl RegionState {
             now,
             targets: self.snapshot.targets,
             annex: None,
+            steering: self.snapshot.steering.clone(),
         };
         let (mut records, mut commitments, mut reuse) = (Vec::new(), Vec::new(), Vec::new());
         for entry in entries {
@@ -262,6 +263,11 @@ impl Reconciled {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The reference territory as the engine needs it.
+    pub fn territory(&self) -> Arc<Territory> {
+        self.territory.clone()
     }
 
     /// The annex's stored figures, for the national checks.

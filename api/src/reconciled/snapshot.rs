@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entities::{
-    campaign, commitment, envelope_allocation, financing_rule, measure, national_target, needs_indicator, school_plan,
-    submission,
+    campaign, commitment, commitment_revision, envelope_allocation, financing_rule, measure, measure_revision,
+    national_target, needs_indicator, needs_indicator_revision, school_plan, steering_figure, submission,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::access::principal::Scope;
 use crate::error::{ApiError, stored};
 use crate::reconciled::engine::{
-    CampaignStandingFact, CommitmentFact, MeasureFact, NationalTargets, NeedsFact, RuleFact, SchoolPlanFact, Snapshot,
-    Territory,
+    CampaignStandingFact, CommitmentFact, DrawingRightFact, ForecastFact, MeasureFact, NationalTargets, NeedsFact,
+    RuleFact, SchoolPlanFact, Snapshot, StabilisedForecast, SteeringFacts, Territory, TrajectoryFact,
 };
 use crate::records::{CommitmentRecord, MeasureRecord};
 use crate::territory::service::Catalog;
@@ -79,7 +79,10 @@ async fn targets<C: ConnectionTrait>(conn: &C) -> Result<NationalTargets, ApiErr
 }
 
 fn measure_fact(m: &measure::Model) -> Result<(MeasureFact, MeasureRecord), ApiError> {
-    let record = MeasureRecord::try_from(m)?;
+    Ok(measure_fact_of(MeasureRecord::try_from(m)?))
+}
+
+fn measure_fact_of(record: MeasureRecord) -> (MeasureFact, MeasureRecord) {
     let fact = MeasureFact {
         id: record.id.clone(),
         reference: record.reference.clone(),
@@ -96,12 +99,15 @@ fn measure_fact(m: &measure::Model) -> Result<(MeasureFact, MeasureRecord), ApiE
         commune: record.commune_code.clone(),
         expected_cofinancer: record.expected_cofinancer_code.clone(),
     };
-    Ok((fact, record))
+    (fact, record)
 }
 
 /// A stored commitment as the API shows it, and as the engine sees it when it is active.
 fn commitment_fact(c: &commitment::Model) -> Result<(Option<CommitmentFact>, CommitmentRecord), ApiError> {
-    let record = CommitmentRecord::try_from(c)?;
+    Ok(commitment_fact_of(CommitmentRecord::try_from(c)?))
+}
+
+fn commitment_fact_of(record: CommitmentRecord) -> (Option<CommitmentFact>, CommitmentRecord) {
     let fact = (record.status == CommitmentStatus::Active).then(|| CommitmentFact {
         id: record.id.clone(),
         measure_id: record.measure_id.clone(),
@@ -113,7 +119,7 @@ fn commitment_fact(c: &commitment::Model) -> Result<(Option<CommitmentFact>, Com
         capacity: record.capacity,
         installation: record.installation_date,
     });
-    Ok((fact, record))
+    (fact, record)
 }
 
 /// Commitments as the API shows them (withdrawn ones included), by measure id, each measure's in id order.
@@ -225,7 +231,293 @@ pub async fn load_region<C: ConnectionTrait>(
     let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
     snapshot.needs = latest_needs(conn, departements).await?;
     snapshot.campaigns = campaign_standings(conn, catalog, region).await?;
+    snapshot.steering = steering_facts(conn, region, now, None).await?;
     Ok(RegionData { snapshot, records, commitments })
+}
+
+/// A region's steering figures in force at `at` (recorded by `as_of` when given), each forecast with the figure it
+/// had at the deadline of the campaign that stabilised it, once that deadline has passed.
+pub async fn steering_facts<C: ConnectionTrait>(
+    conn: &C,
+    region: &str,
+    at: DateTime<Utc>,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<SteeringFacts, ApiError> {
+    let mut query = steering_figure::Entity::find()
+        .filter(steering_figure::Column::RegionCode.eq(region))
+        .order_by_asc(steering_figure::Column::Id);
+    let mut campaigns =
+        campaign::Entity::find().filter(campaign::Column::DataKind.eq(DataKind::InstallationForecast.as_str()));
+    if let Some(as_of) = as_of {
+        query = query.filter(steering_figure::Column::RecordedAt.lte(as_of));
+        campaigns = campaigns.filter(campaign::Column::CreatedAt.lte(as_of));
+    }
+    // The campaign ending in year N stabilises the forecast for N + 1 (the circular: before 30 June 2024 for 2025).
+    let mut deadlines: BTreeMap<i32, chrono::NaiveDate> = BTreeMap::new();
+    for c in campaigns.all(conn).await? {
+        let year = chrono::Datelike::year(&c.deadline) + 1;
+        let deadline = deadlines.entry(year).or_insert(c.deadline);
+        *deadline = (*deadline).max(c.deadline);
+    }
+    fold_steering(&query.all(conn).await?, &deadlines, at)
+}
+
+/// The figures in force from rows in recording order: each key's latest row; a forecast's figure at its deadline
+/// is its latest row recorded by the end of that day (Paris), once that day is over at `at`.
+pub fn fold_steering(
+    rows: &[steering_figure::Model],
+    deadlines: &BTreeMap<i32, chrono::NaiveDate>,
+    at: DateTime<Utc>,
+) -> Result<SteeringFacts, ApiError> {
+    let compartment = |row: &steering_figure::Model| -> Result<Compartment, ApiError> {
+        let text = row.compartment.as_deref().unwrap_or_default();
+        stored(Compartment::from_stored(text), "compartment", text)
+    };
+    let mut trajectory: BTreeMap<(Compartment, i32), TrajectoryFact> = BTreeMap::new();
+    let mut rights: BTreeMap<i32, DrawingRightFact> = BTreeMap::new();
+    let mut forecasts: BTreeMap<(Compartment, i32), ForecastFact> = BTreeMap::new();
+    for row in rows {
+        let cp_cents = row.cp_cents.unwrap_or(0);
+        match DataKind::from_stored(&row.kind) {
+            Some(DataKind::Trajectory) => {
+                let c = compartment(row)?;
+                trajectory.insert(
+                    (c, row.year),
+                    TrajectoryFact {
+                        region: row.region_code.clone(),
+                        compartment: c,
+                        year: row.year,
+                        ae_cents: row.ae_cents.unwrap_or(0),
+                        cp_cents,
+                    },
+                );
+            }
+            Some(DataKind::DrawingRights) => {
+                rights.insert(row.year, DrawingRightFact { region: row.region_code.clone(), year: row.year, cp_cents });
+            }
+            Some(DataKind::InstallationForecast) => {
+                let c = compartment(row)?;
+                let solutions = row.solutions.unwrap_or(0);
+                let previous = forecasts.remove(&(c, row.year)).and_then(|f| f.stabilised);
+                let stabilised = match deadlines.get(&row.year) {
+                    Some(deadline) if crate::calendar::deadline_end(*deadline) < at => {
+                        if row.recorded_at <= crate::calendar::deadline_end(*deadline) {
+                            Some(StabilisedForecast { deadline: *deadline, solutions, cp_cents })
+                        } else {
+                            previous
+                        }
+                    }
+                    _ => None,
+                };
+                forecasts.insert(
+                    (c, row.year),
+                    ForecastFact {
+                        region: row.region_code.clone(),
+                        compartment: c,
+                        year: row.year,
+                        solutions,
+                        cp_cents,
+                        stabilised,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(SteeringFacts {
+        trajectory: trajectory.into_values().collect(),
+        drawing_rights: rights.into_values().collect(),
+        forecasts: forecasts.into_values().collect(),
+    })
+}
+
+/// A region as it stood at instant `at`, rebuilt from the revisions: each measure and commitment at its latest
+/// version recorded by then (a row never revised, as the demo loads them, as it is if it was written by then),
+/// each département's needs picture as the submissions received by then left it, the steering figures recorded by
+/// then, deadlines judged at `at`. The annex, the financing rules and the national targets are reference data,
+/// taken as they are; school plans and campaigns are not part of it (what the steering pack does not show).
+pub async fn load_region_as_of<C: ConnectionTrait>(
+    conn: &C,
+    catalog: &Catalog,
+    territory: Arc<Territory>,
+    region: &str,
+    at: DateTime<Utc>,
+) -> Result<RegionData, ApiError> {
+    let mut snapshot = Snapshot {
+        legacy_categories: catalog.categories.iter().filter(|c| c.legacy).map(|c| c.code.clone()).collect(),
+        territory,
+        now: at,
+        targets: targets(conn).await?,
+        rules: rules(conn).await?,
+        ..Snapshot::default()
+    };
+    let current = measure::Entity::find().filter(measure::Column::RegionCode.eq(region)).all(conn).await?;
+    let ids: Vec<String> = current.iter().map(|m| m.id.clone()).collect();
+    let mut versions: HashMap<String, MeasureRecord> = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for rev in measure_revision::Entity::find()
+            .filter(measure_revision::Column::MeasureId.is_in(chunk.iter().cloned()))
+            .filter(measure_revision::Column::RecordedAt.lte(at))
+            .order_by_asc(measure_revision::Column::Version)
+            .all(conn)
+            .await?
+        {
+            let record: MeasureRecord = serde_json::from_str(&rev.snapshot).map_err(|e| {
+                ApiError::Internal(format!("measure revision {} unreadable: {e}", rev.measure_id).into())
+            })?;
+            versions.insert(rev.measure_id, record);
+        }
+    }
+    let revised: BTreeSet<String> = if versions.len() == ids.len() {
+        BTreeSet::new()
+    } else {
+        measure_revision::Entity::find()
+            .filter(
+                measure_revision::Column::MeasureId.is_in(ids.iter().filter(|&id| !versions.contains_key(id)).cloned()),
+            )
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|r| r.measure_id)
+            .collect()
+    };
+    for row in &current {
+        if !versions.contains_key(&row.id) && !revised.contains(&row.id) && row.updated_at <= at {
+            versions.insert(row.id.clone(), MeasureRecord::try_from(row)?);
+        }
+    }
+    let mut pairs: Vec<(MeasureFact, MeasureRecord)> = versions.into_values().map(measure_fact_of).collect();
+    pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let (measures, records): (Vec<MeasureFact>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
+    let present: Vec<String> = measures.iter().map(|m| m.id.clone()).collect();
+    snapshot.measures = measures;
+    let mut commitments: CommitmentsByMeasure = HashMap::new();
+    for chunk in present.chunks(1000) {
+        let rows = commitment::Entity::find()
+            .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
+            .all(conn)
+            .await?;
+        let cids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+        let mut at_time: HashMap<String, Option<CommitmentRecord>> = HashMap::new();
+        for rev in commitment_revision::Entity::find()
+            .filter(commitment_revision::Column::CommitmentId.is_in(cids))
+            .order_by_asc(commitment_revision::Column::Version)
+            .all(conn)
+            .await?
+        {
+            let slot = at_time.entry(rev.commitment_id.clone()).or_insert(None);
+            if rev.recorded_at <= at {
+                *slot = Some(serde_json::from_str(&rev.snapshot).map_err(|e| {
+                    ApiError::Internal(format!("commitment revision {} unreadable: {e}", rev.commitment_id).into())
+                })?);
+            }
+        }
+        for row in rows {
+            let record = match at_time.remove(&row.id) {
+                Some(version) => version,
+                None if row.updated_at <= at => Some(CommitmentRecord::try_from(&row)?),
+                None => None,
+            };
+            if let Some(record) = record {
+                let (fact, record) = commitment_fact_of(record);
+                snapshot.commitments.extend(fact);
+                commitments.entry(record.measure_id.clone()).or_default().push(record);
+            }
+        }
+    }
+    snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+    for list in commitments.values_mut() {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    for row in
+        envelope_allocation::Entity::find().filter(envelope_allocation::Column::RegionCode.eq(region)).all(conn).await?
+    {
+        let compartment = stored(Compartment::from_stored(&row.compartment), "compartment", &row.compartment)?;
+        snapshot.envelopes.insert((row.region_code, compartment), row.notified_cents);
+    }
+    let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
+    snapshot.needs = needs_as_of(conn, departements, at).await?;
+    snapshot.steering = steering_facts(conn, region, at, Some(at)).await?;
+    Ok(RegionData { snapshot, records, commitments })
+}
+
+/// Each département's needs as the submissions received by `at` left them: per (département, reference date), the
+/// rows of the latest submission received by then (kept in the table or, once replaced, in the revisions).
+async fn needs_as_of<C: ConnectionTrait>(
+    conn: &C,
+    departements: Vec<String>,
+    at: DateTime<Utc>,
+) -> Result<Vec<NeedsFact>, ApiError> {
+    type Row = (String, chrono::NaiveDate, String, String, i64, chrono::DateTime<chrono::FixedOffset>, String);
+    let mut rows: Vec<Row> = needs_indicator::Entity::find()
+        .filter(needs_indicator::Column::DepartementCode.is_in(departements.clone()))
+        .filter(needs_indicator::Column::RecordedAt.lte(at))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.departement_code,
+                r.reference_date,
+                r.orientation_code,
+                r.indicator,
+                r.value,
+                r.recorded_at,
+                r.submission_id,
+            )
+        })
+        .collect();
+    rows.extend(
+        needs_indicator_revision::Entity::find()
+            .filter(needs_indicator_revision::Column::DepartementCode.is_in(departements))
+            .filter(needs_indicator_revision::Column::RecordedAt.lte(at))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.departement_code,
+                    r.reference_date,
+                    r.orientation_code,
+                    r.indicator,
+                    r.value,
+                    r.recorded_at,
+                    r.submission_id,
+                )
+            }),
+    );
+    // The picture of a (département, date) is its latest submission's.
+    let mut latest_submission: HashMap<(String, chrono::NaiveDate), (chrono::DateTime<chrono::FixedOffset>, String)> =
+        HashMap::new();
+    for row in &rows {
+        let entry = latest_submission.entry((row.0.clone(), row.1)).or_insert((row.5, row.6.clone()));
+        if (row.5, &row.6) > (entry.0, &entry.1) {
+            *entry = (row.5, row.6.clone());
+        }
+    }
+    let mut latest_date: HashMap<&str, chrono::NaiveDate> = HashMap::new();
+    for (departement, date) in latest_submission.keys() {
+        let d = latest_date.entry(departement.as_str()).or_insert(*date);
+        *d = (*d).max(*date);
+    }
+    let mut cells: BTreeMap<(String, String, NeedsIndicatorKind), i64> = BTreeMap::new();
+    for row in &rows {
+        let current = latest_submission.get(&(row.0.clone(), row.1)).is_some_and(|(_, s)| *s == row.6);
+        if !current || latest_date.get(row.0.as_str()) != Some(&row.1) {
+            continue;
+        }
+        let indicator = stored(NeedsIndicatorKind::from_stored(&row.3), "needs indicator", &row.3)?;
+        *cells.entry((row.0.clone(), row.2.clone(), indicator)).or_default() += row.4;
+    }
+    Ok(cells
+        .into_iter()
+        .map(|((departement, orientation, indicator), people)| NeedsFact {
+            departement,
+            orientation,
+            indicator,
+            people,
+        })
+        .collect())
 }
 
 /// Each département's latest picture (its most recent reference date), summed over age bands.

@@ -29,9 +29,7 @@ use crate::records::MeasureRecord;
 use crate::territory::service::Catalog;
 use crate::vocabulary::Compartment;
 
-/// The masking threshold of small counts of people, from the configuration.
-#[derive(Clone, Copy, Debug)]
-pub struct MaskingThreshold(pub i64);
+pub use crate::reconciled::engine::coverage::MaskingThreshold;
 
 fn threshold(ctx: &Context<'_>) -> i64 {
     ctx.data_opt::<MaskingThreshold>().map_or(coverage::DEFAULT_THRESHOLD, |t| t.0)
@@ -330,9 +328,40 @@ pub struct SchoolMatchRow {
     pub balance: Euros,
 }
 
+/// One year of a regional envelope's credits beside the CNSA's projected trajectory.
+#[derive(SimpleObject)]
+pub struct CreditYearRow {
+    pub region_code: String,
+    pub compartment: Compartment,
+    pub year: i32,
+    /// Assurance-maladie AE (full year) committed on measures installed this year.
+    pub ae_programmed: Euros,
+    /// CP called this year.
+    pub cp_called: Euros,
+    /// The CNSA's projection for this year, when it made one.
+    pub trajectory_ae: Option<Euros>,
+    pub trajectory_cp: Option<Euros>,
+}
+
+/// One year of a region's payment credits: called, the drawing rights set by the CNSA, the ARS's forecast.
+#[derive(SimpleObject)]
+pub struct DrawingYearRow {
+    pub region_code: String,
+    pub year: i32,
+    pub cp_called: Euros,
+    pub drawing_rights: Option<Euros>,
+    pub forecast_cp: Option<Euros>,
+    /// Installations forecast (solutions).
+    pub forecast_solutions: Option<i64>,
+}
+
 #[derive(SimpleObject)]
 pub struct ReconciliationReport {
     pub envelopes: Vec<EnvelopeStatus>,
+    /// AE and CP year by year against the CNSA's trajectory (whole regions only, like envelopes).
+    pub credits: Vec<CreditYearRow>,
+    /// CP called year by year against the drawing rights and the forecast (whole regions only).
+    pub drawing: Vec<DrawingYearRow>,
     /// Every finding in detail (empty for a dashboard, which gets the counts only).
     pub findings: Vec<Finding>,
     /// How many findings of each code, as this reader sees them (needs findings judged from the masked counts).
@@ -543,6 +572,7 @@ impl ReconciliationQuery {
         let states = states(reconciled, &view, &regions).await?;
         let whole_regions = view.whole_regions() && departement_code.is_none();
         let mut envelopes = Vec::new();
+        let (mut credits, mut drawing) = (Vec::new(), Vec::new());
         let mut findings: Vec<&engine::Finding> = Vec::new();
         let mut statuses: BTreeMap<CoFinancingStatus, i64> = BTreeMap::new();
         let mut coverage_rows: Vec<&engine::NeedsCoverage> = Vec::new();
@@ -556,6 +586,23 @@ impl ReconciliationQuery {
                     notified: Euros(e.notified),
                     committed: Euros(e.committed),
                     headroom: Euros(e.headroom()),
+                }));
+                credits.extend(report.credits.iter().map(|c| CreditYearRow {
+                    region_code: c.region.clone(),
+                    compartment: c.compartment,
+                    year: c.year,
+                    ae_programmed: Euros(c.ae_programmed),
+                    cp_called: Euros(c.cp_called),
+                    trajectory_ae: c.trajectory_ae.map(Euros),
+                    trajectory_cp: c.trajectory_cp.map(Euros),
+                }));
+                drawing.extend(report.drawing.iter().map(|d| DrawingYearRow {
+                    region_code: d.region.clone(),
+                    year: d.year,
+                    cp_called: Euros(d.cp_called),
+                    drawing_rights: d.drawing_rights.map(Euros),
+                    forecast_cp: d.forecast_cp.map(Euros),
+                    forecast_solutions: d.forecast_solutions,
                 }));
             }
             findings.extend(report.findings.iter().filter(|f| view.sees(&f.region, &f.departements)).map(|f| &**f));
@@ -598,6 +645,8 @@ impl ReconciliationQuery {
         let seen = reader_view(&findings, &coverage_rows, &|d| view.people_unmasked(d), threshold(ctx));
         Ok(ReconciliationReport {
             envelopes,
+            credits,
+            drawing,
             findings: if reach == Reach::AggregatesOnly { Vec::new() } else { seen.findings },
             finding_counts: seen.finding_counts,
             status_counts: statuses.into_iter().map(|(status, count)| StatusCount { status, count }).collect(),

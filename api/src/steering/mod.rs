@@ -1,9 +1,12 @@
-//! National steering: escalations. An ARS reports to the national level a difficulty in its cooperation with a
+//! National steering: the figures of the credits' steering (`figures`: the CNSA's trajectory and drawing rights,
+//! the ARS's installation forecasts) and escalations. An ARS reports to the national level a difficulty in its cooperation with a
 //! collectivité on a measure (or one of its findings) "that would need a national intervention"; the collectivité
 //! concerned and the CNSA answer in its thread; the ARS may ask for the intervention or withdraw; the CNSA settles
 //! it. Every step is a write (audited), queued for webhooks (`ESCALATION_CHANGED`, in the step's transaction) and
 //! broadcast to the `escalationChanged` subscribers of this instance.
 
+pub mod figures;
+pub mod report;
 pub mod thread;
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};

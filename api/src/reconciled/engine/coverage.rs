@@ -18,6 +18,10 @@ use crate::vocabulary::{MeasureStatus, NeedsIndicatorKind};
 /// ministries' statistical services; configurable with `CNH_SMALL_COUNT_THRESHOLD`).
 pub const DEFAULT_THRESHOLD: i64 = 11;
 
+/// The masking threshold of small counts of people, from the configuration (schema data).
+#[derive(Clone, Copy, Debug)]
+pub struct MaskingThreshold(pub i64);
+
 /// Fewer solutions programmed than people without a solution (for a masked reader: than the fewest people its
 /// view allows).
 pub const NEEDS_UNCOVERED: &str = "NEEDS_UNCOVERED";

@@ -76,6 +76,19 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
     envelopes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for ((region, compartment), sums) in &envelopes {
         payment_credits(snapshot, region, *compartment, sums, report);
+        let years: std::collections::BTreeSet<i32> =
+            sums.cp_by_year.keys().chain(sums.ae_installed_in.keys()).copied().collect();
+        for year in years {
+            report.credits.push(super::CreditYear {
+                region: (*region).to_owned(),
+                compartment: *compartment,
+                year,
+                ae_programmed: sums.ae_installed_in.get(&year).copied().unwrap_or(0),
+                cp_called: sums.cp_by_year.get(&year).copied().unwrap_or(0),
+                trajectory_ae: None,
+                trajectory_cp: None,
+            });
+        }
     }
     report.socle_splits = splits.into_values().collect();
 }
@@ -289,7 +302,7 @@ pub fn national_findings(annex: &AnnexFigures, targets: &NationalTargets, splits
     findings
 }
 
-fn compartment_label(compartment: Compartment) -> &'static str {
+pub(super) fn compartment_label(compartment: Compartment) -> &'static str {
     match compartment {
         Compartment::Socle => "socle",
         Compartment::Precoce => "précoce",

@@ -12,6 +12,8 @@
 //! - `hygiene::identifiers_and_territory`;
 //! - `coverage`: needs coverage (with the masking of small counts, for the views);
 //! - `campaigns`: campaign deadlines;
+//! - `steering`: credits against the CNSA's trajectory, CP against drawing rights, forecasts changed after their
+//!   deadline;
 //! - `envelopes::national_findings`, when the snapshot carries the annex.
 
 mod campaigns;
@@ -20,6 +22,7 @@ pub mod coverage;
 mod envelopes;
 pub mod hygiene;
 mod school;
+mod steering;
 #[cfg(test)]
 mod test_support;
 mod types;
@@ -29,10 +32,12 @@ use std::sync::Arc;
 
 pub use cofinancing::SHARE_TOLERANCE_BP;
 pub use envelopes::{BALANCE_TOLERANCE_BP, national_findings};
+pub use steering::{FORECAST_CHANGE_TOLERANCE_BP, TRAJECTORY_TOLERANCE_BP};
 pub use types::{
-    CampaignStandingFact, CoFinancingStatus, CommitmentFact, EnvelopeUse, FigureValue, Finding, MeasureFact,
-    MeasureStatusReport, NATIONAL, NationalTargets, NeedsCoverage, NeedsFact, Report, RuleFact, SchoolMatch,
-    SchoolPlanFact, Severity, Snapshot, SocleSplit, SubjectKind, Territory,
+    CampaignStandingFact, CoFinancingStatus, CommitmentFact, CreditYear, DrawingRightFact, DrawingYear, EnvelopeUse,
+    FigureValue, Finding, ForecastFact, MeasureFact, MeasureStatusReport, NATIONAL, NationalTargets, NeedsCoverage,
+    NeedsFact, Report, RuleFact, SchoolMatch, SchoolPlanFact, Severity, Snapshot, SocleSplit, StabilisedForecast,
+    SteeringFacts, SubjectKind, Territory, TrajectoryFact,
 };
 
 use crate::money::Euros;
@@ -149,6 +154,7 @@ pub fn reconcile_reusing(
     hygiene::identifiers_and_territory(snapshot, &mut report);
     coverage::needs_coverage(snapshot, &mut report);
     campaigns::campaign_deadlines(snapshot, &mut report);
+    steering::credit_steering(snapshot, &mut report);
     if let Some(annex) = &snapshot.annex {
         report
             .findings

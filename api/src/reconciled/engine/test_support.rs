@@ -127,3 +127,14 @@ pub(super) fn standing(first: Option<DateTime<Utc>>) -> CampaignStandingFact {
         first_submission: first,
     }
 }
+
+/// One socle measure of region 84 (category 183, assurance maladie only) installed in `year`, its commitment of
+/// `cents` full-year with the given CP schedule.
+pub(super) fn snapshot_with_am_measure(region: &str, year: i32, cents: i64, schedule: &[(i32, i64)]) -> Snapshot {
+    let mut m = measure("t", "183", MeasureCompartment::SocleEnfants);
+    m.region = region.into();
+    m.planned_installation = day(year, 1, 1);
+    let mut c = commitment("t", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, cents, 30, year);
+    c.schedule = schedule.to_vec();
+    Snapshot { measures: vec![m], commitments: vec![c], rules: rules(), ..Default::default() }
+}

@@ -167,6 +167,55 @@ pub struct Snapshot {
     pub targets: NationalTargets,
     /// The annex as stored, for the national checks (rounding gaps): only in a national snapshot.
     pub annex: Option<AnnexFigures>,
+    /// The national steering figures in force for the snapshot's regions.
+    pub steering: SteeringFacts,
+}
+
+/// The national steering figures in force (or as of a date): the CNSA's projected trajectory and drawing rights,
+/// the ARS's installation forecasts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SteeringFacts {
+    pub trajectory: Vec<TrajectoryFact>,
+    pub drawing_rights: Vec<DrawingRightFact>,
+    pub forecasts: Vec<ForecastFact>,
+}
+
+/// The CNSA's projection for a region's compartment in one year: AE programmed for installations that year, CP
+/// called that year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrajectoryFact {
+    pub region: String,
+    pub compartment: Compartment,
+    pub year: i32,
+    pub ae_cents: i64,
+    pub cp_cents: i64,
+}
+
+/// The CP a region may call in a year (all compartments), set by the CNSA after the annual exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrawingRightFact {
+    pub region: String,
+    pub year: i32,
+    pub cp_cents: i64,
+}
+
+/// An ARS's forecast of installations and CP for a compartment and a year, and, once the deadline of the campaign
+/// that stabilises it has passed, the forecast as it stood then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForecastFact {
+    pub region: String,
+    pub compartment: Compartment,
+    pub year: i32,
+    pub solutions: i64,
+    pub cp_cents: i64,
+    pub stabilised: Option<StabilisedForecast>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StabilisedForecast {
+    pub deadline: chrono::NaiveDate,
+    pub solutions: i64,
+    pub cp_cents: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
@@ -345,6 +394,34 @@ pub struct Report {
     pub socle_splits: Vec<SocleSplit>,
     pub needs_coverage: Vec<NeedsCoverage>,
     pub school_matching: Vec<SchoolMatch>,
+    /// Per region × compartment × year: AE and CP against the CNSA's trajectory.
+    pub credits: Vec<CreditYear>,
+    /// Per region × year: CP called against the drawing rights and the forecast.
+    pub drawing: Vec<DrawingYear>,
+}
+
+/// One year of a regional envelope's credits: the AE committed (assurance maladie, full year) on measures installed
+/// that year and the CP called that year, beside the CNSA's trajectory when it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditYear {
+    pub region: String,
+    pub compartment: Compartment,
+    pub year: i32,
+    pub ae_programmed: i64,
+    pub cp_called: i64,
+    pub trajectory_ae: Option<i64>,
+    pub trajectory_cp: Option<i64>,
+}
+
+/// One year of a region's payment credits: called (all compartments), the drawing rights, the ARS's forecast.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrawingYear {
+    pub region: String,
+    pub year: i32,
+    pub cp_called: i64,
+    pub drawing_rights: Option<i64>,
+    pub forecast_cp: Option<i64>,
+    pub forecast_solutions: Option<i64>,
 }
 
 /// The scope of national findings.
