@@ -630,9 +630,11 @@ pub fn steering(who: &Who, csrf: &str, date: Option<&str>, answer: Result<Value,
     };
     let form = html! {
         form method="get" action="/tableau/pilotage" class="filtres" {
-            label for="date" { "Situation au (vide : aujourd'hui)" }
-            input type="date" id="date" name="date" value=(date.unwrap_or_default());
-            button type="submit" { "Afficher" }
+            div class="champ" {
+                label for="date" { "Situation au (vide : aujourd'hui)" }
+                input type="date" id="date" name="date" value=(date.unwrap_or_default());
+            }
+            div class="champ" { button type="submit" { "Afficher" } }
         }
     };
     let body = match answer {
