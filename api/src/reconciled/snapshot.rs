@@ -172,6 +172,29 @@ pub struct RegionData {
     pub commitments: CommitmentsByMeasure,
 }
 
+/// Commitments in id order, in the snapshot and under each measure.
+fn sort_commitments(snapshot: &mut Snapshot, commitments: &mut CommitmentsByMeasure) {
+    snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
+    for list in commitments.values_mut() {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+}
+
+/// A region's envelopes as the annex notified them.
+async fn notified_envelopes<C: ConnectionTrait>(
+    conn: &C,
+    region: &str,
+) -> Result<BTreeMap<(String, Compartment), i64>, ApiError> {
+    let mut envelopes = BTreeMap::new();
+    for row in
+        envelope_allocation::Entity::find().filter(envelope_allocation::Column::RegionCode.eq(region)).all(conn).await?
+    {
+        let compartment = stored(Compartment::from_stored(&row.compartment), "compartment", &row.compartment)?;
+        envelopes.insert((row.region_code, compartment), row.notified_cents);
+    }
+    Ok(envelopes)
+}
+
 /// Loads everything one region's reconciliation needs. Run inside a write transaction, it sees the write.
 pub async fn load_region<C: ConnectionTrait>(
     conn: &C,
@@ -206,16 +229,8 @@ pub async fn load_region<C: ConnectionTrait>(
             commitments.entry(record.measure_id.clone()).or_default().push(record);
         }
     }
-    snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
-    for list in commitments.values_mut() {
-        list.sort_by(|a, b| a.id.cmp(&b.id));
-    }
-    for row in
-        envelope_allocation::Entity::find().filter(envelope_allocation::Column::RegionCode.eq(region)).all(conn).await?
-    {
-        let compartment = stored(Compartment::from_stored(&row.compartment), "compartment", &row.compartment)?;
-        snapshot.envelopes.insert((row.region_code, compartment), row.notified_cents);
-    }
+    sort_commitments(&mut snapshot, &mut commitments);
+    snapshot.envelopes = notified_envelopes(conn, region).await?;
     let academies: Vec<String> = catalog.academies_of_region(region).map(|a| a.code.clone()).collect();
     for plan in school_plan::Entity::find().filter(school_plan::Column::AcademieCode.is_in(academies)).all(conn).await?
     {
@@ -425,16 +440,8 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
             }
         }
     }
-    snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
-    for list in commitments.values_mut() {
-        list.sort_by(|a, b| a.id.cmp(&b.id));
-    }
-    for row in
-        envelope_allocation::Entity::find().filter(envelope_allocation::Column::RegionCode.eq(region)).all(conn).await?
-    {
-        let compartment = stored(Compartment::from_stored(&row.compartment), "compartment", &row.compartment)?;
-        snapshot.envelopes.insert((row.region_code, compartment), row.notified_cents);
-    }
+    sort_commitments(&mut snapshot, &mut commitments);
+    snapshot.envelopes = notified_envelopes(conn, region).await?;
     let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
     snapshot.needs = needs_as_of(conn, departements, at).await?;
     snapshot.steering = steering_facts(conn, region, at, Some(at)).await?;
