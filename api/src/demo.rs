@@ -413,7 +413,7 @@ async fn campaigns(txn: &sea_orm::DatabaseTransaction, catalog: &Catalog, actor:
 /// from the demo programming's own credits, with a few regions off course so that each steering finding shows:
 /// a trajectory projecting more (behind) or less (ahead) than programmed, drawing rights below the CP called, a
 /// forecast raised after its deadline.
-async fn steering_figures(db: &DatabaseConnection, catalog: &Arc<Catalog>) -> Result<(), ApiError> {
+async fn steering_figures(txn: &sea_orm::DatabaseTransaction, catalog: &Arc<Catalog>) -> Result<(), ApiError> {
     use entities::steering_figure;
     let territory = Arc::new(crate::reconciled::snapshot::territory(catalog));
     let now = chrono::Utc::now();
@@ -440,7 +440,8 @@ async fn steering_figures(db: &DatabaseConnection, catalog: &Arc<Catalog>) -> Re
     };
     let scaled = |cents: i64, percent: i64| cents * percent / 100;
     for (n, region) in catalog.regions.iter().enumerate() {
-        let data = crate::reconciled::snapshot::load_region(db, catalog, territory.clone(), &region.code, now).await?;
+        // In the demo's transaction: it sees the programming just written.
+        let data = crate::reconciled::snapshot::load_region(txn, catalog, territory.clone(), &region.code, now).await?;
         let report = crate::reconciled::engine::reconcile(&data.snapshot);
         let mut cp_of_year: BTreeMap<i32, i64> = BTreeMap::new();
         for credit in report.credits.iter().filter(|c| (2024..=2030).contains(&c.year)) {
@@ -488,10 +489,41 @@ async fn steering_figures(db: &DatabaseConnection, catalog: &Arc<Catalog>) -> Re
             }
         }
     }
-    let txn = begin_transaction(db).await?;
-    insert_chunks(&txn, rows, 500).await?;
-    txn.commit().await?;
-    Ok(())
+    insert_chunks(txn, rows, 500).await
+}
+
+/// Each measure's and commitment's first version in the revisions, as a write records it: a pack as of any later
+/// date then finds them even once they have been edited.
+fn first_revisions(
+    measures: &[measure::ActiveModel],
+    commitments: &[commitment::ActiveModel],
+) -> Result<(Vec<entities::measure_revision::ActiveModel>, Vec<entities::commitment_revision::ActiveModel>), ApiError> {
+    use sea_orm::TryIntoModel;
+    let json = |e: serde_json::Error| ApiError::Internal(Box::new(e));
+    let mut measure_revisions = Vec::with_capacity(measures.len());
+    for m in measures {
+        let record = crate::records::MeasureRecord::try_from(&m.clone().try_into_model()?)?;
+        measure_revisions.push(entities::measure_revision::ActiveModel {
+            measure_id: Set(record.id.clone()),
+            version: Set(record.version),
+            snapshot: Set(serde_json::to_string(&record).map_err(json)?),
+            recorded_at: Set(record.updated_at),
+            recorded_by: Set(record.updated_by.clone()),
+            submission_id: Set(Some(DEMO_SUBMISSION.to_owned())),
+        });
+    }
+    let mut commitment_revisions = Vec::with_capacity(commitments.len());
+    for c in commitments {
+        let record = crate::records::CommitmentRecord::try_from(&c.clone().try_into_model()?)?;
+        commitment_revisions.push(entities::commitment_revision::ActiveModel {
+            commitment_id: Set(record.id.clone()),
+            version: Set(record.version),
+            snapshot: Set(serde_json::to_string(&record).map_err(json)?),
+            recorded_at: Set(record.updated_at),
+            recorded_by: Set(record.updated_by.clone()),
+        });
+    }
+    Ok((measure_revisions, commitment_revisions))
 }
 
 const DEMO_SUBMISSION: &str = "00000000-0000-0000-0000-00000000de70";
@@ -560,10 +592,14 @@ pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) 
     .exec_without_returning(&txn)
     .await?;
     campaigns(&txn, &catalog, &actor).await?;
+    let (measure_revisions, commitment_revisions) = first_revisions(&plan.measures, &plan.commitments)?;
     insert_chunks(&txn, plan.measures, 500).await?;
     insert_chunks(&txn, plan.commitments, 500).await?;
+    insert_chunks(&txn, measure_revisions, 500).await?;
+    insert_chunks(&txn, commitment_revisions, 500).await?;
     insert_chunks(&txn, plan.needs, 1_000).await?;
     insert_chunks(&txn, plan.school_plans, 500).await?;
+    steering_figures(&txn, &catalog).await?;
     audit::append(
         &txn,
         &actor,
@@ -575,7 +611,6 @@ pub async fn load(db: &DatabaseConnection, catalog: Arc<Catalog>, scale: usize) 
     )
     .await?;
     txn.commit().await?;
-    steering_figures(db, &catalog).await?;
     let reconciled = Reconciled::new(db.clone(), catalog.clone());
     for region in &catalog.regions {
         let txn = db.begin().await?;

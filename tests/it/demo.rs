@@ -43,6 +43,10 @@ db_test! {
         let stored = sea_orm::ConnectionTrait::query_one_raw(&hub.db, sea_orm::Statement::from_string(
             hub.db.get_database_backend(), "SELECT COUNT(*) AS n FROM measure_co_financing".to_owned())).await?.unwrap();
         assert_eq!(stored.try_get::<i64>("", "n")? as usize, report.measures);
+        // Each measure's first version is in the revisions, as a write records it (the as-of packs read them).
+        let revisions = sea_orm::ConnectionTrait::query_one_raw(&hub.db, sea_orm::Statement::from_string(
+            hub.db.get_database_backend(), "SELECT COUNT(*) AS n FROM measure_revision".to_owned())).await?.unwrap();
+        assert_eq!(revisions.try_get::<i64>("", "n")? as usize, report.measures);
         let ara = hub.as_role(Role::Ars, Some("84")).data("{ coFinancingStatus(first: 1) { totalCount } }").await?;
         let ara_total = ara["coFinancingStatus"]["totalCount"].as_i64().unwrap();
         assert!(ara_total > 300 && ara_total < total / 4, "{ara_total}");

@@ -53,12 +53,13 @@ pub fn as_of_or_now(text: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>>
     }
 }
 
-/// An instant given as RFC 3339, or a date (the end of that day, Paris time, as deadlines are read).
+/// An instant given as RFC 3339, or a date (the end of that day, Paris time, as deadlines are read; now for today).
 pub fn parse_as_of(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).ok().or_else(|| {
+        // Today's date means now: the end of the day has not come yet.
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
-            .map(|d| crate::calendar::deadline_end(d).with_timezone(&chrono::Utc))
+            .map(|d| crate::calendar::deadline_end(d).with_timezone(&chrono::Utc).min(chrono::Utc::now()))
     })
 }
 

@@ -147,11 +147,26 @@ fn redirect(to: &str) -> Response {
 /// institution suspended).
 async fn session(state: &PagesState, headers: &HeaderMap) -> Option<Authentication> {
     let id = session_id(headers)?;
-    session::find(&state.db, &state.gate, &id).await
+    let auth = session::find(&state.db, &state.gate, &id).await?;
+    // A development sign-in made before the hub left development mode holds no longer.
+    match auth.principal() {
+        Some(p) if p.issuer == session::DEVELOPMENT && state.dev_secret.is_none() => None,
+        _ => Some(auth),
+    }
 }
 
 fn session_id(headers: &HeaderMap) -> Option<String> {
     cookies(headers).remove(SESSION_COOKIE).filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Ends the session this browser held before signing in again (a new id each sign-in: no session fixation, and no
+/// forgotten session left open).
+async fn end_previous(state: &PagesState, headers: &HeaderMap) {
+    if let Some(previous) = session_id(headers)
+        && let Err(err) = session::end(&state.db, &previous).await
+    {
+        tracing::warn!(%err, "previous page session not ended");
+    }
 }
 
 /// The answer that lands a newly signed-in person on the overview: the session cookie and a fresh CSRF token.
@@ -480,13 +495,13 @@ pub struct SteeringQuery {
     date: Option<String>,
 }
 
-/// The pack's instant from the page's date field (the end of that day, Paris time): None for today, Err when
-/// unreadable.
+/// The pack's instant from the page's date field (the end of that day, Paris time; now for today): None without a
+/// date, Err when unreadable.
 fn pack_instant(date: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
     match date.map(str::trim).filter(|d| !d.is_empty()) {
         None => Ok(None),
         Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map(|day| Some(crate::calendar::deadline_end(day).with_timezone(&chrono::Utc)))
+            .map(|day| Some(crate::calendar::deadline_end(day).with_timezone(&chrono::Utc).min(chrono::Utc::now())))
             .map_err(|_| format!("date « {d} » illisible : AAAA-MM-JJ attendu")),
     }
 }
@@ -701,7 +716,7 @@ pub async fn sign_in(State(state): State<PagesState>, headers: HeaderMap, Form(f
         asked_role: Some(role.as_str()),
         agent_id: Some("agent.tableau@cnh-hub.invalid".to_owned()),
         token_id: None,
-        issuer: "development".to_owned(),
+        issuer: session::DEVELOPMENT.to_owned(),
         expires_at: None,
         service_account: false,
     };
@@ -709,6 +724,7 @@ pub async fn sign_in(State(state): State<PagesState>, headers: HeaderMap, Form(f
         Ok(principal) => principal,
         Err(err) => return refuse(StatusCode::FORBIDDEN, &format!("Connexion refusée : {}", err.public_message())),
     };
+    end_previous(&state, &headers).await;
     match session::open(&state.db, &principal, None, SESSION_TTL).await {
         Ok(session) => signed_in_at(&state, &session),
         Err(err) => {

@@ -225,6 +225,7 @@ pub async fn finish(State(state): State<PagesState>, headers: HeaderMap, Query(c
         Ok(principal) => principal,
         Err(err) => return refused(format!("Connexion refusée : {}", err.public_message())),
     };
+    super::end_previous(&state, &headers).await;
     let session = match super::session::open(&state.db, &principal, Some(id_token), super::SESSION_TTL).await {
         Ok(session) => session,
         Err(err) => {

@@ -15,6 +15,9 @@ use crate::access::authenticator::{Identity, principal_of};
 use crate::access::principal::{Authentication, Principal};
 use crate::http::Gate;
 
+/// The issuer recorded for a sign-in through the development form.
+pub const DEVELOPMENT: &str = "development";
+
 /// Ended and expired sessions are kept this long (an operator may look at recent sign-ins), then purged.
 const KEPT_AFTER_END: chrono::Duration = chrono::Duration::days(1);
 

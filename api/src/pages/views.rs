@@ -58,6 +58,11 @@ fn euros(value: &Value) -> String {
     Euros(cents(value)).to_french()
 }
 
+/// An amount that may be absent (no drawing rights set, no forecast): a dash then, never "0,00 €".
+fn maybe_euros(value: &Value) -> String {
+    if value.is_null() { "—".to_owned() } else { euros(value) }
+}
+
 pub fn status_label(code: &str) -> &'static str {
     match code {
         "BALANCED" => "Équilibrée",
@@ -700,9 +705,9 @@ pub fn steering(who: &Who, csrf: &str, date: Option<&str>, answer: Result<Value,
                                         td { (compartment_label(&text(&c["compartment"]))) }
                                         td { (text(&c["year"])) }
                                         td class="nombre" { (euros(&c["aeProgrammed"])) }
-                                        td class="nombre" { (euros(&c["trajectoryAe"])) }
+                                        td class="nombre" { (maybe_euros(&c["trajectoryAe"])) }
                                         td class="nombre" { (euros(&c["cpCalled"])) }
-                                        td class="nombre" { (euros(&c["trajectoryCp"])) }
+                                        td class="nombre" { (maybe_euros(&c["trajectoryCp"])) }
                                     }
                                 }
                             }
@@ -722,9 +727,9 @@ pub fn steering(who: &Who, csrf: &str, date: Option<&str>, answer: Result<Value,
                                         th scope="row" { (text(&d["regionCode"])) }
                                         td { (text(&d["year"])) }
                                         td class="nombre" { (euros(&d["cpCalled"])) }
-                                        td class="nombre" { (euros(&d["drawingRights"])) }
-                                        td class="nombre" { (euros(&d["forecastCp"])) }
-                                        td class="nombre" { (text(&d["forecastSolutions"])) }
+                                        td class="nombre" { (maybe_euros(&d["drawingRights"])) }
+                                        td class="nombre" { (maybe_euros(&d["forecastCp"])) }
+                                        td class="nombre" { (if d["forecastSolutions"].is_null() { "—".to_owned() } else { text(&d["forecastSolutions"]) }) }
                                     }
                                 }
                             }

@@ -383,19 +383,19 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
             versions.insert(rev.measure_id, record);
         }
     }
-    let revised: BTreeSet<String> = if versions.len() == ids.len() {
-        BTreeSet::new()
-    } else {
-        measure_revision::Entity::find()
-            .filter(
-                measure_revision::Column::MeasureId.is_in(ids.iter().filter(|&id| !versions.contains_key(id)).cloned()),
-            )
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|r| r.measure_id)
-            .collect()
-    };
+    // Measures revised only after `at` did not exist then; those never revised are as written.
+    let unseen: Vec<String> = ids.iter().filter(|&id| !versions.contains_key(id)).cloned().collect();
+    let mut revised: BTreeSet<String> = BTreeSet::new();
+    for chunk in unseen.chunks(1000) {
+        revised.extend(
+            measure_revision::Entity::find()
+                .filter(measure_revision::Column::MeasureId.is_in(chunk.iter().cloned()))
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|r| r.measure_id),
+        );
+    }
     for row in &current {
         if !versions.contains_key(&row.id) && !revised.contains(&row.id) && row.updated_at <= at {
             versions.insert(row.id.clone(), MeasureRecord::try_from(row)?);
