@@ -2,6 +2,7 @@
 //! database as a snapshot (`snapshot`) and computed by the pure engine. Beneath the capabilities, beside the write
 //! kernel, which recomputes it in each write's transaction.
 
+pub mod credits;
 pub mod engine;
 pub mod live;
 pub mod snapshot;

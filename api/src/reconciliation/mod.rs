@@ -328,32 +328,7 @@ pub struct SchoolMatchRow {
     pub balance: Euros,
 }
 
-/// One year of a regional envelope's credits beside the CNSA's projected trajectory.
-#[derive(SimpleObject)]
-pub struct CreditYearRow {
-    pub region_code: String,
-    pub compartment: Compartment,
-    pub year: i32,
-    /// Assurance-maladie AE (full year) committed on measures installed this year.
-    pub ae_programmed: Euros,
-    /// CP called this year.
-    pub cp_called: Euros,
-    /// The CNSA's projection for this year, when it made one.
-    pub trajectory_ae: Option<Euros>,
-    pub trajectory_cp: Option<Euros>,
-}
-
-/// One year of a region's payment credits: called, the drawing rights set by the CNSA, the ARS's forecast.
-#[derive(SimpleObject)]
-pub struct DrawingYearRow {
-    pub region_code: String,
-    pub year: i32,
-    pub cp_called: Euros,
-    pub drawing_rights: Option<Euros>,
-    pub forecast_cp: Option<Euros>,
-    /// Installations forecast (solutions).
-    pub forecast_solutions: Option<i64>,
-}
+pub use crate::reconciled::credits::{CreditYearRow, DrawingYearRow};
 
 #[derive(SimpleObject)]
 pub struct ReconciliationReport {
@@ -587,23 +562,8 @@ impl ReconciliationQuery {
                     committed: Euros(e.committed),
                     headroom: Euros(e.headroom()),
                 }));
-                credits.extend(report.credits.iter().map(|c| CreditYearRow {
-                    region_code: c.region.clone(),
-                    compartment: c.compartment,
-                    year: c.year,
-                    ae_programmed: Euros(c.ae_programmed),
-                    cp_called: Euros(c.cp_called),
-                    trajectory_ae: c.trajectory_ae.map(Euros),
-                    trajectory_cp: c.trajectory_cp.map(Euros),
-                }));
-                drawing.extend(report.drawing.iter().map(|d| DrawingYearRow {
-                    region_code: d.region.clone(),
-                    year: d.year,
-                    cp_called: Euros(d.cp_called),
-                    drawing_rights: d.drawing_rights.map(Euros),
-                    forecast_cp: d.forecast_cp.map(Euros),
-                    forecast_solutions: d.forecast_solutions,
-                }));
+                credits.extend(report.credits.iter().map(CreditYearRow::from));
+                drawing.extend(report.drawing.iter().map(DrawingYearRow::from));
             }
             findings.extend(report.findings.iter().filter(|f| view.sees(&f.region, &f.departements)).map(|f| &**f));
             for (i, s) in report.statuses.iter().enumerate() {

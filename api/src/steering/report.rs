@@ -20,6 +20,7 @@ use crate::access::principal::Principal;
 use crate::context::db;
 use crate::error::{ApiError, ApiResult};
 use crate::money::Euros;
+use crate::reconciled::credits::{CreditYearRow, DrawingYearRow};
 use crate::reconciled::engine::coverage::{Cell, DEFAULT_THRESHOLD, MaskingThreshold, People};
 use crate::reconciled::engine::{self, CoFinancingStatus, Severity, Snapshot};
 use crate::reconciled::snapshot::load_region_as_of;
@@ -70,27 +71,6 @@ pub struct PackSolutions {
 }
 
 #[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
-pub struct PackCreditYear {
-    pub region_code: String,
-    pub compartment: Compartment,
-    pub year: i32,
-    pub ae_programmed: Euros,
-    pub cp_called: Euros,
-    pub trajectory_ae: Option<Euros>,
-    pub trajectory_cp: Option<Euros>,
-}
-
-#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
-pub struct PackDrawingYear {
-    pub region_code: String,
-    pub year: i32,
-    pub cp_called: Euros,
-    pub drawing_rights: Option<Euros>,
-    pub forecast_cp: Option<Euros>,
-    pub forecast_solutions: Option<i64>,
-}
-
-#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
 pub struct PackStatusCount {
     pub region_code: String,
     pub status: CoFinancingStatus,
@@ -132,8 +112,8 @@ pub struct SteeringReport {
     /// Per region × compartment, then the country's rows ("FR": the sum of the regions' rows).
     pub envelopes: Vec<PackEnvelope>,
     pub solutions: Vec<PackSolutions>,
-    pub credits: Vec<PackCreditYear>,
-    pub drawing: Vec<PackDrawingYear>,
+    pub credits: Vec<CreditYearRow>,
+    pub drawing: Vec<DrawingYearRow>,
     pub statuses: Vec<PackStatusCount>,
     pub needs_coverage: Vec<PackCoverage>,
     pub findings: Vec<PackFinding>,
@@ -193,23 +173,8 @@ pub fn region_pack(
     }
     pack.envelopes.extend(envelopes.into_values());
     pack.solutions.extend(solutions.into_values());
-    pack.credits.extend(report.credits.iter().map(|c| PackCreditYear {
-        region_code: c.region.clone(),
-        compartment: c.compartment,
-        year: c.year,
-        ae_programmed: Euros(c.ae_programmed),
-        cp_called: Euros(c.cp_called),
-        trajectory_ae: c.trajectory_ae.map(Euros),
-        trajectory_cp: c.trajectory_cp.map(Euros),
-    }));
-    pack.drawing.extend(report.drawing.iter().map(|d| PackDrawingYear {
-        region_code: d.region.clone(),
-        year: d.year,
-        cp_called: Euros(d.cp_called),
-        drawing_rights: d.drawing_rights.map(Euros),
-        forecast_cp: d.forecast_cp.map(Euros),
-        forecast_solutions: d.forecast_solutions,
-    }));
+    pack.credits.extend(report.credits.iter().map(CreditYearRow::from));
+    pack.drawing.extend(report.drawing.iter().map(DrawingYearRow::from));
     let mut statuses: BTreeMap<CoFinancingStatus, i64> = BTreeMap::new();
     for status in &report.statuses {
         *statuses.entry(status.status).or_default() += 1;
