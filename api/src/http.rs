@@ -56,7 +56,7 @@ pub async fn authenticate(state: &Gate, headers: &HeaderMap) -> Result<Authentic
 /// The principal a token stands for (from a header, or the pages' session cookie).
 pub async fn authenticate_token(state: &Gate, token: &str) -> Result<Authentication, AuthError> {
     let verified = state.authenticator.verify(token).await?;
-    let principal = resolve_principal(&state.access, &state.catalog, verified)?;
+    let principal = resolve_principal(&state.access, &state.catalog, &verified)?;
     state.access.saw(&principal);
     Ok(Authentication::Authenticated(Box::new(principal)))
 }

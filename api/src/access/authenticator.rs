@@ -112,6 +112,77 @@ pub enum Purpose {
 
 pub struct Authenticator {
     verifiers: Vec<Verifier>,
+    verified: VerifiedTokens,
+}
+
+/// Bearer tokens already verified, by their text. A client sends the same token with every request for as long as it
+/// lives (an hour or so), and checking its signature again each time cost as much as answering a small query: the
+/// second request with a token is served from this map. Only what verification proves is kept (the signature, the
+/// issuer, the audience, the claims); what can change is checked on every request all the same: the expiry here,
+/// revocation and suspension against the access list. A token whose key the issuer no longer publishes (as last
+/// fetched) is verified afresh, and refused; every entry is verified afresh after [`VERIFIED_TTL`] anyway.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<Box<str>, VerifiedEntry>>,
+}
+
+struct VerifiedEntry {
+    token: Arc<VerifiedToken>,
+    /// The verifier (index in `Authenticator::verifiers`) and key id that verified it: a key the issuer no longer
+    /// publishes stops being honoured as soon as the hub has seen its key set without it.
+    verifier: usize,
+    kid: Option<Box<str>>,
+    verified_at: std::time::Instant,
+    /// `exp`, in seconds since the epoch, and the issuer's leeway.
+    expires: u64,
+    leeway: u64,
+}
+
+/// How long a verification stands before the signature is checked again.
+pub const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Tokens remembered at most: beyond, the map starts afresh (a flood of distinct forged tokens fails verification and
+/// is never stored; distinct valid tokens are bounded by what the issuers sign).
+const VERIFIED_CAPACITY: usize = 10_000;
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, verifiers: &[Verifier]) -> Option<Result<Arc<VerifiedToken>, AuthError>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(token)?;
+        let key_retired = match (&verifiers[entry.verifier].keys, &entry.kid) {
+            (Keys::Oidc(keys), Some(kid)) => !keys.publishes(kid),
+            (Keys::Oidc(_), None) => true,
+            (Keys::Secret(_), _) => false,
+        };
+        if key_retired || entry.verified_at.elapsed() >= VERIFIED_TTL {
+            entries.remove(token);
+            return None;
+        }
+        // The rule jsonwebtoken applies: expired once `exp` is more than the leeway behind the clock.
+        if entry.expires < jsonwebtoken::get_current_timestamp().saturating_sub(entry.leeway) {
+            entries.remove(token);
+            return Some(Err(AuthError::Expired));
+        }
+        Some(Ok(entry.token.clone()))
+    }
+
+    fn put(&self, token: &str, verified: Arc<VerifiedToken>, verifier: usize, kid: Option<String>, leeway: u64) {
+        // A bearer token always carries `exp` (a required claim); a number too large to be seconds is not kept.
+        let Some(expires) = verified.claims.get("exp").and_then(Value::as_u64) else { return };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= VERIFIED_CAPACITY {
+            entries.clear();
+        }
+        let entry = VerifiedEntry {
+            token: verified,
+            verifier,
+            kid: kid.map(String::into_boxed_str),
+            verified_at: std::time::Instant::now(),
+            expires,
+            leeway,
+        };
+        entries.insert(token.into(), entry);
+    }
 }
 
 impl Authenticator {
@@ -131,7 +202,7 @@ impl Authenticator {
                 Verifier { config, keys }
             })
             .collect();
-        Authenticator { verifiers }
+        Authenticator { verifiers, verified: VerifiedTokens::default() }
     }
 
     /// Starts the periodic key refresh of every OIDC issuer (the first refresh runs at once).
@@ -147,9 +218,18 @@ impl Authenticator {
         self.verifiers.iter().map(|v| v.config.name.as_str()).collect()
     }
 
-    /// A bearer token: every rule of its issuer.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        self.verify_for(token, Purpose::Bearer).await
+    /// A bearer token: every rule of its issuer, its signature checked on its first use and then again once a minute
+    /// or as soon as its key leaves the issuer's key set (see [`VerifiedTokens`]).
+    pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, AuthError> {
+        if let Some(known) = self.verified.get(token, &self.verifiers) {
+            return known;
+        }
+        let verified = Arc::new(self.verify_for(token, Purpose::Bearer).await?);
+        let kid = jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid);
+        if let Some(at) = self.verifiers.iter().position(|v| v.config.name == verified.issuer_name) {
+            self.verified.put(token, verified.clone(), at, kid, self.verifiers[at].config.leeway_seconds);
+        }
+        Ok(verified)
     }
 
     pub async fn verify_for(&self, token: &str, purpose: Purpose) -> Result<VerifiedToken, AuthError> {
@@ -212,7 +292,11 @@ fn claim<'a>(claims: &'a Map<String, Value>, name: Option<&str>) -> Option<&'a s
 }
 
 /// Resolves a verified token to a principal from the access list in memory.
-pub fn resolve_principal(access: &AccessList, catalog: &Catalog, token: VerifiedToken) -> Result<Principal, AuthError> {
+pub fn resolve_principal(
+    access: &AccessList,
+    catalog: &Catalog,
+    token: &VerifiedToken,
+) -> Result<Principal, AuthError> {
     let mapping = &token.mapping;
     let institution = if let Some(code) = claim(&token.claims, mapping.institution.as_deref()) {
         access.institution(code)
@@ -316,4 +400,42 @@ pub async fn principal_for_institution(
         issuer: "cli".to_owned(),
         expires_at: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a development secret of 32 bytes+";
+
+    fn authenticator() -> Authenticator {
+        let issuer = super::super::issuers::dev_issuer(SECRET, false).unwrap();
+        Authenticator::new(vec![issuer], reqwest::Client::new())
+    }
+
+    fn token(ttl_seconds: u64) -> String {
+        super::super::dev::sign(SECRET, "ARS-84", false, "agent", std::time::Duration::from_secs(ttl_seconds)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_is_verified_once_and_its_expiry_still_checked_on_every_use() {
+        let authenticator = authenticator();
+        let good = token(3600);
+        let first = authenticator.verify(&good).await.unwrap();
+        let again = authenticator.verify(&good).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the second use is served from the verified tokens");
+        // A token whose expiry passes while it is remembered is refused as expired.
+        let expiring = token(3600);
+        authenticator.verify(&expiring).await.unwrap();
+        authenticator.verified.entries.lock().unwrap().get_mut(expiring.as_str()).unwrap().expires = 1;
+        assert!(matches!(authenticator.verify(&expiring).await, Err(AuthError::Expired)));
+        // A forged token is never remembered: the same forgery is checked, and refused, each time.
+        let at = good.len() - 10;
+        let swapped = if &good[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &good[..at], &good[at + 1..]);
+        for _ in 0..2 {
+            assert!(matches!(authenticator.verify(&forged).await, Err(AuthError::Invalid(_))));
+        }
+        assert!(!authenticator.verified.entries.lock().unwrap().contains_key(forged.as_str()));
+    }
 }

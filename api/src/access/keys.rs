@@ -60,6 +60,11 @@ impl OidcKeys {
     }
 
     /// The key with this `kid`; an unknown kid triggers a refresh unless one was attempted within `min_refresh`.
+    /// Whether the last key set fetched holds `kid`.
+    pub fn publishes(&self, kid: &str) -> bool {
+        self.state.read().is_ok_and(|s| s.keys.contains_key(kid))
+    }
+
     pub async fn key(&self, kid: &str) -> Option<DecodingKey> {
         if let Some(key) = self.cached(kid) {
             return Some(key);

@@ -221,7 +221,7 @@ pub async fn finish(State(state): State<PagesState>, headers: HeaderMap, Query(c
     };
     let identity = VerifiedToken { claims, ..verified };
     // The institution by SIRET (or code), suspension, role: as for any token of this issuer.
-    let principal = match resolve_principal(&state.gate.access, &state.gate.catalog, identity) {
+    let principal = match resolve_principal(&state.gate.access, &state.gate.catalog, &identity) {
         Ok(principal) => principal,
         Err(err) => return refused(format!("Connexion refusée : {}", err.public_message())),
     };
