@@ -157,6 +157,13 @@ impl App {
             store: store.clone(),
             lifecycle: lifecycle.clone(),
             rate_limiter: Arc::new(graphql::rate_limits::RateLimiter::new(config.rate_limits)),
+            fast: Arc::new(graphql::fast::FastReads::new(
+                crate::selection::plan::Bounds {
+                    max_depth: config.limits.max_query_depth,
+                    max_complexity: config.limits.max_query_complexity,
+                },
+                config.limits.document,
+            )),
         };
         let deadlines = crate::campaigns::deadlines::spawn_watch(background_db.clone(), gate.catalog.clone());
         let gate_catalog = gate.catalog.clone();

@@ -85,6 +85,8 @@ pub struct Metrics {
     /// Mutations running or waiting for their turn on the write lane.
     pub writes_in_flight: IntGauge,
     /// 1 while the store answers its health check.
+    /// Queries answered by the fast read path (`graphql::fast`).
+    pub fast_reads: IntCounter,
     pub store_up: IntGauge,
     operation_names: Mutex<HashSet<String>>,
 }
@@ -179,6 +181,14 @@ impl Metrics {
                 &registry,
                 IntGauge::new("cnh_writes_in_flight", "Mutations running or waiting for their turn")
                     .expect("valid metric"),
+            ),
+            fast_reads: register(
+                &registry,
+                IntCounter::new(
+                    "cnh_graphql_fast_reads_total",
+                    "Queries answered by the fast read path (the others of cnh_graphql_operations_total took the general executor)",
+                )
+                .expect("valid metric"),
             ),
             store_up: register(
                 &registry,

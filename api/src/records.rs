@@ -145,3 +145,142 @@ impl TryFrom<&commitment::Model> for CommitmentRecord {
         })
     }
 }
+
+/// Measures and commitments on the fast read path (`selection`): the same fields as their GraphQL types, written
+/// straight to JSON. `history` (read from the database) is not among them: a query asking for it takes the general
+/// executor.
+pub mod fast {
+    use super::{CommitmentRecord, MeasureRecord};
+    use crate::selection::Fallback;
+    use crate::selection::json::{self, Out, Written};
+    use crate::selection::plan::{FieldDef, Planned, TypeDef};
+
+    pub static MEASURE: TypeDef = TypeDef {
+        name: "Measure",
+        fields: &[
+            FieldDef::leaf("categoryCode"),
+            FieldDef::object("commitments", "Commitment"),
+            FieldDef::leaf("communeCode"),
+            FieldDef::leaf("compartment"),
+            FieldDef::leaf("departementCode"),
+            FieldDef::leaf("expectedCofinancerCode"),
+            FieldDef::leaf("finess"),
+            FieldDef::leaf("id"),
+            FieldDef::leaf("label"),
+            FieldDef::leaf("nature"),
+            FieldDef::leaf("plannedInstallation"),
+            FieldDef::leaf("procedure"),
+            FieldDef::leaf("publics"),
+            FieldDef::leaf("reference"),
+            FieldDef::leaf("regionCode"),
+            FieldDef::leaf("solutions"),
+            FieldDef::leaf("status"),
+            FieldDef::leaf("unit"),
+            FieldDef::leaf("updatedAt"),
+            FieldDef::leaf("updatedBy"),
+            FieldDef::leaf("version"),
+        ],
+    };
+
+    pub static COMMITMENT: TypeDef = TypeDef {
+        name: "Commitment",
+        fields: &[
+            FieldDef::leaf("capacity"),
+            FieldDef::leaf("costComponent"),
+            FieldDef::leaf("decisionRef"),
+            FieldDef::leaf("fullYearAmount"),
+            FieldDef::leaf("funder"),
+            FieldDef::leaf("funderCode"),
+            FieldDef::leaf("id"),
+            FieldDef::leaf("installationDate"),
+            FieldDef::leaf("measureId"),
+            FieldDef::object("schedule", "YearAmount"),
+            FieldDef::leaf("status"),
+            FieldDef::leaf("updatedAt"),
+            FieldDef::leaf("updatedBy"),
+            FieldDef::leaf("version"),
+            FieldDef::leaf("withdrawalReason"),
+        ],
+    };
+
+    pub static YEAR_AMOUNT: TypeDef =
+        TypeDef { name: "YearAmount", fields: &[FieldDef::leaf("amount"), FieldDef::leaf("year")] };
+
+    /// The types written here.
+    pub static TYPES: [&TypeDef; 3] = [&MEASURE, &COMMITMENT, &YEAR_AMOUNT];
+
+    fn amount(out: &mut Out, amount: crate::money::Euros) {
+        json::string(out, &amount.to_decimal_string());
+    }
+
+    /// A measure; its commitments are the reconciled state's (`commitments`).
+    pub fn measure(
+        out: &mut Out,
+        m: &MeasureRecord,
+        commitments: &[CommitmentRecord],
+        selection: &[Planned<'_>],
+    ) -> Written {
+        json::object(out, "Measure", selection, |out, field| {
+            match field.name {
+                "categoryCode" => json::string(out, &m.category_code),
+                "commitments" => return json::list(out, commitments, |out, c| commitment(out, c, &field.selection)),
+                "communeCode" => json::optional_string(out, m.commune_code.as_deref()),
+                "compartment" => json::enum_item(out, m.compartment),
+                "departementCode" => json::string(out, &m.departement_code),
+                "expectedCofinancerCode" => json::optional_string(out, m.expected_cofinancer_code.as_deref()),
+                "finess" => json::optional_string(out, m.finess.as_deref()),
+                "id" => json::string(out, &m.id),
+                "label" => json::string(out, &m.label),
+                "nature" => json::enum_item(out, m.nature),
+                "plannedInstallation" => json::date(out, m.planned_installation),
+                "procedure" => json::enum_item(out, m.procedure),
+                "publics" => json::enum_items(out, &m.publics),
+                "reference" => json::string(out, &m.reference),
+                "regionCode" => json::string(out, &m.region_code),
+                "solutions" => json::int(out, m.solutions),
+                "status" => json::enum_item(out, m.status),
+                "unit" => json::enum_item(out, m.unit),
+                "updatedAt" => json::date_time(out, &m.updated_at),
+                "updatedBy" => json::string(out, &m.updated_by),
+                "version" => json::int(out, m.version.into()),
+                _ => return Err(Fallback),
+            }
+            Ok(())
+        })
+    }
+
+    pub fn commitment(out: &mut Out, c: &CommitmentRecord, selection: &[Planned<'_>]) -> Written {
+        json::object(out, "Commitment", selection, |out, field| {
+            match field.name {
+                "capacity" => json::int(out, c.capacity),
+                "costComponent" => json::enum_item(out, c.cost_component),
+                "decisionRef" => json::string(out, &c.decision_ref),
+                "fullYearAmount" => amount(out, c.full_year_amount),
+                "funder" => json::enum_item(out, c.funder),
+                "funderCode" => json::string(out, &c.funder_code),
+                "id" => json::string(out, &c.id),
+                "installationDate" => json::date(out, c.installation_date),
+                "measureId" => json::string(out, &c.measure_id),
+                "schedule" => {
+                    return json::list(out, &c.schedule, |out, year| {
+                        json::object(out, "YearAmount", &field.selection, |out, f| {
+                            match f.name {
+                                "amount" => amount(out, year.amount),
+                                "year" => json::int(out, year.year.into()),
+                                _ => return Err(Fallback),
+                            }
+                            Ok(())
+                        })
+                    });
+                }
+                "status" => json::enum_item(out, c.status),
+                "updatedAt" => json::date_time(out, &c.updated_at),
+                "updatedBy" => json::string(out, &c.updated_by),
+                "version" => json::int(out, c.version.into()),
+                "withdrawalReason" => json::optional_string(out, c.withdrawal_reason.as_deref()),
+                _ => return Err(Fallback),
+            }
+            Ok(())
+        })
+    }
+}

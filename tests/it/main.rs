@@ -11,6 +11,7 @@ mod cofinancers;
 mod credentials;
 mod demo;
 mod errors;
+mod fast_reads;
 mod federation;
 mod files;
 mod hostile;

@@ -2,6 +2,8 @@
 //! (token revocation, institution suspension, SIRETs). The machinery beneath (tokens, principals, the policy table,
 //! the access list) is `crate::access`.
 
+pub mod fast;
+
 use async_graphql::{Context, Object, SimpleObject};
 use entities::{institution, revoked_token};
 use sea_orm::sea_query::OnConflict;

@@ -37,6 +37,8 @@ pub struct HttpState {
     pub lifecycle: Lifecycle,
     /// Quotas per institution and per token.
     pub rate_limiter: Arc<super::rate_limits::RateLimiter>,
+    /// The usual dashboard queries, answered from memory without the general executor.
+    pub fast: Arc<super::fast::FastReads>,
 }
 
 /// The hub's shutdown as the handlers see it: a flag that turns once, and the count of open WebSockets (which the
@@ -158,6 +160,21 @@ pub async fn graphql_post(
     if let Some(refused) = refuse_when_exhausted(&state, &request, &authentication) {
         return refused;
     }
+    if let Some(principal) = authentication.principal() {
+        use super::fast::Outcome;
+        let started = std::time::Instant::now();
+        let charge = |cost| take(&state, principal, super::rate_limits::Budget::Reads, cost);
+        match state.fast.answer(&request, principal, &state.reconciled, charge).await {
+            Outcome::Answered { body, operation_name } => {
+                let metrics = &crate::observe::METRICS;
+                metrics.graphql(&metrics.operation_label(operation_name.as_deref()), "query", "ok", started.elapsed());
+                metrics.fast_reads.inc();
+                return super::media::bytes(body, media);
+            }
+            Outcome::Refused(refused) => return refused,
+            Outcome::NotFast => {}
+        }
+    }
     if let Err(err) = super::document_guard::guard(&mut request, &state.document_limits) {
         return refused_document(&err, media);
     }
@@ -217,6 +234,16 @@ fn charge(
         },
         Err(_) => (Budget::Reads, 1),
     };
+    take(state, principal, budget, cost)
+}
+
+/// Charges `cost` to the principal's institution and token; the refusal, if refused.
+fn take(
+    state: &HttpState,
+    principal: &crate::access::principal::Principal,
+    budget: super::rate_limits::Budget,
+    cost: u64,
+) -> Option<Response> {
     let token = rate_key(principal);
     let refusal = state.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()?;
     Some(rate_limited(&refusal, cost))

@@ -4,6 +4,7 @@ pub mod answers;
 pub mod document_guard;
 pub mod error_codes;
 pub mod executor;
+pub mod fast;
 pub mod http;
 pub mod input_text;
 pub mod limits;

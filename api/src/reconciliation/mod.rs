@@ -31,6 +31,8 @@ use crate::vocabulary::Compartment;
 
 pub use crate::reconciled::engine::coverage::MaskingThreshold;
 
+pub mod fast;
+
 fn threshold(ctx: &Context<'_>) -> i64 {
     ctx.data_opt::<MaskingThreshold>().map_or(coverage::DEFAULT_THRESHOLD, |t| t.0)
 }
@@ -457,6 +459,66 @@ fn reader_view(
 /// ask for it by the dozen under aliases.
 pub const RECONCILIATION_COMPLEXITY: usize = 1000;
 
+/// One page of `coFinancingStatus`: the measures of the reader's territory that pass the filter, by id, from the
+/// reconciled state. Shared by the resolver and the fast read path (`fast`), so both answer the same page.
+pub(crate) struct CoFinancingPage {
+    states: Vec<Arc<RegionState>>,
+    /// (index in `states`, index of the measure in its state), in the page's order.
+    items: Vec<(usize, usize)>,
+    total: u64,
+    has_previous: bool,
+    has_next: bool,
+}
+
+impl CoFinancingPage {
+    fn items(&self) -> impl Iterator<Item = (&RegionState, usize)> {
+        self.items.iter().map(|(s, i)| (&*self.states[*s], *i))
+    }
+}
+
+pub(crate) async fn co_financing_page(
+    reconciled: &Reconciled,
+    principal: &Principal,
+    filter: CoFinancingFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<CoFinancingPage, ApiError> {
+    let reach = policy::require(principal, Resource::CoFinancing, Action::Read)?;
+    let limit = page_size(first)?;
+    let view = View { principal, reach, departement: filter.departement_code.clone() };
+    let regions = regions_to_read(
+        reconciled.catalog(),
+        &view,
+        filter.region_code.as_deref(),
+        filter.departement_code.as_deref(),
+    )?;
+    let states = states(reconciled, &view, &regions).await?;
+    let mut selected: Vec<(&str, usize, usize)> = Vec::new();
+    for (s, state) in states.iter().enumerate() {
+        for (i, status) in state.report.statuses.iter().enumerate() {
+            let m = state.record(i);
+            if view.sees(&m.region_code, std::slice::from_ref(&m.departement_code))
+                && filter.status.is_none_or(|wanted| status.status == wanted)
+                && filter.category_code.as_ref().is_none_or(|c| *c == m.category_code)
+                && filter.year.is_none_or(|y| m.planned_installation.year() == y)
+                && filter
+                    .awaiting_cofinancer_code
+                    .as_ref()
+                    .is_none_or(|c| status.awaited_cofinancer.as_ref() == Some(c))
+            {
+                selected.push((status.measure_id.as_str(), s, i));
+            }
+        }
+    }
+    selected.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let total = selected.len() as u64;
+    let start = after.as_ref().map_or(0, |a| selected.partition_point(|s| s.0 <= a.as_str()));
+    let end = (start + limit as usize).min(selected.len());
+    let items = selected[start..end].iter().map(|(_, s, i)| (*s, *i)).collect();
+    let has_next = end < selected.len();
+    Ok(CoFinancingPage { items, total, has_previous: start > 0, has_next, states })
+}
+
 #[derive(Default)]
 pub struct ReconciliationQuery;
 
@@ -474,48 +536,18 @@ impl ReconciliationQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<String, CoFinancing, ConnectionFields>> {
         let principal = policy::principal(ctx)?;
-        let reach = policy::require(principal, Resource::CoFinancing, Action::Read)?;
-        let limit = page_size(first)?;
-        let filter = filter.unwrap_or_default();
-        let reconciled = reconciled(ctx)?;
-        let view = View { principal, reach, departement: filter.departement_code.clone() };
-        let regions = regions_to_read(
-            reconciled.catalog(),
-            &view,
-            filter.region_code.as_deref(),
-            filter.departement_code.as_deref(),
-        )?;
-        let states = states(reconciled, &view, &regions).await?;
-        let mut selected: Vec<(&str, &RegionState, usize)> = Vec::new();
-        for state in &states {
-            for (i, status) in state.report.statuses.iter().enumerate() {
-                let m = state.record(i);
-                if view.sees(&m.region_code, std::slice::from_ref(&m.departement_code))
-                    && filter.status.is_none_or(|wanted| status.status == wanted)
-                    && filter.category_code.as_ref().is_none_or(|c| *c == m.category_code)
-                    && filter.year.is_none_or(|y| m.planned_installation.year() == y)
-                    && filter
-                        .awaiting_cofinancer_code
-                        .as_ref()
-                        .is_none_or(|c| status.awaited_cofinancer.as_ref() == Some(c))
-                {
-                    selected.push((status.measure_id.as_str(), state, i));
-                }
-            }
-        }
-        selected.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let total = selected.len() as u64;
-        let start = after.as_ref().map_or(0, |a| selected.partition_point(|s| s.0 <= a.as_str()));
-        let page = &selected[start..(start + limit as usize).min(selected.len())];
-        let has_next = start + page.len() < selected.len();
-        let mut connection =
-            Connection::with_additional_fields(start > 0, has_next, ConnectionFields { total_count: total });
-        for (id, state, i) in page {
-            let status = &state.report.statuses[*i];
+        let page = co_financing_page(reconciled(ctx)?, principal, filter.unwrap_or_default(), first, after).await?;
+        let mut connection = Connection::with_additional_fields(
+            page.has_previous,
+            page.has_next,
+            ConnectionFields { total_count: page.total },
+        );
+        for (state, i) in page.items() {
+            let status = &state.report.statuses[i];
             connection.edges.push(Edge::new(
-                (*id).to_owned(),
+                status.measure_id.clone(),
                 CoFinancing {
-                    measure: state.record(*i).clone(),
+                    measure: state.record(i).clone(),
                     status: status.status,
                     awaited_cofinancer_code: status.awaited_cofinancer.clone(),
                     findings: status.findings.iter().map(|f| Finding::from(&*state.report.findings[*f])).collect(),
