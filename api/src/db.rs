@@ -233,3 +233,72 @@ pub async fn claim_due(
     let values: Vec<sea_orm::Value> = vec![lease_until.into(), instance.into(), now.into(), limit.into()];
     db.query_all_raw(Statement::from_sql_and_values(backend, statement, values)).await
 }
+
+/// Two data-modifying statements as one on PostgreSQL: the first runs as a common table expression of the second
+/// (`WITH first_ AS (…) second`), so that the write path spends one round trip, not two, under its locks. Each
+/// statement's own placeholders are kept, the second's renumbered after the first's. Both run, whatever the second
+/// reads: PostgreSQL executes a data-modifying CTE to completion even when nothing refers to it.
+pub fn chained(first: sea_orm::Statement, second: sea_orm::Statement) -> sea_orm::Statement {
+    let offset = first.values.as_ref().map_or(0, |v| v.0.len());
+    let mut values = first.values.map(|v| v.0).unwrap_or_default();
+    values.extend(second.values.map(|v| v.0).unwrap_or_default());
+    let sql = format!("WITH first_ AS ({}) {}", first.sql, renumber_placeholders(&second.sql, offset));
+    sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+}
+
+/// `$n` → `$(n + offset)`, outside quoted literals and identifiers.
+fn renumber_placeholders(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (Some(_), c) => out.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    digits.push(d);
+                    chars.next();
+                }
+                let n: usize = digits.parse().unwrap_or(0);
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+            }
+            (None, c) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod chained_tests {
+    use super::*;
+
+    #[test]
+    fn the_second_statement_s_placeholders_follow_the_first_s() {
+        let first = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "INSERT INTO a (x, y) VALUES ($1, $2)",
+            [1.into(), "$1".into()],
+        );
+        let second = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            r#"UPDATE "b$1" SET z = $1, w = '$2' WHERE id = $12"#,
+            [3.into()],
+        );
+        let chained = chained(first, second);
+        assert_eq!(
+            chained.sql,
+            r#"WITH first_ AS (INSERT INTO a (x, y) VALUES ($1, $2)) UPDATE "b$1" SET z = $3, w = '$2' WHERE id = $14"#
+        );
+        assert_eq!(chained.values.unwrap().0.len(), 3);
+    }
+}

@@ -92,14 +92,21 @@ pub async fn append<C: ConnectionTrait>(conn: &C, actor: &Actor, entries: &[Audi
         });
         previous = hash;
     }
+    let head = audit_head::Entity::update_many()
+        .col_expr(audit_head::Column::LastSeq, sea_orm::sea_query::Expr::value(seq))
+        .col_expr(audit_head::Column::LastHash, sea_orm::sea_query::Expr::value(previous))
+        .filter(audit_head::Column::Id.eq(1));
+    let backend = conn.get_database_backend();
+    if backend == sea_orm::DatabaseBackend::Postgres && rows.len() <= 500 {
+        // The records and the head in one round trip: the head's lock is held until commit.
+        use sea_orm::QueryTrait;
+        let insert = audit_record::Entity::insert_many(rows).build(backend);
+        conn.execute_raw(crate::db::chained(insert, head.build(backend))).await?;
+        return Ok(());
+    }
     for chunk in rows.chunks(500) {
         audit_record::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
     }
-    audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::LastSeq, sea_orm::sea_query::Expr::value(seq))
-        .col_expr(audit_head::Column::LastHash, sea_orm::sea_query::Expr::value(previous))
-        .filter(audit_head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
+    head.exec(conn).await?;
     Ok(())
 }

@@ -167,15 +167,25 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, events: &[OutboundEvent]) -> 
     if events.is_empty() {
         return Ok(0);
     }
+    let subscriptions = active_subscriptions(conn).await?;
+    enqueue_to(conn, &subscriptions, events).await
+}
+
+/// The active webhook subscriptions, read once by a write before it takes its locks (`enqueue_to`).
+pub async fn active_subscriptions<C: ConnectionTrait>(conn: &C) -> Result<Vec<webhook_subscription::Model>, DbErr> {
+    webhook_subscription::Entity::find().filter(webhook_subscription::Column::Active.eq(true)).all(conn).await
+}
+
+/// Queues the deliveries of `events` to those of `subscriptions` they concern.
+pub async fn enqueue_to<C: ConnectionTrait>(
+    conn: &C,
+    subscriptions: &[webhook_subscription::Model],
+    events: &[OutboundEvent],
+) -> Result<u64, DbErr> {
     let kinds: HashSet<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let subscriptions: Vec<webhook_subscription::Model> = webhook_subscription::Entity::find()
-        .filter(webhook_subscription::Column::Active.eq(true))
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter(|s| s.event_kinds.split(',').any(|k| kinds.contains(k)))
-        .collect();
-    if subscriptions.is_empty() {
+    let subscriptions: Vec<&webhook_subscription::Model> =
+        subscriptions.iter().filter(|s| s.event_kinds.split(',').any(|k| kinds.contains(k))).collect();
+    if events.is_empty() || subscriptions.is_empty() {
         return Ok(0);
     }
     let now = Utc::now();

@@ -194,6 +194,20 @@ impl Write {
     /// Recomputes the touched regions, appends the audit records, stores the answer under the idempotency key,
     /// commits, then installs the new reconciled state and tells the subscribers.
     pub async fn commit<T: Serialize>(self, answer: &T) -> Result<(), ApiError> {
+        // What needs no lock first: the idempotent answer and the webhook subscriptions. The region's lock (taken by
+        // the recomputation) and the audit head's are held until the commit, so only what needs them runs after.
+        if let Some(key) = &self.key {
+            let response = serde_json::to_string(answer)
+                .map_err(|e| ApiError::Internal(format!("answer not serialisable: {e}").into()))?;
+            idempotency_record::Entity::update_many()
+                .col_expr(idempotency_record::Column::Response, sea_orm::sea_query::Expr::value(response))
+                .filter(idempotency_record::Column::InstitutionCode.eq(self.actor.institution_code.clone()))
+                .filter(idempotency_record::Column::IdempotencyKey.eq(key.clone()))
+                .exec(&self.txn)
+                .await?;
+        }
+        let subscriptions =
+            if self.touched.is_some() { outbox::active_subscriptions(&self.txn).await? } else { Vec::new() };
         let mut recomputed = Vec::new();
         if let Some((reconciled, regions)) = &self.touched {
             for (region, measures) in regions {
@@ -206,18 +220,8 @@ impl Write {
             }
         }
         let events: Vec<OutboundEvent> = recomputed.iter().flat_map(|r| r.changes()).map(status_change_event).collect();
-        outbox::enqueue(&self.txn, &events).await?;
+        outbox::enqueue_to(&self.txn, &subscriptions, &events).await?;
         audit::append(&self.txn, &self.actor, &self.audit).await?;
-        if let Some(key) = &self.key {
-            let response = serde_json::to_string(answer)
-                .map_err(|e| ApiError::Internal(format!("answer not serialisable: {e}").into()))?;
-            idempotency_record::Entity::update_many()
-                .col_expr(idempotency_record::Column::Response, sea_orm::sea_query::Expr::value(response))
-                .filter(idempotency_record::Column::InstitutionCode.eq(self.actor.institution_code.clone()))
-                .filter(idempotency_record::Column::IdempotencyKey.eq(key.clone()))
-                .exec(&self.txn)
-                .await?;
-        }
         self.txn.commit().await?;
         outbox::wake_dispatcher_if_queued();
         if let Some((reconciled, _)) = &self.touched {

@@ -224,6 +224,62 @@ impl Recomputed {
     }
 }
 
+/// Stores the changed statuses and logs the changes. On PostgreSQL, when they fit in one statement each, both go in
+/// one round trip (the region's lock is held until commit); otherwise in chunks: a first reconciliation of a large
+/// region logs thousands of changes, and both SQLite and PostgreSQL bound the parameters of one statement.
+async fn store_changes<C: ConnectionTrait>(
+    txn: &C,
+    statuses: Vec<measure_co_financing::ActiveModel>,
+    changes: &[StatusChange],
+    at: DateTime<chrono::FixedOffset>,
+) -> Result<(), ApiError> {
+    let upsert = |rows: Vec<measure_co_financing::ActiveModel>| {
+        measure_co_financing::Entity::insert_many(rows).on_conflict(
+            OnConflict::column(measure_co_financing::Column::MeasureId)
+                .update_columns([
+                    measure_co_financing::Column::RegionCode,
+                    measure_co_financing::Column::DepartementCode,
+                    measure_co_financing::Column::Status,
+                    measure_co_financing::Column::FindingCodes,
+                    measure_co_financing::Column::Generation,
+                    measure_co_financing::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+    };
+    let log = |chunk: &[StatusChange]| {
+        co_financing_event::Entity::insert_many(chunk.iter().map(|c| co_financing_event::ActiveModel {
+            region_code: Set(c.region.clone()),
+            generation: Set(c.generation),
+            measure_id: Set(c.measure_id.clone()),
+            departement_code: Set(c.departement.clone()),
+            previous_status: Set(c.previous.map(|s| s.as_str().to_owned())),
+            status: Set(c.status.map(|s| s.as_str().to_owned())),
+            finding_codes: Set(c.finding_codes.join(",")),
+            recorded_at: Set(at),
+            ..Default::default()
+        }))
+    };
+    const CHUNK: usize = 500;
+    let backend = txn.get_database_backend();
+    if backend == DatabaseBackend::Postgres && !statuses.is_empty() && statuses.len() <= CHUNK && changes.len() <= CHUNK
+    {
+        use sea_orm::QueryTrait;
+        let statement = crate::db::chained(upsert(statuses).build(backend), log(changes).build(backend));
+        txn.execute_raw(statement).await?;
+        return Ok(());
+    }
+    let mut statuses = statuses;
+    while !statuses.is_empty() {
+        let rest = statuses.split_off(statuses.len().min(CHUNK));
+        upsert(std::mem::replace(&mut statuses, rest)).exec_without_returning(txn).await?;
+    }
+    for chunk in changes.chunks(CHUNK) {
+        log(chunk).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
 pub struct Reconciled {
     db: DatabaseConnection,
     catalog: Arc<Catalog>,
@@ -238,7 +294,13 @@ pub struct Reconciled {
     forgotten: AtomicU64,
     /// The annex as stored: reference data, read once like the catalog.
     annex: tokio::sync::OnceCell<AnnexFigures>,
+    /// Told of every state stored (the epoch), for a write waiting for its predecessor's state (`state_before`).
+    stored: tokio::sync::watch::Sender<u64>,
 }
+
+/// How long a write waits for the state its predecessor in the region committed to be installed, before reloading the
+/// region from the database instead.
+const PREDECESSOR_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn codes(report: &Report, index: usize) -> Vec<String> {
     report.statuses[index].findings.iter().map(|i| report.findings[*i].code.to_owned()).collect()
@@ -258,6 +320,7 @@ impl Reconciled {
             epoch: AtomicU64::new(0),
             forgotten: AtomicU64::new(0),
             annex: tokio::sync::OnceCell::new(),
+            stored: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -281,7 +344,31 @@ impl Reconciled {
     }
 
     fn bump(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        self.stored.send_replace(epoch);
+    }
+
+    /// The region's state as of `generation - 1`, for a write that just moved the region to `generation`. The
+    /// region's lock passes to the next writer at the commit, a moment before the committing write installs its
+    /// state: when this instance holds an older generation, it waits (briefly) for that state rather than reload the
+    /// whole region under the lock. None when no state is held or it does not come: the caller reloads.
+    async fn state_before(&self, region: &str, generation: i64, day: NaiveDate) -> Option<Arc<RegionState>> {
+        let mut stored = self.stored.subscribe();
+        let deadline = tokio::time::Instant::now() + PREDECESSOR_WAIT;
+        loop {
+            let held = {
+                let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
+                regions.get(region).filter(|s| s.day == day).cloned()
+            };
+            match held {
+                Some(state) if state.generation == generation - 1 => return Some(state),
+                Some(state) if state.generation < generation - 1 => {}
+                _ => return None,
+            }
+            if tokio::time::timeout_at(deadline, stored.changed()).await.is_err() {
+                return None;
+            }
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StatusChange>> {
@@ -378,6 +465,24 @@ impl Reconciled {
     /// Moves a region's generation on by one, in the transaction; on PostgreSQL the row lock it takes serialises the
     /// region's writers until commit.
     async fn bump_generation<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<i64, ApiError> {
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            // The bump and the notification (delivered at commit) in one round trip: the lock the bump takes is held
+            // until commit, so every statement under it counts.
+            let row = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Postgres,
+                    "WITH bumped AS (INSERT INTO reconciliation_region (region_code, generation, reconciled_at) \
+                     VALUES ($1, 1, $2) ON CONFLICT (region_code) DO UPDATE \
+                     SET generation = reconciliation_region.generation + 1, reconciled_at = EXCLUDED.reconciled_at \
+                     RETURNING generation) \
+                     SELECT b.generation FROM bumped b \
+                     CROSS JOIN LATERAL pg_notify($3, $1 || ':' || b.generation || ':' || $4) AS notified",
+                    [region.into(), Utc::now().fixed_offset().into(), CHANNEL.into(), self.instance.clone().into()],
+                ))
+                .await?
+                .ok_or_else(|| ApiError::Internal("the region's generation did not come back".into()))?;
+            return Ok(row.try_get("", "generation")?);
+        }
         let row = reconciliation_region::Entity::insert(reconciliation_region::ActiveModel {
             region_code: Set(region.to_owned()),
             generation: Set(1),
@@ -418,10 +523,7 @@ impl Reconciled {
         let at = now.fixed_offset();
         let generation = self.bump_generation(txn, region).await?;
         let day = paris_day(now);
-        let current = {
-            let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
-            regions.get(region).filter(|s| s.generation == generation - 1 && s.day == day).cloned()
-        };
+        let current = self.state_before(region, generation, day).await;
         // What may have changed, as it stood before this write: the touched measures when this instance holds the
         // region as of the previous generation (only they can change status: a measure's status depends on the
         // measure, its commitments and the reference data), else every measure of the region, as stored.
@@ -456,6 +558,7 @@ impl Reconciled {
             None => (0..state.report.statuses.len()).collect(),
         };
         let mut changes = Vec::new();
+        let mut statuses = Vec::new();
         for i in after {
             let status = &state.report.statuses[i];
             let now_standing = state.standing(i);
@@ -464,7 +567,7 @@ impl Reconciled {
                 continue;
             }
             let Standing { codes: joined, departement, .. } = now_standing;
-            measure_co_financing::Entity::insert(measure_co_financing::ActiveModel {
+            statuses.push(measure_co_financing::ActiveModel {
                 measure_id: Set(status.measure_id.clone()),
                 region_code: Set(region.to_owned()),
                 departement_code: Set(departement.clone()),
@@ -472,21 +575,7 @@ impl Reconciled {
                 finding_codes: Set(joined),
                 generation: Set(generation),
                 updated_at: Set(at),
-            })
-            .on_conflict(
-                OnConflict::column(measure_co_financing::Column::MeasureId)
-                    .update_columns([
-                        measure_co_financing::Column::RegionCode,
-                        measure_co_financing::Column::DepartementCode,
-                        measure_co_financing::Column::Status,
-                        measure_co_financing::Column::FindingCodes,
-                        measure_co_financing::Column::Generation,
-                        measure_co_financing::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
+            });
             changes.push(StatusChange {
                 region: region.to_owned(),
                 departement,
@@ -520,24 +609,8 @@ impl Reconciled {
                 at: now,
             });
         }
-        // In chunks: a first reconciliation of a large region logs thousands of changes, and both SQLite and
-        // PostgreSQL bound the parameters of one statement.
-        for chunk in changes.chunks(500) {
-            co_financing_event::Entity::insert_many(chunk.iter().map(|c| co_financing_event::ActiveModel {
-                region_code: Set(c.region.clone()),
-                generation: Set(c.generation),
-                measure_id: Set(c.measure_id.clone()),
-                departement_code: Set(c.departement.clone()),
-                previous_status: Set(c.previous.map(|s| s.as_str().to_owned())),
-                status: Set(c.status.map(|s| s.as_str().to_owned())),
-                finding_codes: Set(c.finding_codes.join(",")),
-                recorded_at: Set(at),
-                ..Default::default()
-            }))
-            .exec_without_returning(txn)
-            .await?;
-        }
-        self.notify_in(txn, region, generation).await?;
+        store_changes(txn, statuses, &changes, at).await?;
+        // On PostgreSQL the notification went with the generation's bump.
         Ok(Recomputed { state, changes })
     }
 
