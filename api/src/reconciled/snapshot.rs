@@ -204,11 +204,11 @@ pub async fn load_region<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<RegionData, ApiError> {
     let mut snapshot = Snapshot {
-        legacy_categories: catalog.categories.iter().filter(|c| c.legacy).map(|c| c.code.clone()).collect(),
+        legacy_categories: Arc::new(catalog.categories.iter().filter(|c| c.legacy).map(|c| c.code.clone()).collect()),
         territory: territory.clone(),
         now,
         targets: targets(conn).await?,
-        rules: rules(conn).await?,
+        rules: Arc::new(rules(conn).await?),
         ..Snapshot::default()
     };
     let rows = measure::Entity::find().filter(measure::Column::RegionCode.eq(region)).all(conn).await?;
@@ -230,11 +230,12 @@ pub async fn load_region<C: ConnectionTrait>(
         }
     }
     sort_commitments(&mut snapshot, &mut commitments);
-    snapshot.envelopes = notified_envelopes(conn, region).await?;
+    snapshot.envelopes = Arc::new(notified_envelopes(conn, region).await?);
     let academies: Vec<String> = catalog.academies_of_region(region).map(|a| a.code.clone()).collect();
+    let mut school_plans = Vec::new();
     for plan in school_plan::Entity::find().filter(school_plan::Column::AcademieCode.is_in(academies)).all(conn).await?
     {
-        snapshot.school_plans.push(SchoolPlanFact {
+        school_plans.push(SchoolPlanFact {
             id: plan.id,
             academie: plan.academie_code,
             departement: plan.departement_code,
@@ -242,11 +243,12 @@ pub async fn load_region<C: ConnectionTrait>(
             year: plan.year,
         });
     }
-    snapshot.school_plans.sort_by(|a, b| a.id.cmp(&b.id));
+    school_plans.sort_by(|a, b| a.id.cmp(&b.id));
+    snapshot.school_plans = Arc::new(school_plans);
     let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
-    snapshot.needs = latest_needs(conn, departements).await?;
-    snapshot.campaigns = campaign_standings(conn, catalog, region).await?;
-    snapshot.steering = steering_facts(conn, region, now, None).await?;
+    snapshot.needs = Arc::new(latest_needs(conn, departements).await?);
+    snapshot.campaigns = Arc::new(campaign_standings(conn, catalog, region).await?);
+    snapshot.steering = Arc::new(steering_facts(conn, region, now, None).await?);
     Ok(RegionData { snapshot, records, commitments })
 }
 
@@ -359,11 +361,11 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<RegionData, ApiError> {
     let mut snapshot = Snapshot {
-        legacy_categories: catalog.categories.iter().filter(|c| c.legacy).map(|c| c.code.clone()).collect(),
+        legacy_categories: Arc::new(catalog.categories.iter().filter(|c| c.legacy).map(|c| c.code.clone()).collect()),
         territory,
         now: at,
         targets: targets(conn).await?,
-        rules: rules(conn).await?,
+        rules: Arc::new(rules(conn).await?),
         ..Snapshot::default()
     };
     let current = measure::Entity::find().filter(measure::Column::RegionCode.eq(region)).all(conn).await?;
@@ -441,10 +443,10 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
         }
     }
     sort_commitments(&mut snapshot, &mut commitments);
-    snapshot.envelopes = notified_envelopes(conn, region).await?;
+    snapshot.envelopes = Arc::new(notified_envelopes(conn, region).await?);
     let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
-    snapshot.needs = needs_as_of(conn, departements, at).await?;
-    snapshot.steering = steering_facts(conn, region, at, Some(at)).await?;
+    snapshot.needs = Arc::new(needs_as_of(conn, departements, at).await?);
+    snapshot.steering = Arc::new(steering_facts(conn, region, at, Some(at)).await?);
     Ok(RegionData { snapshot, records, commitments })
 }
 
@@ -631,13 +633,13 @@ pub fn merge(parts: impl IntoIterator<Item = Snapshot>) -> Snapshot {
         }
         merged.measures.extend(part.measures);
         merged.commitments.extend(part.commitments);
-        merged.envelopes.extend(part.envelopes);
-        merged.school_plans.extend(part.school_plans);
-        merged.needs.extend(part.needs);
-        for c in part.campaigns {
+        Arc::make_mut(&mut merged.envelopes).extend(Arc::unwrap_or_clone(part.envelopes));
+        Arc::make_mut(&mut merged.school_plans).extend(Arc::unwrap_or_clone(part.school_plans));
+        Arc::make_mut(&mut merged.needs).extend(Arc::unwrap_or_clone(part.needs));
+        for c in Arc::unwrap_or_clone(part.campaigns) {
             // An institution spanning two regions (none today) would appear in both.
             if campaigns_seen.insert((c.campaign_id.clone(), c.institution_code.clone())) {
-                merged.campaigns.push(c);
+                Arc::make_mut(&mut merged.campaigns).push(c);
             }
         }
     }

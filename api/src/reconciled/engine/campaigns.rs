@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 /// Institutions expected by a campaign whose deadline has passed: missing (nothing received) or late.
 pub(super) fn campaign_deadlines(snapshot: &Snapshot, report: &mut Report) {
-    for standing in &snapshot.campaigns {
+    for standing in snapshot.campaigns.iter() {
         if snapshot.now <= standing.deadline_end {
             continue;
         }
@@ -56,13 +56,13 @@ mod tests {
     #[test]
     fn campaign_deadlines_report_missing_and_late_submissions_once_passed() {
         let mut snapshot = Snapshot { now: "2026-05-20T10:00:00Z".parse().unwrap(), ..Default::default() };
-        snapshot.campaigns = vec![standing(None)];
+        *Arc::make_mut(&mut snapshot.campaigns) = vec![standing(None)];
         assert!(codes_of(&reconcile(&snapshot)).is_empty(), "not due yet");
         snapshot.now = "2026-06-02T10:00:00Z".parse().unwrap();
         assert_eq!(codes_of(&reconcile(&snapshot)), vec!["CAMPAIGN_SUBMISSION_MISSING"]);
-        snapshot.campaigns = vec![standing(Some("2026-05-31T21:00:00Z".parse().unwrap()))];
+        *Arc::make_mut(&mut snapshot.campaigns) = vec![standing(Some("2026-05-31T21:00:00Z".parse().unwrap()))];
         assert!(codes_of(&reconcile(&snapshot)).is_empty(), "on time, Paris time");
-        snapshot.campaigns = vec![standing(Some("2026-06-01T08:00:00Z".parse().unwrap()))];
+        *Arc::make_mut(&mut snapshot.campaigns) = vec![standing(Some("2026-06-01T08:00:00Z".parse().unwrap()))];
         let report = reconcile(&snapshot);
         assert_eq!(codes_of(&report), vec!["CAMPAIGN_SUBMISSION_LATE"]);
         assert!(report.findings[0].message.contains("01/06/2026"), "{}", report.findings[0].message);

@@ -430,7 +430,7 @@ mod tests {
     fn a_camsp_split_other_than_80_20_is_reported_with_its_figures() {
         let mut snapshot = Snapshot {
             measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
@@ -456,7 +456,7 @@ mod tests {
         // 33.333… %, printed 66,67 % and 33,33 % (truncation printed 66,66 %).
         let mut snapshot = Snapshot {
             measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
@@ -492,7 +492,7 @@ mod tests {
         // 78,995 % rounds to 79,00 %: one point from 80 %, tolerated; 21,005 % rounds to 21,01 %: beyond one point.
         let mut snapshot = Snapshot {
             measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
@@ -511,7 +511,7 @@ mod tests {
     fn collectivite_money_on_an_ime_is_unexpected_unless_creton() {
         let mut snapshot = Snapshot {
             measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
@@ -529,7 +529,7 @@ mod tests {
     fn assurance_maladie_money_on_an_eanm_consumes_ae_wrongly() {
         let mut snapshot = Snapshot {
             measures: vec![measure("e", "449", MeasureCompartment::SocleAdultes)],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments =
@@ -544,14 +544,14 @@ mod tests {
     fn a_departement_convention_replaces_the_national_share() {
         let mut snapshot = Snapshot {
             measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
-        snapshot.rules.push(RuleFact {
+        Arc::make_mut(&mut snapshot.rules).push(RuleFact {
             departement: Some("69".into()),
             ..rule("190", CostComponent::Global, Payer::AssuranceMaladie, Some(9_000))
         });
-        snapshot.rules.push(RuleFact {
+        Arc::make_mut(&mut snapshot.rules).push(RuleFact {
             departement: Some("69".into()),
             ..rule("190", CostComponent::Global, Payer::Collectivite, Some(1_000))
         });
@@ -575,7 +575,7 @@ mod tests {
         let snapshot = Snapshot {
             measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
             commitments: vec![ars],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         assert_eq!(
@@ -608,7 +608,7 @@ mod tests {
         let mut snapshot = Snapshot {
             measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
             commitments: vec![ars],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         snapshot.measures[0].status = MeasureStatus::Installee;

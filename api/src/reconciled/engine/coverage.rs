@@ -155,7 +155,7 @@ pub(super) fn needs_coverage(snapshot: &Snapshot, report: &mut Report) {
         .flat_map(|(key, (orientations, _))| orientations.iter().map(move |o| (o.as_str(), key.as_str())))
         .collect();
     let mut people: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
-    for need in &snapshot.needs {
+    for need in snapshot.needs.iter() {
         let Some(group) = group_of.get(need.orientation.as_str()) else { continue };
         let cell = people.entry((need.departement.as_str(), group)).or_default();
         match need.indicator {
@@ -490,7 +490,7 @@ mod tests {
         let mut fam = measure("f", "437", MeasureCompartment::SocleAdultes);
         fam.solutions = 5;
         snapshot.measures.push(fam);
-        snapshot.needs = vec![
+        *Arc::make_mut(&mut snapshot.needs) = vec![
             need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 20),
             need("13.2", NeedsIndicatorKind::AucuneDemarche, 7),
             need("13.2", NeedsIndicatorKind::AdultesCreton, 4),

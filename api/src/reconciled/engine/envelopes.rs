@@ -48,7 +48,7 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &Commitme
             MeasureCompartment::Precoce | MeasureCompartment::Ecole => {}
         }
     }
-    for ((region, compartment), notified) in &snapshot.envelopes {
+    for ((region, compartment), notified) in snapshot.envelopes.iter() {
         let used = envelopes.get(&(region.as_str(), *compartment)).map_or(0, |sums| sums.committed);
         let envelope =
             EnvelopeUse { region: region.clone(), compartment: *compartment, notified: *notified, committed: used };
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn envelopes_count_assurance_maladie_commitments_and_report_a_ceiling_passed() {
-        let mut snapshot = Snapshot { rules: rules(), ..Default::default() };
+        let mut snapshot = Snapshot { rules: rules().into(), ..Default::default() };
         snapshot.measures = vec![
             measure("a", "183", MeasureCompartment::SocleEnfants),
             measure("b", "183", MeasureCompartment::SocleAse),
@@ -333,7 +333,7 @@ mod tests {
             commitment("b", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 500, 12, 2026),
             commitment("z", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 9_999, 30, 2026),
         ];
-        snapshot.envelopes.insert(("84".into(), Compartment::Socle), 1_000);
+        Arc::make_mut(&mut snapshot.envelopes).insert(("84".into(), Compartment::Socle), 1_000);
         let report = reconcile(&snapshot);
         assert_eq!(
             report.envelopes,
@@ -356,7 +356,7 @@ mod tests {
     fn payment_credits_beyond_the_ae_of_installed_measures_are_reported_per_envelope_and_year() {
         // Measure a installs in 2026 (AE 1 000), b in 2027 (AE 500); the ARS calls 1 200 of CP in 2026:
         // only 1 000 of AE is installed by then.
-        let mut snapshot = Snapshot { rules: rules(), ..Default::default() };
+        let mut snapshot = Snapshot { rules: rules().into(), ..Default::default() };
         snapshot.measures = vec![
             measure("a", "183", MeasureCompartment::SocleEnfants),
             measure("b", "182", MeasureCompartment::SocleEnfants),
@@ -367,7 +367,7 @@ mod tests {
         let mut b = commitment("b", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 500, 30, 2027);
         b.schedule = vec![(2026, 0), (2027, 500)];
         snapshot.commitments = vec![a, b];
-        snapshot.envelopes.insert(("84".into(), Compartment::Socle), 10_000);
+        Arc::make_mut(&mut snapshot.envelopes).insert(("84".into(), Compartment::Socle), 10_000);
         assert!(!codes_of(&reconcile(&snapshot)).contains(&"CP_EXCEEDS_AVAILABLE_AE"));
         // b's CP moved to 2026, before its installation: 1 500 called for 1 000 installed.
         snapshot.commitments[1].schedule = vec![(2026, 500)];
@@ -386,12 +386,17 @@ mod tests {
 
     #[test]
     fn a_socle_far_from_the_national_split_and_no_ase_are_flagged() {
-        let mut snapshot = Snapshot { rules: rules(), targets: targets(), ..Default::default() };
+        let mut snapshot = Snapshot { rules: rules().into(), targets: targets(), ..Default::default() };
         snapshot.measures = vec![
             measure("c", "183", MeasureCompartment::SocleEnfants),
             measure("a", "255", MeasureCompartment::SocleAdultes),
         ];
-        snapshot.rules.push(rule("255", CostComponent::Global, Payer::AssuranceMaladie, Some(10_000)));
+        Arc::make_mut(&mut snapshot.rules).push(rule(
+            "255",
+            CostComponent::Global,
+            Payer::AssuranceMaladie,
+            Some(10_000),
+        ));
         // 40 % children (target 40.61 %) with no ASE at all: only the ASE share is flagged.
         snapshot.commitments = vec![
             commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 4_000, 30, 2026),

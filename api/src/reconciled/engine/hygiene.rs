@@ -133,7 +133,7 @@ pub(super) fn identifiers_and_territory(snapshot: &Snapshot, report: &mut Report
             ));
         }
     }
-    for plan in &snapshot.school_plans {
+    for plan in snapshot.school_plans.iter() {
         let academie_of_departement = territory.academie_of.get(&plan.departement);
         if academie_of_departement.is_some_and(|a| *a != plan.academie) {
             report.findings.push(Arc::new(Finding {
@@ -169,7 +169,7 @@ mod tests {
                 measure("a", "183", MeasureCompartment::SocleEnfants),
                 measure("b", "183", MeasureCompartment::SocleEnfants),
             ],
-            rules: rules(),
+            rules: rules().into(),
             ..Default::default()
         };
         let report = reconcile(&snapshot);
@@ -180,7 +180,7 @@ mod tests {
     fn a_legacy_category_on_a_creation_is_flagged() {
         let mut snapshot = eam_snapshot(vec![]);
         snapshot.measures[0].category = "437".into();
-        snapshot.legacy_categories.insert("437".into());
+        Arc::make_mut(&mut snapshot.legacy_categories).insert("437".into());
         assert!(status_of(&snapshot, "m").1.contains(&"LEGACY_CATEGORY_ON_CREATION"));
     }
 
@@ -242,7 +242,7 @@ mod tests {
         // s1 in its académie; s2 in Isère, which is Grenoble's; s3 in a département the territory does not know.
         let snapshot = Snapshot {
             territory: Arc::new(territory),
-            school_plans: vec![plan("s1", "69"), plan("s2", "38"), plan("s3", "2A")],
+            school_plans: Arc::new(vec![plan("s1", "69"), plan("s2", "38"), plan("s3", "2A")]),
             ..Default::default()
         };
         let mut report = Report::default();

@@ -183,14 +183,19 @@ mod tests {
         territory.academie_of.insert("38".into(), "grenoble".into());
         territory.region_of_academie.insert("lyon".into(), "84".into());
         let mut snapshot = Snapshot {
-            rules: rules(),
+            rules: rules().into(),
             territory: Arc::new(territory),
             targets: targets(),
             now: "2026-06-02T10:00:00Z".parse().unwrap(),
             ..Default::default()
         };
-        snapshot.rules.push(rule("255", CostComponent::Global, Payer::AssuranceMaladie, Some(10_000)));
-        snapshot.legacy_categories.insert("183".into());
+        Arc::make_mut(&mut snapshot.rules).push(rule(
+            "255",
+            CostComponent::Global,
+            Payer::AssuranceMaladie,
+            Some(10_000),
+        ));
+        Arc::make_mut(&mut snapshot.legacy_categories).insert("183".into());
         let mut a = measure("a", "183", MeasureCompartment::SocleEnfants);
         a.status = MeasureStatus::Abandonnee;
         let mut d = measure("d", "255", MeasureCompartment::SocleAdultes);
@@ -206,8 +211,8 @@ mod tests {
         snapshot.commitments =
             vec![commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026), ars_d];
         // Committed on the socle: d's 600 € (a is abandoned), against 500 € notified.
-        snapshot.envelopes.insert(("84".into(), Compartment::Socle), 50_000);
-        snapshot.school_plans = vec![SchoolPlanFact {
+        Arc::make_mut(&mut snapshot.envelopes).insert(("84".into(), Compartment::Socle), 50_000);
+        *Arc::make_mut(&mut snapshot.school_plans) = vec![SchoolPlanFact {
             id: "s1".into(),
             academie: "lyon".into(),
             departement: "38".into(),
@@ -215,8 +220,8 @@ mod tests {
             year: 2026,
         }];
         // 60 EAM solutions (b and c) for 100 people waiting.
-        snapshot.needs = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 100)];
-        snapshot.campaigns = vec![standing(None)];
+        *Arc::make_mut(&mut snapshot.needs) = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 100)];
+        *Arc::make_mut(&mut snapshot.campaigns) = vec![standing(None)];
         let mut annex = AnnexFigures::default();
         annex.allocations.insert(("84".into(), Compartment::Socle), 100);
         annex.printed_totals.insert(("FR".into(), crate::vocabulary::AnnexColumn::Socle), 101);
@@ -329,16 +334,21 @@ mod tests {
                 territory.academie_of.insert(d.into(), "lyon".into());
             }
             let mut before = Snapshot {
-                rules: rules(),
+                rules: rules().into(),
                 territory: Arc::new(territory),
                 targets: targets(),
                 now: "2026-06-02T10:00:00Z".parse().unwrap(),
                 ..Default::default()
             };
-            before.rules.push(rule("255", CostComponent::Global, Payer::AssuranceMaladie, Some(10_000)));
-            before.legacy_categories.insert("183".into());
-            before.envelopes.insert(("84".into(), Compartment::Socle), 200_000);
-            before.needs = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 40)];
+            Arc::make_mut(&mut before.rules).push(rule(
+                "255",
+                CostComponent::Global,
+                Payer::AssuranceMaladie,
+                Some(10_000),
+            ));
+            Arc::make_mut(&mut before.legacy_categories).insert("183".into());
+            Arc::make_mut(&mut before.envelopes).insert(("84".into(), Compartment::Socle), 200_000);
+            *Arc::make_mut(&mut before.needs) = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 40)];
             for i in 0..(5 + draws.next(20)) {
                 let id = format!("m{i:02}");
                 before.measures.push(random_measure(&mut draws, &id));

@@ -15,7 +15,7 @@ use crate::vocabulary::{MeasureCompartment, MeasureStatus, Payer};
 pub(super) fn school_matching(snapshot: &Snapshot, by_measure: &CommitmentsByMeasure, report: &mut Report) {
     let territory = &snapshot.territory;
     let mut planned: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for plan in &snapshot.school_plans {
+    for plan in snapshot.school_plans.iter() {
         *planned.entry((plan.academie.clone(), plan.year)).or_default() += plan.cost_cents;
     }
     let mut funded: BTreeMap<(String, i32), i64> = BTreeMap::new();
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn school_plans_without_matching_ecole_commitments_are_reported_by_academie() {
-        let mut snapshot = Snapshot { rules: rules(), ..Default::default() };
+        let mut snapshot = Snapshot { rules: rules().into(), ..Default::default() };
         let mut territory = Territory::default();
         territory.academie_of.insert("69".into(), "lyon".into());
         territory.region_of_academie.insert("lyon".into(), "84".into());
@@ -85,7 +85,7 @@ mod tests {
         snapshot.measures = vec![measure("p", "PAS", MeasureCompartment::Ecole)];
         snapshot.commitments =
             vec![commitment("p", Payer::AssuranceMaladie, "ARS-84", CostComponent::MedicoSocial, 100_000, 1, 2026)];
-        snapshot.school_plans = vec![
+        *Arc::make_mut(&mut snapshot.school_plans) = vec![
             SchoolPlanFact {
                 id: "s1".into(),
                 academie: "lyon".into(),
@@ -109,7 +109,7 @@ mod tests {
             unmatched[0].figures,
             vec![("coutPlans", FigureValue::Cents(120_000)), ("engagementsEcole", FigureValue::Cents(100_000))]
         );
-        snapshot.school_plans.pop();
+        Arc::make_mut(&mut snapshot.school_plans).pop();
         assert!(!reconcile(&snapshot).findings.iter().any(|f| f.code == "SCHOOL_PLAN_UNMATCHED"));
     }
 
@@ -155,11 +155,11 @@ mod tests {
                 ars("g", 20_000, 2026),
             ],
             // Lyon: 1 000 € of plans in 2026, 500 € in 2027; Grenoble: none.
-            school_plans: vec![
+            school_plans: Arc::new(vec![
                 plan("s1", "69", 60_000, 2026),
                 plan("s2", "42", 40_000, 2026),
                 plan("s3", "42", 50_000, 2027),
-            ],
+            ]),
             ..Default::default()
         };
         let mut report = Report::default();

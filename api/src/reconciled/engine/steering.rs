@@ -258,7 +258,7 @@ mod tests {
         // Region 84, socle: one measure installed in 2025 (AE 1 000 €, CP 400 € in 2025 and 1 000 € in 2026).
         let mut snapshot = snapshot_with_am_measure("84", 2025, 100_000, &[(2025, 40_000), (2026, 100_000)]);
         // The CNSA projected 500 € of AE in 2025 and 500 € in 2026; CP 400 € then 1 000 €.
-        snapshot.steering.trajectory = vec![
+        Arc::make_mut(&mut snapshot.steering).trajectory = vec![
             TrajectoryFact {
                 region: "84".into(),
                 compartment: Compartment::Socle,
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn calls_beyond_drawing_rights_and_forecasts_moved_after_their_deadline_are_reported() {
         let mut snapshot = snapshot_with_am_measure("84", 2025, 100_000, &[(2025, 40_000), (2026, 100_000)]);
-        snapshot.steering.drawing_rights = vec![
+        Arc::make_mut(&mut snapshot.steering).drawing_rights = vec![
             DrawingRightFact { region: "84".into(), year: 2025, cp_cents: 40_000 },
             DrawingRightFact { region: "84".into(), year: 2026, cp_cents: 90_000 },
         ];
@@ -302,7 +302,7 @@ mod tests {
                 cp_cents,
             })
         };
-        snapshot.steering.forecasts = vec![
+        Arc::make_mut(&mut snapshot.steering).forecasts = vec![
             // 12 installations instead of 10: moved by 20 %.
             ForecastFact {
                 region: "84".into(),

@@ -87,7 +87,7 @@ pub(super) fn eam_snapshot(commitments: Vec<CommitmentFact>) -> Snapshot {
     Snapshot {
         measures: vec![measure("m", "448", MeasureCompartment::SocleAdultes)],
         commitments,
-        rules: rules(),
+        rules: rules().into(),
         ..Default::default()
     }
 }
@@ -136,5 +136,5 @@ pub(super) fn snapshot_with_am_measure(region: &str, year: i32, cents: i64, sche
     m.planned_installation = day(year, 1, 1);
     let mut c = commitment("t", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, cents, 30, year);
     c.schedule = schedule.to_vec();
-    Snapshot { measures: vec![m], commitments: vec![c], rules: rules(), ..Default::default() }
+    Snapshot { measures: vec![m], commitments: vec![c], rules: rules().into(), ..Default::default() }
 }

@@ -153,22 +153,25 @@ impl Territory {
 pub struct Snapshot {
     pub measures: Vec<MeasureFact>,
     pub commitments: Vec<CommitmentFact>,
-    pub rules: Vec<RuleFact>,
+    // What a write of measures or commitments leaves as it was is shared (`Arc`) between a region's successive
+    // states: a write's recomputation copies the measures and commitments, not the reference data and the other
+    // institutions' submissions.
+    pub rules: Arc<Vec<RuleFact>>,
     /// Legacy categories (closed in 2018).
-    pub legacy_categories: BTreeSet<String>,
+    pub legacy_categories: Arc<BTreeSet<String>>,
     /// (region, compartment) → notified AE in cents.
-    pub envelopes: BTreeMap<(String, Compartment), i64>,
-    pub school_plans: Vec<SchoolPlanFact>,
+    pub envelopes: Arc<BTreeMap<(String, Compartment), i64>>,
+    pub school_plans: Arc<Vec<SchoolPlanFact>>,
     pub territory: Arc<Territory>,
-    pub needs: Vec<NeedsFact>,
-    pub campaigns: Vec<CampaignStandingFact>,
+    pub needs: Arc<Vec<NeedsFact>>,
+    pub campaigns: Arc<Vec<CampaignStandingFact>>,
     /// The instant deadlines are judged at.
     pub now: DateTime<Utc>,
     pub targets: NationalTargets,
     /// The annex as stored, for the national checks (rounding gaps): only in a national snapshot.
     pub annex: Option<AnnexFigures>,
     /// The national steering figures in force for the snapshot's regions.
-    pub steering: SteeringFacts,
+    pub steering: Arc<SteeringFacts>,
 }
 
 /// The national steering figures in force (or as of a date): the CNSA's projected trajectory and drawing rights,
