@@ -43,6 +43,9 @@ pub(super) fn orphan_commitments(measure: &MeasureFact, commitments: &[&Commitme
 
 /// Measures alike in département, category, year of installation and number of solutions (abandoned ones aside):
 /// perhaps one measure entered twice. Each of them is flagged, naming the others.
+/// References a duplicate finding names at most.
+const DUPLICATES_NAMED: usize = 10;
+
 pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
     // Grouped by hash (a write runs this over its whole region), then the groups of more than one in key order.
     let mut groups: HashMap<(&str, &str, i32, i64), Vec<&MeasureFact>> =
@@ -61,7 +64,14 @@ pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
     let duplicates: BTreeMap<(&str, &str, i32, i64), Vec<&MeasureFact>> =
         groups.into_iter().filter(|(_, measures)| measures.len() > 1).collect();
     for ((departement, category, year, solutions), measures) in duplicates {
-        let references: Vec<&str> = measures.iter().map(|m| m.reference.as_str()).collect();
+        // The first references name the group; listing hundreds in each of its findings would make the region's
+        // recomputation quadratic in the group's size, for a message nobody reads to the end.
+        let mut references: Vec<&str> = measures.iter().take(DUPLICATES_NAMED).map(|m| m.reference.as_str()).collect();
+        let others = measures.len().saturating_sub(DUPLICATES_NAMED);
+        let more = format!("et {others} autres");
+        if others > 0 {
+            references.push(&more);
+        }
         for m in &measures {
             report.findings.push(Arc::new(Finding {
                 code: "POSSIBLE_DUPLICATE",
@@ -174,6 +184,25 @@ mod tests {
         };
         let report = reconcile(&snapshot);
         assert_eq!(report.findings.iter().filter(|f| f.code == "POSSIBLE_DUPLICATE").count(), 2);
+    }
+
+    #[test]
+    fn a_large_group_of_duplicates_names_its_first_references_only() {
+        let ids: Vec<String> = (0..25).map(|i| format!("m{i:02}")).collect();
+        let snapshot = Snapshot {
+            measures: ids.iter().map(|id| measure(id, "183", MeasureCompartment::SocleEnfants)).collect(),
+            rules: rules().into(),
+            ..Default::default()
+        };
+        let report = reconcile(&snapshot);
+        let duplicates: Vec<_> = report.findings.iter().filter(|f| f.code == "POSSIBLE_DUPLICATE").collect();
+        assert_eq!(duplicates.len(), 25);
+        for finding in duplicates {
+            assert!(finding.message.contains("25 mesures identiques"), "{}", finding.message);
+            assert!(finding.message.ends_with("et 15 autres"), "{}", finding.message);
+            let named = finding.message.rsplit(" : ").next().unwrap();
+            assert_eq!(named.matches("REF-").count(), 10, "{}", finding.message);
+        }
     }
 
     #[test]
