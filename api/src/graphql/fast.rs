@@ -16,7 +16,7 @@ use crate::access::policy::{self, admit_root_field};
 use crate::access::principal::Principal;
 use crate::reconciled::live::Reconciled;
 use crate::selection::json::Out;
-use crate::selection::plan::{self, Bounds, FieldDef, Plan, TypeDef, Types};
+use crate::selection::plan::{self, Bounds, Plan, TypeDef, Types};
 use crate::selection::{Fallback, parse};
 
 /// The root fields answered here.
@@ -125,11 +125,6 @@ async fn write(plan: &Plan<'_>, principal: &Principal, reconciled: &Reconciled) 
     }
     out.extend_from_slice(b"}}");
     Ok(out)
-}
-
-/// The fields of the fast subset, for checking them against the schema.
-pub fn root_fields() -> &'static [FieldDef] {
-    QUERY.fields
 }
 
 #[cfg(test)]

@@ -458,43 +458,43 @@ async fn needs_as_of<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<Vec<NeedsFact>, ApiError> {
     type Row = (String, chrono::NaiveDate, String, String, i64, chrono::DateTime<chrono::FixedOffset>, String);
+    // The same columns from the table (the current pictures) and from the revisions (the replaced ones).
+    use needs_indicator::Column as Current;
+    use needs_indicator_revision::Column as Revised;
+    use sea_orm::QuerySelect;
     let mut rows: Vec<Row> = needs_indicator::Entity::find()
-        .filter(needs_indicator::Column::DepartementCode.is_in(departements.clone()))
-        .filter(needs_indicator::Column::RecordedAt.lte(at))
+        .select_only()
+        .columns([
+            Current::DepartementCode,
+            Current::ReferenceDate,
+            Current::OrientationCode,
+            Current::Indicator,
+            Current::Value,
+            Current::RecordedAt,
+            Current::SubmissionId,
+        ])
+        .filter(Current::DepartementCode.is_in(departements.clone()))
+        .filter(Current::RecordedAt.lte(at))
+        .into_tuple()
         .all(conn)
-        .await?
-        .into_iter()
-        .map(|r| {
-            (
-                r.departement_code,
-                r.reference_date,
-                r.orientation_code,
-                r.indicator,
-                r.value,
-                r.recorded_at,
-                r.submission_id,
-            )
-        })
-        .collect();
-    rows.extend(
-        needs_indicator_revision::Entity::find()
-            .filter(needs_indicator_revision::Column::DepartementCode.is_in(departements))
-            .filter(needs_indicator_revision::Column::RecordedAt.lte(at))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|r| {
-                (
-                    r.departement_code,
-                    r.reference_date,
-                    r.orientation_code,
-                    r.indicator,
-                    r.value,
-                    r.recorded_at,
-                    r.submission_id,
-                )
-            }),
-    );
+        .await?;
+    let revised: Vec<Row> = needs_indicator_revision::Entity::find()
+        .select_only()
+        .columns([
+            Revised::DepartementCode,
+            Revised::ReferenceDate,
+            Revised::OrientationCode,
+            Revised::Indicator,
+            Revised::Value,
+            Revised::RecordedAt,
+            Revised::SubmissionId,
+        ])
+        .filter(Revised::DepartementCode.is_in(departements))
+        .filter(Revised::RecordedAt.lte(at))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    rows.extend(revised);
     // The picture of a (département, date) is its latest submission's.
     let mut latest_submission: HashMap<(String, chrono::NaiveDate), (chrono::DateTime<chrono::FixedOffset>, String)> =
         HashMap::new();

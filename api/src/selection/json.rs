@@ -38,7 +38,7 @@ pub fn strings<S: AsRef<str>>(out: &mut Out, items: &[S]) {
 }
 
 pub fn int(out: &mut Out, n: i64) {
-    let mut buffer = itoa_buffer();
+    let mut buffer = [0; 20];
     out.extend_from_slice(format_int(&mut buffer, n));
 }
 
@@ -144,10 +144,6 @@ pub fn list<T>(
     }
     out.push(b']');
     Ok(())
-}
-
-fn itoa_buffer() -> [u8; 20] {
-    [0; 20]
 }
 
 fn format_int(buffer: &mut [u8; 20], n: i64) -> &[u8] {

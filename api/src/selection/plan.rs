@@ -139,7 +139,6 @@ pub fn plan<'a>(
         }
     }
     let mut planner = Planner {
-        document,
         operation,
         variables,
         types,
@@ -162,7 +161,6 @@ pub fn plan<'a>(
 }
 
 struct Planner<'a, 't> {
-    document: &'a Document<'a>,
     operation: &'a Operation<'a>,
     variables: &'a Variables,
     types: &'t Types,
@@ -194,7 +192,6 @@ impl<'a> Planner<'a, '_> {
         depth: usize,
         planned: &mut Vec<Planned<'a>>,
     ) -> Option<()> {
-        let _ = self.document;
         for item in items {
             match item {
                 Selection::Field(field) => {
