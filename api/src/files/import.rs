@@ -461,8 +461,7 @@ async fn import_measures(
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&rows);
-    let receipt =
-        record_submission(&write.txn, &write.actor, DataKind::Measures, &hash, rows.len() as i64, channel).await?;
+    let receipt = record_submission(&mut write, DataKind::Measures, &hash, rows.len() as i64, channel).await?;
     let mut errors = RowErrors::new();
     let (mut created, mut updated, mut warnings, mut ids) = (0, 0, Vec::new(), Vec::new());
     for (i, (input, version)) in rows.iter().enumerate() {
@@ -694,8 +693,7 @@ async fn import_commitments(
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&rows);
-    let receipt =
-        record_submission(&write.txn, &write.actor, DataKind::Commitments, &hash, rows.len() as i64, channel).await?;
+    let receipt = record_submission(&mut write, DataKind::Commitments, &hash, rows.len() as i64, channel).await?;
     let mut errors = RowErrors::new();
     let (mut created, mut updated, mut ids) = (0, 0, Vec::new());
     for (i, (input, version)) in rows.iter().enumerate() {

@@ -4,11 +4,12 @@
 use async_graphql::SimpleObject;
 use chrono::{DateTime, FixedOffset};
 use entities::{campaign, submission};
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 
-use super::audit_log::{self as audit, Actor};
-use super::outbox::{self, EventKind, OutboundEvent};
+use super::audit_log as audit;
+use super::outbox::{EventKind, OutboundEvent};
+use super::write::Write;
 use crate::calendar::deadline_end;
 use crate::error::ApiError;
 use crate::vocabulary::DataKind;
@@ -72,15 +73,16 @@ impl SubmissionReceipt {
     }
 }
 
-/// Records an accepted submission, counted for the open campaign of its kind.
-pub async fn record_submission<C: ConnectionTrait>(
-    conn: &C,
-    actor: &Actor,
+/// Records an accepted submission in the write's transaction, counted for the open campaign of its kind; its
+/// receipt is announced to webhook subscribers with the write's other events, at its commit.
+pub async fn record_submission(
+    write: &mut Write,
     kind: DataKind,
     content_hash: &str,
     accepted: i64,
     channel: Channel,
 ) -> Result<SubmissionReceipt, ApiError> {
+    let (conn, actor) = (&write.txn, &write.actor);
     let received_at = audit::now_micros();
     let today = received_at.date_naive();
     let open = campaign::Entity::find()
@@ -133,7 +135,7 @@ pub async fn record_submission<C: ConnectionTrait>(
         occurred_at: received_at.to_utc(),
         data: serde_json::to_value(&receipt).unwrap_or_default(),
     };
-    outbox::enqueue(conn, &[event]).await?;
+    write.announce(event);
     Ok(receipt)
 }
 

@@ -46,6 +46,8 @@ pub struct Write {
     /// Regions whose reconciled state the write makes stale without changing any status (needs, school plans):
     /// forgotten after the commit, rebuilt on next read.
     stale: Option<(Arc<Reconciled>, BTreeSet<String>)>,
+    /// Events for webhook subscribers, queued at the commit with the status changes.
+    events: Vec<OutboundEvent>,
 }
 
 /// Either the answer already given to this idempotency key, or a fresh write to perform.
@@ -163,6 +165,7 @@ impl Write {
             audit: Vec::new(),
             touched: None,
             stale: None,
+            events: Vec::new(),
         }))
     }
 
@@ -187,6 +190,11 @@ impl Write {
     }
 
     /// Marks a region's reconciled state as stale once this write commits (no status changes).
+    /// Queues an event for the webhook subscribers it concerns, in the write's transaction, at its commit.
+    pub fn announce(&mut self, event: OutboundEvent) {
+        self.events.push(event);
+    }
+
     pub fn stales_region(&mut self, reconciled: &Arc<Reconciled>, region: &str) {
         self.stale.get_or_insert_with(|| (reconciled.clone(), BTreeSet::new())).1.insert(region.to_owned());
     }
@@ -206,8 +214,8 @@ impl Write {
                 .exec(&self.txn)
                 .await?;
         }
-        let subscriptions =
-            if self.touched.is_some() { outbox::active_subscriptions(&self.txn).await? } else { Vec::new() };
+        let announces = self.touched.is_some() || !self.events.is_empty();
+        let subscriptions = if announces { outbox::active_subscriptions(&self.txn).await? } else { Vec::new() };
         let mut recomputed = Vec::new();
         if let Some((reconciled, regions)) = &self.touched {
             for (region, measures) in regions {
@@ -219,7 +227,8 @@ impl Write {
                 reconciled.notify_stale_in(&self.txn, region).await?;
             }
         }
-        let events: Vec<OutboundEvent> = recomputed.iter().flat_map(|r| r.changes()).map(status_change_event).collect();
+        let mut events = self.events;
+        events.extend(recomputed.iter().flat_map(|r| r.changes()).map(status_change_event));
         outbox::enqueue_to(&self.txn, &subscriptions, &events).await?;
         audit::append(&self.txn, &self.actor, &self.audit).await?;
         self.txn.commit().await?;

@@ -210,9 +210,7 @@ pub async fn submit_needs(
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&input);
-    let receipt =
-        record_submission(&write.txn, &write.actor, DataKind::Needs, &hash, input.indicators.len() as i64, channel)
-            .await?;
+    let receipt = record_submission(&mut write, DataKind::Needs, &hash, input.indicators.len() as i64, channel).await?;
     // The previous picture of this département at this date moves to the revisions, then is replaced.
     let same_picture = Condition::all()
         .add(needs_indicator::Column::DepartementCode.eq(input.departement_code.clone()))

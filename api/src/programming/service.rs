@@ -108,7 +108,7 @@ pub async fn upsert_measure(
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&input);
-    let receipt = record_submission(&write.txn, &write.actor, DataKind::Measures, &hash, 1, channel).await?;
+    let receipt = record_submission(&mut write, DataKind::Measures, &hash, 1, channel).await?;
     let payload =
         apply_measure(&write.txn, &write.actor, catalog, &region, &input, expected_version, &receipt.submission_id)
             .await?;
@@ -398,7 +398,7 @@ pub async fn commit(
         Begun::Fresh(write) => write,
     };
     let hash = content_hash(&input);
-    record_submission(&write.txn, &write.actor, DataKind::Commitments, &hash, 1, channel).await?;
+    record_submission(&mut write, DataKind::Commitments, &hash, 1, channel).await?;
     let payload = apply_commitment(&write.txn, &write.actor, principal, reach, &input, expected_version).await?;
     write.audit(vec![payload.commitment.id.clone(), payload.commitment.measure_id.clone()], hash);
     let region = region_of_measure(&write.txn, &payload.commitment.measure_id).await?;

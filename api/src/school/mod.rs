@@ -253,8 +253,7 @@ pub async fn submit_school_plans(
     };
     let hash = content_hash(&input);
     let receipt =
-        record_submission(&write.txn, &write.actor, DataKind::SchoolPlans, &hash, input.plans.len() as i64, channel)
-            .await?;
+        record_submission(&mut write, DataKind::SchoolPlans, &hash, input.plans.len() as i64, channel).await?;
     let now = receipt.received_at;
     let mut ids = Vec::with_capacity(input.plans.len());
     for (plan, figures) in input.plans.iter().zip(&figures) {

@@ -251,7 +251,7 @@ pub async fn submit(
     };
     let hash = content_hash(&batch);
     let rows = batch.rows();
-    let receipt = record_submission(&write.txn, &write.actor, batch.kind(), &hash, rows.len() as i64, channel).await?;
+    let receipt = record_submission(&mut write, batch.kind(), &hash, rows.len() as i64, channel).await?;
     let kind = batch.kind().as_str();
     for chunk in rows.chunks(1_000) {
         steering_figure::Entity::insert_many(chunk.iter().map(|row| steering_figure::ActiveModel {
