@@ -102,13 +102,19 @@ pub async fn scan(db: &DatabaseConnection, catalog: &Catalog, today: NaiveDate) 
 pub fn spawn_watch(db: DatabaseConnection, catalog: Arc<Catalog>) -> BackgroundTask {
     BackgroundTask::new(tokio::spawn(async move {
         loop {
+            // Listening before the scan: a campaign declared while it runs wakes the next one. Every hub of the
+            // process is woken (`notify_waiters`): the tests run several beside each other, and one hub taking the
+            // wake-up meant for another left a declared campaign unannounced until the next period.
+            let declared = CAMPAIGN_DECLARED.notified();
+            tokio::pin!(declared);
+            declared.as_mut().enable();
             match scan(&db, &catalog, crate::calendar::paris_day(Utc::now())).await {
                 Ok(0) => {}
                 Ok(queued) => tracing::info!(queued, "campaign deadlines announced to webhook subscribers"),
                 Err(err) => tracing::warn!(error = %err, "campaign deadlines not looked at; trying again later"),
             }
             tokio::select! {
-                () = CAMPAIGN_DECLARED.notified() => {}
+                () = declared => {}
                 () = tokio::time::sleep(PERIOD) => {}
             }
         }

@@ -258,7 +258,7 @@ impl CampaignMutation {
             write.stales_region(reconciled, &region.code);
         }
         write.commit(&answer).await?;
-        deadlines::CAMPAIGN_DECLARED.notify_one();
+        deadlines::CAMPAIGN_DECLARED.notify_waiters();
         Ok(answer)
     }
 }
