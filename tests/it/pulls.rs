@@ -100,11 +100,13 @@ async fn answer(State(source): State<Source>, headers: HeaderMap, body: String) 
     let seen =
         Seen { authorization: header(header::AUTHORIZATION), if_none_match: header(header::IF_NONE_MATCH), body };
     source.seen.lock().unwrap().push(seen.clone());
+    // The reply is taken as the request is seen: a request whose client dies before the reply is written (the
+    // handler is then dropped) has still used its turn, as the test that kills a hub mid-pull expects.
+    let reply = source.plan.lock().unwrap().pop_front().unwrap_or_else(|| source.otherwise.lock().unwrap().clone());
     let now = source.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     source.most_in_flight.fetch_max(now, Ordering::SeqCst);
     let delay = *source.delay.lock().unwrap();
     tokio::time::sleep(delay).await;
-    let reply = source.plan.lock().unwrap().pop_front().unwrap_or_else(|| source.otherwise.lock().unwrap().clone());
     source.in_flight.fetch_sub(1, Ordering::SeqCst);
     match reply {
         Reply::Document { body, etag } => {
