@@ -74,13 +74,17 @@ fn engine(c: &mut Criterion) {
         });
         // What a write runs in the engine: the region again, each untouched measure's outcome kept from the last
         // reconciliation, one measure computed anew, the region-wide sums and groupings recomputed.
-        let kept = engine::reconcile_reusing(&f.region, |_, _| None);
+        let kept = engine::reconcile_reusing(&f.region, &Default::default(), |_, _| None);
         group.bench_with_input(BenchmarkId::new("one_write_region_engine_incremental", scale), &f.region, |b, s| {
-            b.iter(|| engine::reconcile_reusing(s, |i, _| (i != 0).then(|| kept.outcomes[i].clone())))
+            b.iter(|| engine::reconcile_reusing(s, &kept.duplicates, |i, _| (i != 0).then(|| kept.outcomes[i].clone())))
         });
-        let kept_national = engine::reconcile_reusing(&f.national, |_, _| None);
+        let kept_national = engine::reconcile_reusing(&f.national, &Default::default(), |_, _| None);
         group.bench_with_input(BenchmarkId::new("national_engine_incremental", scale), &f.national, |b, s| {
-            b.iter(|| engine::reconcile_reusing(s, |i, _| (i != 0).then(|| kept_national.outcomes[i].clone())))
+            b.iter(|| {
+                engine::reconcile_reusing(s, &kept_national.duplicates, |i, _| {
+                    (i != 0).then(|| kept_national.outcomes[i].clone())
+                })
+            })
         });
         let territory = Arc::new(service::territory(&f.catalog));
         group.bench_function(BenchmarkId::new("region_load_sqlite", scale), |b| {

@@ -29,7 +29,7 @@ use super::snapshot::{self as service, LoadedMeasures, RegionData};
 use crate::calendar::paris_day;
 use crate::error::ApiError;
 use crate::reconciled::engine::{
-    self, CoFinancingStatus, MeasureFact, MeasureOutcome, Reconciliation, Report, Snapshot, Territory,
+    self, CoFinancingStatus, DuplicateGroups, MeasureFact, MeasureOutcome, Reconciliation, Report, Snapshot, Territory,
 };
 use crate::records::{CommitmentRecord, MeasureRecord};
 use crate::territory::annex::AnnexFigures;
@@ -52,6 +52,8 @@ pub struct RegionState {
     pub report: Report,
     /// Each measure's outcome, kept for the next write's recomputation.
     outcomes: Vec<Arc<MeasureOutcome>>,
+    /// The groups of possible duplicates and their findings, kept for the next write's recomputation.
+    duplicates: DuplicateGroups,
     /// Each measure as the API shows it.
     records: Vec<Arc<MeasureRecord>>,
     /// Each measure's commitments as the API shows them (withdrawn ones included), by id.
@@ -60,7 +62,8 @@ pub struct RegionState {
 
 impl RegionState {
     fn build(region: &str, generation: i64, day: NaiveDate, mut data: RegionData) -> RegionState {
-        let Reconciliation { report, outcomes } = engine::reconcile_reusing(&data.snapshot, |_, _| None);
+        let Reconciliation { report, outcomes, duplicates } =
+            engine::reconcile_reusing(&data.snapshot, &DuplicateGroups::default(), |_, _| None);
         let records = data.records.into_iter().map(Arc::new).collect();
         let commitments = (data.snapshot.measures.iter())
             .map(|m| Arc::new(data.commitments.remove(&m.id).unwrap_or_default()))
@@ -72,6 +75,7 @@ impl RegionState {
             snapshot: data.snapshot,
             report,
             outcomes,
+            duplicates,
             records,
             commitments,
         }
@@ -116,7 +120,7 @@ impl RegionState {
     /// the region-wide sums).
     fn patched(&self, generation: i64, now: DateTime<Utc>, touched: &BTreeSet<String>, loaded: LoadedMeasures) -> Self {
         struct Entry {
-            fact: MeasureFact,
+            fact: Arc<MeasureFact>,
             record: Arc<MeasureRecord>,
             commitments: Arc<Vec<CommitmentRecord>>,
             outcome: Option<Arc<MeasureOutcome>>,
@@ -176,7 +180,8 @@ impl RegionState {
                 .filter(|c| snapshot.measures.binary_search_by(|m| m.id.cmp(&c.measure_id)).is_ok()),
         );
         snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
-        let Reconciliation { report, outcomes } = engine::reconcile_reusing(&snapshot, |i, _| reuse[i].clone());
+        let Reconciliation { report, outcomes, duplicates } =
+            engine::reconcile_reusing(&snapshot, &self.duplicates, |i, _| reuse[i].clone());
         RegionState {
             region: self.region.clone(),
             generation,
@@ -184,6 +189,7 @@ impl RegionState {
             snapshot,
             report,
             outcomes,
+            duplicates,
             records,
             commitments,
         }

@@ -78,12 +78,12 @@ async fn targets<C: ConnectionTrait>(conn: &C) -> Result<NationalTargets, ApiErr
     Ok(targets)
 }
 
-fn measure_fact(m: &measure::Model) -> Result<(MeasureFact, MeasureRecord), ApiError> {
+fn measure_fact(m: &measure::Model) -> Result<(Arc<MeasureFact>, MeasureRecord), ApiError> {
     Ok(measure_fact_of(MeasureRecord::try_from(m)?))
 }
 
-fn measure_fact_of(record: MeasureRecord) -> (MeasureFact, MeasureRecord) {
-    let fact = MeasureFact {
+fn measure_fact_of(record: MeasureRecord) -> (Arc<MeasureFact>, MeasureRecord) {
+    let fact = Arc::new(MeasureFact {
         id: record.id.clone(),
         reference: record.reference.clone(),
         region: record.region_code.clone(),
@@ -98,26 +98,28 @@ fn measure_fact_of(record: MeasureRecord) -> (MeasureFact, MeasureRecord) {
         finess: record.finess.clone(),
         commune: record.commune_code.clone(),
         expected_cofinancer: record.expected_cofinancer_code.clone(),
-    };
+    });
     (fact, record)
 }
 
 /// A stored commitment as the API shows it, and as the engine sees it when it is active.
-fn commitment_fact(c: &commitment::Model) -> Result<(Option<CommitmentFact>, CommitmentRecord), ApiError> {
+fn commitment_fact(c: &commitment::Model) -> Result<(Option<Arc<CommitmentFact>>, CommitmentRecord), ApiError> {
     Ok(commitment_fact_of(CommitmentRecord::try_from(c)?))
 }
 
-fn commitment_fact_of(record: CommitmentRecord) -> (Option<CommitmentFact>, CommitmentRecord) {
-    let fact = (record.status == CommitmentStatus::Active).then(|| CommitmentFact {
-        id: record.id.clone(),
-        measure_id: record.measure_id.clone(),
-        funder: record.funder,
-        funder_code: record.funder_code.clone(),
-        component: record.cost_component,
-        full_year_cents: record.full_year_amount.0,
-        schedule: record.schedule.iter().map(|y| (y.year, y.amount.0)).collect(),
-        capacity: record.capacity,
-        installation: record.installation_date,
+fn commitment_fact_of(record: CommitmentRecord) -> (Option<Arc<CommitmentFact>>, CommitmentRecord) {
+    let fact = (record.status == CommitmentStatus::Active).then(|| {
+        Arc::new(CommitmentFact {
+            id: record.id.clone(),
+            measure_id: record.measure_id.clone(),
+            funder: record.funder,
+            funder_code: record.funder_code.clone(),
+            component: record.cost_component,
+            full_year_cents: record.full_year_amount.0,
+            schedule: record.schedule.iter().map(|y| (y.year, y.amount.0)).collect(),
+            capacity: record.capacity,
+            installation: record.installation_date,
+        })
     });
     (fact, record)
 }
@@ -127,10 +129,10 @@ pub type CommitmentsByMeasure = HashMap<String, Vec<CommitmentRecord>>;
 
 /// Some measures as a write left them (read inside its transaction).
 pub struct LoadedMeasures {
-    pub facts: Vec<MeasureFact>,
+    pub facts: Vec<Arc<MeasureFact>>,
     pub records: Vec<MeasureRecord>,
     /// Active commitments, as the engine sees them.
-    pub commitment_facts: Vec<CommitmentFact>,
+    pub commitment_facts: Vec<Arc<CommitmentFact>>,
     /// Every commitment, as the API shows them.
     pub commitments: CommitmentsByMeasure,
 }
@@ -215,7 +217,7 @@ pub async fn load_region<C: ConnectionTrait>(
     let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
     let mut pairs = rows.iter().map(measure_fact).collect::<Result<Vec<_>, _>>()?;
     pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let (measures, records): (Vec<MeasureFact>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
+    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
     snapshot.measures = measures;
     let mut commitments: CommitmentsByMeasure = HashMap::new();
     for chunk in ids.chunks(1000) {
@@ -403,9 +405,9 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
             versions.insert(row.id.clone(), MeasureRecord::try_from(row)?);
         }
     }
-    let mut pairs: Vec<(MeasureFact, MeasureRecord)> = versions.into_values().map(measure_fact_of).collect();
+    let mut pairs: Vec<(Arc<MeasureFact>, MeasureRecord)> = versions.into_values().map(measure_fact_of).collect();
     pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let (measures, records): (Vec<MeasureFact>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
+    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
     let present: Vec<String> = measures.iter().map(|m| m.id.clone()).collect();
     snapshot.measures = measures;
     let mut commitments: CommitmentsByMeasure = HashMap::new();

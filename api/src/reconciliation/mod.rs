@@ -773,7 +773,12 @@ mod tests {
         for (orientation, category) in [("7.1", "183"), ("13.2", "448"), ("13.3", "255")] {
             territory.orientation_category.insert(orientation.into(), category.into());
         }
-        Snapshot { territory: Arc::new(territory), needs: Arc::new(needs), measures, ..Default::default() }
+        Snapshot {
+            territory: Arc::new(territory),
+            needs: Arc::new(needs),
+            measures: measures.into_iter().map(Arc::new).collect(),
+            ..Default::default()
+        }
     }
 
     /// Everything of findings and needs a reader gets from the reconciliation query, as text: with `unmasked`

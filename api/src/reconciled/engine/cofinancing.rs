@@ -429,13 +429,13 @@ mod tests {
     #[test]
     fn a_camsp_split_other_than_80_20_is_reported_with_its_figures() {
         let mut snapshot = Snapshot {
-            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            measures: vec![Arc::new(measure("c", "190", MeasureCompartment::Precoce))],
             rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
-            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 70_000, 30, 2026),
-            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 30_000, 30, 2026),
+            Arc::new(commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 70_000, 30, 2026)),
+            Arc::new(commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 30_000, 30, 2026)),
         ];
         let report = reconcile(&snapshot);
         assert_eq!(report.statuses[0].status, CoFinancingStatus::ShareMismatch);
@@ -444,9 +444,9 @@ mod tests {
         assert!(finding.figures.contains(&("partConstatee", FigureValue::BasisPoints(7_000))));
         assert!(finding.message.contains("70,00 %") && finding.message.contains("80,00 %"), "{}", finding.message);
         snapshot.commitments[0] =
-            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 80_000, 30, 2026);
+            Arc::new(commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 80_000, 30, 2026));
         snapshot.commitments[1] =
-            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 20_000, 30, 2026);
+            Arc::new(commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 20_000, 30, 2026));
         assert_eq!(reconcile(&snapshot).statuses[0].status, CoFinancingStatus::Balanced);
     }
 
@@ -455,13 +455,13 @@ mod tests {
         // A CAMSP (80/20) paid 2 000 € by the assurance maladie and 1 000 € by the département: 66.666… % and
         // 33.333… %, printed 66,67 % and 33,33 % (truncation printed 66,66 %).
         let mut snapshot = Snapshot {
-            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            measures: vec![Arc::new(measure("c", "190", MeasureCompartment::Precoce))],
             rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
-            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 200_000, 30, 2026),
-            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 100_000, 30, 2026),
+            Arc::new(commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 200_000, 30, 2026)),
+            Arc::new(commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 100_000, 30, 2026)),
         ];
         let report = reconcile(&snapshot);
         let shares: Vec<&Finding> =
@@ -491,13 +491,13 @@ mod tests {
     fn a_share_is_judged_as_it_prints() {
         // 78,995 % rounds to 79,00 %: one point from 80 %, tolerated; 21,005 % rounds to 21,01 %: beyond one point.
         let mut snapshot = Snapshot {
-            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            measures: vec![Arc::new(measure("c", "190", MeasureCompartment::Precoce))],
             rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
-            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 78_995, 30, 2026),
-            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 21_005, 30, 2026),
+            Arc::new(commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 78_995, 30, 2026)),
+            Arc::new(commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 21_005, 30, 2026)),
         ];
         let report = reconcile(&snapshot);
         let shares: Vec<&Finding> =
@@ -510,16 +510,16 @@ mod tests {
     #[test]
     fn collectivite_money_on_an_ime_is_unexpected_unless_creton() {
         let mut snapshot = Snapshot {
-            measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
+            measures: vec![Arc::new(measure("i", "183", MeasureCompartment::SocleEnfants))],
             rules: rules().into(),
             ..Default::default()
         };
         snapshot.commitments = vec![
-            commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026),
-            commitment("i", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026),
+            Arc::new(commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026)),
+            Arc::new(commitment("i", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026)),
         ];
         assert_eq!(status_of(&snapshot, "i").0, CoFinancingStatus::UnexpectedCofinancer);
-        snapshot.measures[0].publics.push(MeasurePublic::Creton);
+        Arc::make_mut(&mut snapshot.measures[0]).publics.push(MeasurePublic::Creton);
         assert_eq!(status_of(&snapshot, "i").0, CoFinancingStatus::Balanced);
         snapshot.commitments.pop();
         assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec![]));
@@ -528,12 +528,19 @@ mod tests {
     #[test]
     fn assurance_maladie_money_on_an_eanm_consumes_ae_wrongly() {
         let mut snapshot = Snapshot {
-            measures: vec![measure("e", "449", MeasureCompartment::SocleAdultes)],
+            measures: vec![Arc::new(measure("e", "449", MeasureCompartment::SocleAdultes))],
             rules: rules().into(),
             ..Default::default()
         };
-        snapshot.commitments =
-            vec![commitment("e", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026)];
+        snapshot.commitments = vec![Arc::new(commitment(
+            "e",
+            Payer::AssuranceMaladie,
+            "ARS-84",
+            CostComponent::Global,
+            100_000,
+            30,
+            2026,
+        ))];
         assert_eq!(
             status_of(&snapshot, "e"),
             (CoFinancingStatus::UnexpectedCofinancer, vec!["COLLECTIVITE_ONLY_CONSUMES_AE", "AWAITING_COFINANCER"])
@@ -543,7 +550,7 @@ mod tests {
     #[test]
     fn a_departement_convention_replaces_the_national_share() {
         let mut snapshot = Snapshot {
-            measures: vec![measure("c", "190", MeasureCompartment::Precoce)],
+            measures: vec![Arc::new(measure("c", "190", MeasureCompartment::Precoce))],
             rules: rules().into(),
             ..Default::default()
         };
@@ -556,11 +563,11 @@ mod tests {
             ..rule("190", CostComponent::Global, Payer::Collectivite, Some(1_000))
         });
         snapshot.commitments = vec![
-            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 90_000, 30, 2026),
-            commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026),
+            Arc::new(commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 90_000, 30, 2026)),
+            Arc::new(commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026)),
         ];
         assert_eq!(status_of(&snapshot, "c").0, CoFinancingStatus::Balanced);
-        snapshot.measures[0].departement = "01".into();
+        Arc::make_mut(&mut snapshot.measures[0]).departement = "01".into();
         assert_eq!(
             status_of(&snapshot, "c").0,
             CoFinancingStatus::ShareMismatch,
@@ -573,8 +580,8 @@ mod tests {
         let mut ars = commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026);
         ars.schedule = vec![(2025, 10_000), (2026, 120_000)];
         let snapshot = Snapshot {
-            measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
-            commitments: vec![ars],
+            measures: vec![Arc::new(measure("i", "183", MeasureCompartment::SocleEnfants))],
+            commitments: vec![Arc::new(ars)],
             rules: rules().into(),
             ..Default::default()
         };
@@ -594,7 +601,7 @@ mod tests {
         let mut snapshot = eam_snapshot(vec![ars, cd]);
         snapshot.territory = Arc::new(territory);
         assert_eq!(status_of(&snapshot, "m"), (CoFinancingStatus::Balanced, vec![]));
-        snapshot.commitments[1].funder_code = "CD-42".into();
+        Arc::make_mut(&mut snapshot.commitments[1]).funder_code = "CD-42".into();
         assert_eq!(
             status_of(&snapshot, "m"),
             (CoFinancingStatus::UnexpectedCofinancer, vec!["COFINANCER_OUTSIDE_TERRITORY"])
@@ -606,22 +613,22 @@ mod tests {
         let mut ars = commitment("i", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 0, 30, 2026);
         ars.schedule = vec![(2026, 0)];
         let mut snapshot = Snapshot {
-            measures: vec![measure("i", "183", MeasureCompartment::SocleEnfants)],
-            commitments: vec![ars],
+            measures: vec![Arc::new(measure("i", "183", MeasureCompartment::SocleEnfants))],
+            commitments: vec![Arc::new(ars)],
             rules: rules().into(),
             ..Default::default()
         };
-        snapshot.measures[0].status = MeasureStatus::Installee;
+        Arc::make_mut(&mut snapshot.measures[0]).status = MeasureStatus::Installee;
         assert_eq!(
             status_of(&snapshot, "i"),
             (CoFinancingStatus::AmountMismatch, vec!["ZERO_AMOUNT", "INSTALLED_WITHOUT_CP"])
         );
         assert_eq!(reconcile(&snapshot).findings[0].message, "Mesure REF-i : ARS-84 s'engage pour un montant nul");
         // 1 000 € a year, still no payment credit called: a warning, the status stands.
-        snapshot.commitments[0].full_year_cents = 100_000;
-        snapshot.commitments[0].schedule = vec![(2026, 0), (2027, 0)];
+        Arc::make_mut(&mut snapshot.commitments[0]).full_year_cents = 100_000;
+        Arc::make_mut(&mut snapshot.commitments[0]).schedule = vec![(2026, 0), (2027, 0)];
         assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec!["INSTALLED_WITHOUT_CP"]));
-        snapshot.commitments[0].schedule = vec![(2026, 50_000), (2027, 100_000)];
+        Arc::make_mut(&mut snapshot.commitments[0]).schedule = vec![(2026, 50_000), (2027, 100_000)];
         assert_eq!(status_of(&snapshot, "i"), (CoFinancingStatus::SingleFunder, vec![]));
     }
 
@@ -637,8 +644,8 @@ mod tests {
     fn eam_in(commune: Option<&str>, designated: Option<&str>, commitments: Vec<CommitmentFact>) -> Snapshot {
         let mut snapshot = eam_snapshot(commitments);
         snapshot.territory = rhone();
-        snapshot.measures[0].commune = commune.map(str::to_owned);
-        snapshot.measures[0].expected_cofinancer = designated.map(str::to_owned);
+        Arc::make_mut(&mut snapshot.measures[0]).commune = commune.map(str::to_owned);
+        Arc::make_mut(&mut snapshot.measures[0]).expected_cofinancer = designated.map(str::to_owned);
         snapshot
     }
 
@@ -728,14 +735,14 @@ mod tests {
         );
         // A category the assurance maladie funds alone awaits no collectivité.
         let mut alone = eam_in(Some("69264"), None, vec![]);
-        alone.measures[0].category = "183".into();
+        Arc::make_mut(&mut alone.measures[0]).category = "183".into();
         assert_eq!(awaited(&alone).1, None);
     }
 
     #[test]
     fn an_abandoned_measure_awaits_nobody() {
         let mut snapshot = eam_in(None, None, vec![soins(90_000_000)]);
-        snapshot.measures[0].status = MeasureStatus::Abandonnee;
+        Arc::make_mut(&mut snapshot.measures[0]).status = MeasureStatus::Abandonnee;
         let report = reconcile(&snapshot);
         assert_eq!(report.statuses[0].status, CoFinancingStatus::Abandoned);
         assert_eq!(report.statuses[0].awaited_cofinancer, None);

@@ -141,15 +141,37 @@ pub fn needs_finding(row: &NeedsCoverage, people: People, threshold: i64) -> Opt
     })
 }
 
-pub(super) fn needs_coverage(snapshot: &Snapshot, report: &mut Report) {
-    let territory = &snapshot.territory;
-    // Orientations pointing to the same category are one row: their programmed solutions cannot be told apart.
-    let mut groups: BTreeMap<String, (Vec<String>, Option<String>)> = BTreeMap::new();
+/// Orientations pointing to the same category are one coverage row (their programmed solutions cannot be told
+/// apart): row key (the category, or "#" and the orientation when it points to none) → its orientations and category.
+pub(super) type CoverageGroups = BTreeMap<String, (Vec<String>, Option<String>)>;
+
+pub(super) fn coverage_groups(territory: &super::Territory) -> CoverageGroups {
+    let mut groups: CoverageGroups = BTreeMap::new();
     for (orientation, category) in &territory.orientation_category {
         let key = if category.is_empty() { format!("#{orientation}") } else { category.clone() };
         let entry = groups.entry(key).or_insert_with(|| (Vec::new(), (!category.is_empty()).then(|| category.clone())));
         entry.0.push(orientation.clone());
     }
+    groups
+}
+
+/// The coverage row a measure's solutions count in (a legacy category counts as its successor), if any.
+pub(super) fn coverage_group_of(
+    measure: &super::MeasureFact,
+    territory: &super::Territory,
+    groups: &CoverageGroups,
+) -> Option<String> {
+    let category = territory.successor.get(&measure.category).unwrap_or(&measure.category);
+    groups.contains_key(category).then(|| category.clone())
+}
+
+pub(super) fn needs_coverage(
+    snapshot: &Snapshot,
+    outcomes: &[Arc<super::MeasureOutcome>],
+    groups: &CoverageGroups,
+    report: &mut Report,
+) {
+    let territory = &snapshot.territory;
     let group_of: BTreeMap<&str, &str> = groups
         .iter()
         .flat_map(|(key, (orientations, _))| orientations.iter().map(move |o| (o.as_str(), key.as_str())))
@@ -167,10 +189,12 @@ pub(super) fn needs_coverage(snapshot: &Snapshot, report: &mut Report) {
         }
     }
     let mut programmed: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for m in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
-        let category = territory.successor.get(&m.category).unwrap_or(&m.category);
-        if groups.contains_key(category) {
-            *programmed.entry((m.departement.as_str(), category.as_str())).or_default() += m.solutions;
+    for (m, outcome) in snapshot.measures.iter().zip(outcomes) {
+        if m.status == MeasureStatus::Abandonnee {
+            continue;
+        }
+        if let Some(group) = &outcome.sums.coverage_group {
+            *programmed.entry((m.departement.as_str(), group.as_str())).or_default() += m.solutions;
         }
     }
     let region_of: BTreeMap<&str, &str> = territory
@@ -489,7 +513,7 @@ mod tests {
         // 30 EAM solutions (category 448) and 5 more under the legacy FAM 437.
         let mut fam = measure("f", "437", MeasureCompartment::SocleAdultes);
         fam.solutions = 5;
-        snapshot.measures.push(fam);
+        snapshot.measures.push(Arc::new(fam));
         *Arc::make_mut(&mut snapshot.needs) = vec![
             need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 20),
             need("13.2", NeedsIndicatorKind::AucuneDemarche, 7),

@@ -7,33 +7,33 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::Datelike;
-
 use super::{
-    CommitmentsByMeasure, EnvelopeUse, FigureValue, Finding, NATIONAL, NationalTargets, Report, Severity, Snapshot,
-    SocleSplit, SubjectKind, euros,
+    EnvelopeUse, FigureValue, Finding, MeasureOutcome, MeasureSums, NATIONAL, NationalTargets, Report, Severity,
+    Snapshot, SocleSplit, SubjectKind, euros,
 };
 use crate::territory::annex::AnnexFigures;
-use crate::vocabulary::{Compartment, MeasureCompartment, MeasureStatus, Payer};
+use crate::vocabulary::{Compartment, MeasureCompartment, MeasureStatus};
 
 /// Each envelope's use against its notified AE, the yearly payment credits against the AE installed, and each
 /// region's socle split (`Report::envelopes`, `Report::socle_splits`); abandoned measures aside.
-pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, by_measure: &CommitmentsByMeasure, report: &mut Report) {
+pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, outcomes: &[Arc<MeasureOutcome>], report: &mut Report) {
     // A write runs this over its whole region: one accumulator per envelope (a few per region), found once per
-    // measure, keyed by borrowed codes, so nothing is allocated per measure or per commitment.
+    // measure, keyed by borrowed codes; each measure's sums were taken from its commitments with its outcome.
     let mut envelopes: HashMap<(&str, Compartment), EnvelopeSums> = HashMap::new();
     let mut splits: BTreeMap<&str, SocleSplit> = BTreeMap::new();
-    for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
-        let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
-        let sums = envelopes.entry((measure.region.as_str(), measure.compartment.envelope())).or_default();
-        let mut am = 0;
-        for c in commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
-            am += c.full_year_cents;
-            for (year, cents) in &c.schedule {
-                *sums.cp_by_year.entry(*year).or_default() += cents;
-            }
-            *sums.ae_installed_in.entry(c.installation.year()).or_default() += c.full_year_cents;
+    for (measure, outcome) in snapshot.measures.iter().zip(outcomes) {
+        if measure.status == MeasureStatus::Abandonnee {
+            continue;
         }
+        let sums = envelopes.entry((measure.region.as_str(), measure.compartment.envelope())).or_default();
+        let MeasureSums { am_cents: am, cp, ae, .. } = &outcome.sums;
+        for (year, cents) in cp {
+            *sums.cp_by_year.entry(*year).or_default() += cents;
+        }
+        for (year, cents) in ae {
+            *sums.ae_installed_in.entry(*year).or_default() += cents;
+        }
+        let am = *am;
         sums.committed += am;
         let split = splits
             .entry(measure.region.as_str())
@@ -315,23 +315,23 @@ mod tests {
     use super::*;
     use crate::reconciled::engine::reconcile;
     use crate::reconciled::engine::test_support::*;
-    use crate::vocabulary::CostComponent;
+    use crate::vocabulary::{CostComponent, Payer};
 
     #[test]
     fn envelopes_count_assurance_maladie_commitments_and_report_a_ceiling_passed() {
         let mut snapshot = Snapshot { rules: rules().into(), ..Default::default() };
         snapshot.measures = vec![
-            measure("a", "183", MeasureCompartment::SocleEnfants),
-            measure("b", "183", MeasureCompartment::SocleAse),
+            Arc::new(measure("a", "183", MeasureCompartment::SocleEnfants)),
+            Arc::new(measure("b", "183", MeasureCompartment::SocleAse)),
         ];
-        snapshot.measures[1].solutions = 12;
+        Arc::make_mut(&mut snapshot.measures[1]).solutions = 12;
         let mut abandoned = measure("z", "183", MeasureCompartment::SocleEnfants);
         abandoned.status = MeasureStatus::Abandonnee;
-        snapshot.measures.push(abandoned);
+        snapshot.measures.push(Arc::new(abandoned));
         snapshot.commitments = vec![
-            commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 600, 30, 2026),
-            commitment("b", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 500, 12, 2026),
-            commitment("z", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 9_999, 30, 2026),
+            Arc::new(commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 600, 30, 2026)),
+            Arc::new(commitment("b", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 500, 12, 2026)),
+            Arc::new(commitment("z", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 9_999, 30, 2026)),
         ];
         Arc::make_mut(&mut snapshot.envelopes).insert(("84".into(), Compartment::Socle), 1_000);
         let report = reconcile(&snapshot);
@@ -358,19 +358,19 @@ mod tests {
         // only 1 000 of AE is installed by then.
         let mut snapshot = Snapshot { rules: rules().into(), ..Default::default() };
         snapshot.measures = vec![
-            measure("a", "183", MeasureCompartment::SocleEnfants),
-            measure("b", "182", MeasureCompartment::SocleEnfants),
+            Arc::new(measure("a", "183", MeasureCompartment::SocleEnfants)),
+            Arc::new(measure("b", "182", MeasureCompartment::SocleEnfants)),
         ];
-        snapshot.measures[1].planned_installation = day(2027, 1, 1);
+        Arc::make_mut(&mut snapshot.measures[1]).planned_installation = day(2027, 1, 1);
         let mut a = commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 1_000, 30, 2026);
         a.schedule = vec![(2026, 1_000)];
         let mut b = commitment("b", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 500, 30, 2027);
         b.schedule = vec![(2026, 0), (2027, 500)];
-        snapshot.commitments = vec![a, b];
+        snapshot.commitments = vec![Arc::new(a), Arc::new(b)];
         Arc::make_mut(&mut snapshot.envelopes).insert(("84".into(), Compartment::Socle), 10_000);
         assert!(!codes_of(&reconcile(&snapshot)).contains(&"CP_EXCEEDS_AVAILABLE_AE"));
         // b's CP moved to 2026, before its installation: 1 500 called for 1 000 installed.
-        snapshot.commitments[1].schedule = vec![(2026, 500)];
+        Arc::make_mut(&mut snapshot.commitments[1]).schedule = vec![(2026, 500)];
         let report = reconcile(&snapshot);
         let f = report.findings.iter().find(|f| f.code == "CP_EXCEEDS_AVAILABLE_AE").unwrap();
         assert_eq!(f.subject, "84/SOCLE/2026");
@@ -388,8 +388,8 @@ mod tests {
     fn a_socle_far_from_the_national_split_and_no_ase_are_flagged() {
         let mut snapshot = Snapshot { rules: rules().into(), targets: targets(), ..Default::default() };
         snapshot.measures = vec![
-            measure("c", "183", MeasureCompartment::SocleEnfants),
-            measure("a", "255", MeasureCompartment::SocleAdultes),
+            Arc::new(measure("c", "183", MeasureCompartment::SocleEnfants)),
+            Arc::new(measure("a", "255", MeasureCompartment::SocleAdultes)),
         ];
         Arc::make_mut(&mut snapshot.rules).push(rule(
             "255",
@@ -399,8 +399,8 @@ mod tests {
         ));
         // 40 % children (target 40.61 %) with no ASE at all: only the ASE share is flagged.
         snapshot.commitments = vec![
-            commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 4_000, 30, 2026),
-            commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 6_000, 30, 2026),
+            Arc::new(commitment("c", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 4_000, 30, 2026)),
+            Arc::new(commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 6_000, 30, 2026)),
         ];
         let report = reconcile(&snapshot);
         assert_eq!(
@@ -410,8 +410,8 @@ mod tests {
         let codes = codes_of(&report);
         assert!(codes.contains(&"ASE_SHARE_BELOW_TARGET") && !codes.contains(&"SOCLE_BALANCE_OFF_TARGET"), "{codes:?}");
         // 20 % children: 20.6 points below the national split.
-        snapshot.commitments[0].full_year_cents = 1_500;
-        snapshot.commitments[1].full_year_cents = 6_000;
+        Arc::make_mut(&mut snapshot.commitments[0]).full_year_cents = 1_500;
+        Arc::make_mut(&mut snapshot.commitments[1]).full_year_cents = 6_000;
         let report = reconcile(&snapshot);
         let f = report.findings.iter().find(|f| f.code == "SOCLE_BALANCE_OFF_TARGET").unwrap();
         assert_eq!(f.figures[0], ("partEnfants", FigureValue::BasisPoints(2_000)));

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use chrono::Datelike;
 
 use super::{
-    CommitmentFact, FigureValue, Finding, MeasureFact, Report, Severity, Snapshot, SubjectKind, measure_finding,
+    CommitmentFact, FigureValue, Finding, MeasureFact, MeasureOutcome, Report, Severity, Snapshot, SubjectKind,
+    Territory, measure_finding,
 };
 use crate::validation::identifiers::{FinessCheck, finess_check, finess_departement};
 use crate::vocabulary::MeasureStatus;
@@ -46,34 +47,75 @@ pub(super) fn orphan_commitments(measure: &MeasureFact, commitments: &[&Commitme
 /// References a duplicate finding names at most.
 const DUPLICATES_NAMED: usize = 10;
 
-pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
-    // Grouped by hash (a write runs this over its whole region), then the groups of more than one in key order.
-    let mut groups: HashMap<(&str, &str, i32, i64), Vec<&MeasureFact>> =
-        HashMap::with_capacity(snapshot.measures.len());
-    for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
-        groups
-            .entry((
-                measure.departement.as_str(),
-                measure.category.as_str(),
-                measure.planned_installation.year(),
-                measure.solutions,
-            ))
-            .or_default()
-            .push(measure);
+/// The groups of possible duplicates a reconciliation found, each with its findings, in key order: the next
+/// reconciliation of the region takes a group's findings from here when its members are the same facts (a write
+/// changes one group or two, and formatting every member's finding again was most of this check's cost).
+#[derive(Clone, Debug, Default)]
+pub struct DuplicateGroups(Vec<DuplicateGroup>);
+
+#[derive(Clone, Debug)]
+struct DuplicateGroup {
+    members: Vec<Arc<MeasureFact>>,
+    findings: Vec<Arc<Finding>>,
+}
+
+type DuplicateKey<'a> = (&'a str, &'a str, i32, i64);
+
+fn duplicate_key(measure: &MeasureFact) -> DuplicateKey<'_> {
+    (measure.departement.as_str(), measure.category.as_str(), measure.planned_installation.year(), measure.solutions)
+}
+
+impl DuplicateGroups {
+    /// The findings of a group kept from the last reconciliation, when its members are the very same facts.
+    fn kept(&self, key: &DuplicateKey, members: &[&Arc<MeasureFact>]) -> Option<&[Arc<Finding>]> {
+        let at = self.0.binary_search_by(|g| duplicate_key(&g.members[0]).cmp(key)).ok()?;
+        let group = &self.0[at];
+        (group.members.len() == members.len() && group.members.iter().zip(members).all(|(a, b)| Arc::ptr_eq(a, b)))
+            .then_some(group.findings.as_slice())
     }
-    let duplicates: BTreeMap<(&str, &str, i32, i64), Vec<&MeasureFact>> =
+}
+
+pub(super) fn possible_duplicates(
+    snapshot: &Snapshot,
+    previous: &DuplicateGroups,
+    report: &mut Report,
+) -> DuplicateGroups {
+    // Grouped by hash (a write runs this over its whole region), then the groups of more than one in key order.
+    let mut groups: HashMap<DuplicateKey, Vec<&Arc<MeasureFact>>> = HashMap::with_capacity(snapshot.measures.len());
+    for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
+        groups.entry(duplicate_key(measure)).or_default().push(measure);
+    }
+    let duplicates: BTreeMap<DuplicateKey, Vec<&Arc<MeasureFact>>> =
         groups.into_iter().filter(|(_, measures)| measures.len() > 1).collect();
-    for ((departement, category, year, solutions), measures) in duplicates {
-        // The first references name the group; listing hundreds in each of its findings would make the region's
-        // recomputation quadratic in the group's size, for a message nobody reads to the end.
-        let mut references: Vec<&str> = measures.iter().take(DUPLICATES_NAMED).map(|m| m.reference.as_str()).collect();
-        let others = measures.len().saturating_sub(DUPLICATES_NAMED);
-        let more = format!("et {others} autres");
-        if others > 0 {
-            references.push(&more);
-        }
-        for m in &measures {
-            report.findings.push(Arc::new(Finding {
+    let mut kept = Vec::with_capacity(duplicates.len());
+    for (key, measures) in duplicates {
+        let findings = match previous.kept(&key, &measures) {
+            Some(findings) => findings.to_vec(),
+            None => group_findings(key, &measures),
+        };
+        report.findings.extend(findings.iter().cloned());
+        kept.push(DuplicateGroup { members: measures.into_iter().cloned().collect(), findings });
+    }
+    DuplicateGroups(kept)
+}
+
+fn group_findings(
+    (departement, category, year, solutions): DuplicateKey,
+    measures: &[&Arc<MeasureFact>],
+) -> Vec<Arc<Finding>> {
+    // The first references name the group; listing hundreds in each of its findings would make the region's
+    // recomputation quadratic in the group's size, for a message nobody reads to the end.
+    let mut references: Vec<&str> = measures.iter().take(DUPLICATES_NAMED).map(|m| m.reference.as_str()).collect();
+    let others = measures.len().saturating_sub(DUPLICATES_NAMED);
+    let more = format!("et {others} autres");
+    if others > 0 {
+        references.push(&more);
+    }
+    let references = references.join(", ");
+    measures
+        .iter()
+        .map(|m| {
+            Arc::new(Finding {
                 code: "POSSIBLE_DUPLICATE",
                 severity: Severity::Warning,
                 subject_kind: SubjectKind::Measure,
@@ -82,66 +124,68 @@ pub(super) fn possible_duplicates(snapshot: &Snapshot, report: &mut Report) {
                 departements: vec![m.departement.clone()],
                 figures: vec![("mesures", FigureValue::Count(measures.len() as i64))],
                 message: format!(
-                    "Mesure {} : {} mesures identiques (département {departement}, catégorie {category}, {solutions} solutions, {year}) : {}",
+                    "Mesure {} : {} mesures identiques (département {departement}, catégorie {category}, {solutions} solutions, {year}) : {references}",
                     m.reference,
                     measures.len(),
-                    references.join(", ")
                 ),
-            }));
-        }
-    }
+            })
+        })
+        .collect()
 }
 
-/// A measure's département outside its region, FINESS numbers invalid or of another département, school plans
-/// outside their académie.
-pub(super) fn identifiers_and_territory(snapshot: &Snapshot, report: &mut Report) {
+/// A measure's département outside its region, its FINESS number invalid or of another département: computed with
+/// the measure's outcome, reported in `identifiers_and_territory`'s place.
+pub(super) fn measure_identifiers(m: &MeasureFact, territory: &Territory) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let finding = |code, severity, message: String| Finding {
+        code,
+        severity,
+        subject_kind: SubjectKind::Measure,
+        subject: m.id.clone(),
+        region: m.region.clone(),
+        departements: vec![m.departement.clone()],
+        figures: vec![],
+        message: format!("Mesure {} : {message}", m.reference),
+    };
+    if territory.departements_of_region.get(&m.region).is_some_and(|d| !d.contains(&m.departement)) {
+        findings.push(finding(
+            "DEPARTEMENT_OUTSIDE_REGION",
+            Severity::Error,
+            format!("le département {} n'appartient pas à la région {}", m.departement, m.region),
+        ));
+    }
+    let Some(finess) = &m.finess else { return findings };
+    match finess_check(finess) {
+        FinessCheck::Valid => {}
+        FinessCheck::CorsicaUnverified => findings.push(finding(
+            "FINESS_KEY_UNVERIFIED",
+            Severity::Info,
+            format!("la clé du FINESS corse {finess} n'a pu être vérifiée (convention 2A/2B à confirmer)"),
+        )),
+        FinessCheck::Malformed | FinessCheck::BadCheckDigit => findings.push(finding(
+            "FINESS_INVALID",
+            Severity::Error,
+            format!("le numéro FINESS {finess} n'est pas valide"),
+        )),
+    }
+    if let Some(prefix) = finess_departement(finess)
+        && prefix != m.departement
+    {
+        findings.push(finding(
+            "FINESS_DEPARTEMENT_MISMATCH",
+            Severity::Warning,
+            format!("le FINESS {finess} relève du département {prefix}, la mesure du département {}", m.departement),
+        ));
+    }
+    findings
+}
+
+/// Each measure's identifier and territory findings (kept in its outcome), then school plans outside their
+/// académie.
+pub(super) fn identifiers_and_territory(snapshot: &Snapshot, outcomes: &[Arc<MeasureOutcome>], report: &mut Report) {
     let territory = &snapshot.territory;
-    for m in &snapshot.measures {
-        let finding = |code, severity, message: String| {
-            Arc::new(Finding {
-                code,
-                severity,
-                subject_kind: SubjectKind::Measure,
-                subject: m.id.clone(),
-                region: m.region.clone(),
-                departements: vec![m.departement.clone()],
-                figures: vec![],
-                message: format!("Mesure {} : {message}", m.reference),
-            })
-        };
-        if territory.departements_of_region.get(&m.region).is_some_and(|d| !d.contains(&m.departement)) {
-            report.findings.push(finding(
-                "DEPARTEMENT_OUTSIDE_REGION",
-                Severity::Error,
-                format!("le département {} n'appartient pas à la région {}", m.departement, m.region),
-            ));
-        }
-        let Some(finess) = &m.finess else { continue };
-        match finess_check(finess) {
-            FinessCheck::Valid => {}
-            FinessCheck::CorsicaUnverified => report.findings.push(finding(
-                "FINESS_KEY_UNVERIFIED",
-                Severity::Info,
-                format!("la clé du FINESS corse {finess} n'a pu être vérifiée (convention 2A/2B à confirmer)"),
-            )),
-            FinessCheck::Malformed | FinessCheck::BadCheckDigit => report.findings.push(finding(
-                "FINESS_INVALID",
-                Severity::Error,
-                format!("le numéro FINESS {finess} n'est pas valide"),
-            )),
-        }
-        if let Some(prefix) = finess_departement(finess)
-            && prefix != m.departement
-        {
-            report.findings.push(finding(
-                "FINESS_DEPARTEMENT_MISMATCH",
-                Severity::Warning,
-                format!(
-                    "le FINESS {finess} relève du département {prefix}, la mesure du département {}",
-                    m.departement
-                ),
-            ));
-        }
+    for outcome in outcomes {
+        report.findings.extend(outcome.identifiers.iter().cloned());
     }
     for plan in snapshot.school_plans.iter() {
         let academie_of_departement = territory.academie_of.get(&plan.departement);
@@ -176,8 +220,8 @@ mod tests {
     fn identical_measures_are_flagged_as_possible_duplicates() {
         let snapshot = Snapshot {
             measures: vec![
-                measure("a", "183", MeasureCompartment::SocleEnfants),
-                measure("b", "183", MeasureCompartment::SocleEnfants),
+                Arc::new(measure("a", "183", MeasureCompartment::SocleEnfants)),
+                Arc::new(measure("b", "183", MeasureCompartment::SocleEnfants)),
             ],
             rules: rules().into(),
             ..Default::default()
@@ -190,7 +234,7 @@ mod tests {
     fn a_large_group_of_duplicates_names_its_first_references_only() {
         let ids: Vec<String> = (0..25).map(|i| format!("m{i:02}")).collect();
         let snapshot = Snapshot {
-            measures: ids.iter().map(|id| measure(id, "183", MeasureCompartment::SocleEnfants)).collect(),
+            measures: ids.iter().map(|id| Arc::new(measure(id, "183", MeasureCompartment::SocleEnfants))).collect(),
             rules: rules().into(),
             ..Default::default()
         };
@@ -208,7 +252,7 @@ mod tests {
     #[test]
     fn a_legacy_category_on_a_creation_is_flagged() {
         let mut snapshot = eam_snapshot(vec![]);
-        snapshot.measures[0].category = "437".into();
+        Arc::make_mut(&mut snapshot.measures[0]).category = "437".into();
         Arc::make_mut(&mut snapshot.legacy_categories).insert("437".into());
         assert!(status_of(&snapshot, "m").1.contains(&"LEGACY_CATEGORY_ON_CREATION"));
     }
@@ -228,16 +272,16 @@ mod tests {
         territory.departements_of_region.insert("84".into(), ["69".to_owned(), "42".to_owned()].into());
         let mut snapshot = eam_snapshot(vec![]);
         snapshot.territory = Arc::new(territory);
-        snapshot.measures[0].finess = Some(valid_finess("69000000"));
+        Arc::make_mut(&mut snapshot.measures[0]).finess = Some(valid_finess("69000000"));
         let codes = codes_of(&reconcile(&snapshot));
         assert!(!codes.iter().any(|c| c.starts_with("FINESS") || *c == "DEPARTEMENT_OUTSIDE_REGION"), "{codes:?}");
-        snapshot.measures[0].finess = Some(valid_finess("42000000"));
-        snapshot.measures[0].departement = "13".into();
+        Arc::make_mut(&mut snapshot.measures[0]).finess = Some(valid_finess("42000000"));
+        Arc::make_mut(&mut snapshot.measures[0]).departement = "13".into();
         let codes = codes_of(&reconcile(&snapshot));
         assert!(codes.contains(&"FINESS_DEPARTEMENT_MISMATCH") && codes.contains(&"DEPARTEMENT_OUTSIDE_REGION"));
-        snapshot.measures[0].finess = Some("690000000".into());
+        Arc::make_mut(&mut snapshot.measures[0]).finess = Some("690000000".into());
         let bad = if valid_finess("69000000") == "690000000" { "690000001" } else { "690000000" };
-        snapshot.measures[0].finess = Some(bad.into());
+        Arc::make_mut(&mut snapshot.measures[0]).finess = Some(bad.into());
         assert!(codes_of(&reconcile(&snapshot)).contains(&"FINESS_INVALID"));
     }
 
@@ -275,7 +319,7 @@ mod tests {
             ..Default::default()
         };
         let mut report = Report::default();
-        identifiers_and_territory(&snapshot, &mut report);
+        identifiers_and_territory(&snapshot, &[], &mut report);
         assert_eq!(
             report.findings,
             vec![Arc::new(Finding {

@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 pub use cofinancing::SHARE_TOLERANCE_BP;
 pub use envelopes::{BALANCE_TOLERANCE_BP, national_findings};
+pub use hygiene::DuplicateGroups;
 pub use steering::{FORECAST_CHANGE_TOLERANCE_BP, TRAJECTORY_TOLERANCE_BP};
 pub use types::{
     CampaignStandingFact, CoFinancingStatus, CommitmentFact, CreditYear, DrawingRightFact, DrawingYear, EnvelopeUse,
@@ -70,22 +71,45 @@ fn measure_finding(
 }
 
 /// What the engine concludes about one measure on its own: its co-financing status and its own findings (a creation
-/// under a legacy category, the co-financing checks, commitments left on an abandoned measure). It depends only on
-/// the measure, its active commitments and the reference data (rules, legacy categories, territory), so the live
-/// state keeps it between writes and a write recomputes it only for the measures it touched.
+/// under a legacy category, the co-financing checks, commitments left on an abandoned measure), its identifier and
+/// territory findings, and what it adds to the region's sums. It depends only on the measure, its active
+/// commitments and the reference data (rules, legacy categories, territory), so the live state keeps it between
+/// writes and a write computes it again only for the measures it touched; the region-wide families then add up the
+/// kept sums instead of going through every commitment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MeasureOutcome {
     pub status: CoFinancingStatus,
     pub awaited_cofinancer: Option<String>,
     pub findings: Vec<Arc<Finding>>,
+    /// Its département outside its region, its FINESS number wrong (`hygiene::measure_identifiers`): reported in
+    /// the place of the identifier and territory checks.
+    pub identifiers: Vec<Arc<Finding>>,
+    pub sums: MeasureSums,
 }
 
-fn measure_outcome(
-    measure: &MeasureFact,
-    commitments: &[&CommitmentFact],
-    snapshot: &Snapshot,
-    category_rules: &[RuleFact],
-) -> MeasureOutcome {
+/// What one measure adds to its region's sums: envelopes and payment credits, school matching, needs coverage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MeasureSums {
+    /// Its active assurance-maladie commitments' full-year amounts.
+    pub am_cents: i64,
+    /// Their payment schedules, (year, cents), in the commitments' order.
+    pub cp: Vec<(i32, i64)>,
+    /// Their full-year amounts by year of installation, (year, cents), in the commitments' order.
+    pub ae: Vec<(i32, i64)>,
+    /// The needs-coverage row its solutions count in, if any.
+    pub coverage_group: Option<String>,
+}
+
+/// What a measure's outcome is computed with, besides the measure and its commitments.
+struct OutcomeInputs<'a> {
+    snapshot: &'a Snapshot,
+    rules_of: HashMap<&'a str, Vec<RuleFact>>,
+    coverage_groups: &'a coverage::CoverageGroups,
+}
+
+fn measure_outcome(measure: &MeasureFact, commitments: &[&CommitmentFact], inputs: &OutcomeInputs) -> MeasureOutcome {
+    let snapshot = inputs.snapshot;
+    let category_rules = inputs.rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
     let mut findings: Vec<Finding> =
         hygiene::legacy_category_on_creation(measure, &snapshot.legacy_categories).into_iter().collect();
     // An abandoned measure awaits nothing: its status says so, and commitments left on it are orphans.
@@ -97,46 +121,91 @@ fn measure_outcome(
         (status, awaited)
     };
     findings.extend(hygiene::orphan_commitments(measure, commitments));
-    MeasureOutcome { status, awaited_cofinancer, findings: findings.into_iter().map(Arc::new).collect() }
+    let mut sums = MeasureSums {
+        coverage_group: coverage::coverage_group_of(measure, &snapshot.territory, inputs.coverage_groups),
+        ..Default::default()
+    };
+    for c in commitments.iter().filter(|c| c.funder == crate::vocabulary::Payer::AssuranceMaladie) {
+        sums.am_cents += c.full_year_cents;
+        sums.cp.extend(c.schedule.iter().copied());
+        sums.ae.push((chrono::Datelike::year(&c.installation), c.full_year_cents));
+    }
+    MeasureOutcome {
+        status,
+        awaited_cofinancer,
+        findings: findings.into_iter().map(Arc::new).collect(),
+        identifiers: hygiene::measure_identifiers(measure, &snapshot.territory).into_iter().map(Arc::new).collect(),
+        sums,
+    }
 }
 
-/// A report, and the outcome of each measure it was composed from (in the snapshot's order of measures), to reuse
-/// in the next reconciliation of the same region.
+/// A report, and what the next reconciliation of the same region may reuse: the outcome of each measure (in the
+/// snapshot's order of measures) and the groups of possible duplicates with their findings.
 #[derive(Clone, Debug, Default)]
 pub struct Reconciliation {
     pub report: Report,
     pub outcomes: Vec<Arc<MeasureOutcome>>,
+    pub duplicates: DuplicateGroups,
 }
 
 /// Reconciles a snapshot: every measure's co-financing status, envelope ceilings and balances, payment credits,
 /// territory hygiene, needs coverage, school matching, campaign deadlines; the national checks when the snapshot
 /// carries the annex.
 pub fn reconcile(snapshot: &Snapshot) -> Report {
-    reconcile_reusing(snapshot, |_, _| None).report
+    reconcile_reusing(snapshot, &DuplicateGroups::default(), |_, _| None).report
 }
 
+/// Above this many measures to compute, their commitments are found through an index of the snapshot's commitments
+/// by measure; below, by going through the commitments once per measure (a write touches one measure or a few).
+const INDEXED_FROM: usize = 8;
+
 /// Reconciles a snapshot, taking each measure's outcome from `reuse` where it gives one (the measure, its
-/// commitments and the reference data unchanged since it was computed) and computing the others. The region-wide
-/// families (duplicates, envelopes, school matching, hygiene, coverage, campaigns) are sums and groupings over the
-/// whole snapshot, recomputed every time. The report is the same as `reconcile`'s on the same snapshot.
+/// commitments and the reference data unchanged since it was computed) and computing the others, and each group of
+/// possible duplicates' findings from `duplicates` where its members are the same facts. The region-wide families
+/// (duplicates, envelopes, school matching, hygiene, coverage, campaigns) add up the measures' kept sums. The report
+/// is the same as `reconcile`'s on the same snapshot.
 pub fn reconcile_reusing(
     snapshot: &Snapshot,
+    duplicates: &DuplicateGroups,
     reuse: impl Fn(usize, &MeasureFact) -> Option<Arc<MeasureOutcome>>,
 ) -> Reconciliation {
     let mut report = Report::default();
-    let mut by_measure: CommitmentsByMeasure = HashMap::with_capacity(snapshot.measures.len());
-    for c in &snapshot.commitments {
-        by_measure.entry(c.measure_id.as_str()).or_default().push(c);
-    }
-    let rules_of = cofinancing::rules_by_category(&snapshot.rules);
+    let kept: Vec<Option<Arc<MeasureOutcome>>> =
+        snapshot.measures.iter().enumerate().map(|(i, m)| reuse(i, m)).collect();
+    let missing = kept.iter().filter(|o| o.is_none()).count();
+    let coverage_groups = coverage::coverage_groups(&snapshot.territory);
     let mut outcomes = Vec::with_capacity(snapshot.measures.len());
+    if missing == 0 {
+        outcomes.extend(kept.into_iter().flatten());
+    } else {
+        let inputs = OutcomeInputs {
+            snapshot,
+            rules_of: cofinancing::rules_by_category(&snapshot.rules),
+            coverage_groups: &coverage_groups,
+        };
+        let mut by_measure: CommitmentsByMeasure = HashMap::new();
+        if missing > INDEXED_FROM {
+            by_measure.reserve(snapshot.measures.len());
+            for c in &snapshot.commitments {
+                by_measure.entry(c.measure_id.as_str()).or_default().push(c);
+            }
+        }
+        for (measure, kept) in snapshot.measures.iter().zip(kept) {
+            let outcome = kept.unwrap_or_else(|| {
+                let found: Vec<&CommitmentFact>;
+                let commitments = if missing > INDEXED_FROM {
+                    by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice)
+                } else {
+                    found = snapshot.commitments.iter().filter(|c| c.measure_id == measure.id).map(|c| &**c).collect();
+                    &found[..]
+                };
+                Arc::new(measure_outcome(measure, commitments, &inputs))
+            });
+            outcomes.push(outcome);
+        }
+    }
     report.statuses.reserve(snapshot.measures.len());
-    for (i, measure) in snapshot.measures.iter().enumerate() {
-        let outcome = reuse(i, measure).unwrap_or_else(|| {
-            let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
-            let category_rules = rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
-            Arc::new(measure_outcome(measure, commitments, snapshot, category_rules))
-        });
+    for (measure, outcome) in snapshot.measures.iter().zip(&outcomes) {
         let first = report.findings.len();
         report.findings.extend(outcome.findings.iter().cloned());
         report.statuses.push(MeasureStatusReport {
@@ -145,14 +214,13 @@ pub fn reconcile_reusing(
             findings: (first..report.findings.len()).collect(),
             awaited_cofinancer: outcome.awaited_cofinancer.clone(),
         });
-        outcomes.push(outcome);
     }
-    hygiene::possible_duplicates(snapshot, &mut report);
-    envelopes::envelope_use_and_splits(snapshot, &by_measure, &mut report);
+    let duplicates = hygiene::possible_duplicates(snapshot, duplicates, &mut report);
+    envelopes::envelope_use_and_splits(snapshot, &outcomes, &mut report);
     envelopes::socle_balance(snapshot, &mut report);
-    school::school_matching(snapshot, &by_measure, &mut report);
-    hygiene::identifiers_and_territory(snapshot, &mut report);
-    coverage::needs_coverage(snapshot, &mut report);
+    school::school_matching(snapshot, &outcomes, &mut report);
+    hygiene::identifiers_and_territory(snapshot, &outcomes, &mut report);
+    coverage::needs_coverage(snapshot, &outcomes, &coverage_groups, &mut report);
     campaigns::campaign_deadlines(snapshot, &mut report);
     steering::credit_steering(snapshot, &mut report);
     if let Some(annex) = &snapshot.annex {
@@ -160,7 +228,7 @@ pub fn reconcile_reusing(
             .findings
             .extend(national_findings(annex, &snapshot.targets, &report.socle_splits).into_iter().map(Arc::new));
     }
-    Reconciliation { report, outcomes }
+    Reconciliation { report, outcomes, duplicates }
 }
 
 #[cfg(test)]
@@ -201,15 +269,17 @@ mod tests {
         let mut d = measure("d", "255", MeasureCompartment::SocleAdultes);
         d.departement = "13".into();
         snapshot.measures = vec![
-            a,
-            measure("b", "448", MeasureCompartment::SocleAdultes),
-            measure("c", "448", MeasureCompartment::SocleAdultes),
-            d,
+            Arc::new(a),
+            Arc::new(measure("b", "448", MeasureCompartment::SocleAdultes)),
+            Arc::new(measure("c", "448", MeasureCompartment::SocleAdultes)),
+            Arc::new(d),
         ];
         let mut ars_d = commitment("d", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 60_000, 30, 2026);
         ars_d.schedule = vec![(2025, 1_000), (2026, 60_000)];
-        snapshot.commitments =
-            vec![commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026), ars_d];
+        snapshot.commitments = vec![
+            Arc::new(commitment("a", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, 100_000, 30, 2026)),
+            Arc::new(ars_d),
+        ];
         // Committed on the socle: d's 600 € (a is abandoned), against 500 € notified.
         Arc::make_mut(&mut snapshot.envelopes).insert(("84".into(), Compartment::Socle), 50_000);
         *Arc::make_mut(&mut snapshot.school_plans) = vec![SchoolPlanFact {
@@ -321,6 +391,36 @@ mod tests {
     }
 
     #[test]
+    fn a_recomputation_keeps_the_findings_of_untouched_measures_and_duplicate_groups() {
+        // Two groups of possible duplicates; a write changes a measure of the second: the first group's findings and
+        // the untouched measures' outcomes are the very same values, the second group's are computed again.
+        let mut before = Snapshot { rules: rules().into(), ..Default::default() };
+        for id in ["a1", "a2", "b1", "b2"] {
+            let mut m = measure(id, if id.starts_with('a') { "183" } else { "448" }, MeasureCompartment::SocleEnfants);
+            m.finess = Some("690000000".into());
+            before.measures.push(Arc::new(m));
+        }
+        let kept = reconcile_reusing(&before, &DuplicateGroups::default(), |_, _| None);
+        let mut after = before.clone();
+        let mut changed = (*after.measures[3]).clone();
+        changed.reference = "B2-bis".into();
+        after.measures[3] = Arc::new(changed);
+        let reused = reconcile_reusing(&after, &kept.duplicates, |i, _| (i != 3).then(|| kept.outcomes[i].clone()));
+        assert_eq!(reused.report, reconcile(&after));
+        let duplicates = |r: &Reconciliation| -> Vec<Arc<Finding>> {
+            r.report.findings.iter().filter(|f| f.code == "POSSIBLE_DUPLICATE").cloned().collect()
+        };
+        let (old, new) = (duplicates(&kept), duplicates(&reused));
+        assert_eq!(new.len(), 4);
+        assert!(Arc::ptr_eq(&old[0], &new[0]) && Arc::ptr_eq(&old[1], &new[1]), "group a kept");
+        assert!(!Arc::ptr_eq(&old[3], &new[3]) && new[2].message.contains("B2-bis"), "group b computed again");
+        for i in 0..3 {
+            assert!(Arc::ptr_eq(&kept.outcomes[i], &reused.outcomes[i]));
+            assert!(Arc::ptr_eq(&kept.outcomes[i].identifiers[0], &reused.outcomes[i].identifiers[0]));
+        }
+    }
+
+    #[test]
     fn reusing_the_outcomes_of_untouched_measures_gives_the_report_of_a_full_reconciliation() {
         // Random regions, then random writes (measures changed, created, abandoned or removed; commitments added,
         // changed or withdrawn): the report composed from the outcomes kept for the untouched measures and computed
@@ -351,12 +451,12 @@ mod tests {
             *Arc::make_mut(&mut before.needs) = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 40)];
             for i in 0..(5 + draws.next(20)) {
                 let id = format!("m{i:02}");
-                before.measures.push(random_measure(&mut draws, &id));
-                before.commitments.extend(random_commitments(&mut draws, &id));
+                before.measures.push(Arc::new(random_measure(&mut draws, &id)));
+                before.commitments.extend(random_commitments(&mut draws, &id).into_iter().map(Arc::new));
             }
             // Sorted by id, as the live state holds them: the order of a measure's findings follows its commitments'.
             before.commitments.sort_by(|a, b| a.id.cmp(&b.id));
-            let kept = reconcile_reusing(&before, |_, _| None);
+            let kept = reconcile_reusing(&before, &DuplicateGroups::default(), |_, _| None);
             assert_eq!(kept.report, reconcile(&before));
             let mut after = before.clone();
             let mut touched = std::collections::BTreeSet::new();
@@ -367,15 +467,15 @@ mod tests {
                 after.measures.retain(|m| m.id != id);
                 after.commitments.retain(|c| c.measure_id != id);
                 if draws.next(5) != 0 {
-                    after.measures.push(random_measure(&mut draws, &id));
-                    after.commitments.extend(random_commitments(&mut draws, &id));
+                    after.measures.push(Arc::new(random_measure(&mut draws, &id)));
+                    after.commitments.extend(random_commitments(&mut draws, &id).into_iter().map(Arc::new));
                 }
             }
             after.measures.sort_by(|a, b| a.id.cmp(&b.id));
             after.commitments.sort_by(|a, b| a.id.cmp(&b.id));
             let index_before: std::collections::HashMap<&str, usize> =
                 before.measures.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
-            let reused = reconcile_reusing(&after, |_, m| {
+            let reused = reconcile_reusing(&after, &kept.duplicates, |_, m| {
                 (!touched.contains(&m.id)).then(|| kept.outcomes[index_before[m.id.as_str()]].clone())
             });
             assert_eq!(reused.report, reconcile(&after), "seed {seed}, touched {touched:?}");

@@ -5,29 +5,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::Datelike;
-
-use super::{CommitmentsByMeasure, FigureValue, Finding, Report, SchoolMatch, Severity, Snapshot, SubjectKind, euros};
-use crate::vocabulary::{MeasureCompartment, MeasureStatus, Payer};
+use super::{FigureValue, Finding, MeasureOutcome, Report, SchoolMatch, Severity, Snapshot, SubjectKind, euros};
+use crate::vocabulary::{MeasureCompartment, MeasureStatus};
 
 /// Each académie's school-support plans against the assurance-maladie commitments on école measures of its
 /// départements, per year of installation.
-pub(super) fn school_matching(snapshot: &Snapshot, by_measure: &CommitmentsByMeasure, report: &mut Report) {
+pub(super) fn school_matching(snapshot: &Snapshot, outcomes: &[Arc<MeasureOutcome>], report: &mut Report) {
     let territory = &snapshot.territory;
     let mut planned: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for plan in snapshot.school_plans.iter() {
         *planned.entry((plan.academie.clone(), plan.year)).or_default() += plan.cost_cents;
     }
     let mut funded: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let ecole = snapshot
-        .measures
-        .iter()
-        .filter(|m| m.compartment == MeasureCompartment::Ecole && m.status != MeasureStatus::Abandonnee);
-    for measure in ecole {
+    let ecole = (snapshot.measures.iter().zip(outcomes))
+        .filter(|(m, _)| m.compartment == MeasureCompartment::Ecole && m.status != MeasureStatus::Abandonnee);
+    for (measure, outcome) in ecole {
         let Some(academie) = territory.academie_of.get(&measure.departement) else { continue };
-        let commitments = by_measure.get(measure.id.as_str()).map_or(&[][..], Vec::as_slice);
-        for c in commitments.iter().filter(|c| c.funder == Payer::AssuranceMaladie) {
-            *funded.entry((academie.clone(), c.installation.year())).or_default() += c.full_year_cents;
+        // The measure's assurance-maladie commitments by year of installation.
+        for (year, cents) in &outcome.sums.ae {
+            *funded.entry((academie.clone(), *year)).or_default() += cents;
         }
     }
     let keys: BTreeSet<(String, i32)> = planned.keys().chain(funded.keys()).cloned().collect();
@@ -73,7 +69,7 @@ mod tests {
     use super::*;
     use crate::reconciled::engine::test_support::*;
     use crate::reconciled::engine::{SchoolPlanFact, Territory, reconcile};
-    use crate::vocabulary::CostComponent;
+    use crate::vocabulary::{CostComponent, Payer};
 
     #[test]
     fn school_plans_without_matching_ecole_commitments_are_reported_by_academie() {
@@ -82,9 +78,16 @@ mod tests {
         territory.academie_of.insert("69".into(), "lyon".into());
         territory.region_of_academie.insert("lyon".into(), "84".into());
         snapshot.territory = Arc::new(territory);
-        snapshot.measures = vec![measure("p", "PAS", MeasureCompartment::Ecole)];
-        snapshot.commitments =
-            vec![commitment("p", Payer::AssuranceMaladie, "ARS-84", CostComponent::MedicoSocial, 100_000, 1, 2026)];
+        snapshot.measures = vec![Arc::new(measure("p", "PAS", MeasureCompartment::Ecole))];
+        snapshot.commitments = vec![Arc::new(commitment(
+            "p",
+            Payer::AssuranceMaladie,
+            "ARS-84",
+            CostComponent::MedicoSocial,
+            100_000,
+            1,
+            2026,
+        ))];
         *Arc::make_mut(&mut snapshot.school_plans) = vec![
             SchoolPlanFact {
                 id: "s1".into(),
@@ -140,19 +143,19 @@ mod tests {
         let snapshot = Snapshot {
             territory: Arc::new(territory),
             measures: vec![
-                ecole("p", "69"),
-                abandoned,
-                ecole("r", "42"),
-                measure("s", "183", MeasureCompartment::SocleEnfants),
-                ecole("g", "38"),
+                Arc::new(ecole("p", "69")),
+                Arc::new(abandoned),
+                Arc::new(ecole("r", "42")),
+                Arc::new(measure("s", "183", MeasureCompartment::SocleEnfants)),
+                Arc::new(ecole("g", "38")),
             ],
             commitments: vec![
-                ars("p", 100_000, 2026),
-                commitment("p", Payer::Collectivite, "CD-69", CostComponent::MedicoSocial, 70_000, 1, 2026),
-                ars("q", 50_000, 2026),
-                ars("r", 30_000, 2027),
-                ars("s", 999, 2026),
-                ars("g", 20_000, 2026),
+                Arc::new(ars("p", 100_000, 2026)),
+                Arc::new(commitment("p", Payer::Collectivite, "CD-69", CostComponent::MedicoSocial, 70_000, 1, 2026)),
+                Arc::new(ars("q", 50_000, 2026)),
+                Arc::new(ars("r", 30_000, 2027)),
+                Arc::new(ars("s", 999, 2026)),
+                Arc::new(ars("g", 20_000, 2026)),
             ],
             // Lyon: 1 000 € of plans in 2026, 500 € in 2027; Grenoble: none.
             school_plans: Arc::new(vec![
@@ -162,12 +165,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let mut report = Report::default();
-        let mut by_measure = CommitmentsByMeasure::new();
-        for c in &snapshot.commitments {
-            by_measure.entry(c.measure_id.as_str()).or_default().push(c);
-        }
-        school_matching(&snapshot, &by_measure, &mut report);
+        let report = crate::reconciled::engine::reconcile(&snapshot);
         let row = |academie: &str, year, planned_cost, committed| SchoolMatch {
             region: "84".into(),
             academie: academie.into(),
@@ -183,9 +181,11 @@ mod tests {
                 row("lyon", 2027, 50_000, 30_000)
             ]
         );
-        assert_eq!(report.findings.len(), 1);
-        let f = &report.findings[0];
-        assert_eq!((f.code, f.subject.as_str()), ("SCHOOL_PLAN_UNMATCHED", "lyon/2027"));
+        let unmatched: Vec<&Arc<Finding>> =
+            report.findings.iter().filter(|f| f.code == "SCHOOL_PLAN_UNMATCHED").collect();
+        assert_eq!(unmatched.len(), 1);
+        let f = unmatched[0];
+        assert_eq!(f.subject.as_str(), "lyon/2027");
         assert_eq!(f.departements, vec!["42".to_owned(), "69".to_owned()]);
         assert_eq!(
             f.message,

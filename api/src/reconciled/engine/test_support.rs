@@ -1,6 +1,8 @@
 //! Test fixtures shared by the families' unit tests: rules, measures and commitments of region 84 (Auvergne-Rhône-
 //! Alpes, département 69), a needs territory, national targets, a campaign standing.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
@@ -85,8 +87,8 @@ pub(super) fn status_of(snapshot: &Snapshot, id: &str) -> (CoFinancingStatus, Ve
 
 pub(super) fn eam_snapshot(commitments: Vec<CommitmentFact>) -> Snapshot {
     Snapshot {
-        measures: vec![measure("m", "448", MeasureCompartment::SocleAdultes)],
-        commitments,
+        measures: vec![Arc::new(measure("m", "448", MeasureCompartment::SocleAdultes))],
+        commitments: commitments.into_iter().map(Arc::new).collect(),
         rules: rules().into(),
         ..Default::default()
     }
@@ -136,5 +138,10 @@ pub(super) fn snapshot_with_am_measure(region: &str, year: i32, cents: i64, sche
     m.planned_installation = day(year, 1, 1);
     let mut c = commitment("t", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, cents, 30, year);
     c.schedule = schedule.to_vec();
-    Snapshot { measures: vec![m], commitments: vec![c], rules: rules().into(), ..Default::default() }
+    Snapshot {
+        measures: vec![Arc::new(m)],
+        commitments: vec![Arc::new(c)],
+        rules: rules().into(),
+        ..Default::default()
+    }
 }

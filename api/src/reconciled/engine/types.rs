@@ -151,11 +151,11 @@ impl Territory {
 /// Everything the engine reconciles.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    pub measures: Vec<MeasureFact>,
-    pub commitments: Vec<CommitmentFact>,
-    // What a write of measures or commitments leaves as it was is shared (`Arc`) between a region's successive
-    // states: a write's recomputation copies the measures and commitments, not the reference data and the other
-    // institutions' submissions.
+    // What a write leaves as it was is shared (`Arc`) between a region's successive states: a write's
+    // recomputation copies pointers to the untouched measures and commitments, not the facts themselves, nor the
+    // reference data and the other institutions' submissions.
+    pub measures: Vec<Arc<MeasureFact>>,
+    pub commitments: Vec<Arc<CommitmentFact>>,
     pub rules: Arc<Vec<RuleFact>>,
     /// Legacy categories (closed in 2018).
     pub legacy_categories: Arc<BTreeSet<String>>,
