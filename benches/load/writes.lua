@@ -1,5 +1,7 @@
 -- Scenario d, the writes: an ARS creates a measure (upsertMeasure with a reference of its own, never used before),
--- then commits the assurance-maladie side on it (commit), and so on: about as many creations as commitments.
+-- then commits the assurance-maladie side on it (commit), and so on: about as many creations as commitments. The
+-- creations differ in their number of solutions (10 to 49), as real ones do: identical measures would all fall in one
+-- group of possible duplicates, whose findings every creation changes.
 -- Each creation goes to the next (region, département) pair of WRITE_TARGETS ("84:38 11:77 …"), with the token of that
 -- region's ARS (TOKEN_<region>); the commitment is sent with the token of the measure's region, read from the answer.
 -- response() counts the writes the hub acknowledged (HTTP 200, no `errors`) and appends their ids to
@@ -51,7 +53,7 @@ function request()
   local target = targets[next_target]
   return post(target.region, '{"query":' .. UPSERT .. ',"variables":{"key":' .. key .. ',"input":{"reference":'
     .. key .. ',"label":"SESSAD TND (charge wrk)","departementCode":"' .. target.departement .. '",'
-    .. '"categoryCode":"182","publics":["ENFANTS","TND"],"solutions":30,"unit":"PLACES_INSTALLEES",'
+    .. '"categoryCode":"182","publics":["ENFANTS","TND"],"solutions":' .. (10 + counter % 40) .. ',"unit":"PLACES_INSTALLEES",'
     .. '"nature":"CREATION","procedure":"APPEL_A_PROJETS","compartment":"SOCLE_ENFANTS",'
     .. '"plannedInstallation":"2026-09-01"}}}')
 end
