@@ -468,6 +468,11 @@ impl Reconciled {
         Ok(())
     }
 
+    /// A region's generation as last committed (0 before its first write), read without a lock.
+    async fn committed_generation<C: ConnectionTrait>(txn: &C, region: &str) -> Result<i64, ApiError> {
+        Ok(reconciliation_region::Entity::find_by_id(region.to_owned()).one(txn).await?.map_or(0, |r| r.generation))
+    }
+
     /// Moves a region's generation on by one, in the transaction; on PostgreSQL the row lock it takes serialises the
     /// region's writers until commit.
     async fn bump_generation<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<i64, ApiError> {
@@ -525,6 +530,13 @@ impl Reconciled {
         touched: &BTreeSet<String>,
     ) -> Result<Recomputed, ApiError> {
         let _timer = crate::observe::METRICS.recompute_duration.start_timer();
+        // Before the region's lock: the touched measures as this write left them, after the region's generation as
+        // committed. Once the lock is taken, the read-back stands if the bump moved that generation on by one: no
+        // other write of the region committed since it was read (each bumps the generation), so the measures and
+        // commitments read then are those of now. Otherwise they are read again under the lock. This keeps two
+        // round trips out of the time the region's writers queue for.
+        let seen = Self::committed_generation(txn, region).await?;
+        let early = service::load_measures(txn, touched).await?;
         let now = Utc::now();
         let at = now.fixed_offset();
         let generation = self.bump_generation(txn, region).await?;
@@ -541,7 +553,7 @@ impl Reconciled {
                         before.insert(id.clone(), current.standing(i));
                     }
                 }
-                let loaded = service::load_measures(txn, touched).await?;
+                let loaded = if generation == seen + 1 { early } else { service::load_measures(txn, touched).await? };
                 (current.patched(generation, now, touched, loaded), Some(touched))
             }
             None => {
