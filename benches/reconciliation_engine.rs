@@ -74,16 +74,26 @@ fn engine(c: &mut Criterion) {
         });
         // What a write runs in the engine: the region again, each untouched measure's outcome kept from the last
         // reconciliation, one measure computed anew, the region-wide sums and groupings recomputed.
-        let kept = engine::reconcile_reusing(&f.region, &Default::default(), |_, _| None);
+        let kept = engine::reconcile_reusing(&f.region, None, |_, _| None);
         group.bench_with_input(BenchmarkId::new("one_write_region_engine_incremental", scale), &f.region, |b, s| {
-            b.iter(|| engine::reconcile_reusing(s, &kept.duplicates, |i, _| (i != 0).then(|| kept.outcomes[i].clone())))
+            b.iter(|| {
+                let previous = engine::Previous {
+                    sums: &kept.sums,
+                    duplicates: &kept.duplicates,
+                    replaced: vec![(&s.measures[0], &kept.outcomes[0])],
+                };
+                engine::reconcile_reusing(s, Some(previous), |i, _| (i != 0).then(|| kept.outcomes[i].clone()))
+            })
         });
-        let kept_national = engine::reconcile_reusing(&f.national, &Default::default(), |_, _| None);
+        let kept_national = engine::reconcile_reusing(&f.national, None, |_, _| None);
         group.bench_with_input(BenchmarkId::new("national_engine_incremental", scale), &f.national, |b, s| {
             b.iter(|| {
-                engine::reconcile_reusing(s, &kept_national.duplicates, |i, _| {
-                    (i != 0).then(|| kept_national.outcomes[i].clone())
-                })
+                let previous = engine::Previous {
+                    sums: &kept_national.sums,
+                    duplicates: &kept_national.duplicates,
+                    replaced: vec![(&s.measures[0], &kept_national.outcomes[0])],
+                };
+                engine::reconcile_reusing(s, Some(previous), |i, _| (i != 0).then(|| kept_national.outcomes[i].clone()))
             })
         });
         let territory = Arc::new(service::territory(&f.catalog));

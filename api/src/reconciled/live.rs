@@ -29,7 +29,8 @@ use super::snapshot::{self as service, LoadedMeasures, RegionData};
 use crate::calendar::paris_day;
 use crate::error::ApiError;
 use crate::reconciled::engine::{
-    self, CoFinancingStatus, DuplicateGroups, MeasureFact, MeasureOutcome, Reconciliation, Report, Snapshot, Territory,
+    self, CoFinancingStatus, DuplicateGroups, MeasureFact, MeasureOutcome, Previous, Reconciliation, RegionSums,
+    Report, Snapshot, Territory,
 };
 use crate::records::{CommitmentRecord, MeasureRecord};
 use crate::territory::annex::AnnexFigures;
@@ -52,7 +53,9 @@ pub struct RegionState {
     pub report: Report,
     /// Each measure's outcome, kept for the next write's recomputation.
     outcomes: Vec<Arc<MeasureOutcome>>,
-    /// The groups of possible duplicates and their findings, kept for the next write's recomputation.
+    /// The region's sums and its groups of possible duplicates with their findings, kept for the next write's
+    /// recomputation.
+    sums: RegionSums,
     duplicates: DuplicateGroups,
     /// Each measure as the API shows it.
     records: Vec<Arc<MeasureRecord>>,
@@ -62,8 +65,8 @@ pub struct RegionState {
 
 impl RegionState {
     fn build(region: &str, generation: i64, day: NaiveDate, mut data: RegionData) -> RegionState {
-        let Reconciliation { report, outcomes, duplicates } =
-            engine::reconcile_reusing(&data.snapshot, &DuplicateGroups::default(), |_, _| None);
+        let Reconciliation { report, outcomes, sums, duplicates } =
+            engine::reconcile_reusing(&data.snapshot, None, |_, _| None);
         let records = data.records.into_iter().map(Arc::new).collect();
         let commitments = (data.snapshot.measures.iter())
             .map(|m| Arc::new(data.commitments.remove(&m.id).unwrap_or_default()))
@@ -75,6 +78,7 @@ impl RegionState {
             snapshot: data.snapshot,
             report,
             outcomes,
+            sums,
             duplicates,
             records,
             commitments,
@@ -180,8 +184,14 @@ impl RegionState {
                 .filter(|c| snapshot.measures.binary_search_by(|m| m.id.cmp(&c.measure_id)).is_ok()),
         );
         snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
-        let Reconciliation { report, outcomes, duplicates } =
-            engine::reconcile_reusing(&snapshot, &self.duplicates, |i, _| reuse[i].clone());
+        // The touched measures as they were leave the sums; as they are now, they come back in.
+        let replaced = (touched.iter())
+            .filter_map(|id| self.index_of(id))
+            .map(|i| (&*self.snapshot.measures[i], &*self.outcomes[i]))
+            .collect();
+        let previous = Previous { sums: &self.sums, duplicates: &self.duplicates, replaced };
+        let Reconciliation { report, outcomes, sums, duplicates } =
+            engine::reconcile_reusing(&snapshot, Some(previous), |i, _| reuse[i].clone());
         RegionState {
             region: self.region.clone(),
             generation,
@@ -189,6 +199,7 @@ impl RegionState {
             snapshot,
             report,
             outcomes,
+            sums,
             duplicates,
             records,
             commitments,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{FigureValue, Finding, NeedsCoverage, Report, Severity, Snapshot, SubjectKind};
-use crate::vocabulary::{MeasureStatus, NeedsIndicatorKind};
+use crate::vocabulary::NeedsIndicatorKind;
 
 /// The default masking threshold: counts from 1 to 10 are shown as "<11" (statistical secrecy practice of the
 /// ministries' statistical services; configurable with `CNH_SMALL_COUNT_THRESHOLD`).
@@ -167,7 +167,7 @@ pub(super) fn coverage_group_of(
 
 pub(super) fn needs_coverage(
     snapshot: &Snapshot,
-    outcomes: &[Arc<super::MeasureOutcome>],
+    sums: &super::sums::RegionSums,
     groups: &CoverageGroups,
     report: &mut Report,
 ) {
@@ -188,15 +188,8 @@ pub(super) fn needs_coverage(
             _ => {}
         }
     }
-    let mut programmed: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for (m, outcome) in snapshot.measures.iter().zip(outcomes) {
-        if m.status == MeasureStatus::Abandonnee {
-            continue;
-        }
-        if let Some(group) = &outcome.sums.coverage_group {
-            *programmed.entry((m.departement.as_str(), group.as_str())).or_default() += m.solutions;
-        }
-    }
+    let programmed: BTreeMap<(&str, &str), i64> =
+        sums.programmed.iter().map(|((d, g), t)| ((d.as_str(), g.as_str()), t.sum)).collect();
     let region_of: BTreeMap<&str, &str> = territory
         .departements_of_region
         .iter()

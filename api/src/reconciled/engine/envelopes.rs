@@ -4,52 +4,21 @@
 //! national split of the circular (§4); and, for the whole country, the annex's printed totals against its rows
 //! and the national socle split against the amounts of the circular.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::sums::{EnvelopeSums, RegionSums};
 use super::{
-    EnvelopeUse, FigureValue, Finding, MeasureOutcome, MeasureSums, NATIONAL, NationalTargets, Report, Severity,
-    Snapshot, SocleSplit, SubjectKind, euros,
+    EnvelopeUse, FigureValue, Finding, NATIONAL, NationalTargets, Report, Severity, Snapshot, SocleSplit, SubjectKind,
+    euros,
 };
 use crate::territory::annex::AnnexFigures;
-use crate::vocabulary::{Compartment, MeasureCompartment, MeasureStatus};
+use crate::vocabulary::Compartment;
 
 /// Each envelope's use against its notified AE, the yearly payment credits against the AE installed, and each
-/// region's socle split (`Report::envelopes`, `Report::socle_splits`); abandoned measures aside.
-pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, outcomes: &[Arc<MeasureOutcome>], report: &mut Report) {
-    // A write runs this over its whole region: one accumulator per envelope (a few per region), found once per
-    // measure, keyed by borrowed codes; each measure's sums were taken from its commitments with its outcome.
-    let mut envelopes: HashMap<(&str, Compartment), EnvelopeSums> = HashMap::new();
-    let mut splits: BTreeMap<&str, SocleSplit> = BTreeMap::new();
-    for (measure, outcome) in snapshot.measures.iter().zip(outcomes) {
-        if measure.status == MeasureStatus::Abandonnee {
-            continue;
-        }
-        let sums = envelopes.entry((measure.region.as_str(), measure.compartment.envelope())).or_default();
-        let MeasureSums { am_cents: am, cp, ae, .. } = &outcome.sums;
-        for (year, cents) in cp {
-            *sums.cp_by_year.entry(*year).or_default() += cents;
-        }
-        for (year, cents) in ae {
-            *sums.ae_installed_in.entry(*year).or_default() += cents;
-        }
-        let am = *am;
-        sums.committed += am;
-        let split = splits
-            .entry(measure.region.as_str())
-            .or_insert_with(|| SocleSplit { region: measure.region.clone(), ..Default::default() });
-        match measure.compartment {
-            MeasureCompartment::SocleEnfants => split.children += am,
-            MeasureCompartment::SocleAse => {
-                split.children += am;
-                split.ase += am;
-            }
-            MeasureCompartment::SocleAdultes => split.adults += am,
-            MeasureCompartment::Precoce | MeasureCompartment::Ecole => {}
-        }
-    }
+/// region's socle split (`Report::envelopes`, `Report::socle_splits`); abandoned measures aside (`sums`).
+pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, sums: &RegionSums, report: &mut Report) {
     for ((region, compartment), notified) in snapshot.envelopes.iter() {
-        let used = envelopes.get(&(region.as_str(), *compartment)).map_or(0, |sums| sums.committed);
+        let used = sums.envelopes.get(&(region.clone(), *compartment)).map_or(0, |sums| sums.committed);
         let envelope =
             EnvelopeUse { region: region.clone(), compartment: *compartment, notified: *notified, committed: used };
         if envelope.headroom() < 0 {
@@ -72,36 +41,25 @@ pub(super) fn envelope_use_and_splits(snapshot: &Snapshot, outcomes: &[Arc<Measu
         }
         report.envelopes.push(envelope);
     }
-    let mut envelopes: Vec<((&str, Compartment), EnvelopeSums)> = envelopes.into_iter().collect();
-    envelopes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for ((region, compartment), sums) in &envelopes {
+    for ((region, compartment), sums) in &sums.envelopes {
         payment_credits(snapshot, region, *compartment, sums, report);
         let years: std::collections::BTreeSet<i32> =
             sums.cp_by_year.keys().chain(sums.ae_installed_in.keys()).copied().collect();
         for year in years {
             report.credits.push(super::CreditYear {
-                region: (*region).to_owned(),
+                region: region.clone(),
                 compartment: *compartment,
                 year,
-                ae_programmed: sums.ae_installed_in.get(&year).copied().unwrap_or(0),
-                cp_called: sums.cp_by_year.get(&year).copied().unwrap_or(0),
+                ae_programmed: sums.ae_installed_in.get(&year).map_or(0, |t| t.sum),
+                cp_called: sums.cp_by_year.get(&year).map_or(0, |t| t.sum),
                 trajectory_ae: None,
                 trajectory_cp: None,
             });
         }
     }
-    report.socle_splits = splits.into_values().collect();
-}
-
-/// What one envelope's measures add up to.
-#[derive(Default)]
-struct EnvelopeSums {
-    /// Full-year assurance-maladie commitments.
-    committed: i64,
-    /// Payment credits called, by year.
-    cp_by_year: BTreeMap<i32, i64>,
-    /// AE committed on the measures installed in each year.
-    ae_installed_in: BTreeMap<i32, i64>,
+    report.socle_splits = (sums.splits.iter())
+        .map(|(region, s)| SocleSplit { region: region.clone(), children: s.children, ase: s.ase, adults: s.adults })
+        .collect();
 }
 
 /// Yearly payment credits of an envelope against the AE still available for that year: the AE committed on measures
@@ -116,7 +74,8 @@ fn payment_credits(
 ) {
     let notified = snapshot.envelopes.get(&(region.to_owned(), compartment));
     for (year, cp) in &sums.cp_by_year {
-        let installed: i64 = sums.ae_installed_in.range(..=*year).map(|(_, cents)| cents).sum();
+        let cp = &cp.sum;
+        let installed: i64 = sums.ae_installed_in.range(..=*year).map(|(_, t)| t.sum).sum();
         let available = match notified {
             Some(notified) => installed.min(*notified),
             None => installed,
@@ -315,7 +274,7 @@ mod tests {
     use super::*;
     use crate::reconciled::engine::reconcile;
     use crate::reconciled::engine::test_support::*;
-    use crate::vocabulary::{CostComponent, Payer};
+    use crate::vocabulary::{CostComponent, MeasureCompartment, MeasureStatus, Payer};
 
     #[test]
     fn envelopes_count_assurance_maladie_commitments_and_report_a_ceiling_passed() {

@@ -4,7 +4,7 @@
 //! validated already; these checks also catch what came in before a rule existed, by bulk loads, or when reference
 //! data changed since.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Datelike;
@@ -77,18 +77,27 @@ impl DuplicateGroups {
 
 pub(super) fn possible_duplicates(
     snapshot: &Snapshot,
+    outcomes: &[Arc<MeasureOutcome>],
     previous: &DuplicateGroups,
     report: &mut Report,
 ) -> DuplicateGroups {
-    // Grouped by hash (a write runs this over its whole region), then the groups of more than one in key order.
-    let mut groups: HashMap<DuplicateKey, Vec<&Arc<MeasureFact>>> = HashMap::with_capacity(snapshot.measures.len());
-    for measure in snapshot.measures.iter().filter(|m| m.status != MeasureStatus::Abandonnee) {
-        groups.entry(duplicate_key(measure)).or_default().push(measure);
+    // A write runs this over its whole region: the measures are ordered by the hash of their key, kept in their
+    // outcomes (one allocation, no hashing), and only runs of equal hashes are grouped by key, in the snapshot's
+    // order; then the groups of more than one in key order.
+    let mut hashed: Vec<(u64, usize)> = (snapshot.measures.iter().zip(outcomes).enumerate())
+        .filter(|(_, (m, _))| m.status != MeasureStatus::Abandonnee)
+        .map(|(i, (_, o))| (o.sums.duplicate_hash, i))
+        .collect();
+    hashed.sort_unstable();
+    let mut duplicates: BTreeMap<DuplicateKey, Vec<&Arc<MeasureFact>>> = BTreeMap::new();
+    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        for (_, i) in run {
+            let measure = &snapshot.measures[*i];
+            duplicates.entry(duplicate_key(measure)).or_default().push(measure);
+        }
     }
-    let duplicates: BTreeMap<DuplicateKey, Vec<&Arc<MeasureFact>>> =
-        groups.into_iter().filter(|(_, measures)| measures.len() > 1).collect();
     let mut kept = Vec::with_capacity(duplicates.len());
-    for (key, measures) in duplicates {
+    for (key, measures) in duplicates.into_iter().filter(|(_, measures)| measures.len() > 1) {
         let findings = match previous.kept(&key, &measures) {
             Some(findings) => findings.to_vec(),
             None => group_findings(key, &measures),
@@ -97,6 +106,14 @@ pub(super) fn possible_duplicates(
         kept.push(DuplicateGroup { members: measures.into_iter().cloned().collect(), findings });
     }
     DuplicateGroups(kept)
+}
+
+/// The hash of a measure's duplicate key, kept in its outcome.
+pub(super) fn duplicate_hash(measure: &MeasureFact) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    duplicate_key(measure).hash(&mut hasher);
+    hasher.finish()
 }
 
 fn group_findings(

@@ -23,6 +23,7 @@ mod envelopes;
 pub mod hygiene;
 mod school;
 mod steering;
+mod sums;
 #[cfg(test)]
 mod test_support;
 mod types;
@@ -34,6 +35,7 @@ pub use cofinancing::SHARE_TOLERANCE_BP;
 pub use envelopes::{BALANCE_TOLERANCE_BP, national_findings};
 pub use hygiene::DuplicateGroups;
 pub use steering::{FORECAST_CHANGE_TOLERANCE_BP, TRAJECTORY_TOLERANCE_BP};
+pub use sums::RegionSums;
 pub use types::{
     CampaignStandingFact, CoFinancingStatus, CommitmentFact, CreditYear, DrawingRightFact, DrawingYear, EnvelopeUse,
     FigureValue, Finding, ForecastFact, MeasureFact, MeasureStatusReport, NATIONAL, NationalTargets, NeedsCoverage,
@@ -98,6 +100,8 @@ pub struct MeasureSums {
     pub ae: Vec<(i32, i64)>,
     /// The needs-coverage row its solutions count in, if any.
     pub coverage_group: Option<String>,
+    /// The hash of what makes measures possible duplicates of each other (`hygiene::duplicate_hash`).
+    pub duplicate_hash: u64,
 }
 
 /// What a measure's outcome is computed with, besides the measure and its commitments.
@@ -123,6 +127,7 @@ fn measure_outcome(measure: &MeasureFact, commitments: &[&CommitmentFact], input
     findings.extend(hygiene::orphan_commitments(measure, commitments));
     let mut sums = MeasureSums {
         coverage_group: coverage::coverage_group_of(measure, &snapshot.territory, inputs.coverage_groups),
+        duplicate_hash: hygiene::duplicate_hash(measure),
         ..Default::default()
     };
     for c in commitments.iter().filter(|c| c.funder == crate::vocabulary::Payer::AssuranceMaladie) {
@@ -140,19 +145,28 @@ fn measure_outcome(measure: &MeasureFact, commitments: &[&CommitmentFact], input
 }
 
 /// A report, and what the next reconciliation of the same region may reuse: the outcome of each measure (in the
-/// snapshot's order of measures) and the groups of possible duplicates with their findings.
+/// snapshot's order of measures), the region's sums, the groups of possible duplicates with their findings.
 #[derive(Clone, Debug, Default)]
 pub struct Reconciliation {
     pub report: Report,
     pub outcomes: Vec<Arc<MeasureOutcome>>,
+    pub sums: RegionSums,
     pub duplicates: DuplicateGroups,
+}
+
+/// What a reconciliation of a region after a write starts from: the last one's sums and duplicate groups, and the
+/// measures the write touched as they were then (with their outcomes), whose contributions leave the sums.
+pub struct Previous<'a> {
+    pub sums: &'a RegionSums,
+    pub duplicates: &'a DuplicateGroups,
+    pub replaced: Vec<(&'a MeasureFact, &'a MeasureOutcome)>,
 }
 
 /// Reconciles a snapshot: every measure's co-financing status, envelope ceilings and balances, payment credits,
 /// territory hygiene, needs coverage, school matching, campaign deadlines; the national checks when the snapshot
 /// carries the annex.
 pub fn reconcile(snapshot: &Snapshot) -> Report {
-    reconcile_reusing(snapshot, &DuplicateGroups::default(), |_, _| None).report
+    reconcile_reusing(snapshot, None, |_, _| None).report
 }
 
 /// Above this many measures to compute, their commitments are found through an index of the snapshot's commitments
@@ -160,19 +174,21 @@ pub fn reconcile(snapshot: &Snapshot) -> Report {
 const INDEXED_FROM: usize = 8;
 
 /// Reconciles a snapshot, taking each measure's outcome from `reuse` where it gives one (the measure, its
-/// commitments and the reference data unchanged since it was computed) and computing the others, and each group of
-/// possible duplicates' findings from `duplicates` where its members are the same facts. The region-wide families
-/// (duplicates, envelopes, school matching, hygiene, coverage, campaigns) add up the measures' kept sums. The report
-/// is the same as `reconcile`'s on the same snapshot.
+/// commitments and the reference data unchanged since it was computed) and computing the others. With `previous`,
+/// the region's sums start from the last reconciliation's, less the `replaced` measures' contributions, plus those
+/// of the measures computed now (so `reuse` must give an outcome for every measure but the touched ones); without,
+/// they add up every measure. A group of possible duplicates takes its findings from the last reconciliation when
+/// its members are the same facts. The report is the same as `reconcile`'s on the same snapshot.
 pub fn reconcile_reusing(
     snapshot: &Snapshot,
-    duplicates: &DuplicateGroups,
+    previous: Option<Previous>,
     reuse: impl Fn(usize, &MeasureFact) -> Option<Arc<MeasureOutcome>>,
 ) -> Reconciliation {
     let mut report = Report::default();
     let kept: Vec<Option<Arc<MeasureOutcome>>> =
         snapshot.measures.iter().enumerate().map(|(i, m)| reuse(i, m)).collect();
-    let missing = kept.iter().filter(|o| o.is_none()).count();
+    let computed: Vec<bool> = kept.iter().map(Option::is_none).collect();
+    let missing = computed.iter().filter(|c| **c).count();
     let coverage_groups = coverage::coverage_groups(&snapshot.territory);
     let mut outcomes = Vec::with_capacity(snapshot.measures.len());
     if missing == 0 {
@@ -204,6 +220,28 @@ pub fn reconcile_reusing(
             outcomes.push(outcome);
         }
     }
+    let territory = &snapshot.territory;
+    let sums = match &previous {
+        Some(previous) => {
+            let mut sums = previous.sums.clone();
+            for (measure, outcome) in &previous.replaced {
+                sums.apply(measure, outcome, territory, -1);
+            }
+            for ((measure, outcome), computed) in snapshot.measures.iter().zip(&outcomes).zip(&computed) {
+                if *computed {
+                    sums.apply(measure, outcome, territory, 1);
+                }
+            }
+            sums
+        }
+        None => {
+            let mut sums = RegionSums::default();
+            for (measure, outcome) in snapshot.measures.iter().zip(&outcomes) {
+                sums.apply(measure, outcome, territory, 1);
+            }
+            sums
+        }
+    };
     report.statuses.reserve(snapshot.measures.len());
     for (measure, outcome) in snapshot.measures.iter().zip(&outcomes) {
         let first = report.findings.len();
@@ -215,12 +253,14 @@ pub fn reconcile_reusing(
             awaited_cofinancer: outcome.awaited_cofinancer.clone(),
         });
     }
-    let duplicates = hygiene::possible_duplicates(snapshot, duplicates, &mut report);
-    envelopes::envelope_use_and_splits(snapshot, &outcomes, &mut report);
+    let no_groups = DuplicateGroups::default();
+    let kept_groups = previous.as_ref().map_or(&no_groups, |p| p.duplicates);
+    let duplicates = hygiene::possible_duplicates(snapshot, &outcomes, kept_groups, &mut report);
+    envelopes::envelope_use_and_splits(snapshot, &sums, &mut report);
     envelopes::socle_balance(snapshot, &mut report);
-    school::school_matching(snapshot, &outcomes, &mut report);
+    school::school_matching(snapshot, &sums, &mut report);
     hygiene::identifiers_and_territory(snapshot, &outcomes, &mut report);
-    coverage::needs_coverage(snapshot, &outcomes, &coverage_groups, &mut report);
+    coverage::needs_coverage(snapshot, &sums, &coverage_groups, &mut report);
     campaigns::campaign_deadlines(snapshot, &mut report);
     steering::credit_steering(snapshot, &mut report);
     if let Some(annex) = &snapshot.annex {
@@ -228,7 +268,7 @@ pub fn reconcile_reusing(
             .findings
             .extend(national_findings(annex, &snapshot.targets, &report.socle_splits).into_iter().map(Arc::new));
     }
-    Reconciliation { report, outcomes, duplicates }
+    Reconciliation { report, outcomes, sums, duplicates }
 }
 
 #[cfg(test)]
@@ -400,12 +440,17 @@ mod tests {
             m.finess = Some("690000000".into());
             before.measures.push(Arc::new(m));
         }
-        let kept = reconcile_reusing(&before, &DuplicateGroups::default(), |_, _| None);
+        let kept = reconcile_reusing(&before, None, |_, _| None);
         let mut after = before.clone();
         let mut changed = (*after.measures[3]).clone();
         changed.reference = "B2-bis".into();
         after.measures[3] = Arc::new(changed);
-        let reused = reconcile_reusing(&after, &kept.duplicates, |i, _| (i != 3).then(|| kept.outcomes[i].clone()));
+        let previous = Previous {
+            sums: &kept.sums,
+            duplicates: &kept.duplicates,
+            replaced: vec![(&before.measures[3], &kept.outcomes[3])],
+        };
+        let reused = reconcile_reusing(&after, Some(previous), |i, _| (i != 3).then(|| kept.outcomes[i].clone()));
         assert_eq!(reused.report, reconcile(&after));
         let duplicates = |r: &Reconciliation| -> Vec<Arc<Finding>> {
             r.report.findings.iter().filter(|f| f.code == "POSSIBLE_DUPLICATE").cloned().collect()
@@ -456,7 +501,7 @@ mod tests {
             }
             // Sorted by id, as the live state holds them: the order of a measure's findings follows its commitments'.
             before.commitments.sort_by(|a, b| a.id.cmp(&b.id));
-            let kept = reconcile_reusing(&before, &DuplicateGroups::default(), |_, _| None);
+            let kept = reconcile_reusing(&before, None, |_, _| None);
             assert_eq!(kept.report, reconcile(&before));
             let mut after = before.clone();
             let mut touched = std::collections::BTreeSet::new();
@@ -475,10 +520,18 @@ mod tests {
             after.commitments.sort_by(|a, b| a.id.cmp(&b.id));
             let index_before: std::collections::HashMap<&str, usize> =
                 before.measures.iter().enumerate().map(|(i, m)| (m.id.as_str(), i)).collect();
-            let reused = reconcile_reusing(&after, &kept.duplicates, |_, m| {
+            // The touched measures as they were leave the last reconciliation's sums.
+            let replaced = (touched.iter())
+                .filter_map(|id| index_before.get(id.as_str()))
+                .map(|i| (&*before.measures[*i], &*kept.outcomes[*i]))
+                .collect();
+            let previous = Previous { sums: &kept.sums, duplicates: &kept.duplicates, replaced };
+            let reused = reconcile_reusing(&after, Some(previous), |_, m| {
                 (!touched.contains(&m.id)).then(|| kept.outcomes[index_before[m.id.as_str()]].clone())
             });
             assert_eq!(reused.report, reconcile(&after), "seed {seed}, touched {touched:?}");
+            let afresh = reconcile_reusing(&after, None, |_, _| None);
+            assert_eq!(reused.sums, afresh.sums, "seed {seed}: sums moved by the write = sums added up afresh");
             assert_eq!(reused.outcomes.len(), after.measures.len());
         }
     }

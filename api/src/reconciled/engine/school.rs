@@ -5,31 +5,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{FigureValue, Finding, MeasureOutcome, Report, SchoolMatch, Severity, Snapshot, SubjectKind, euros};
-use crate::vocabulary::{MeasureCompartment, MeasureStatus};
+use super::{FigureValue, Finding, Report, SchoolMatch, Severity, Snapshot, SubjectKind, euros};
 
 /// Each académie's school-support plans against the assurance-maladie commitments on école measures of its
 /// départements, per year of installation.
-pub(super) fn school_matching(snapshot: &Snapshot, outcomes: &[Arc<MeasureOutcome>], report: &mut Report) {
+pub(super) fn school_matching(snapshot: &Snapshot, sums: &super::sums::RegionSums, report: &mut Report) {
     let territory = &snapshot.territory;
     let mut planned: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for plan in snapshot.school_plans.iter() {
         *planned.entry((plan.academie.clone(), plan.year)).or_default() += plan.cost_cents;
     }
-    let mut funded: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let ecole = (snapshot.measures.iter().zip(outcomes))
-        .filter(|(m, _)| m.compartment == MeasureCompartment::Ecole && m.status != MeasureStatus::Abandonnee);
-    for (measure, outcome) in ecole {
-        let Some(academie) = territory.academie_of.get(&measure.departement) else { continue };
-        // The measure's assurance-maladie commitments by year of installation.
-        for (year, cents) in &outcome.sums.ae {
-            *funded.entry((academie.clone(), *year)).or_default() += cents;
-        }
-    }
+    let funded = &sums.funded;
     let keys: BTreeSet<(String, i32)> = planned.keys().chain(funded.keys()).cloned().collect();
     for (academie, year) in keys {
         let cost = planned.get(&(academie.clone(), year)).copied().unwrap_or_default();
-        let matched = funded.get(&(academie.clone(), year)).copied().unwrap_or_default();
+        let matched = funded.get(&(academie.clone(), year)).map_or(0, |t| t.sum);
         let region = territory.region_of_academie.get(&academie).cloned().unwrap_or_default();
         report.school_matching.push(SchoolMatch {
             region: region.clone(),
@@ -69,7 +59,7 @@ mod tests {
     use super::*;
     use crate::reconciled::engine::test_support::*;
     use crate::reconciled::engine::{SchoolPlanFact, Territory, reconcile};
-    use crate::vocabulary::{CostComponent, Payer};
+    use crate::vocabulary::{CostComponent, MeasureCompartment, MeasureStatus, Payer};
 
     #[test]
     fn school_plans_without_matching_ecole_commitments_are_reported_by_academie() {
