@@ -239,10 +239,28 @@ pub async fn claim_due(
 /// statement's own placeholders are kept, the second's renumbered after the first's. Both run, whatever the second
 /// reads: PostgreSQL executes a data-modifying CTE to completion even when nothing refers to it.
 pub fn chained(first: sea_orm::Statement, second: sea_orm::Statement) -> sea_orm::Statement {
-    let offset = first.values.as_ref().map_or(0, |v| v.0.len());
-    let mut values = first.values.map(|v| v.0).unwrap_or_default();
-    values.extend(second.values.map(|v| v.0).unwrap_or_default());
-    let sql = format!("WITH first_ AS ({}) {}", first.sql, renumber_placeholders(&second.sql, offset));
+    chained_all(vec![first], second)
+}
+
+/// Data-modifying statements as one on PostgreSQL: each of `first` as a common table expression (`WITH s0_ AS (…),
+/// s1_ AS (…) last`), in order, then `last`, whose rows come back. None of them may itself begin with `WITH` (a
+/// data-modifying CTE must stand at the top level); sea-query's inserts, updates and upserts do not.
+pub fn chained_all(first: Vec<sea_orm::Statement>, last: sea_orm::Statement) -> sea_orm::Statement {
+    let mut values = Vec::new();
+    let mut ctes = Vec::with_capacity(first.len());
+    for (i, statement) in first.into_iter().enumerate() {
+        let offset = values.len();
+        let name = if i == 0 { "first_".to_owned() } else { format!("s{i}_") };
+        ctes.push(format!("{name} AS ({})", renumber_placeholders(&statement.sql, offset)));
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    let offset = values.len();
+    values.extend(last.values.map(|v| v.0).unwrap_or_default());
+    let sql = if ctes.is_empty() {
+        last.sql
+    } else {
+        format!("WITH {} {}", ctes.join(", "), renumber_placeholders(&last.sql, offset))
+    };
     sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
 }
 
@@ -300,5 +318,26 @@ mod chained_tests {
             r#"WITH first_ AS (INSERT INTO a (x, y) VALUES ($1, $2)) UPDATE "b$1" SET z = $3, w = '$2' WHERE id = $14"#
         );
         assert_eq!(chained.values.unwrap().0.len(), 3);
+    }
+
+    #[test]
+    fn several_statements_chain_in_order_each_s_placeholders_after_the_previous_ones() {
+        let statement = |sql: &str, values: Vec<sea_orm::Value>| {
+            sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+        };
+        let chained = chained_all(
+            vec![
+                statement("INSERT INTO a VALUES ($1)", vec![1.into()]),
+                statement("INSERT INTO b VALUES ($1, $2)", vec![2.into(), 3.into()]),
+            ],
+            statement("UPDATE c SET x = $1 RETURNING x", vec![4.into()]),
+        );
+        assert_eq!(
+            chained.sql,
+            "WITH first_ AS (INSERT INTO a VALUES ($1)), s1_ AS (INSERT INTO b VALUES ($2, $3)) UPDATE c SET x = $4 RETURNING x"
+        );
+        assert_eq!(chained.values.unwrap().0, vec![1.into(), 2.into(), 3.into(), 4.into()]);
+        let alone = chained_all(Vec::new(), statement("SELECT $1", vec![5.into()]));
+        assert_eq!(alone.sql, "SELECT $1");
     }
 }

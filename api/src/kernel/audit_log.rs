@@ -47,18 +47,39 @@ pub fn now_micros() -> DateTime<FixedOffset> {
 
 /// Appends records at the end of the chain, inside the caller's transaction.
 pub async fn append<C: ConnectionTrait>(conn: &C, actor: &Actor, entries: &[AuditEntry]) -> Result<(), DbErr> {
-    if entries.is_empty() {
-        return Ok(());
-    }
+    append_after(conn, Vec::new(), actor, entries).await
+}
+
+/// Appends records after running `before` (data-modifying statements of the same transaction, as PostgreSQL
+/// chains them: `db::chained_all`): on PostgreSQL they go with the statement that locks the chain's head, in one
+/// round trip; elsewhere one after the other.
+pub async fn append_after<C: ConnectionTrait>(
+    conn: &C,
+    before: Vec<sea_orm::Statement>,
+    actor: &Actor,
+    entries: &[AuditEntry],
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
+    let before = if entries.is_empty() || !postgres {
+        for statement in before {
+            conn.execute_raw(statement).await?;
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        Vec::new()
+    } else {
+        before
+    };
     // Touching the head takes its row lock on PostgreSQL (concurrent writers append one after the other) and reads
     // it in the same round trip: the lock is held until commit, so every statement under it counts.
-    let head = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            "UPDATE audit_head SET last_seq = last_seq WHERE id = 1 RETURNING last_seq, last_hash",
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
+    let lock_head = sea_orm::Statement::from_string(
+        backend,
+        "UPDATE audit_head SET last_seq = last_seq WHERE id = 1 RETURNING last_seq, last_hash",
+    );
+    let lock_head = if postgres { crate::db::chained_all(before, lock_head) } else { lock_head };
+    let head = conn.query_one_raw(lock_head).await?.ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
     let (mut seq, mut previous): (i64, String) = (head.try_get("", "last_seq")?, head.try_get("", "last_hash")?);
     let recorded_at = now_micros();
     let mut rows = Vec::with_capacity(entries.len());
@@ -96,8 +117,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, actor: &Actor, entries: &[Audi
         .col_expr(audit_head::Column::LastSeq, sea_orm::sea_query::Expr::value(seq))
         .col_expr(audit_head::Column::LastHash, sea_orm::sea_query::Expr::value(previous))
         .filter(audit_head::Column::Id.eq(1));
-    let backend = conn.get_database_backend();
-    if backend == sea_orm::DatabaseBackend::Postgres && rows.len() <= 500 {
+    if postgres && rows.len() <= 500 {
         // The records and the head in one round trip: the head's lock is held until commit.
         use sea_orm::QueryTrait;
         let insert = audit_record::Entity::insert_many(rows).build(backend);

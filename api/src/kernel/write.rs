@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::kernel::audit_chain::sha256_hex;
 use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
 use crate::kernel::outbox::{self, EventKind, OutboundEvent};
-use crate::reconciled::live::{Reconciled, StatusChange};
+use crate::reconciled::live::{Recomputed, Reconciled, StatusChange};
 
 /// The largest idempotency key accepted.
 const MAX_KEY_LENGTH: usize = 200;
@@ -219,7 +219,7 @@ impl Write {
         let mut recomputed = Vec::new();
         if let Some((reconciled, regions)) = &self.touched {
             for (region, measures) in regions {
-                recomputed.push(reconciled.recompute_in(&self.txn, region, measures).await?);
+                recomputed.push(reconciled.recompute_deferring_in(&self.txn, region, measures).await?);
             }
         }
         if let Some((reconciled, regions)) = &self.stale {
@@ -230,7 +230,9 @@ impl Write {
         let mut events = self.events;
         events.extend(recomputed.iter().flat_map(|r| r.changes()).map(status_change_event));
         outbox::enqueue_to(&self.txn, &subscriptions, &events).await?;
-        audit::append(&self.txn, &self.actor, &self.audit).await?;
+        // The statuses' statements go with the audit head's, in one round trip under the locks.
+        let statuses = recomputed.iter_mut().flat_map(Recomputed::take_deferred).collect();
+        audit::append_after(&self.txn, statuses, &self.actor, &self.audit).await?;
         self.txn.commit().await?;
         outbox::wake_dispatcher_if_queued();
         if let Some((reconciled, _)) = &self.touched {

@@ -232,9 +232,16 @@ pub struct StatusChange {
 pub struct Recomputed {
     state: RegionState,
     changes: Vec<StatusChange>,
+    /// Statements storing the statuses, left for the write to send (`Reconciled::recompute_deferring_in`).
+    deferred: Vec<Statement>,
 }
 
 impl Recomputed {
+    /// The statements storing the changed statuses that the recomputation left to send, in order.
+    pub fn take_deferred(&mut self) -> Vec<Statement> {
+        std::mem::take(&mut self.deferred)
+    }
+
     /// The status changes this recomputation logged.
     pub fn changes(&self) -> &[StatusChange] {
         &self.changes
@@ -244,12 +251,16 @@ impl Recomputed {
 /// Stores the changed statuses and logs the changes. On PostgreSQL, when they fit in one statement each, both go in
 /// one round trip (the region's lock is held until commit); otherwise in chunks: a first reconciliation of a large
 /// region logs thousands of changes, and both SQLite and PostgreSQL bound the parameters of one statement.
+///
+/// With `defer`, the PostgreSQL statements are returned instead of sent, for the write to chain them with its next
+/// statement (the audit head's): one round trip fewer under the region's lock.
 async fn store_changes<C: ConnectionTrait>(
     txn: &C,
     statuses: Vec<measure_co_financing::ActiveModel>,
     changes: &[StatusChange],
     at: DateTime<chrono::FixedOffset>,
-) -> Result<(), ApiError> {
+    defer: bool,
+) -> Result<Vec<Statement>, ApiError> {
     let upsert = |rows: Vec<measure_co_financing::ActiveModel>| {
         measure_co_financing::Entity::insert_many(rows).on_conflict(
             OnConflict::column(measure_co_financing::Column::MeasureId)
@@ -282,9 +293,12 @@ async fn store_changes<C: ConnectionTrait>(
     if backend == DatabaseBackend::Postgres && !statuses.is_empty() && statuses.len() <= CHUNK && changes.len() <= CHUNK
     {
         use sea_orm::QueryTrait;
-        let statement = crate::db::chained(upsert(statuses).build(backend), log(changes).build(backend));
-        txn.execute_raw(statement).await?;
-        return Ok(());
+        let (upsert, log) = (upsert(statuses).build(backend), log(changes).build(backend));
+        if defer {
+            return Ok(vec![upsert, log]);
+        }
+        txn.execute_raw(crate::db::chained(upsert, log)).await?;
+        return Ok(Vec::new());
     }
     let mut statuses = statuses;
     while !statuses.is_empty() {
@@ -294,7 +308,7 @@ async fn store_changes<C: ConnectionTrait>(
     for chunk in changes.chunks(CHUNK) {
         log(chunk).exec_without_returning(txn).await?;
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 pub struct Reconciled {
@@ -540,6 +554,27 @@ impl Reconciled {
         region: &str,
         touched: &BTreeSet<String>,
     ) -> Result<Recomputed, ApiError> {
+        self.recompute(txn, region, touched, false).await
+    }
+
+    /// As `recompute_in`, but on PostgreSQL the statements storing the statuses come back in the `Recomputed`
+    /// (`take_deferred`) for the caller to send, in this transaction, before it commits.
+    pub async fn recompute_deferring_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        region: &str,
+        touched: &BTreeSet<String>,
+    ) -> Result<Recomputed, ApiError> {
+        self.recompute(txn, region, touched, true).await
+    }
+
+    async fn recompute<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        region: &str,
+        touched: &BTreeSet<String>,
+        defer: bool,
+    ) -> Result<Recomputed, ApiError> {
         let _timer = crate::observe::METRICS.recompute_duration.start_timer();
         // Before the region's lock: the touched measures as this write left them, after the region's generation as
         // committed. Once the lock is taken, the read-back stands if the bump moved that generation on by one: no
@@ -638,9 +673,9 @@ impl Reconciled {
                 at: now,
             });
         }
-        store_changes(txn, statuses, &changes, at).await?;
+        let deferred = store_changes(txn, statuses, &changes, at, defer).await?;
         // On PostgreSQL the notification went with the generation's bump.
-        Ok(Recomputed { state, changes })
+        Ok(Recomputed { state, changes, deferred })
     }
 
     /// After the commit: the new state replaces the old one and subscribers hear of the changes.
