@@ -66,6 +66,9 @@ pub struct Metrics {
     pub graphql_duration: HistogramVec,
     /// Recomputation of a region's reconciled state by a write.
     pub recompute_duration: Histogram,
+    /// How long a write holds its region's lock: from the generation's bump to the commit. The region's writers
+    /// queue for it one after the other, so it bounds one region's writes per second.
+    pub region_lock_held: Histogram,
     /// Co-financing events delivered to subscribers.
     pub events_delivered: IntCounter,
     /// Webhook delivery attempts, by outcome (delivered, failed).
@@ -131,6 +134,17 @@ impl Metrics {
                     HistogramOpts::new(
                         "cnh_reconciliation_recompute_seconds",
                         "Recomputation of a region's reconciled state by a write",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                )
+                .expect("valid metric"),
+            ),
+            region_lock_held: register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "cnh_write_region_lock_held_seconds",
+                        "How long a write holds its region's lock, from the generation's bump to the commit",
                     )
                     .buckets(LATENCY_BUCKETS.to_vec()),
                 )

@@ -50,6 +50,7 @@ db_test! {
         at_least_one(r#"cnh_auth_failures_total{reason="malformed"}"#);
         at_least_one(r#"cnh_http_requests_total{route="/graphql",status="401"}"#);
         at_least_one("cnh_reconciliation_recompute_seconds_count");
+        at_least_one("cnh_write_region_lock_held_seconds_count");
         at_least_one(r#"cnh_graphql_operation_duration_seconds_bucket{type="query",le="+Inf"}"#);
         assert!(sample(&text, r#"cnh_db_connections{pool="main",state="idle"}"#).is_some(), "{text}");
         assert!(sample(&text, r#"cnh_db_connections{pool="writes",state="in_use"}"#).is_some(), "{text}");

@@ -234,6 +234,9 @@ impl Write {
         let statuses = recomputed.iter_mut().flat_map(Recomputed::take_deferred).collect();
         audit::append_after(&self.txn, statuses, &self.actor, &self.audit).await?;
         self.txn.commit().await?;
+        for state in &recomputed {
+            crate::observe::METRICS.region_lock_held.observe(state.locked_at().elapsed().as_secs_f64());
+        }
         outbox::wake_dispatcher_if_queued();
         if let Some((reconciled, _)) = &self.touched {
             for state in recomputed {

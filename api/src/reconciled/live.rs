@@ -234,6 +234,8 @@ pub struct Recomputed {
     changes: Vec<StatusChange>,
     /// Statements storing the statuses, left for the write to send (`Reconciled::recompute_deferring_in`).
     deferred: Vec<Statement>,
+    /// When the region's lock was taken (the generation's bump returned).
+    locked_at: std::time::Instant,
 }
 
 impl Recomputed {
@@ -245,6 +247,11 @@ impl Recomputed {
     /// The status changes this recomputation logged.
     pub fn changes(&self) -> &[StatusChange] {
         &self.changes
+    }
+
+    /// When the region's lock was taken, for the write to measure how long it held it.
+    pub fn locked_at(&self) -> std::time::Instant {
+        self.locked_at
     }
 }
 
@@ -586,6 +593,7 @@ impl Reconciled {
         let now = Utc::now();
         let at = now.fixed_offset();
         let generation = self.bump_generation(txn, region).await?;
+        let locked_at = std::time::Instant::now();
         let day = paris_day(now);
         let current = self.state_before(region, generation, day).await;
         // What may have changed, as it stood before this write: the touched measures when this instance holds the
@@ -675,7 +683,7 @@ impl Reconciled {
         }
         let deferred = store_changes(txn, statuses, &changes, at, defer).await?;
         // On PostgreSQL the notification went with the generation's bump.
-        Ok(Recomputed { state, changes, deferred })
+        Ok(Recomputed { state, changes, deferred, locked_at })
     }
 
     /// After the commit: the new state replaces the old one and subscribers hear of the changes.
