@@ -288,6 +288,16 @@ run_mixed() {
     grep -q '^RESULT ' "$out" || { cat "$out" >&2; die "wrk printed no RESULT line ($out)"; }
   done
 }
+# metric_mean <run name> <histogram>: the histogram's mean over the run (from the metrics scraped before and after),
+# in milliseconds; "?" when nothing was observed.
+metric_mean() {
+  awk -v h="$2" '
+    FNR == 1 { file++ }
+    $1 == h "_sum" { sum[file] = $2 }
+    $1 == h "_count" { count[file] = $2 }
+    END { n = count[2] - count[1]; if (n > 0) printf "%.2f", 1000 * (sum[2] - sum[1]) / n; else printf "?" }
+  ' "$WORK/$1-metrics-before" "$WORK/$1-metrics-after"
+}
 # mixed <name> <label> <targets>
 mixed() {
   local name=$1 label=$2 targets=$3 region pair before after writers probe_reads probe_writes
@@ -310,8 +320,10 @@ mixed() {
       if (n < 1) n = 1; if (n > int(c / 4)) n = int(c / 4); print n }')
   fi
   before=$(count_measures)
+  curl -sS "$HUB/metrics" >"$WORK/$name-metrics-before"
   say "wrk: mixed, $label ($((CONNECTIONS - writers)) reading and $writers writing connections)"
   run_mixed "$name" "$targets" "$writers" "$DURATION"
+  curl -sS "$HUB/metrics" >"$WORK/$name-metrics-after"
   after=$(count_measures)
 
   # Every acknowledged write, looked up in the hub (the CNSA reads every region), 100 measures per request.
@@ -352,6 +364,12 @@ mixed() {
   elif [ "$extra" -lt 0 ]; then
     MIXED_NOTES+=("  (**$((-extra)) acknowledged creations missing from the count**)")
   fi
+  # What the hub's metrics say of the writes of the run: the mean of each histogram over the run.
+  local lock recompute begin
+  lock=$(metric_mean "$name" cnh_write_region_lock_held_seconds)
+  recompute=$(metric_mean "$name" cnh_reconciliation_recompute_seconds)
+  begin=$(metric_mean "$name" cnh_db_begin_seconds)
+  MIXED_NOTES+=("  (hub's metrics over the run, means: from a write's generation bump to its commit, the time its region's writers wait for on PostgreSQL, $lock ms; a write's recomputation, that wait included, $recompute ms; waiting for a connection to begin a transaction, $begin ms — on SQLite the write lane's one connection is the writers' queue)")
   while IFS= read -r line; do
     MIXED_NOTES+=("  - write answered $(printf '%s' "$line" | sed -E 's/^WRITE_ERROR code=([^ ]*) count=([0-9]*) sample=(.*)$/\1 × \2, e.g. `\3`/')")
   done < <(grep '^WRITE_ERROR ' "$WORK/$name-writes.out" || true)
