@@ -587,9 +587,13 @@ impl Reconciled {
         // committed. Once the lock is taken, the read-back stands if the bump moved that generation on by one: no
         // other write of the region committed since it was read (each bumps the generation), so the measures and
         // commitments read then are those of now. Otherwise they are read again under the lock. This keeps two
-        // round trips out of the time the region's writers queue for.
-        let seen = Self::committed_generation(txn, region).await?;
-        let early = service::load_measures(txn, touched).await?;
+        // round trips out of the time the region's writers queue for. Without a state of the region in memory the
+        // region will be reloaded whole: nothing is read early.
+        let held = self.regions.read().unwrap_or_else(|e| e.into_inner()).contains_key(region);
+        let early = match held {
+            true => Some((Self::committed_generation(txn, region).await?, service::load_measures(txn, touched).await?)),
+            false => None,
+        };
         let now = Utc::now();
         let at = now.fixed_offset();
         let generation = self.bump_generation(txn, region).await?;
@@ -607,7 +611,10 @@ impl Reconciled {
                         before.insert(id.clone(), current.standing(i));
                     }
                 }
-                let loaded = if generation == seen + 1 { early } else { service::load_measures(txn, touched).await? };
+                let loaded = match early {
+                    Some((seen, early)) if generation == seen + 1 => early,
+                    _ => service::load_measures(txn, touched).await?,
+                };
                 (current.patched(generation, now, touched, loaded), Some(touched))
             }
             None => {

@@ -76,18 +76,21 @@ impl RegionSums {
             return;
         }
         let sums = &outcome.sums;
-        let key = (measure.region.clone(), measure.compartment.envelope());
-        let envelope = self.envelopes.entry(key).or_default();
-        envelope.measures += sign;
-        envelope.committed += sign * sums.am_cents;
+        let mut envelope = match self.envelopes.entry((measure.region.clone(), measure.compartment.envelope())) {
+            Entry::Occupied(entry) => entry,
+            Entry::Vacant(entry) => entry.insert_entry(EnvelopeSums::default()),
+        };
+        let totals = envelope.get_mut();
+        totals.measures += sign;
+        totals.committed += sign * sums.am_cents;
         for (year, cents) in &sums.cp {
-            tally(&mut envelope.cp_by_year, *year, sign, *cents);
+            tally(&mut totals.cp_by_year, *year, sign, *cents);
         }
         for (year, cents) in &sums.ae {
-            tally(&mut envelope.ae_installed_in, *year, sign, *cents);
+            tally(&mut totals.ae_installed_in, *year, sign, *cents);
         }
-        if envelope.measures == 0 {
-            self.envelopes.remove(&(measure.region.clone(), measure.compartment.envelope()));
+        if totals.measures == 0 {
+            envelope.remove();
         }
         let split = self.splits.entry(measure.region.clone()).or_default();
         split.measures += sign;
