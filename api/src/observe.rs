@@ -69,6 +69,7 @@ pub struct Metrics {
     /// How long a write holds its region's lock: from the generation's bump to the commit. The region's writers
     /// queue for it one after the other, so it bounds one region's writes per second.
     pub region_lock_held: Histogram,
+    pub durability_wait: Histogram,
     /// Co-financing events delivered to subscribers.
     pub events_delivered: IntCounter,
     /// Webhook delivery attempts, by outcome (delivered, failed).
@@ -145,6 +146,17 @@ impl Metrics {
                     HistogramOpts::new(
                         "cnh_write_region_lock_held_seconds",
                         "How long a write holds its region's lock, from the generation's bump to the commit",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                )
+                .expect("valid metric"),
+            ),
+            durability_wait: register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "cnh_write_durability_wait_seconds",
+                        "How long a write, committed asynchronously, waited for the disk before being acknowledged",
                     )
                     .buckets(LATENCY_BUCKETS.to_vec()),
                 )

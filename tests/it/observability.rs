@@ -51,6 +51,11 @@ db_test! {
         at_least_one(r#"cnh_http_requests_total{route="/graphql",status="401"}"#);
         at_least_one("cnh_reconciliation_recompute_seconds_count");
         at_least_one("cnh_write_region_lock_held_seconds_count");
+        // On PostgreSQL a write commits without waiting for the disk, then waits for it before it is acknowledged.
+        assert!(sample(&text, "cnh_write_durability_wait_seconds_count").is_some(), "{text}");
+        if hub.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            at_least_one("cnh_write_durability_wait_seconds_count");
+        }
         at_least_one(r#"cnh_graphql_operation_duration_seconds_bucket{type="query",le="+Inf"}"#);
         assert!(sample(&text, r#"cnh_db_connections{pool="main",state="idle"}"#).is_some(), "{text}");
         assert!(sample(&text, r#"cnh_db_connections{pool="writes",state="in_use"}"#).is_some(), "{text}");

@@ -39,7 +39,12 @@ impl WriteLane {
         let owned = url.to_owned();
         let connections = if db::is_sqlite(url) { SQLITE_WRITE_CONNECTIONS } else { WRITE_CONNECTIONS };
         let db = handle
-            .spawn(async move { db::connect_pool(&owned, Some(connections)).await })
+            .spawn(async move {
+                let db = db::connect_pool(&owned, Some(connections)).await?;
+                // Whether the lane's writes may commit asynchronously (`kernel::durability`).
+                crate::kernel::durability::probe(&db).await;
+                Ok::<_, DbSetupError>(db)
+            })
             .await
             .map_err(|e| failed(e.to_string()))??;
         Ok(WriteLane { runtime: Some(runtime), handle, db })

@@ -6,9 +6,10 @@
 //! different input under the same key is `IDEMPOTENCY_CONFLICT`. A failed write stores no key, so it can be retried.
 
 use entities::idempotency_record;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use crate::error::ApiError;
 use crate::kernel::audit_chain::sha256_hex;
 use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
+use crate::kernel::durability;
 use crate::kernel::outbox::{self, EventKind, OutboundEvent};
 use crate::reconciled::live::{Recomputed, Reconciled, StatusChange};
 
@@ -36,6 +38,8 @@ type MeasuresByRegion = BTreeMap<String, BTreeSet<String>>;
 /// A write under way.
 pub struct Write {
     pub txn: DatabaseTransaction,
+    /// The pool the transaction came from, for the durability barrier after an asynchronous commit.
+    db: DatabaseConnection,
     pub actor: Actor,
     operation: &'static str,
     key: Option<String>,
@@ -129,11 +133,8 @@ impl Write {
             }
             other => other,
         };
-        if let Some(key) = &key
-            && let Some(answer) = replay(db, &actor, key, operation, &request_hash).await?
-        {
-            return Ok(Begun::Replayed(answer));
-        }
+        // The key is claimed first thing in the transaction, without a read before: a fresh write (the usual case)
+        // costs no round trip for its key, and a repeated key is found by the claim itself.
         let txn = begin_transaction(db).await?;
         if let Some(key) = &key {
             let claim = idempotency_record::ActiveModel {
@@ -144,20 +145,36 @@ impl Write {
                 response: Set(String::new()),
                 created_at: Set(audit::now_micros()),
             };
-            if let Err(err) = idempotency_record::Entity::insert(claim).exec_without_returning(&txn).await {
-                txn.rollback().await.ok();
-                if is_unique_violation(&err) {
-                    // Another request with this key committed first: answer as it did.
+            let claimed = idempotency_record::Entity::insert(claim)
+                .on_conflict(
+                    OnConflict::columns([
+                        idempotency_record::Column::InstitutionCode,
+                        idempotency_record::Column::IdempotencyKey,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await;
+            match claimed {
+                Ok(1) => {}
+                Ok(_) => {
+                    // The key was used by a request that committed (one in flight was waited for): answer as it did.
+                    txn.rollback().await.ok();
                     return match replay(db, &actor, key, operation, &request_hash).await? {
                         Some(answer) => Ok(Begun::Replayed(answer)),
                         None => Err(ApiError::Internal("idempotency record vanished".into())),
                     };
                 }
-                return Err(err.into());
+                Err(err) => {
+                    txn.rollback().await.ok();
+                    return Err(err.into());
+                }
             }
         }
         Ok(Begun::Fresh(Write {
             txn,
+            db: db.clone(),
             actor,
             operation,
             key,
@@ -214,17 +231,20 @@ impl Write {
                 .exec(&self.txn)
                 .await?;
         }
+        // A write that takes a region's lock commits without waiting for the disk and waits after (`durability`).
+        let asynchronous = (self.touched.is_some() || self.stale.is_some())
+            && durability::asynchronous_commit(self.txn.get_database_backend());
         let announces = self.touched.is_some() || !self.events.is_empty();
         let subscriptions = if announces { outbox::active_subscriptions(&self.txn).await? } else { Vec::new() };
         let mut recomputed = Vec::new();
         if let Some((reconciled, regions)) = &self.touched {
             for (region, measures) in regions {
-                recomputed.push(reconciled.recompute_deferring_in(&self.txn, region, measures).await?);
+                recomputed.push(reconciled.recompute_for_write(&self.txn, region, measures, asynchronous).await?);
             }
         }
         if let Some((reconciled, regions)) = &self.stale {
             for region in regions {
-                reconciled.notify_stale_in(&self.txn, region).await?;
+                reconciled.notify_stale_in(&self.txn, region, asynchronous).await?;
             }
         }
         let mut events = self.events;
@@ -236,6 +256,28 @@ impl Write {
         self.txn.commit().await?;
         for state in &recomputed {
             crate::observe::METRICS.region_lock_held.observe(state.locked_at().elapsed().as_secs_f64());
+        }
+        if asynchronous {
+            if let Some((reconciled, _)) = &self.touched {
+                for state in &recomputed {
+                    reconciled.hand_over(state);
+                }
+            }
+            let timer = crate::observe::METRICS.durability_wait.start_timer();
+            let durable = durability::wait_durable(&self.db).await;
+            timer.observe_duration();
+            if let Err(err) = durable {
+                // Committed, but not known to be on disk: the store failed. The regions' states in memory may be
+                // ahead of what the store keeps once back: they are rebuilt from it. The client is told to retry
+                // (with its idempotency key, a retry answers as the first did if the write was kept).
+                tracing::error!(error = %err, "a committed write could not be confirmed durable");
+                let touched = self.touched.iter().flat_map(|(r, regions)| regions.keys().map(move |k| (r, k)));
+                let stale = self.stale.iter().flat_map(|(r, regions)| regions.iter().map(move |k| (r, k)));
+                for (reconciled, region) in touched.chain(stale) {
+                    reconciled.forget(region);
+                }
+                return Err(ApiError::Unavailable(err));
+            }
         }
         outbox::wake_dispatcher_if_queued();
         if let Some((reconciled, _)) = &self.touched {

@@ -230,9 +230,9 @@ pub struct StatusChange {
 
 /// What a write's recomputation produced, to install once the transaction has committed.
 pub struct Recomputed {
-    state: RegionState,
+    state: Arc<RegionState>,
     changes: Vec<StatusChange>,
-    /// Statements storing the statuses, left for the write to send (`Reconciled::recompute_deferring_in`).
+    /// Statements storing the statuses, left for the write to send (`Reconciled::recompute_for_write`).
     deferred: Vec<Statement>,
     /// When the region's lock was taken (the generation's bump returned).
     locked_at: std::time::Instant,
@@ -332,8 +332,12 @@ pub struct Reconciled {
     forgotten: AtomicU64,
     /// The annex as stored: reference data, read once like the catalog.
     annex: tokio::sync::OnceCell<AnnexFigures>,
-    /// Told of every state stored (the epoch), for a write waiting for its predecessor's state (`state_before`).
+    /// Told of every state stored (the epoch) or handed over, for a write waiting for its predecessor's state
+    /// (`state_before`).
     stored: tokio::sync::watch::Sender<u64>,
+    /// States committed by this instance's writes but not yet durable (`hand_over`): their regions' next writers
+    /// build on them, readers do not see them.
+    pending: std::sync::Mutex<HashMap<String, Arc<RegionState>>>,
 }
 
 /// How long a write waits for the state its predecessor in the region committed to be installed, before reloading the
@@ -359,6 +363,7 @@ impl Reconciled {
             forgotten: AtomicU64::new(0),
             annex: tokio::sync::OnceCell::new(),
             stored: tokio::sync::watch::channel(0).0,
+            pending: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -387,13 +392,20 @@ impl Reconciled {
     }
 
     /// The region's state as of `generation - 1`, for a write that just moved the region to `generation`. The
-    /// region's lock passes to the next writer at the commit, a moment before the committing write installs its
-    /// state: when this instance holds an older generation, it waits (briefly) for that state rather than reload the
-    /// whole region under the lock. None when no state is held or it does not come: the caller reloads.
+    /// region's lock passes to the next writer at the commit, a moment before the committing write hands its state
+    /// over (or installs it): when this instance holds an older generation, it waits (briefly) for that state rather
+    /// than reload the whole region under the lock. None when no state is held or it does not come: the caller reloads.
     async fn state_before(&self, region: &str, generation: i64, day: NaiveDate) -> Option<Arc<RegionState>> {
         let mut stored = self.stored.subscribe();
         let deadline = tokio::time::Instant::now() + PREDECESSOR_WAIT;
         loop {
+            let handed_over = {
+                let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                pending.get(region).filter(|s| s.day == day && s.generation == generation - 1).cloned()
+            };
+            if handed_over.is_some() {
+                return handed_over;
+            }
             let held = {
                 let regions = self.regions.read().unwrap_or_else(|e| e.into_inner());
                 regions.get(region).filter(|s| s.day == day).cloned()
@@ -469,6 +481,7 @@ impl Reconciled {
     /// Forgets every region (a campaign was declared, or notifications may have been missed).
     pub fn invalidate_all(&self) {
         self.forgotten.fetch_add(1, Ordering::AcqRel);
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.regions.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.bump();
     }
@@ -476,14 +489,21 @@ impl Reconciled {
     /// Forgets a region's state: it is rebuilt on next read.
     pub fn forget(&self, region: &str) {
         self.forgotten.fetch_add(1, Ordering::AcqRel);
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(region);
         self.regions.write().unwrap_or_else(|e| e.into_inner()).remove(region);
         self.bump();
     }
 
     /// Marks, in the transaction, a region's state as stale (a write changed its needs, school plans or campaigns):
     /// its generation moves on, so no instance patches an older state, and the other instances are told.
-    pub async fn notify_stale_in<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<(), ApiError> {
-        self.bump_generation(txn, region).await?;
+    /// `asynchronous_commit` as for `recompute_for_write`.
+    pub async fn notify_stale_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        region: &str,
+        asynchronous_commit: bool,
+    ) -> Result<(), ApiError> {
+        self.bump_generation(txn, region, asynchronous_commit).await?;
         self.notify_in(txn, region, STALE).await
     }
 
@@ -507,10 +527,18 @@ impl Reconciled {
 
     /// Moves a region's generation on by one, in the transaction; on PostgreSQL the row lock it takes serialises the
     /// region's writers until commit.
-    async fn bump_generation<C: ConnectionTrait>(&self, txn: &C, region: &str) -> Result<i64, ApiError> {
+    ///
+    /// With `asynchronous_commit` (PostgreSQL), the transaction is also told to commit without waiting for the disk
+    /// (`kernel::durability`: the write waits for it after the commit, with the lock released).
+    async fn bump_generation<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        region: &str,
+        asynchronous_commit: bool,
+    ) -> Result<i64, ApiError> {
         if txn.get_database_backend() == DatabaseBackend::Postgres {
-            // The bump and the notification (delivered at commit) in one round trip: the lock the bump takes is held
-            // until commit, so every statement under it counts.
+            // The bump, the notification (delivered at commit) and the commit's mode in one round trip: the lock the
+            // bump takes is held until commit, so every statement under it counts.
             let row = txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DatabaseBackend::Postgres,
@@ -519,8 +547,17 @@ impl Reconciled {
                      SET generation = reconciliation_region.generation + 1, reconciled_at = EXCLUDED.reconciled_at \
                      RETURNING generation) \
                      SELECT b.generation FROM bumped b \
-                     CROSS JOIN LATERAL pg_notify($3, $1 || ':' || b.generation || ':' || $4) AS notified",
-                    [region.into(), Utc::now().fixed_offset().into(), CHANNEL.into(), self.instance.clone().into()],
+                     CROSS JOIN LATERAL pg_notify($3, $1 || ':' || b.generation || ':' || $4) AS notified \
+                     CROSS JOIN LATERAL \
+                     set_config('synchronous_commit', COALESCE($5, current_setting('synchronous_commit')), true) AS mode",
+                    [
+                        region.into(),
+                        Utc::now().fixed_offset().into(),
+                        CHANNEL.into(),
+                        self.instance.clone().into(),
+                        // Otherwise the session's own setting stands.
+                        asynchronous_commit.then(|| "off".to_owned()).into(),
+                    ],
                 ))
                 .await?
                 .ok_or_else(|| ApiError::Internal("the region's generation did not come back".into()))?;
@@ -561,18 +598,21 @@ impl Reconciled {
         region: &str,
         touched: &BTreeSet<String>,
     ) -> Result<Recomputed, ApiError> {
-        self.recompute(txn, region, touched, false).await
+        self.recompute(txn, region, touched, false, false).await
     }
 
-    /// As `recompute_in`, but on PostgreSQL the statements storing the statuses come back in the `Recomputed`
-    /// (`take_deferred`) for the caller to send, in this transaction, before it commits.
-    pub async fn recompute_deferring_in<C: ConnectionTrait>(
+    /// As `recompute_in`, for the write kernel: on PostgreSQL the statements storing the statuses come back in the
+    /// `Recomputed` (`take_deferred`) for the caller to send, in this transaction, before it commits; with
+    /// `asynchronous_commit` the transaction commits without waiting for the disk, and the caller waits for it after
+    /// the commit (`kernel::durability`), between `hand_over` and `install`.
+    pub async fn recompute_for_write<C: ConnectionTrait>(
         &self,
         txn: &C,
         region: &str,
         touched: &BTreeSet<String>,
+        asynchronous_commit: bool,
     ) -> Result<Recomputed, ApiError> {
-        self.recompute(txn, region, touched, true).await
+        self.recompute(txn, region, touched, true, asynchronous_commit).await
     }
 
     async fn recompute<C: ConnectionTrait>(
@@ -581,6 +621,7 @@ impl Reconciled {
         region: &str,
         touched: &BTreeSet<String>,
         defer: bool,
+        asynchronous_commit: bool,
     ) -> Result<Recomputed, ApiError> {
         let _timer = crate::observe::METRICS.recompute_duration.start_timer();
         // Before the region's lock: the touched measures as this write left them, after the region's generation as
@@ -596,7 +637,7 @@ impl Reconciled {
         };
         let now = Utc::now();
         let at = now.fixed_offset();
-        let generation = self.bump_generation(txn, region).await?;
+        let generation = self.bump_generation(txn, region, asynchronous_commit).await?;
         let locked_at = std::time::Instant::now();
         let day = paris_day(now);
         let current = self.state_before(region, generation, day).await;
@@ -690,12 +731,35 @@ impl Reconciled {
         }
         let deferred = store_changes(txn, statuses, &changes, at, defer).await?;
         // On PostgreSQL the notification went with the generation's bump.
-        Ok(Recomputed { state, changes, deferred, locked_at })
+        Ok(Recomputed { state: Arc::new(state), changes, deferred, locked_at })
     }
 
-    /// After the commit: the new state replaces the old one and subscribers hear of the changes.
+    /// After the commit, before the write is known durable (`kernel::durability`): the region's lock has passed to its
+    /// next writer, which may build on this state on this instance; readers do not see it until `install`.
+    pub fn hand_over(&self, recomputed: &Recomputed) {
+        let state = &recomputed.state;
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match pending.get(&state.region) {
+            Some(newer) if newer.generation > state.generation => {}
+            _ => {
+                pending.insert(state.region.clone(), state.clone());
+            }
+        }
+        drop(pending);
+        // Wakes a writer waiting for it in `state_before`; readers' answers still stand (no epoch change).
+        self.stored.send_modify(|_| {});
+    }
+
+    /// After the commit (and, when it was asynchronous, once durable): the new state replaces the old one and
+    /// subscribers hear of the changes.
     pub fn install(&self, recomputed: Recomputed) {
-        self.store(Arc::new(recomputed.state));
+        let (region, generation) = (recomputed.state.region.clone(), recomputed.state.generation);
+        self.store(recomputed.state);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.get(&region).is_some_and(|p| p.generation <= generation) {
+            pending.remove(&region);
+        }
+        drop(pending);
         for change in recomputed.changes {
             // No subscriber is not an error.
             let _ = self.events.send(Arc::new(change));
