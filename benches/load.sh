@@ -365,11 +365,12 @@ mixed() {
     MIXED_NOTES+=("  (**$((-extra)) acknowledged creations missing from the count**)")
   fi
   # What the hub's metrics say of the writes of the run: the mean of each histogram over the run.
-  local lock recompute begin
+  local lock recompute begin durable
   lock=$(metric_mean "$name" cnh_write_region_lock_held_seconds)
+  durable=$(metric_mean "$name" cnh_write_durability_wait_seconds)
   recompute=$(metric_mean "$name" cnh_reconciliation_recompute_seconds)
   begin=$(metric_mean "$name" cnh_db_begin_seconds)
-  MIXED_NOTES+=("  (hub's metrics over the run, means: from a write's generation bump to its commit, the time its region's writers wait for on PostgreSQL, $lock ms; a write's recomputation, that wait included, $recompute ms; waiting for a connection to begin a transaction, $begin ms — on SQLite the write lane's one connection is the writers' queue)")
+  MIXED_NOTES+=("  (hub's metrics over the run, means: from a write's generation bump to its commit, the time its region's writers wait for on PostgreSQL, $lock ms; a write's recomputation, that wait included, $recompute ms; waiting for a connection to begin a transaction, $begin ms — on SQLite the write lane's one connection is the writers' queue; after an asynchronous commit, waiting for the disk outside the locks (PostgreSQL), $durable ms)")
   while IFS= read -r line; do
     MIXED_NOTES+=("  - write answered $(printf '%s' "$line" | sed -E 's/^WRITE_ERROR code=([^ ]*) count=([0-9]*) sample=(.*)$/\1 × \2, e.g. `\3`/')")
   done < <(grep '^WRITE_ERROR ' "$WORK/$name-writes.out" || true)

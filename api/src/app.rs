@@ -78,6 +78,9 @@ impl App {
         let access = AccessList::load(db.clone()).await.map_err(|e| StartupError::Access(e.to_string()))?;
         access.spawn();
         let reconciled = Reconciled::new(db.clone(), catalog.clone());
+        if let Some(barrier) = writes.barrier() {
+            reconciled.commit_writes_asynchronously(barrier);
+        }
         reconciled.spawn_listener();
         // Every region loaded in the background once serving: the first write of a region then patches its state
         // instead of loading the whole region under the region's lock, and the first dashboard waits for nothing.

@@ -1,5 +1,7 @@
 //! Connecting to the store (SQLite or PostgreSQL), applying migrations and loading the reference data.
 
+pub mod durability;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -10,6 +10,9 @@
 use sea_orm::DatabaseConnection;
 use tokio::runtime::{Handle, Runtime};
 
+use std::sync::Arc;
+
+use crate::db::durability::Barrier;
 use crate::db::{self, DbSetupError};
 
 /// The connections a write lane keeps at most on PostgreSQL: writes to one region run one at a time anyway.
@@ -23,6 +26,8 @@ pub struct WriteLane {
     runtime: Option<Runtime>,
     handle: Handle,
     db: DatabaseConnection,
+    /// The durability barrier of the lane's writes (PostgreSQL), on a connection of its own.
+    barrier: Option<Arc<Barrier>>,
 }
 
 impl WriteLane {
@@ -38,16 +43,16 @@ impl WriteLane {
         let handle = runtime.handle().clone();
         let owned = url.to_owned();
         let connections = if db::is_sqlite(url) { SQLITE_WRITE_CONNECTIONS } else { WRITE_CONNECTIONS };
-        let db = handle
+        let (db, barrier) = handle
             .spawn(async move {
                 let db = db::connect_pool(&owned, Some(connections)).await?;
-                // Whether the lane's writes may commit asynchronously (`kernel::durability`).
-                crate::kernel::durability::probe(&db).await;
-                Ok::<_, DbSetupError>(db)
+                // On PostgreSQL, the lane's writes commit asynchronously and wait for this (`db::durability`).
+                let barrier = Barrier::open(&owned).await.map(Arc::new);
+                Ok::<_, DbSetupError>((db, barrier))
             })
             .await
             .map_err(|e| failed(e.to_string()))??;
-        Ok(WriteLane { runtime: Some(runtime), handle, db })
+        Ok(WriteLane { runtime: Some(runtime), handle, db, barrier })
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -56,6 +61,10 @@ impl WriteLane {
 
     pub fn db_mut(&mut self) -> &mut DatabaseConnection {
         &mut self.db
+    }
+
+    pub fn barrier(&self) -> Option<Arc<Barrier>> {
+        self.barrier.clone()
     }
 
     pub fn handle(&self) -> &Handle {

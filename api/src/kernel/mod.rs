@@ -6,7 +6,6 @@
 
 pub mod audit_chain;
 pub mod audit_log;
-pub mod durability;
 pub mod outbox;
 pub mod receipts;
 pub mod write;

@@ -8,8 +8,8 @@
 use entities::idempotency_record;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,7 +20,6 @@ use std::sync::Arc;
 use crate::error::ApiError;
 use crate::kernel::audit_chain::sha256_hex;
 use crate::kernel::audit_log::{self as audit, Actor, AuditEntry};
-use crate::kernel::durability;
 use crate::kernel::outbox::{self, EventKind, OutboundEvent};
 use crate::reconciled::live::{Recomputed, Reconciled, StatusChange};
 
@@ -38,8 +37,6 @@ type MeasuresByRegion = BTreeMap<String, BTreeSet<String>>;
 /// A write under way.
 pub struct Write {
     pub txn: DatabaseTransaction,
-    /// The pool the transaction came from, for the durability barrier after an asynchronous commit.
-    db: DatabaseConnection,
     pub actor: Actor,
     operation: &'static str,
     key: Option<String>,
@@ -174,7 +171,6 @@ impl Write {
         }
         Ok(Begun::Fresh(Write {
             txn,
-            db: db.clone(),
             actor,
             operation,
             key,
@@ -231,9 +227,11 @@ impl Write {
                 .exec(&self.txn)
                 .await?;
         }
-        // A write that takes a region's lock commits without waiting for the disk and waits after (`durability`).
-        let asynchronous = (self.touched.is_some() || self.stale.is_some())
-            && durability::asynchronous_commit(self.txn.get_database_backend());
+        // A write that takes a region's lock commits without waiting for the disk and waits after, outside the
+        // locks (`db::durability`), where the hub has a barrier (PostgreSQL).
+        let barrier = (self.touched.as_ref().map(|(r, _)| r).or(self.stale.as_ref().map(|(r, _)| r)))
+            .and_then(|reconciled| reconciled.durability_barrier().cloned());
+        let asynchronous = barrier.is_some();
         let announces = self.touched.is_some() || !self.events.is_empty();
         let subscriptions = if announces { outbox::active_subscriptions(&self.txn).await? } else { Vec::new() };
         let mut recomputed = Vec::new();
@@ -257,14 +255,14 @@ impl Write {
         for state in &recomputed {
             crate::observe::METRICS.region_lock_held.observe(state.locked_at().elapsed().as_secs_f64());
         }
-        if asynchronous {
+        if let Some(barrier) = &barrier {
             if let Some((reconciled, _)) = &self.touched {
                 for state in &recomputed {
                     reconciled.hand_over(state);
                 }
             }
             let timer = crate::observe::METRICS.durability_wait.start_timer();
-            let durable = durability::wait_durable(&self.db).await;
+            let durable = barrier.wait_durable().await;
             timer.observe_duration();
             if let Err(err) = durable {
                 // Committed, but not known to be on disk: the store failed. The regions' states in memory may be

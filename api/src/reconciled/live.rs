@@ -27,6 +27,7 @@ use tokio::sync::broadcast;
 
 use super::snapshot::{self as service, LoadedMeasures, RegionData};
 use crate::calendar::paris_day;
+use crate::db::durability::Barrier;
 use crate::error::ApiError;
 use crate::reconciled::engine::{
     self, CoFinancingStatus, DuplicateGroups, MeasureFact, MeasureOutcome, Previous, Reconciliation, RegionSums,
@@ -338,6 +339,8 @@ pub struct Reconciled {
     /// States committed by this instance's writes but not yet durable (`hand_over`): their regions' next writers
     /// build on them, readers do not see them.
     pending: std::sync::Mutex<HashMap<String, Arc<RegionState>>>,
+    /// Set when the writes of this hub commit asynchronously and wait for this barrier (`db::durability`).
+    barrier: std::sync::OnceLock<Arc<Barrier>>,
 }
 
 /// How long a write waits for the state its predecessor in the region committed to be installed, before reloading the
@@ -364,7 +367,19 @@ impl Reconciled {
             annex: tokio::sync::OnceCell::new(),
             stored: tokio::sync::watch::channel(0).0,
             pending: std::sync::Mutex::new(HashMap::new()),
+            barrier: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Writes recomputing this state commit asynchronously from now on, and wait for the barrier before they are
+    /// acknowledged (`db::durability`; the write lane's, on PostgreSQL).
+    pub fn commit_writes_asynchronously(&self, barrier: Arc<Barrier>) {
+        let _ = self.barrier.set(barrier);
+    }
+
+    /// The barrier a write waits for after an asynchronous commit; None when writes commit synchronously.
+    pub fn durability_barrier(&self) -> Option<&Arc<Barrier>> {
+        self.barrier.get()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -529,7 +544,7 @@ impl Reconciled {
     /// region's writers until commit.
     ///
     /// With `asynchronous_commit` (PostgreSQL), the transaction is also told to commit without waiting for the disk
-    /// (`kernel::durability`: the write waits for it after the commit, with the lock released).
+    /// (`db::durability`: the write waits for it after the commit, with the lock released).
     async fn bump_generation<C: ConnectionTrait>(
         &self,
         txn: &C,
@@ -604,7 +619,7 @@ impl Reconciled {
     /// As `recompute_in`, for the write kernel: on PostgreSQL the statements storing the statuses come back in the
     /// `Recomputed` (`take_deferred`) for the caller to send, in this transaction, before it commits; with
     /// `asynchronous_commit` the transaction commits without waiting for the disk, and the caller waits for it after
-    /// the commit (`kernel::durability`), between `hand_over` and `install`.
+    /// the commit (`db::durability`), between `hand_over` and `install`.
     pub async fn recompute_for_write<C: ConnectionTrait>(
         &self,
         txn: &C,
@@ -734,7 +749,7 @@ impl Reconciled {
         Ok(Recomputed { state: Arc::new(state), changes, deferred, locked_at })
     }
 
-    /// After the commit, before the write is known durable (`kernel::durability`): the region's lock has passed to its
+    /// After the commit, before the write is known durable (`db::durability`): the region's lock has passed to its
     /// next writer, which may build on this state on this instance; readers do not see it until `install`.
     pub fn hand_over(&self, recomputed: &Recomputed) {
         let state = &recomputed.state;
