@@ -147,7 +147,10 @@ impl App {
         let gate = crate::http::Gate { authenticator: Arc::new(authenticator), access, catalog };
         let probes = crate::routes::Probes {
             store: store.clone(),
-            pools: vec![("main", db.clone()), ("writes", writes.db().clone()), ("background", background_db.clone())],
+            pools: [("main", db.clone()), ("writes", writes.db().clone()), ("background", background_db.clone())]
+                .into_iter()
+                .chain(writes.barrier().map(|barrier| ("durability", barrier.db().clone())))
+                .collect(),
         };
         let state = http::HttpState {
             executor,

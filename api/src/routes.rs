@@ -19,7 +19,7 @@ use crate::graphql::http::{self as graphql, HttpState};
 #[derive(Clone)]
 pub struct Probes {
     pub store: Arc<StoreHealth>,
-    /// The hub's connection pools, by name (`main`, `writes`, `background`).
+    /// The hub's connection pools, by name (`main`, `writes`, `background`, and `durability` on PostgreSQL).
     pub pools: Vec<(&'static str, sea_orm::DatabaseConnection)>,
 }
 

@@ -55,6 +55,7 @@ db_test! {
         assert!(sample(&text, "cnh_write_durability_wait_seconds_count").is_some(), "{text}");
         if hub.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
             at_least_one("cnh_write_durability_wait_seconds_count");
+            assert!(sample(&text, r#"cnh_db_connections{pool="durability",state="in_use"}"#).is_some(), "{text}");
         }
         at_least_one(r#"cnh_graphql_operation_duration_seconds_bucket{type="query",le="+Inf"}"#);
         assert!(sample(&text, r#"cnh_db_connections{pool="main",state="idle"}"#).is_some(), "{text}");

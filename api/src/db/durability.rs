@@ -55,6 +55,11 @@ impl Barrier {
         }
     }
 
+    /// The barrier's pool, for the connection figures (`/metrics`).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Returns once every commit that returned before the call is on disk.
     pub async fn wait_durable(&self) -> Result<(), DbErr> {
         self.db.execute_raw(barrier_statement()).await.map(|_| ())
