@@ -257,7 +257,7 @@ impl Write {
         }
         if let Some(barrier) = &barrier {
             if let Some((reconciled, _)) = &self.touched {
-                for state in &recomputed {
+                for state in &mut recomputed {
                     reconciled.hand_over(state);
                 }
             }

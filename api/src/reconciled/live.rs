@@ -237,6 +237,8 @@ pub struct Recomputed {
     deferred: Vec<Statement>,
     /// When the region's lock was taken (the generation's bump returned).
     locked_at: std::time::Instant,
+    /// Whether the state was handed over before being installed (`Reconciled::hand_over`).
+    handed_over: bool,
 }
 
 impl Recomputed {
@@ -746,12 +748,13 @@ impl Reconciled {
         }
         let deferred = store_changes(txn, statuses, &changes, at, defer).await?;
         // On PostgreSQL the notification went with the generation's bump.
-        Ok(Recomputed { state: Arc::new(state), changes, deferred, locked_at })
+        Ok(Recomputed { state: Arc::new(state), changes, deferred, locked_at, handed_over: false })
     }
 
     /// After the commit, before the write is known durable (`db::durability`): the region's lock has passed to its
     /// next writer, which may build on this state on this instance; readers do not see it until `install`.
-    pub fn hand_over(&self, recomputed: &Recomputed) {
+    pub fn hand_over(&self, recomputed: &mut Recomputed) {
+        recomputed.handed_over = true;
         let state = &recomputed.state;
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         match pending.get(&state.region) {
@@ -767,12 +770,18 @@ impl Reconciled {
 
     /// After the commit (and, when it was asynchronous, once durable): the new state replaces the old one and
     /// subscribers hear of the changes.
+    ///
+    /// A handed-over state whose region was forgotten meanwhile (another instance's write made it stale, or the store
+    /// was lost) is not installed: the region is rebuilt from the store on next use.
     pub fn install(&self, recomputed: Recomputed) {
         let (region, generation) = (recomputed.state.region.clone(), recomputed.state.generation);
-        self.store(recomputed.state);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if pending.get(&region).is_some_and(|p| p.generation <= generation) {
+        let kept = pending.get(&region).map(|p| p.generation);
+        if kept.is_some_and(|g| g <= generation) {
             pending.remove(&region);
+        }
+        if !recomputed.handed_over || kept.is_some() {
+            self.store(recomputed.state);
         }
         drop(pending);
         for change in recomputed.changes {
@@ -795,7 +804,11 @@ impl Reconciled {
         if generation == STALE {
             return Ok(());
         }
-        self.region(region).await?;
+        if self.region(region).await?.generation < generation {
+            // A write of this instance installed an older state between the forget and the load.
+            self.forget(region);
+            self.region(region).await?;
+        }
         let rows = co_financing_event::Entity::find()
             .filter(co_financing_event::Column::RegionCode.eq(region))
             .filter(co_financing_event::Column::Generation.eq(generation))
