@@ -78,11 +78,12 @@ async fn targets<C: ConnectionTrait>(conn: &C) -> Result<NationalTargets, ApiErr
     Ok(targets)
 }
 
-fn measure_fact(m: &measure::Model) -> Result<(Arc<MeasureFact>, MeasureRecord), ApiError> {
+fn measure_fact(m: &measure::Model) -> Result<(Arc<MeasureFact>, Arc<MeasureRecord>), ApiError> {
     Ok(measure_fact_of(MeasureRecord::try_from(m)?))
 }
 
-fn measure_fact_of(record: MeasureRecord) -> (Arc<MeasureFact>, MeasureRecord) {
+/// The record is shared (`Arc`) from here on: the region's state keeps it as it is, without a copy.
+fn measure_fact_of(record: MeasureRecord) -> (Arc<MeasureFact>, Arc<MeasureRecord>) {
     let fact = Arc::new(MeasureFact {
         id: record.id.clone(),
         reference: record.reference.clone(),
@@ -99,7 +100,7 @@ fn measure_fact_of(record: MeasureRecord) -> (Arc<MeasureFact>, MeasureRecord) {
         commune: record.commune_code.clone(),
         expected_cofinancer: record.expected_cofinancer_code.clone(),
     });
-    (fact, record)
+    (fact, Arc::new(record))
 }
 
 /// A stored commitment as the API shows it, and as the engine sees it when it is active.
@@ -130,7 +131,7 @@ pub type CommitmentsByMeasure = HashMap<String, Vec<CommitmentRecord>>;
 /// Some measures as a write left them (read inside its transaction).
 pub struct LoadedMeasures {
     pub facts: Vec<Arc<MeasureFact>>,
-    pub records: Vec<MeasureRecord>,
+    pub records: Vec<Arc<MeasureRecord>>,
     /// Active commitments, as the engine sees them.
     pub commitment_facts: Vec<Arc<CommitmentFact>>,
     /// Every commitment, as the API shows them.
@@ -170,7 +171,7 @@ pub async fn load_measures<C: ConnectionTrait>(conn: &C, ids: &BTreeSet<String>)
 pub struct RegionData {
     pub snapshot: Snapshot,
     /// The measures as the API shows them, in the snapshot's order (by id).
-    pub records: Vec<MeasureRecord>,
+    pub records: Vec<Arc<MeasureRecord>>,
     pub commitments: CommitmentsByMeasure,
 }
 
@@ -217,7 +218,7 @@ pub async fn load_region<C: ConnectionTrait>(
     let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
     let mut pairs = rows.iter().map(measure_fact).collect::<Result<Vec<_>, _>>()?;
     pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
+    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<Arc<MeasureRecord>>) = pairs.into_iter().unzip();
     snapshot.measures = measures;
     let mut commitments: CommitmentsByMeasure = HashMap::new();
     for chunk in ids.chunks(1000) {
@@ -405,9 +406,9 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
             versions.insert(row.id.clone(), MeasureRecord::try_from(row)?);
         }
     }
-    let mut pairs: Vec<(Arc<MeasureFact>, MeasureRecord)> = versions.into_values().map(measure_fact_of).collect();
+    let mut pairs: Vec<(Arc<MeasureFact>, Arc<MeasureRecord>)> = versions.into_values().map(measure_fact_of).collect();
     pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<MeasureRecord>) = pairs.into_iter().unzip();
+    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<Arc<MeasureRecord>>) = pairs.into_iter().unzip();
     let present: Vec<String> = measures.iter().map(|m| m.id.clone()).collect();
     snapshot.measures = measures;
     let mut commitments: CommitmentsByMeasure = HashMap::new();
