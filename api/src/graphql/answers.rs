@@ -21,8 +21,9 @@ pub const TTL: Duration = Duration::from_secs(2);
 const CAPACITY: usize = 10_000;
 
 /// Bytes of keys and answers kept at most: requests that differ every time (a new alias, a new page) fill the cache
-/// with answers nobody asks for again, and must not grow the hub's memory with them.
-const MAX_BYTES: usize = 32 * 1024 * 1024;
+/// with answers nobody asks for again, and must not grow the hub's memory with them. Room for two national
+/// reconciliations at scale 10 (4 MB each): at 32 MiB, eight of them held 32 MB of the 300 MB the hub may use there.
+const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Default)]
 struct Entries {
@@ -70,7 +71,7 @@ impl AnswerCache {
 
     pub fn put(&self, key: String, epoch: u64, answer: axum::body::Bytes) {
         let size = key.len() + answer.len();
-        if size > MAX_BYTES / 8 {
+        if size > MAX_BYTES / 2 {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
