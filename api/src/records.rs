@@ -50,6 +50,13 @@ pub struct MeasureRecord {
     pub updated_by: String,
 }
 
+impl MeasureRecord {
+    /// New solutions, not the transformation of an establishment or service.
+    pub fn is_creation(&self) -> bool {
+        self.nature == MeasureNature::Creation
+    }
+}
+
 impl TryFrom<&measure::Model> for MeasureRecord {
     type Error = ApiError;
 
@@ -82,6 +89,33 @@ impl TryFrom<&measure::Model> for MeasureRecord {
             updated_at: m.updated_at,
             updated_by: m.updated_by.clone(),
         })
+    }
+}
+
+/// A measure of region 84 (Rhône, 30 adult places created in September 2026) for the engine's tests.
+#[cfg(test)]
+pub(crate) fn test_measure(id: &str, category: &str, compartment: MeasureCompartment) -> MeasureRecord {
+    MeasureRecord {
+        id: id.into(),
+        region_code: "84".into(),
+        departement_code: "69".into(),
+        reference: format!("REF-{id}"),
+        label: format!("Mesure {id}"),
+        finess: None,
+        commune_code: None,
+        expected_cofinancer_code: None,
+        category_code: category.into(),
+        publics: vec![MeasurePublic::Adultes],
+        solutions: 30,
+        unit: SolutionUnit::PlacesInstallees,
+        nature: MeasureNature::Creation,
+        procedure: Procedure::AppelAProjets,
+        compartment,
+        planned_installation: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap_or_default(),
+        status: MeasureStatus::Programmee,
+        version: 1,
+        updated_at: DateTime::UNIX_EPOCH.fixed_offset(),
+        updated_by: "ARS-84".into(),
     }
 }
 

@@ -43,8 +43,8 @@ pub const CHANNEL: &str = "cnh_co_financing";
 /// The generation notified for a write that only makes a region's state stale.
 const STALE: i64 = -1;
 
-/// One region, reconciled. Measures are held in the snapshot's order (by id), and `records`, `commitments`,
-/// `outcomes` and `report.statuses` follow that order, so a measure is found by binary search on its id.
+/// One region, reconciled. Measures are held in the snapshot's order (by id), and `commitments`, `outcomes` and
+/// `report.statuses` follow that order, so a measure is found by binary search on its id.
 pub struct RegionState {
     pub region: String,
     pub generation: i64,
@@ -58,8 +58,6 @@ pub struct RegionState {
     /// recomputation.
     sums: RegionSums,
     duplicates: DuplicateGroups,
-    /// Each measure as the API shows it.
-    records: Vec<Arc<MeasureRecord>>,
     /// Each measure's commitments as the API shows them (withdrawn ones included), by id.
     /// Exact-size slices: a `Vec` grown one push at a time keeps room for four commitments where most measures have
     /// one (40 MB at scale 10).
@@ -70,7 +68,6 @@ impl RegionState {
     fn build(region: &str, generation: i64, day: NaiveDate, mut data: RegionData) -> RegionState {
         let Reconciliation { report, outcomes, sums, duplicates } =
             engine::reconcile_reusing(&data.snapshot, None, |_, _| None);
-        let records = data.records;
         let commitments =
             (data.snapshot.measures.iter()).map(|m| commitment_slice(data.commitments.remove(&m.id))).collect();
         RegionState {
@@ -82,7 +79,6 @@ impl RegionState {
             outcomes,
             sums,
             duplicates,
-            records,
             commitments,
         }
     }
@@ -94,7 +90,7 @@ impl RegionState {
 
     /// The measure at a position (that of its status in `report.statuses`).
     pub fn record(&self, index: usize) -> &MeasureRecord {
-        &self.records[index]
+        &self.snapshot.measures[index]
     }
 
     /// A measure of this region, as the API shows it.
@@ -109,7 +105,7 @@ impl RegionState {
 
     /// The measures in id order.
     pub fn records(&self) -> impl Iterator<Item = &MeasureRecord> {
-        self.records.iter().map(|r| r.as_ref())
+        self.snapshot.measures.iter().map(|r| r.as_ref())
     }
 
     /// A measure's status, finding codes and département as stored in `measure_co_financing`.
@@ -117,7 +113,7 @@ impl RegionState {
         Standing {
             status: self.report.statuses[index].status.as_str().to_owned(),
             codes: codes(&self.report, index).join(","),
-            departement: self.records[index].departement_code.clone(),
+            departement: self.snapshot.measures[index].departement_code.clone(),
         }
     }
 
@@ -127,28 +123,26 @@ impl RegionState {
     fn patched(&self, generation: i64, now: DateTime<Utc>, touched: &BTreeSet<String>, loaded: LoadedMeasures) -> Self {
         struct Entry {
             fact: Arc<MeasureFact>,
-            record: Arc<MeasureRecord>,
             commitments: Arc<[CommitmentRecord]>,
             outcome: Option<Arc<MeasureOutcome>>,
         }
-        let mut entries: Vec<Entry> = Vec::with_capacity(self.records.len() + loaded.facts.len());
+        let mut entries: Vec<Entry> = Vec::with_capacity(self.snapshot.measures.len() + loaded.measures.len());
         for (i, fact) in self.snapshot.measures.iter().enumerate() {
             if !touched.contains(&fact.id) {
                 entries.push(Entry {
                     fact: fact.clone(),
-                    record: self.records[i].clone(),
                     commitments: self.commitments[i].clone(),
                     outcome: Some(self.outcomes[i].clone()),
                 });
             }
         }
         let mut loaded_commitments = loaded.commitments;
-        for (fact, record) in loaded.facts.into_iter().zip(loaded.records) {
-            if fact.region != self.region {
+        for fact in loaded.measures {
+            if fact.region_code != self.region {
                 continue;
             }
             let commitments = commitment_slice(loaded_commitments.remove(&fact.id));
-            entries.push(Entry { fact, record, commitments, outcome: None });
+            entries.push(Entry { fact, commitments, outcome: None });
         }
         entries.sort_by(|a, b| a.fact.id.cmp(&b.fact.id));
         let mut snapshot = Snapshot {
@@ -172,10 +166,9 @@ impl RegionState {
             annex: None,
             steering: self.snapshot.steering.clone(),
         };
-        let (mut records, mut commitments, mut reuse) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut commitments, mut reuse) = (Vec::new(), Vec::new());
         for entry in entries {
             snapshot.measures.push(entry.fact);
-            records.push(entry.record);
             commitments.push(entry.commitments);
             reuse.push(entry.outcome);
         }
@@ -203,7 +196,6 @@ impl RegionState {
             outcomes,
             sums,
             duplicates,
-            records,
             commitments,
         }
     }

@@ -20,7 +20,7 @@ use crate::reconciled::engine::{
 use crate::records::{CommitmentRecord, MeasureRecord};
 use crate::territory::service::Catalog;
 use crate::vocabulary::{
-    CommitmentStatus, Compartment, CostComponent, DataKind, InstitutionKind, MeasureNature, NeedsIndicatorKind, Payer,
+    CommitmentStatus, Compartment, CostComponent, DataKind, InstitutionKind, NeedsIndicatorKind, Payer,
 };
 
 /// The reference territory as the engine needs it, built once from the catalog.
@@ -78,29 +78,9 @@ async fn targets<C: ConnectionTrait>(conn: &C) -> Result<NationalTargets, ApiErr
     Ok(targets)
 }
 
-fn measure_fact(m: &measure::Model) -> Result<(Arc<MeasureFact>, Arc<MeasureRecord>), ApiError> {
-    Ok(measure_fact_of(MeasureRecord::try_from(m)?))
-}
-
-/// The record is shared (`Arc`) from here on: the region's state keeps it as it is, without a copy.
-fn measure_fact_of(record: MeasureRecord) -> (Arc<MeasureFact>, Arc<MeasureRecord>) {
-    let fact = Arc::new(MeasureFact {
-        id: record.id.clone(),
-        reference: record.reference.clone(),
-        region: record.region_code.clone(),
-        departement: record.departement_code.clone(),
-        category: record.category_code.clone(),
-        compartment: record.compartment,
-        publics: record.publics.clone(),
-        solutions: record.solutions,
-        planned_installation: record.planned_installation,
-        status: record.status,
-        creation: record.nature == MeasureNature::Creation,
-        finess: record.finess.clone(),
-        commune: record.commune_code.clone(),
-        expected_cofinancer: record.expected_cofinancer_code.clone(),
-    });
-    (fact, Arc::new(record))
+/// A stored measure, as the API shows it and the engine sees it (one record, shared).
+fn measure_of(m: &measure::Model) -> Result<Arc<MeasureFact>, ApiError> {
+    Ok(Arc::new(MeasureRecord::try_from(m)?))
 }
 
 /// A stored commitment as the API shows it, and as the engine sees it when it is active.
@@ -130,8 +110,7 @@ pub type CommitmentsByMeasure = HashMap<String, Vec<CommitmentRecord>>;
 
 /// Some measures as a write left them (read inside its transaction).
 pub struct LoadedMeasures {
-    pub facts: Vec<Arc<MeasureFact>>,
-    pub records: Vec<Arc<MeasureRecord>>,
+    pub measures: Vec<Arc<MeasureFact>>,
     /// Active commitments, as the engine sees them.
     pub commitment_facts: Vec<Arc<CommitmentFact>>,
     /// Every commitment, as the API shows them.
@@ -140,18 +119,11 @@ pub struct LoadedMeasures {
 
 /// Some measures and their commitments, as a write left them (read inside its transaction).
 pub async fn load_measures<C: ConnectionTrait>(conn: &C, ids: &BTreeSet<String>) -> Result<LoadedMeasures, ApiError> {
-    let mut loaded = LoadedMeasures {
-        facts: Vec::new(),
-        records: Vec::new(),
-        commitment_facts: Vec::new(),
-        commitments: HashMap::new(),
-    };
+    let mut loaded = LoadedMeasures { measures: Vec::new(), commitment_facts: Vec::new(), commitments: HashMap::new() };
     let ids: Vec<String> = ids.iter().cloned().collect();
     for chunk in ids.chunks(1000) {
         for m in measure::Entity::find().filter(measure::Column::Id.is_in(chunk.iter().cloned())).all(conn).await? {
-            let (fact, record) = measure_fact(&m)?;
-            loaded.facts.push(fact);
-            loaded.records.push(record);
+            loaded.measures.push(measure_of(&m)?);
         }
         for c in commitment::Entity::find()
             .filter(commitment::Column::MeasureId.is_in(chunk.iter().cloned()))
@@ -167,11 +139,9 @@ pub async fn load_measures<C: ConnectionTrait>(conn: &C, ids: &BTreeSet<String>)
     Ok(loaded)
 }
 
-/// A region's snapshot, and the measures as the API shows them.
+/// A region's snapshot (its measures are the records the API shows), and the commitments as the API shows them.
 pub struct RegionData {
     pub snapshot: Snapshot,
-    /// The measures as the API shows them, in the snapshot's order (by id).
-    pub records: Vec<Arc<MeasureRecord>>,
     pub commitments: CommitmentsByMeasure,
 }
 
@@ -216,9 +186,8 @@ pub async fn load_region<C: ConnectionTrait>(
     };
     let rows = measure::Entity::find().filter(measure::Column::RegionCode.eq(region)).all(conn).await?;
     let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
-    let mut pairs = rows.iter().map(measure_fact).collect::<Result<Vec<_>, _>>()?;
-    pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<Arc<MeasureRecord>>) = pairs.into_iter().unzip();
+    let mut measures = rows.iter().map(measure_of).collect::<Result<Vec<_>, _>>()?;
+    measures.sort_by(|a, b| a.id.cmp(&b.id));
     snapshot.measures = measures;
     let mut commitments: CommitmentsByMeasure = HashMap::new();
     for chunk in ids.chunks(1000) {
@@ -252,7 +221,7 @@ pub async fn load_region<C: ConnectionTrait>(
     snapshot.needs = Arc::new(latest_needs(conn, departements).await?);
     snapshot.campaigns = Arc::new(campaign_standings(conn, catalog, region).await?);
     snapshot.steering = Arc::new(steering_facts(conn, region, now, None).await?);
-    Ok(RegionData { snapshot, records, commitments })
+    Ok(RegionData { snapshot, commitments })
 }
 
 /// A region's steering figures in force at `at` (recorded by `as_of` when given), each forecast with the figure it
@@ -406,9 +375,8 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
             versions.insert(row.id.clone(), MeasureRecord::try_from(row)?);
         }
     }
-    let mut pairs: Vec<(Arc<MeasureFact>, Arc<MeasureRecord>)> = versions.into_values().map(measure_fact_of).collect();
-    pairs.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let (measures, records): (Vec<Arc<MeasureFact>>, Vec<Arc<MeasureRecord>>) = pairs.into_iter().unzip();
+    let mut measures: Vec<Arc<MeasureFact>> = versions.into_values().map(Arc::new).collect();
+    measures.sort_by(|a, b| a.id.cmp(&b.id));
     let present: Vec<String> = measures.iter().map(|m| m.id.clone()).collect();
     snapshot.measures = measures;
     let mut commitments: CommitmentsByMeasure = HashMap::new();
@@ -450,7 +418,7 @@ pub async fn load_region_as_of<C: ConnectionTrait>(
     let departements: Vec<String> = catalog.departements_of_region(region).map(|d| d.code.clone()).collect();
     snapshot.needs = Arc::new(needs_as_of(conn, departements, at).await?);
     snapshot.steering = Arc::new(steering_facts(conn, region, at, Some(at)).await?);
-    Ok(RegionData { snapshot, records, commitments })
+    Ok(RegionData { snapshot, commitments })
 }
 
 /// Each département's needs as the submissions received by `at` left them: per (département, reference date), the

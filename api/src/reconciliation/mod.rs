@@ -737,33 +737,19 @@ impl ReconciliationSubscription {
 mod tests {
     use std::sync::Arc;
 
-    use chrono::NaiveDate;
-
     use super::*;
     use crate::reconciled::engine::{MeasureFact, NeedsFact, Snapshot, Territory};
-    use crate::vocabulary::{MeasureCompartment, MeasurePublic, MeasureStatus, NeedsIndicatorKind};
+    use crate::vocabulary::{MeasureCompartment, NeedsIndicatorKind};
 
     fn need(departement: &str, orientation: &str, indicator: NeedsIndicatorKind, people: i64) -> NeedsFact {
         NeedsFact { departement: departement.into(), orientation: orientation.into(), indicator, people }
     }
 
     fn places(id: &str, category: &str, solutions: i64) -> MeasureFact {
-        MeasureFact {
-            id: id.into(),
-            reference: id.into(),
-            region: "84".into(),
-            departement: "69".into(),
-            category: category.into(),
-            compartment: MeasureCompartment::SocleAdultes,
-            publics: vec![MeasurePublic::Adultes],
-            solutions,
-            planned_installation: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap_or_default(),
-            status: MeasureStatus::Programmee,
-            creation: true,
-            finess: None,
-            commune: None,
-            expected_cofinancer: None,
-        }
+        let mut measure = crate::records::test_measure(id, category, MeasureCompartment::SocleAdultes);
+        measure.reference = id.into();
+        measure.solutions = solutions;
+        measure
     }
 
     /// The Rhône (and the Ain) with a count of people from 1 to 10 somewhere, and solutions programmed against it.

@@ -157,9 +157,9 @@ pub fn region_pack(
             envelope.cp_called.0 += c.schedule.iter().filter(|(y, _)| *y <= year).map(|(_, cents)| cents).sum::<i64>();
         }
         let publics = measure.publics.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("+");
-        let row = solutions.entry((measure.category.clone(), publics.clone())).or_insert_with(|| PackSolutions {
+        let row = solutions.entry((measure.category_code.clone(), publics.clone())).or_insert_with(|| PackSolutions {
             region_code: region.to_owned(),
-            category_code: measure.category.clone(),
+            category_code: measure.category_code.clone(),
             publics,
             measures: 0,
             solutions: 0,

@@ -33,9 +33,9 @@ fn applicable_rules<'a>(rules: &'a [RuleFact], measure: &MeasureFact) -> Vec<&'a
     let day = measure.planned_installation;
     let valid: Vec<&RuleFact> = rules
         .iter()
-        .filter(|r| r.category == measure.category)
+        .filter(|r| r.category == measure.category_code)
         .filter(|r| r.valid_from <= day && r.valid_to.is_none_or(|to| to >= day))
-        .filter(|r| r.departement.as_ref().is_none_or(|d| *d == measure.departement))
+        .filter(|r| r.departement.as_ref().is_none_or(|d| *d == measure.departement_code))
         .collect();
     valid
         .iter()
@@ -87,10 +87,10 @@ pub(super) fn check_measure(
     // A collectivité commits only on the territory it covers: its départements and, where two collectivités share
     // one, its communes (the Métropole de Lyon's 58 against the rest of the Rhône).
     let territory = &snapshot.territory;
-    let covering = territory.cofinancers_of(&measure.departement, measure.commune.as_deref());
-    let place = match &measure.commune {
-        Some(commune) => format!("la commune {commune} (département {})", measure.departement),
-        None => format!("le département {}", measure.departement),
+    let covering = territory.cofinancers_of(&measure.departement_code, measure.commune_code.as_deref());
+    let place = match &measure.commune_code {
+        Some(commune) => format!("la commune {commune} (département {})", measure.departement_code),
+        None => format!("le département {}", measure.departement_code),
     };
     let collectivite_commitments: Vec<&&CommitmentFact> =
         commitments.iter().filter(|c| c.funder == Payer::Collectivite).collect();
@@ -109,7 +109,7 @@ pub(super) fn check_measure(
                 ),
             );
             problems.insert(CoFinancingStatus::UnexpectedCofinancer);
-        } else if let Some(designated) = &measure.expected_cofinancer
+        } else if let Some(designated) = &measure.expected_cofinancer_code
             && *designated != c.funder_code
         {
             check.add(
@@ -164,7 +164,7 @@ pub(super) fn check_measure(
                         "COLLECTIVITE_ONLY_CONSUMES_AE",
                         format!(
                             "la catégorie {} relève de la seule collectivité : l'engagement de l'assurance maladie consomme de l'AE à tort",
-                            measure.category
+                            measure.category_code
                         ),
                     )
                 } else {
@@ -172,7 +172,7 @@ pub(super) fn check_measure(
                         "UNEXPECTED_COFINANCER",
                         format!(
                             "la catégorie {} relève de l'assurance maladie seule : aucun financement de la collectivité n'est attendu",
-                            measure.category
+                            measure.category_code
                         ),
                     )
                 };
@@ -344,7 +344,7 @@ pub(super) fn check_measure(
 /// The collectivité whose commitment a measure awaits: the one the ARS designated, or the only one covering the
 /// measure's territory.
 pub(super) fn awaited_cofinancer(measure: &MeasureFact, covering: &[&str]) -> Option<String> {
-    measure.expected_cofinancer.clone().or_else(|| match covering {
+    measure.expected_cofinancer_code.clone().or_else(|| match covering {
         [only] => Some((*only).to_owned()),
         _ => None,
     })
@@ -567,7 +567,7 @@ mod tests {
             Arc::new(commitment("c", Payer::Collectivite, "CD-69", CostComponent::Global, 10_000, 30, 2026)),
         ];
         assert_eq!(status_of(&snapshot, "c").0, CoFinancingStatus::Balanced);
-        Arc::make_mut(&mut snapshot.measures[0]).departement = "01".into();
+        Arc::make_mut(&mut snapshot.measures[0]).departement_code = "01".into();
         assert_eq!(
             status_of(&snapshot, "c").0,
             CoFinancingStatus::ShareMismatch,
@@ -644,8 +644,8 @@ mod tests {
     fn eam_in(commune: Option<&str>, designated: Option<&str>, commitments: Vec<CommitmentFact>) -> Snapshot {
         let mut snapshot = eam_snapshot(commitments);
         snapshot.territory = rhone();
-        Arc::make_mut(&mut snapshot.measures[0]).commune = commune.map(str::to_owned);
-        Arc::make_mut(&mut snapshot.measures[0]).expected_cofinancer = designated.map(str::to_owned);
+        Arc::make_mut(&mut snapshot.measures[0]).commune_code = commune.map(str::to_owned);
+        Arc::make_mut(&mut snapshot.measures[0]).expected_cofinancer_code = designated.map(str::to_owned);
         snapshot
     }
 
@@ -735,7 +735,7 @@ mod tests {
         );
         // A category the assurance maladie funds alone awaits no collectivité.
         let mut alone = eam_in(Some("69264"), None, vec![]);
-        Arc::make_mut(&mut alone.measures[0]).category = "183".into();
+        Arc::make_mut(&mut alone.measures[0]).category_code = "183".into();
         assert_eq!(awaited(&alone).1, None);
     }
 

@@ -161,7 +161,7 @@ pub(super) fn coverage_group_of(
     territory: &super::Territory,
     groups: &CoverageGroups,
 ) -> Option<String> {
-    let category = territory.successor.get(&measure.category).unwrap_or(&measure.category);
+    let category = territory.successor.get(&measure.category_code).unwrap_or(&measure.category_code);
     groups.contains_key(category).then(|| category.clone())
 }
 

@@ -18,13 +18,13 @@ use crate::vocabulary::MeasureStatus;
 
 /// A creation under a FINESS category closed in 2018: the first of a measure's findings.
 pub(super) fn legacy_category_on_creation(measure: &MeasureFact, legacy: &BTreeSet<String>) -> Option<Finding> {
-    (measure.creation && legacy.contains(&measure.category)).then(|| {
+    (measure.is_creation() && legacy.contains(&measure.category_code)).then(|| {
         measure_finding(
             measure,
             "LEGACY_CATEGORY_ON_CREATION",
             Severity::Warning,
             vec![],
-            format!("création sous la catégorie FINESS {} fermée en 2018", measure.category),
+            format!("création sous la catégorie FINESS {} fermée en 2018", measure.category_code),
         )
     })
 }
@@ -62,7 +62,12 @@ struct DuplicateGroup {
 type DuplicateKey<'a> = (&'a str, &'a str, i32, i64);
 
 fn duplicate_key(measure: &MeasureFact) -> DuplicateKey<'_> {
-    (measure.departement.as_str(), measure.category.as_str(), measure.planned_installation.year(), measure.solutions)
+    (
+        measure.departement_code.as_str(),
+        measure.category_code.as_str(),
+        measure.planned_installation.year(),
+        measure.solutions,
+    )
 }
 
 impl DuplicateGroups {
@@ -137,8 +142,8 @@ fn group_findings(
                 severity: Severity::Warning,
                 subject_kind: SubjectKind::Measure,
                 subject: m.id.clone(),
-                region: m.region.clone(),
-                departements: vec![m.departement.clone()],
+                region: m.region_code.clone(),
+                departements: vec![m.departement_code.clone()],
                 figures: vec![("mesures", FigureValue::Count(measures.len() as i64))],
                 message: format!(
                     "Mesure {} : {} mesures identiques (département {departement}, catégorie {category}, {solutions} solutions, {year}) : {references}",
@@ -159,16 +164,16 @@ pub(super) fn measure_identifiers(m: &MeasureFact, territory: &Territory) -> Vec
         severity,
         subject_kind: SubjectKind::Measure,
         subject: m.id.clone(),
-        region: m.region.clone(),
-        departements: vec![m.departement.clone()],
+        region: m.region_code.clone(),
+        departements: vec![m.departement_code.clone()],
         figures: vec![],
         message: format!("Mesure {} : {message}", m.reference),
     };
-    if territory.departements_of_region.get(&m.region).is_some_and(|d| !d.contains(&m.departement)) {
+    if territory.departements_of_region.get(&m.region_code).is_some_and(|d| !d.contains(&m.departement_code)) {
         findings.push(finding(
             "DEPARTEMENT_OUTSIDE_REGION",
             Severity::Error,
-            format!("le département {} n'appartient pas à la région {}", m.departement, m.region),
+            format!("le département {} n'appartient pas à la région {}", m.departement_code, m.region_code),
         ));
     }
     let Some(finess) = &m.finess else { return findings };
@@ -186,12 +191,15 @@ pub(super) fn measure_identifiers(m: &MeasureFact, territory: &Territory) -> Vec
         )),
     }
     if let Some(prefix) = finess_departement(finess)
-        && prefix != m.departement
+        && prefix != m.departement_code
     {
         findings.push(finding(
             "FINESS_DEPARTEMENT_MISMATCH",
             Severity::Warning,
-            format!("le FINESS {finess} relève du département {prefix}, la mesure du département {}", m.departement),
+            format!(
+                "le FINESS {finess} relève du département {prefix}, la mesure du département {}",
+                m.departement_code
+            ),
         ));
     }
     findings
@@ -269,7 +277,7 @@ mod tests {
     #[test]
     fn a_legacy_category_on_a_creation_is_flagged() {
         let mut snapshot = eam_snapshot(vec![]);
-        Arc::make_mut(&mut snapshot.measures[0]).category = "437".into();
+        Arc::make_mut(&mut snapshot.measures[0]).category_code = "437".into();
         Arc::make_mut(&mut snapshot.legacy_categories).insert("437".into());
         assert!(status_of(&snapshot, "m").1.contains(&"LEGACY_CATEGORY_ON_CREATION"));
     }
@@ -293,7 +301,7 @@ mod tests {
         let codes = codes_of(&reconcile(&snapshot));
         assert!(!codes.iter().any(|c| c.starts_with("FINESS") || *c == "DEPARTEMENT_OUTSIDE_REGION"), "{codes:?}");
         Arc::make_mut(&mut snapshot.measures[0]).finess = Some(valid_finess("42000000"));
-        Arc::make_mut(&mut snapshot.measures[0]).departement = "13".into();
+        Arc::make_mut(&mut snapshot.measures[0]).departement_code = "13".into();
         let codes = codes_of(&reconcile(&snapshot));
         assert!(codes.contains(&"FINESS_DEPARTEMENT_MISMATCH") && codes.contains(&"DEPARTEMENT_OUTSIDE_REGION"));
         Arc::make_mut(&mut snapshot.measures[0]).finess = Some("690000000".into());

@@ -65,8 +65,8 @@ fn measure_finding(
         severity,
         subject_kind: SubjectKind::Measure,
         subject: measure.id.clone(),
-        region: measure.region.clone(),
-        departements: vec![measure.departement.clone()],
+        region: measure.region_code.clone(),
+        departements: vec![measure.departement_code.clone()],
         figures,
         message: format!("Mesure {} : {message}", measure.reference),
     }
@@ -113,7 +113,7 @@ struct OutcomeInputs<'a> {
 
 fn measure_outcome(measure: &MeasureFact, commitments: &[&CommitmentFact], inputs: &OutcomeInputs) -> MeasureOutcome {
     let snapshot = inputs.snapshot;
-    let category_rules = inputs.rules_of.get(measure.category.as_str()).map_or(&[][..], Vec::as_slice);
+    let category_rules = inputs.rules_of.get(measure.category_code.as_str()).map_or(&[][..], Vec::as_slice);
     let mut findings: Vec<Finding> =
         hygiene::legacy_category_on_creation(measure, &snapshot.legacy_categories).into_iter().collect();
     // An abandoned measure awaits nothing: its status says so, and commitments left on it are orphans.
@@ -307,7 +307,7 @@ mod tests {
         let mut a = measure("a", "183", MeasureCompartment::SocleEnfants);
         a.status = MeasureStatus::Abandonnee;
         let mut d = measure("d", "255", MeasureCompartment::SocleAdultes);
-        d.departement = "13".into();
+        d.departement_code = "13".into();
         snapshot.measures = vec![
             Arc::new(a),
             Arc::new(measure("b", "448", MeasureCompartment::SocleAdultes)),
@@ -397,11 +397,12 @@ mod tests {
         ][draws.next(5) as usize];
         let mut m = measure(id, category, compartment);
         m.solutions = [10, 20, 30][draws.next(3) as usize];
-        m.departement = ["69", "38", "01"][draws.next(3) as usize].into();
+        m.departement_code = ["69", "38", "01"][draws.next(3) as usize].into();
         m.planned_installation = day(2025 + draws.next(3) as i32, 9, 1);
         m.status =
             [MeasureStatus::Programmee, MeasureStatus::Programmee, MeasureStatus::Abandonnee][draws.next(3) as usize];
-        m.creation = draws.next(2) == 0;
+        m.nature = [crate::vocabulary::MeasureNature::Creation, crate::vocabulary::MeasureNature::Transformation]
+            [draws.next(2) as usize];
         m
     }
 

@@ -115,7 +115,7 @@ mod tests {
         }
         let ecole = |id: &str, departement: &str| {
             let mut m = measure(id, "PAS", MeasureCompartment::Ecole);
-            m.departement = departement.into();
+            m.departement_code = departement.into();
             m
         };
         let mut abandoned = ecole("q", "42");

@@ -76,7 +76,7 @@ impl RegionSums {
             return;
         }
         let sums = &outcome.sums;
-        let mut envelope = match self.envelopes.entry((measure.region.clone(), measure.compartment.envelope())) {
+        let mut envelope = match self.envelopes.entry((measure.region_code.clone(), measure.compartment.envelope())) {
             Entry::Occupied(entry) => entry,
             Entry::Vacant(entry) => entry.insert_entry(EnvelopeSums::default()),
         };
@@ -92,7 +92,7 @@ impl RegionSums {
         if totals.measures == 0 {
             envelope.remove();
         }
-        let split = self.splits.entry(measure.region.clone()).or_default();
+        let split = self.splits.entry(measure.region_code.clone()).or_default();
         split.measures += sign;
         let am = sign * sums.am_cents;
         match measure.compartment {
@@ -105,17 +105,17 @@ impl RegionSums {
             MeasureCompartment::Precoce | MeasureCompartment::Ecole => {}
         }
         if split.measures == 0 {
-            self.splits.remove(&measure.region);
+            self.splits.remove(&measure.region_code);
         }
         if measure.compartment == MeasureCompartment::Ecole
-            && let Some(academie) = territory.academie_of.get(&measure.departement)
+            && let Some(academie) = territory.academie_of.get(&measure.departement_code)
         {
             for (year, cents) in &sums.ae {
                 tally(&mut self.funded, (academie.clone(), *year), sign, *cents);
             }
         }
         if let Some(group) = &sums.coverage_group {
-            tally(&mut self.programmed, (measure.departement.clone(), group.clone()), sign, measure.solutions);
+            tally(&mut self.programmed, (measure.departement_code.clone(), group.clone()), sign, measure.solutions);
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{
     CampaignStandingFact, CoFinancingStatus, CommitmentFact, MeasureFact, NationalTargets, NeedsFact, Report, RuleFact,
     Snapshot, Territory, reconcile,
 };
-use crate::vocabulary::{CostComponent, MeasureCompartment, MeasurePublic, MeasureStatus, NeedsIndicatorKind, Payer};
+use crate::vocabulary::{CostComponent, MeasureCompartment, NeedsIndicatorKind, Payer};
 
 pub(super) fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -39,22 +39,7 @@ pub(super) fn rules() -> Vec<RuleFact> {
 }
 
 pub(super) fn measure(id: &str, category: &str, compartment: MeasureCompartment) -> MeasureFact {
-    MeasureFact {
-        id: id.into(),
-        reference: format!("REF-{id}"),
-        region: "84".into(),
-        departement: "69".into(),
-        category: category.into(),
-        compartment,
-        publics: vec![MeasurePublic::Adultes],
-        solutions: 30,
-        planned_installation: day(2026, 9, 1),
-        status: MeasureStatus::Programmee,
-        creation: true,
-        finess: None,
-        commune: None,
-        expected_cofinancer: None,
-    }
+    crate::records::test_measure(id, category, compartment)
 }
 
 pub(super) fn commitment(
@@ -134,7 +119,7 @@ pub(super) fn standing(first: Option<DateTime<Utc>>) -> CampaignStandingFact {
 /// `cents` full-year with the given CP schedule.
 pub(super) fn snapshot_with_am_measure(region: &str, year: i32, cents: i64, schedule: &[(i32, i64)]) -> Snapshot {
     let mut m = measure("t", "183", MeasureCompartment::SocleEnfants);
-    m.region = region.into();
+    m.region_code = region.into();
     m.planned_installation = day(year, 1, 1);
     let mut c = commitment("t", Payer::AssuranceMaladie, "ARS-84", CostComponent::Global, cents, 30, year);
     c.schedule = schedule.to_vec();
