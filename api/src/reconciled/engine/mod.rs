@@ -277,7 +277,9 @@ mod tests {
 
     use super::*;
     use crate::territory::annex::AnnexFigures;
-    use crate::vocabulary::{Compartment, CostComponent, MeasureCompartment, MeasureStatus, NeedsIndicatorKind, Payer};
+    use crate::vocabulary::{
+        Compartment, CostComponent, MeasureCompartment, MeasureNature, MeasureStatus, NeedsIndicatorKind, Payer,
+    };
     use test_support::*;
 
     #[test]
@@ -401,8 +403,7 @@ mod tests {
         m.planned_installation = day(2025 + draws.next(3) as i32, 9, 1);
         m.status =
             [MeasureStatus::Programmee, MeasureStatus::Programmee, MeasureStatus::Abandonnee][draws.next(3) as usize];
-        m.nature = [crate::vocabulary::MeasureNature::Creation, crate::vocabulary::MeasureNature::Transformation]
-            [draws.next(2) as usize];
+        m.nature = [MeasureNature::Creation, MeasureNature::Transformation][draws.next(2) as usize];
         m
     }
 
