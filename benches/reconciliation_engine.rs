@@ -80,6 +80,7 @@ fn engine(c: &mut Criterion) {
                 let previous = engine::Previous {
                     sums: &kept.sums,
                     duplicates: &kept.duplicates,
+                    coverage: &kept.coverage,
                     replaced: vec![(&s.measures[0], &kept.outcomes[0])],
                 };
                 engine::reconcile_reusing(s, Some(previous), |i, _| (i != 0).then(|| kept.outcomes[i].clone()))
@@ -91,6 +92,7 @@ fn engine(c: &mut Criterion) {
                 let previous = engine::Previous {
                     sums: &kept_national.sums,
                     duplicates: &kept_national.duplicates,
+                    coverage: &kept_national.coverage,
                     replaced: vec![(&s.measures[0], &kept_national.outcomes[0])],
                 };
                 engine::reconcile_reusing(s, Some(previous), |i, _| (i != 0).then(|| kept_national.outcomes[i].clone()))

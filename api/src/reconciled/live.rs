@@ -30,8 +30,8 @@ use crate::calendar::paris_day;
 use crate::db::durability::Barrier;
 use crate::error::ApiError;
 use crate::reconciled::engine::{
-    self, CoFinancingStatus, DuplicateGroups, MeasureFact, MeasureOutcome, Previous, Reconciliation, RegionSums,
-    Report, Snapshot, Territory,
+    self, CoFinancingStatus, CommitmentFact, CoverageRows, DuplicateGroups, MeasureFact, MeasureOutcome, Previous,
+    Reconciliation, RegionSums, Report, Snapshot, Territory,
 };
 use crate::records::{CommitmentRecord, MeasureRecord};
 use crate::territory::annex::AnnexFigures;
@@ -58,6 +58,7 @@ pub struct RegionState {
     /// recomputation.
     sums: RegionSums,
     duplicates: DuplicateGroups,
+    coverage: CoverageRows,
     /// Each measure's commitments as the API shows them (withdrawn ones included), by id.
     /// Exact-size slices: a `Vec` grown one push at a time keeps room for four commitments where most measures have
     /// one (40 MB at scale 10).
@@ -66,7 +67,7 @@ pub struct RegionState {
 
 impl RegionState {
     fn build(region: &str, generation: i64, day: NaiveDate, mut data: RegionData) -> RegionState {
-        let Reconciliation { report, outcomes, sums, duplicates } =
+        let Reconciliation { report, outcomes, sums, duplicates, coverage } =
             engine::reconcile_reusing(&data.snapshot, None, |_, _| None);
         let commitments =
             (data.snapshot.measures.iter()).map(|m| commitment_slice(data.commitments.remove(&m.id))).collect();
@@ -79,6 +80,7 @@ impl RegionState {
             outcomes,
             sums,
             duplicates,
+            coverage,
             commitments,
         }
     }
@@ -121,39 +123,47 @@ impl RegionState {
     /// the other measures keep their records and their outcomes, only the touched ones are reconciled again (with
     /// the region-wide sums).
     fn patched(&self, generation: i64, now: DateTime<Utc>, touched: &BTreeSet<String>, loaded: LoadedMeasures) -> Self {
-        struct Entry {
-            fact: Arc<MeasureFact>,
-            commitments: Arc<[CommitmentRecord]>,
-            outcome: Option<Arc<MeasureOutcome>>,
-        }
-        let mut entries: Vec<Entry> = Vec::with_capacity(self.snapshot.measures.len() + loaded.measures.len());
-        for (i, fact) in self.snapshot.measures.iter().enumerate() {
-            if !touched.contains(&fact.id) {
-                entries.push(Entry {
-                    fact: fact.clone(),
-                    commitments: self.commitments[i].clone(),
-                    outcome: Some(self.outcomes[i].clone()),
-                });
-            }
-        }
+        // Both lists are in id order already (the state's, and the few measures the write read back once sorted):
+        // they are merged, not sorted again, as every write would otherwise sort its whole region.
         let mut loaded_commitments = loaded.commitments;
-        for fact in loaded.measures {
-            if fact.region_code != self.region {
-                continue;
+        let mut fresh: Vec<Arc<MeasureFact>> =
+            loaded.measures.into_iter().filter(|fact| fact.region_code == self.region).collect();
+        fresh.sort_by(|a, b| a.id.cmp(&b.id));
+        let capacity = self.snapshot.measures.len() + fresh.len();
+        let (mut measures, mut commitments, mut reuse) =
+            (Vec::with_capacity(capacity), Vec::with_capacity(capacity), Vec::with_capacity(capacity));
+        let mut fresh = fresh.into_iter().peekable();
+        for (i, fact) in self.snapshot.measures.iter().enumerate() {
+            while let Some(new) = fresh.next_if(|new| new.id < fact.id) {
+                commitments.push(commitment_slice(loaded_commitments.remove(&new.id)));
+                measures.push(new);
+                reuse.push(None);
             }
-            let commitments = commitment_slice(loaded_commitments.remove(&fact.id));
-            entries.push(Entry { fact, commitments, outcome: None });
+            if !touched.contains(&fact.id) {
+                measures.push(fact.clone());
+                commitments.push(self.commitments[i].clone());
+                reuse.push(Some(self.outcomes[i].clone()));
+            }
         }
-        entries.sort_by(|a, b| a.fact.id.cmp(&b.fact.id));
-        let mut snapshot = Snapshot {
-            measures: Vec::with_capacity(entries.len()),
-            commitments: self
-                .snapshot
-                .commitments
-                .iter()
-                .filter(|c| !touched.contains(&c.measure_id))
-                .cloned()
-                .collect(),
+        for new in fresh {
+            commitments.push(commitment_slice(loaded_commitments.remove(&new.id)));
+            measures.push(new);
+            reuse.push(None);
+        }
+        let mut loaded_facts: Vec<Arc<CommitmentFact>> = (loaded.commitment_facts.into_iter())
+            .filter(|c| measures.binary_search_by(|m: &Arc<MeasureFact>| m.id.cmp(&c.measure_id)).is_ok())
+            .collect();
+        loaded_facts.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut loaded_facts = loaded_facts.into_iter().peekable();
+        let mut commitment_facts = Vec::with_capacity(self.snapshot.commitments.len() + loaded_facts.len());
+        for fact in self.snapshot.commitments.iter().filter(|c| !touched.contains(&c.measure_id)) {
+            commitment_facts.extend(std::iter::from_fn(|| loaded_facts.next_if(|new| new.id < fact.id)));
+            commitment_facts.push(fact.clone());
+        }
+        commitment_facts.extend(loaded_facts);
+        let snapshot = Snapshot {
+            measures,
+            commitments: commitment_facts,
             rules: self.snapshot.rules.clone(),
             legacy_categories: self.snapshot.legacy_categories.clone(),
             envelopes: self.snapshot.envelopes.clone(),
@@ -166,26 +176,13 @@ impl RegionState {
             annex: None,
             steering: self.snapshot.steering.clone(),
         };
-        let (mut commitments, mut reuse) = (Vec::new(), Vec::new());
-        for entry in entries {
-            snapshot.measures.push(entry.fact);
-            commitments.push(entry.commitments);
-            reuse.push(entry.outcome);
-        }
-        snapshot.commitments.extend(
-            loaded
-                .commitment_facts
-                .into_iter()
-                .filter(|c| snapshot.measures.binary_search_by(|m| m.id.cmp(&c.measure_id)).is_ok()),
-        );
-        snapshot.commitments.sort_by(|a, b| a.id.cmp(&b.id));
         // The touched measures as they were leave the sums; as they are now, they come back in.
         let replaced = (touched.iter())
             .filter_map(|id| self.index_of(id))
             .map(|i| (&*self.snapshot.measures[i], &*self.outcomes[i]))
             .collect();
-        let previous = Previous { sums: &self.sums, duplicates: &self.duplicates, replaced };
-        let Reconciliation { report, outcomes, sums, duplicates } =
+        let previous = Previous { sums: &self.sums, duplicates: &self.duplicates, coverage: &self.coverage, replaced };
+        let Reconciliation { report, outcomes, sums, duplicates, coverage } =
             engine::reconcile_reusing(&snapshot, Some(previous), |i, _| reuse[i].clone());
         RegionState {
             region: self.region.clone(),
@@ -196,6 +193,7 @@ impl RegionState {
             outcomes,
             sums,
             duplicates,
+            coverage,
             commitments,
         }
     }

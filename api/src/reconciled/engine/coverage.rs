@@ -165,12 +165,83 @@ pub(super) fn coverage_group_of(
     groups.contains_key(category).then(|| category.clone())
 }
 
+/// The needs-coverage rows of a reconciliation, kept for the next reconciliation of the same region: a write moves
+/// the programmed solutions of one row or two, so the other rows (their people counted over every needs indicator,
+/// their findings formatted) are taken as they were, as long as the needs and the territory are the very same.
+#[derive(Clone, Debug, Default)]
+pub struct CoverageRows {
+    /// The needs and the territory the rows were counted from.
+    inputs: Option<(Arc<Vec<super::NeedsFact>>, Arc<super::Territory>)>,
+    /// In the report's order: by département, then row key.
+    rows: Vec<KeptRow>,
+}
+
+#[derive(Clone, Debug)]
+struct KeptRow {
+    group: String,
+    /// Whether the MDPH counts people in the row; otherwise it stands for programmed solutions only.
+    counted: bool,
+    row: NeedsCoverage,
+    finding: Option<Arc<Finding>>,
+}
+
+impl KeptRow {
+    fn key(&self) -> (&str, &str) {
+        (self.row.departement.as_str(), self.group.as_str())
+    }
+}
+
+/// The coverage rows: from `previous` where they can be (same needs and territory, same programmed solutions),
+/// counted afresh otherwise; the same rows and findings either way (the property test of `reconcile_reusing`).
 pub(super) fn needs_coverage(
     snapshot: &Snapshot,
     sums: &super::sums::RegionSums,
     groups: &CoverageGroups,
+    previous: Option<&CoverageRows>,
     report: &mut Report,
-) {
+) -> CoverageRows {
+    let same_inputs = |rows: &&CoverageRows| {
+        rows.inputs.as_ref().is_some_and(|(needs, territory)| {
+            Arc::ptr_eq(needs, &snapshot.needs) && Arc::ptr_eq(territory, &snapshot.territory)
+        })
+    };
+    let rows = match previous.filter(same_inputs) {
+        Some(previous) => moved_rows(previous, sums, groups),
+        None => counted_rows(snapshot, sums, groups),
+    };
+    for kept in &rows {
+        report.findings.extend(kept.finding.iter().cloned());
+        report.needs_coverage.push(kept.row.clone());
+    }
+    CoverageRows { inputs: Some((snapshot.needs.clone(), snapshot.territory.clone())), rows }
+}
+
+fn coverage_row(
+    region: String,
+    departement: &str,
+    group: &str,
+    groups: &CoverageGroups,
+    (waiting, creton): (i64, i64),
+    programmed: i64,
+    counted: bool,
+) -> KeptRow {
+    let (orientations, category) = &groups[group];
+    let row = NeedsCoverage {
+        region,
+        departement: departement.to_owned(),
+        orientations: orientations.clone(),
+        category: category.clone(),
+        waiting,
+        creton,
+        programmed,
+    };
+    // The engine judges exact counts; a masked reader's view judges them again from its cells.
+    let finding = needs_finding(&row, People::exact(waiting, creton), DEFAULT_THRESHOLD).map(Arc::new);
+    KeptRow { group: group.to_owned(), counted, row, finding }
+}
+
+/// Every row counted from the needs indicators and the programmed solutions.
+fn counted_rows(snapshot: &Snapshot, sums: &super::sums::RegionSums, groups: &CoverageGroups) -> Vec<KeptRow> {
     let territory = &snapshot.territory;
     let group_of: BTreeMap<&str, &str> = groups
         .iter()
@@ -196,24 +267,71 @@ pub(super) fn needs_coverage(
         .flat_map(|(r, ds)| ds.iter().map(move |d| (d.as_str(), r.as_str())))
         .collect();
     let keys: BTreeSet<(&str, &str)> = people.keys().chain(programmed.keys()).copied().collect();
-    for (departement, group) in keys {
-        let (orientations, category) = &groups[group];
-        let (waiting, creton) = people.get(&(departement, group)).copied().unwrap_or_default();
-        let solutions = programmed.get(&(departement, group)).copied().unwrap_or_default();
-        let region = region_of.get(departement).copied().unwrap_or_default().to_owned();
-        let row = NeedsCoverage {
-            region,
-            departement: departement.to_owned(),
-            orientations: orientations.clone(),
-            category: category.clone(),
-            waiting,
-            creton,
-            programmed: solutions,
+    keys.into_iter()
+        .map(|(departement, group)| {
+            let counted = people.get(&(departement, group)).copied();
+            let region = region_of.get(departement).copied().unwrap_or_default().to_owned();
+            let solutions = programmed.get(&(departement, group)).copied().unwrap_or_default();
+            coverage_row(region, departement, group, groups, counted.unwrap_or_default(), solutions, counted.is_some())
+        })
+        .collect()
+}
+
+/// The previous rows, merged with the programmed solutions as they are now: a row keeps its people, and is judged
+/// again only when its programmed solutions changed; a row that stood for programmed solutions only goes when they
+/// do, and one appears for solutions programmed where there was none.
+fn moved_rows(previous: &CoverageRows, sums: &super::sums::RegionSums, groups: &CoverageGroups) -> Vec<KeptRow> {
+    use std::cmp::Ordering;
+    let mut rows = Vec::with_capacity(previous.rows.len() + 1);
+    let mut kept = previous.rows.iter().peekable();
+    let mut programmed = sums.programmed.iter().map(|((d, g), t)| ((d.as_str(), g.as_str()), t.sum)).peekable();
+    loop {
+        let order = match (kept.peek(), programmed.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(row), Some((key, _))) => row.key().cmp(key),
         };
-        // The engine judges exact counts; a masked reader's view judges them again from its cells.
-        report.findings.extend(needs_finding(&row, People::exact(waiting, creton), DEFAULT_THRESHOLD).map(Arc::new));
-        report.needs_coverage.push(row);
+        match order {
+            Ordering::Less => {
+                // No solutions programmed any more: the row stands for its people, if any.
+                let row = kept.next().expect("peeked");
+                if row.counted {
+                    rows.push(rejudged(row, 0, groups));
+                }
+            }
+            Ordering::Equal => {
+                let row = kept.next().expect("peeked");
+                let (_, solutions) = programmed.next().expect("peeked");
+                rows.push(rejudged(row, solutions, groups));
+            }
+            Ordering::Greater => {
+                let ((departement, group), solutions) = programmed.next().expect("peeked");
+                let region = region_of(previous, departement);
+                rows.push(coverage_row(region, departement, group, groups, (0, 0), solutions, false));
+            }
+        }
     }
+    rows
+}
+
+/// A kept row with its programmed solutions as they are now: the very same when they did not change.
+fn rejudged(row: &KeptRow, programmed: i64, groups: &CoverageGroups) -> KeptRow {
+    if row.row.programmed == programmed {
+        return row.clone();
+    }
+    let people = (row.row.waiting, row.row.creton);
+    coverage_row(row.row.region.clone(), &row.row.departement, &row.group, groups, people, programmed, row.counted)
+}
+
+/// The region of a département, as `counted_rows` finds it.
+fn region_of(previous: &CoverageRows, departement: &str) -> String {
+    let territory = previous.inputs.as_ref().map(|(_, territory)| territory);
+    (territory.into_iter().flat_map(|t| t.departements_of_region.iter()))
+        .filter(|(_, departements)| departements.contains(departement))
+        .map(|(region, _)| region.clone())
+        .next_back()
+        .unwrap_or_default()
 }
 
 /// A count of people as a reader may see it.

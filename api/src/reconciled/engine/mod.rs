@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use cofinancing::SHARE_TOLERANCE_BP;
+pub use coverage::CoverageRows;
 pub use envelopes::{BALANCE_TOLERANCE_BP, national_findings};
 pub use hygiene::DuplicateGroups;
 pub use steering::{FORECAST_CHANGE_TOLERANCE_BP, TRAJECTORY_TOLERANCE_BP};
@@ -145,20 +146,24 @@ fn measure_outcome(measure: &MeasureFact, commitments: &[&CommitmentFact], input
 }
 
 /// A report, and what the next reconciliation of the same region may reuse: the outcome of each measure (in the
-/// snapshot's order of measures), the region's sums, the groups of possible duplicates with their findings.
+/// snapshot's order of measures), the region's sums, the groups of possible duplicates with their findings, the
+/// needs-coverage rows with theirs.
 #[derive(Clone, Debug, Default)]
 pub struct Reconciliation {
     pub report: Report,
     pub outcomes: Vec<Arc<MeasureOutcome>>,
     pub sums: RegionSums,
     pub duplicates: DuplicateGroups,
+    pub coverage: CoverageRows,
 }
 
-/// What a reconciliation of a region after a write starts from: the last one's sums and duplicate groups, and the
-/// measures the write touched as they were then (with their outcomes), whose contributions leave the sums.
+/// What a reconciliation of a region after a write starts from: the last one's sums, duplicate groups and coverage
+/// rows, and the measures the write touched as they were then (with their outcomes), whose contributions leave the
+/// sums.
 pub struct Previous<'a> {
     pub sums: &'a RegionSums,
     pub duplicates: &'a DuplicateGroups,
+    pub coverage: &'a CoverageRows,
     pub replaced: Vec<(&'a MeasureFact, &'a MeasureOutcome)>,
 }
 
@@ -260,7 +265,8 @@ pub fn reconcile_reusing(
     envelopes::socle_balance(snapshot, &mut report);
     school::school_matching(snapshot, &sums, &mut report);
     hygiene::identifiers_and_territory(snapshot, &outcomes, &mut report);
-    coverage::needs_coverage(snapshot, &sums, &coverage_groups, &mut report);
+    let coverage =
+        coverage::needs_coverage(snapshot, &sums, &coverage_groups, previous.as_ref().map(|p| p.coverage), &mut report);
     campaigns::campaign_deadlines(snapshot, &mut report);
     steering::credit_steering(snapshot, &mut report);
     if let Some(annex) = &snapshot.annex {
@@ -268,7 +274,7 @@ pub fn reconcile_reusing(
             .findings
             .extend(national_findings(annex, &snapshot.targets, &report.socle_splits).into_iter().map(Arc::new));
     }
-    Reconciliation { report, outcomes, sums, duplicates }
+    Reconciliation { report, outcomes, sums, duplicates, coverage }
 }
 
 #[cfg(test)]
@@ -450,6 +456,7 @@ mod tests {
         let previous = Previous {
             sums: &kept.sums,
             duplicates: &kept.duplicates,
+            coverage: &kept.coverage,
             replaced: vec![(&before.measures[3], &kept.outcomes[3])],
         };
         let reused = reconcile_reusing(&after, Some(previous), |i, _| (i != 3).then(|| kept.outcomes[i].clone()));
@@ -495,7 +502,17 @@ mod tests {
             ));
             Arc::make_mut(&mut before.legacy_categories).insert("183".into());
             Arc::make_mut(&mut before.envelopes).insert(("84".into(), Compartment::Socle), 200_000);
-            *Arc::make_mut(&mut before.needs) = vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 40)];
+            // People counted in a row measures program solutions for (13.2 → 448, in 69), and in one they do not
+            // (7.6 → 186, in 38): a row moved by a write, rows that stand for programmed solutions only, one that
+            // stands for its people only.
+            let creton = NeedsFact {
+                departement: "38".into(),
+                orientation: "7.6".into(),
+                indicator: NeedsIndicatorKind::AdultesCreton,
+                people: draws.next(30) as i64,
+            };
+            *Arc::make_mut(&mut before.needs) =
+                vec![need("13.2", NeedsIndicatorKind::EnAttenteAdmission, 10 * draws.next(7) as i64), creton];
             for i in 0..(5 + draws.next(20)) {
                 let id = format!("m{i:02}");
                 before.measures.push(Arc::new(random_measure(&mut draws, &id)));
@@ -527,7 +544,8 @@ mod tests {
                 .filter_map(|id| index_before.get(id.as_str()))
                 .map(|i| (&*before.measures[*i], &*kept.outcomes[*i]))
                 .collect();
-            let previous = Previous { sums: &kept.sums, duplicates: &kept.duplicates, replaced };
+            let previous =
+                Previous { sums: &kept.sums, duplicates: &kept.duplicates, coverage: &kept.coverage, replaced };
             let reused = reconcile_reusing(&after, Some(previous), |_, m| {
                 (!touched.contains(&m.id)).then(|| kept.outcomes[index_before[m.id.as_str()]].clone())
             });
