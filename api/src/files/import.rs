@@ -19,7 +19,7 @@ use crate::kernel::write::{Begun, Write, content_hash};
 use crate::money::Euros;
 use crate::needs::{NeedsIndicatorInput, NeedsSubmissionInput, submit_needs};
 use crate::programming::service::{
-    apply_commitment, apply_measure, measure_scope, programming_region, region_of_measure,
+    AppliedCommitment, apply_commitment, apply_measure, measure_scope, programming_region,
 };
 use crate::programming::types::{CommitmentInput, MeasureInput, ViolationView, YearAmount};
 use crate::reconciled::live::Reconciled;
@@ -698,13 +698,12 @@ async fn import_commitments(
     let (mut created, mut updated, mut ids) = (0, 0, Vec::new());
     for (i, (input, version)) in rows.iter().enumerate() {
         match apply_commitment(&write.txn, &write.actor, principal, reach, input, *version).await {
-            Ok(payload) => {
+            Ok(AppliedCommitment { payload, region }) => {
                 if payload.created {
                     created += 1
                 } else {
                     updated += 1
                 }
-                let region = region_of_measure(&write.txn, &payload.commitment.measure_id).await?;
                 write.touches_measure(reconciled, &region, &payload.commitment.measure_id);
                 ids.push(payload.commitment.id);
             }

@@ -141,7 +141,7 @@ pub async fn apply_measure(
     let now = audit::now_micros();
     let by = actor.label();
     let publics = input.publics.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
-    let (id, version, created) = match &existing {
+    let (row, version, created) = match &existing {
         Some(stored) => {
             // Without expectedVersion the update would be blind: a conflict naming the stored version.
             let expected = expected_version.ok_or_else(|| {
@@ -176,13 +176,13 @@ pub async fn apply_measure(
                 .col_expr(measure::Column::UpdatedBy, Expr::value(by.clone()))
                 .filter(measure::Column::Id.eq(stored.id.clone()))
                 .filter(measure::Column::Version.eq(expected))
-                .exec(txn)
+                .exec_with_returning(txn)
                 .await?;
-            if updated.rows_affected != 1 {
+            let Some(row) = updated.into_iter().next() else {
                 let now = measure::Entity::find_by_id(stored.id.clone()).one(txn).await?.map(|m| m.version);
                 return Err(conflict("la mesure", expected, now.unwrap_or(expected + 1)));
-            }
-            (stored.id.clone(), expected + 1, false)
+            };
+            (row, expected + 1, false)
         }
         None => {
             if let Some(expected) = expected_version.filter(|v| *v != 0) {
@@ -194,9 +194,8 @@ pub async fn apply_measure(
                     None,
                 ));
             }
-            let id = uuid::Uuid::now_v7().to_string();
             let inserted = measure::Entity::insert(measure::ActiveModel {
-                id: Set(id.clone()),
+                id: Set(uuid::Uuid::now_v7().to_string()),
                 region_code: Set(region.to_owned()),
                 departement_code: Set(input.departement_code.clone()),
                 reference: Set(input.reference.trim().to_owned()),
@@ -218,10 +217,11 @@ pub async fn apply_measure(
                 updated_at: Set(now),
                 updated_by: Set(by.clone()),
             })
-            .exec_without_returning(txn)
+            // The row comes back with the insert (RETURNING): no read after it.
+            .exec_with_returning(txn)
             .await;
             match inserted {
-                Ok(_) => {}
+                Ok(row) => (row, 1, true),
                 // Another request created this reference a moment ago.
                 Err(err) if is_unique_violation(&err) => {
                     return Err(ApiError::version_conflict(
@@ -234,13 +234,8 @@ pub async fn apply_measure(
                 }
                 Err(err) => return Err(err.into()),
             }
-            (id, 1, true)
         }
     };
-    let row = measure::Entity::find_by_id(id.clone())
-        .one(txn)
-        .await?
-        .ok_or_else(|| ApiError::Internal("measure vanished inside its transaction".into()))?;
     let record = MeasureRecord::try_from(&row)?;
     debug_assert_eq!(record.version, version);
     record_measure_revision(txn, &record, submission_id).await?;
@@ -399,9 +394,9 @@ pub async fn commit(
     };
     let hash = content_hash(&input);
     record_submission(&mut write, DataKind::Commitments, &hash, 1, channel).await?;
-    let payload = apply_commitment(&write.txn, &write.actor, principal, reach, &input, expected_version).await?;
+    let AppliedCommitment { payload, region } =
+        apply_commitment(&write.txn, &write.actor, principal, reach, &input, expected_version).await?;
     write.audit(vec![payload.commitment.id.clone(), payload.commitment.measure_id.clone()], hash);
-    let region = region_of_measure(&write.txn, &payload.commitment.measure_id).await?;
     write.touches_measure(reconciled, &region, &payload.commitment.measure_id);
     write.commit(&payload).await?;
     Ok(payload)
@@ -415,7 +410,7 @@ pub async fn apply_commitment(
     reach: Reach,
     input: &CommitmentInput,
     expected_version: Option<i32>,
-) -> Result<CommitmentPayload, ApiError> {
+) -> Result<AppliedCommitment, ApiError> {
     let funder = funder_of(principal)?;
     let funder_code = principal.institution.code.clone();
     let measure = find_measure(txn, principal, reach, input.measure_id.as_str()).await?;
@@ -431,7 +426,7 @@ pub async fn apply_commitment(
     let now = audit::now_micros();
     let by = actor.label();
     let schedule = serde_json::to_string(&input.schedule).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let (id, created) = match existing {
+    let (row, created) = match existing {
         Some(stored) => {
             // Without expectedVersion the update would be blind: a conflict naming the stored version.
             let expected = expected_version.ok_or_else(|| {
@@ -459,13 +454,13 @@ pub async fn apply_commitment(
                 .col_expr(commitment::Column::UpdatedBy, Expr::value(by.clone()))
                 .filter(commitment::Column::Id.eq(stored.id.clone()))
                 .filter(commitment::Column::Version.eq(expected))
-                .exec(txn)
+                .exec_with_returning(txn)
                 .await?;
-            if updated.rows_affected != 1 {
+            let Some(row) = updated.into_iter().next() else {
                 let now = commitment::Entity::find_by_id(stored.id.clone()).one(txn).await?.map(|c| c.version);
                 return Err(conflict("l'engagement", expected, now.unwrap_or(expected + 1)));
-            }
-            (stored.id, false)
+            };
+            (row, false)
         }
         None => {
             if let Some(expected) = expected_version.filter(|v| *v != 0) {
@@ -476,9 +471,8 @@ pub async fn apply_commitment(
                     None,
                 ));
             }
-            let id = uuid::Uuid::now_v7().to_string();
             let inserted = commitment::Entity::insert(commitment::ActiveModel {
-                id: Set(id.clone()),
+                id: Set(uuid::Uuid::now_v7().to_string()),
                 measure_id: Set(measure.id.clone()),
                 funder: Set(funder.as_str().to_owned()),
                 funder_code: Set(funder_code.clone()),
@@ -495,10 +489,11 @@ pub async fn apply_commitment(
                 updated_at: Set(now),
                 updated_by: Set(by.clone()),
             })
-            .exec_without_returning(txn)
+            // The row comes back with the insert (RETURNING): no read after it.
+            .exec_with_returning(txn)
             .await;
             match inserted {
-                Ok(_) => {}
+                Ok(row) => (row, true),
                 Err(err) if is_unique_violation(&err) => {
                     return Err(ApiError::version_conflict(
                         "cet engagement vient d'être créé par une autre requête : relisez-le ; rien n'a été écrit",
@@ -507,12 +502,17 @@ pub async fn apply_commitment(
                 }
                 Err(err) => return Err(err.into()),
             }
-            (id, true)
         }
     };
-    let record = reload_commitment(txn, &id).await?;
+    let record = CommitmentRecord::try_from(&row)?;
     record_commitment_revision(txn, &record).await?;
-    Ok(CommitmentPayload { commitment: record, created })
+    Ok(AppliedCommitment { payload: CommitmentPayload { commitment: record, created }, region: measure.region_code })
+}
+
+/// A commitment stored by `apply_commitment`, with the region of its measure (whose reconciliation it touches).
+pub struct AppliedCommitment {
+    pub payload: CommitmentPayload,
+    pub region: String,
 }
 
 /// Withdraws the principal's own commitment, keeping it (and the reason) on record.
