@@ -248,11 +248,22 @@ pub fn chained(first: sea_orm::Statement, second: sea_orm::Statement) -> sea_orm
 /// s1_ AS (…) last`), in order, then `last`, whose rows come back. None of them may itself begin with `WITH` (a
 /// data-modifying CTE must stand at the top level); sea-query's inserts, updates and upserts do not.
 pub fn chained_all(first: Vec<sea_orm::Statement>, last: sea_orm::Statement) -> sea_orm::Statement {
+    chained_named(first, Vec::new(), last)
+}
+
+/// As `chained_all`, with `named` common table expressions after those of `first`, under the names given, which
+/// they and `last` may read (`head_ AS (SELECT … FOR UPDATE)`, then an insert from it).
+pub fn chained_named(
+    first: Vec<sea_orm::Statement>,
+    named: Vec<(&str, sea_orm::Statement)>,
+    last: sea_orm::Statement,
+) -> sea_orm::Statement {
     let mut values = Vec::new();
-    let mut ctes = Vec::with_capacity(first.len());
-    for (i, statement) in first.into_iter().enumerate() {
+    let mut ctes = Vec::with_capacity(first.len() + named.len());
+    let names = (0..first.len()).map(|i| if i == 0 { "first_".to_owned() } else { format!("s{i}_") });
+    let all = names.zip(first).chain(named.into_iter().map(|(name, statement)| (name.to_owned(), statement)));
+    for (name, statement) in all {
         let offset = values.len();
-        let name = if i == 0 { "first_".to_owned() } else { format!("s{i}_") };
         ctes.push(format!("{name} AS ({})", renumber_placeholders(&statement.sql, offset)));
         values.extend(statement.values.map(|v| v.0).unwrap_or_default());
     }

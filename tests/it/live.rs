@@ -117,6 +117,12 @@ db_test! {
         let patched = hub.as_cnsa().data(everything).await?;
         let restarted = hub.restart().await?;
         assert_eq!(restarted.as_cnsa().data(everything).await?, patched);
+        // Fifty writes appended to the audit chain at once (on PostgreSQL each record's hash is computed in the
+        // statement that waits for the chain's head): every record follows the one before it.
+        let verify = "{ verifyAuditChain { ok checked firstBrokenAt } }";
+        let chain = &restarted.as_admin().data(verify).await?["verifyAuditChain"];
+        assert_eq!((&chain["ok"], &chain["firstBrokenAt"]), (&json!(true), &json!(null)), "{chain}");
+        assert!(chain["checked"].as_i64().is_some_and(|n| n >= 75), "{chain}");
         Ok(())
     }
 }

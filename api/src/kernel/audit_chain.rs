@@ -31,21 +31,32 @@ pub struct RecordContent<'a> {
 /// The record's hash: SHA-256 over the previous hash and each field, length-prefixed so that no two different
 /// records hash the same bytes.
 pub fn record_hash(previous_hash: &str, record: &RecordContent<'_>) -> String {
-    let mut hasher = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        hasher.update((bytes.len() as u64).to_be_bytes());
-        hasher.update(bytes);
-    };
-    field(previous_hash.as_bytes());
-    field(&record.seq.to_be_bytes());
-    field(&record.recorded_at_micros.to_be_bytes());
-    field(record.institution_code.as_bytes());
-    field(record.agent_id.unwrap_or("\u{0}").as_bytes());
-    field(record.token_id.unwrap_or("\u{0}").as_bytes());
-    field(record.operation.as_bytes());
-    field(record.object_ids.as_bytes());
-    field(record.content_hash.as_bytes());
-    hex(&hasher.finalize())
+    let mut hashed = Vec::with_capacity(256);
+    frame(&mut hashed, previous_hash.as_bytes());
+    frame(&mut hashed, &record.seq.to_be_bytes());
+    hashed.extend_from_slice(&framed_after_seq(record));
+    sha256_hex(&hashed)
+}
+
+/// A field as it is hashed: its length (8 bytes, big-endian), then its bytes.
+fn frame(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The hashed bytes of a record after its previous hash and its sequence number. PostgreSQL is given them to chain
+/// a record under the head's lock in the statement that takes it (`audit_log::append_after`), framing the head's
+/// hash and the next sequence number before them as `record_hash` does.
+pub fn framed_after_seq(record: &RecordContent<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(192);
+    frame(&mut out, &record.recorded_at_micros.to_be_bytes());
+    frame(&mut out, record.institution_code.as_bytes());
+    frame(&mut out, record.agent_id.unwrap_or("\u{0}").as_bytes());
+    frame(&mut out, record.token_id.unwrap_or("\u{0}").as_bytes());
+    frame(&mut out, record.operation.as_bytes());
+    frame(&mut out, record.object_ids.as_bytes());
+    frame(&mut out, record.content_hash.as_bytes());
+    out
 }
 
 /// A stored record as the verifier sees it.
@@ -97,6 +108,23 @@ pub fn first_break<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_hashes_as_chains_already_stored_were_hashed() {
+        // Computed independently (Python's hashlib over the length-prefixed fields): a change of framing would break
+        // the verification of every chain stored, and the hash PostgreSQL computes from `framed_after_seq`.
+        let record = RecordContent {
+            seq: 7,
+            recorded_at_micros: 1_700_000_000_000_007,
+            institution_code: "ARS-84",
+            agent_id: None,
+            token_id: Some("tok-1"),
+            operation: "upsertMeasure",
+            object_ids: "[\"m7\"]",
+            content_hash: "abc",
+        };
+        assert_eq!(record_hash(GENESIS, &record), "c8f364e4e5f475897ffcfa3252afdcfa0809cd00326f17bb6daae12c0ffd489e");
+    }
 
     fn chain(n: i64) -> Vec<StoredRecord> {
         let mut previous = GENESIS.to_owned();
