@@ -1,4 +1,4 @@
-//! The write lane: mutations run on their own runtime thread, with their own database pool.
+//! The write lane: mutations run on their own runtime threads, with their own database pool.
 //!
 //! Why: a write holds its region's lock (and, briefly, the audit chain's head) across a dozen round trips to the
 //! database. On the main runtime, each of those round trips ends by queueing the write's task behind every read
@@ -34,8 +34,10 @@ impl WriteLane {
     /// Starts the lane's thread and opens its pool from it (so that its connections belong to its I/O driver).
     pub async fn start(url: &str) -> Result<WriteLane, DbSetupError> {
         let failed = |e: String| DbSetupError::Connect { url: db::redact_url(url), reason: format!("write lane: {e}") };
+        // Two threads: a write holding its region's lock resumes on one while the other runs the next writes' work
+        // before the lock (parsing, validation, their first statements), instead of queueing behind it.
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("cnh-writes")
             .enable_all()
             .build()
