@@ -45,6 +45,26 @@ pub fn now_micros() -> DateTime<FixedOffset> {
     Utc.timestamp_micros(micros).single().unwrap_or_else(Utc::now).fixed_offset()
 }
 
+/// What a record of `entry` by `actor` says, as it is hashed.
+fn content<'a>(
+    seq: i64,
+    recorded_at: DateTime<FixedOffset>,
+    actor: &'a Actor,
+    entry: &'a AuditEntry,
+    object_ids: &'a str,
+) -> RecordContent<'a> {
+    RecordContent {
+        seq,
+        recorded_at_micros: recorded_at.timestamp_micros(),
+        institution_code: &actor.institution_code,
+        agent_id: actor.agent_id.as_deref(),
+        token_id: actor.token_id.as_deref(),
+        operation: &entry.operation,
+        object_ids,
+        content_hash: &entry.content_hash,
+    }
+}
+
 /// Appends records at the end of the chain, inside the caller's transaction.
 pub async fn append<C: ConnectionTrait>(conn: &C, actor: &Actor, entries: &[AuditEntry]) -> Result<(), DbErr> {
     append_after(conn, Vec::new(), actor, entries).await
@@ -89,19 +109,7 @@ pub async fn append_after<C: ConnectionTrait>(
     for entry in entries {
         seq += 1;
         let object_ids = serde_json::to_string(&entry.object_ids).unwrap_or_else(|_| "[]".into());
-        let hash = chain::record_hash(
-            &previous,
-            &RecordContent {
-                seq,
-                recorded_at_micros: recorded_at.timestamp_micros(),
-                institution_code: &actor.institution_code,
-                agent_id: actor.agent_id.as_deref(),
-                token_id: actor.token_id.as_deref(),
-                operation: &entry.operation,
-                object_ids: &object_ids,
-                content_hash: &entry.content_hash,
-            },
-        );
+        let hash = chain::record_hash(&previous, &content(seq, recorded_at, actor, entry, &object_ids));
         rows.push(audit_record::ActiveModel {
             seq: sea_orm::Set(seq),
             recorded_at: sea_orm::Set(recorded_at),
@@ -148,17 +156,8 @@ async fn append_one_chained_in_postgres<C: ConnectionTrait>(
     use sea_orm::{DatabaseBackend, Statement};
     let recorded_at = now_micros();
     let object_ids = serde_json::to_string(&entry.object_ids).unwrap_or_else(|_| "[]".into());
-    let framed = chain::framed_after_seq(&RecordContent {
-        // Not in the framed bytes: PostgreSQL frames the head's next sequence number.
-        seq: 0,
-        recorded_at_micros: recorded_at.timestamp_micros(),
-        institution_code: &actor.institution_code,
-        agent_id: actor.agent_id.as_deref(),
-        token_id: actor.token_id.as_deref(),
-        operation: &entry.operation,
-        object_ids: &object_ids,
-        content_hash: &entry.content_hash,
-    });
+    // The sequence number is not in the framed bytes: PostgreSQL frames the head's next one.
+    let framed = chain::framed_after_seq(&content(0, recorded_at, actor, entry, &object_ids));
     let head = Statement::from_string(
         DatabaseBackend::Postgres,
         "SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE",
