@@ -141,7 +141,7 @@ pub async fn apply_measure(
     let now = audit::now_micros();
     let by = actor.label();
     let publics = input.publics.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
-    let (row, version, created) = match &existing {
+    let (row, created) = match &existing {
         Some(stored) => {
             // Without expectedVersion the update would be blind: a conflict naming the stored version.
             let expected = expected_version.ok_or_else(|| {
@@ -182,7 +182,7 @@ pub async fn apply_measure(
                 let now = measure::Entity::find_by_id(stored.id.clone()).one(txn).await?.map(|m| m.version);
                 return Err(conflict("la mesure", expected, now.unwrap_or(expected + 1)));
             };
-            (row, expected + 1, false)
+            (row, false)
         }
         None => {
             if let Some(expected) = expected_version.filter(|v| *v != 0) {
@@ -221,7 +221,7 @@ pub async fn apply_measure(
             .exec_with_returning(txn)
             .await;
             match inserted {
-                Ok(row) => (row, 1, true),
+                Ok(row) => (row, true),
                 // Another request created this reference a moment ago.
                 Err(err) if is_unique_violation(&err) => {
                     return Err(ApiError::version_conflict(
@@ -237,7 +237,6 @@ pub async fn apply_measure(
         }
     };
     let record = MeasureRecord::try_from(&row)?;
-    debug_assert_eq!(record.version, version);
     record_measure_revision(txn, &record, submission_id).await?;
     Ok(MeasurePayload {
         measure: record,

@@ -133,22 +133,21 @@ impl RegionState {
         let (mut measures, mut commitments, mut reuse) =
             (Vec::with_capacity(capacity), Vec::with_capacity(capacity), Vec::with_capacity(capacity));
         let mut fresh = fresh.into_iter().peekable();
-        for (i, fact) in self.snapshot.measures.iter().enumerate() {
-            while let Some(new) = fresh.next_if(|new| new.id < fact.id) {
+        // One pass more than the state's measures: the fresh ones after its last go in at the end.
+        let kept = self.snapshot.measures.iter().enumerate().map(Some).chain([None]);
+        for entry in kept {
+            while let Some(new) = fresh.next_if(|new| entry.is_none_or(|(_, fact)| new.id < fact.id)) {
                 commitments.push(commitment_slice(loaded_commitments.remove(&new.id)));
                 measures.push(new);
                 reuse.push(None);
             }
-            if !touched.contains(&fact.id) {
+            if let Some((i, fact)) = entry
+                && !touched.contains(&fact.id)
+            {
                 measures.push(fact.clone());
                 commitments.push(self.commitments[i].clone());
                 reuse.push(Some(self.outcomes[i].clone()));
             }
-        }
-        for new in fresh {
-            commitments.push(commitment_slice(loaded_commitments.remove(&new.id)));
-            measures.push(new);
-            reuse.push(None);
         }
         let mut loaded_facts: Vec<Arc<CommitmentFact>> = (loaded.commitment_facts.into_iter())
             .filter(|c| measures.binary_search_by(|m: &Arc<MeasureFact>| m.id.cmp(&c.measure_id)).is_ok())

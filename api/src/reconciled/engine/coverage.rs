@@ -261,16 +261,11 @@ fn counted_rows(snapshot: &Snapshot, sums: &super::sums::RegionSums, groups: &Co
     }
     let programmed: BTreeMap<(&str, &str), i64> =
         sums.programmed.iter().map(|((d, g), t)| ((d.as_str(), g.as_str()), t.sum)).collect();
-    let region_of: BTreeMap<&str, &str> = territory
-        .departements_of_region
-        .iter()
-        .flat_map(|(r, ds)| ds.iter().map(move |d| (d.as_str(), r.as_str())))
-        .collect();
     let keys: BTreeSet<(&str, &str)> = people.keys().chain(programmed.keys()).copied().collect();
     keys.into_iter()
         .map(|(departement, group)| {
             let counted = people.get(&(departement, group)).copied();
-            let region = region_of.get(departement).copied().unwrap_or_default().to_owned();
+            let region = region_of(territory, departement);
             let solutions = programmed.get(&(departement, group)).copied().unwrap_or_default();
             coverage_row(region, departement, group, groups, counted.unwrap_or_default(), solutions, counted.is_some())
         })
@@ -307,7 +302,8 @@ fn moved_rows(previous: &CoverageRows, sums: &super::sums::RegionSums, groups: &
             }
             Ordering::Greater => {
                 let ((departement, group), solutions) = programmed.next().expect("peeked");
-                let region = region_of(previous, departement);
+                let territory = previous.inputs.as_ref().map(|(_, territory)| &**territory);
+                let region = territory.map(|t| region_of(t, departement)).unwrap_or_default();
                 rows.push(coverage_row(region, departement, group, groups, (0, 0), solutions, false));
             }
         }
@@ -324,10 +320,9 @@ fn rejudged(row: &KeptRow, programmed: i64, groups: &CoverageGroups) -> KeptRow 
     coverage_row(row.row.region.clone(), &row.row.departement, &row.group, groups, people, programmed, row.counted)
 }
 
-/// The region of a département, as `counted_rows` finds it.
-fn region_of(previous: &CoverageRows, departement: &str) -> String {
-    let territory = previous.inputs.as_ref().map(|(_, territory)| territory);
-    (territory.into_iter().flat_map(|t| t.departements_of_region.iter()))
+/// The region of a département (the last one naming it, should two).
+fn region_of(territory: &super::Territory, departement: &str) -> String {
+    (territory.departements_of_region.iter())
         .filter(|(_, departements)| departements.contains(departement))
         .map(|(region, _)| region.clone())
         .next_back()
