@@ -69,6 +69,9 @@ pub struct Metrics {
     /// How long a write holds its region's lock: from the generation's bump to the commit. The region's writers
     /// queue for it one after the other, so it bounds one region's writes per second.
     pub region_lock_held: Histogram,
+    /// Writes that reconciled before their region's lock (`reconciled::speculation`), by outcome: `landed`, `missed`
+    /// (the region's row had changed: recomputed under the lock), `declined` (could not speculate).
+    pub speculative_writes: IntCounterVec,
     pub durability_wait: Histogram,
     /// Co-financing events delivered to subscribers.
     pub events_delivered: IntCounter,
@@ -148,6 +151,17 @@ impl Metrics {
                         "How long a write holds its region's lock, from the generation's bump to the commit",
                     )
                     .buckets(LATENCY_BUCKETS.to_vec()),
+                )
+                .expect("valid metric"),
+            ),
+            speculative_writes: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "cnh_write_speculation_total",
+                        "Writes that reconciled their region before taking its lock, by outcome",
+                    ),
+                    &["outcome"],
                 )
                 .expect("valid metric"),
             ),

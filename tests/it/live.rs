@@ -127,6 +127,70 @@ db_test! {
     }
 }
 
+/// A count of the process's speculative writes (`cnh_write_speculation_total`) with this outcome.
+async fn speculative_writes(
+    hub: &crate::support::TestHub,
+    outcome: &str,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    let scraped = hub.client.get(hub.url("/metrics")).send().await?.text().await?;
+    let prefix = format!("cnh_write_speculation_total{{outcome=\"{outcome}\"}} ");
+    Ok(scraped.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(Ok(0), str::parse)?)
+}
+
+db_test! {
+    async fn a_write_whose_region_moved_on_behind_its_back_is_recomputed_under_the_lock(hub) {
+        // On PostgreSQL a write reconciles its region before taking the region's lock, on the state its previous
+        // write left (reconciled::speculation); its statement moves the generation on only if the region's row is
+        // still that write's. Here the row moves on behind the hub's back, as another instance's write whose
+        // notification has not come yet: the next write finds it so, and recomputes under the lock.
+        let postgres = hub.database_url.starts_with("postgres");
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let cd = hub.as_role(Role::Collectivite, Some("69"));
+        let created = ars.graphql(UPSERT, json!({ "input": eam() })).await?;
+        let id = created["data"]["upsertMeasure"]["measure"]["id"].as_str().ok_or("no id")?.to_owned();
+        let landed = speculative_writes(&hub, "landed").await?;
+        let answer = cd.graphql(COMMIT, json!({ "input": cd_view(&id, 25) })).await?;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        let mut second = eam();
+        second["reference"] = json!("EAM-LIVE-2");
+        let answer = ars.graphql(UPSERT, json!({ "input": second })).await?;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        if postgres {
+            // The region was in memory after the first write: the next two reconciled before the lock.
+            assert!(speculative_writes(&hub, "landed").await? >= landed + 2);
+            sea_orm::ConnectionTrait::execute_unprepared(&hub.db,
+                "UPDATE reconciliation_region SET generation = generation + 1 WHERE region_code = '84'").await?;
+        }
+        let missed = speculative_writes(&hub, "missed").await?;
+        let answer = cd.graphql(COMMIT, json!({ "input": cd_view(&id, 30), "version": 1 })).await?;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        if postgres {
+            assert!(speculative_writes(&hub, "missed").await? > missed, "the changed row was seen");
+        }
+        let status = r#"{ coFinancingStatus(filter: { regionCode: "84" }) { totalCount edges { node { status findings { code } measure { id commitments { capacity } } } } } reconciliation { findingCounts { code count } } }"#;
+        let patched = hub.as_cnsa().data(status).await?;
+        assert_eq!(patched["coFinancingStatus"]["totalCount"], 2, "{patched}");
+        // A write after it builds on the state again.
+        let answer = ars.graphql(COMMIT, json!({ "input": { "measureId": id, "costComponent": "SOINS",
+            "fullYearAmount": "450000", "decisionRef": "Arrêté ARS", "capacity": 30, "installationDate": "2026-09-01" } })).await?;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        let patched = hub.as_cnsa().data(status).await?;
+        let stored = sea_orm::ConnectionTrait::query_one_raw(&hub.db, sea_orm::Statement::from_string(
+            hub.db.get_database_backend(),
+            format!("SELECT status, finding_codes FROM measure_co_financing WHERE measure_id = '{id}'"),
+        )).await?.ok_or("no stored status")?;
+        let restarted = hub.restart().await?;
+        assert_eq!(restarted.as_cnsa().data(status).await?, patched);
+        let edge = patched["coFinancingStatus"]["edges"].as_array().ok_or("no edges")?.iter()
+            .find(|e| e["node"]["measure"]["id"] == json!(id)).ok_or("the measure")?.clone();
+        assert_eq!(stored.try_get::<String>("", "status")?, edge["node"]["status"].as_str().ok_or("status")?);
+        let codes: Vec<String> = edge["node"]["findings"].as_array().ok_or("findings")?.iter()
+            .filter_map(|f| f["code"].as_str().map(str::to_owned)).collect();
+        assert_eq!(stored.try_get::<String>("", "finding_codes")?, codes.join(","));
+        Ok(())
+    }
+}
+
 db_test! {
     async fn a_subscription_outside_ones_territory_or_role_is_refused(hub) {
         let mut other = hub.as_role(Role::Collectivite, Some("75")).subscribe(

@@ -153,15 +153,52 @@ async fn append_one_chained_in_postgres<C: ConnectionTrait>(
     actor: &Actor,
     entry: &AuditEntry,
 ) -> Result<(), DbErr> {
+    let (head, record, moved) = one_record_chained(actor, entry, None, "");
+    let statement = crate::db::chained_named(before, vec![("head_", head), ("record_", record)], moved);
+    conn.query_one_raw(statement).await?.ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
+    Ok(())
+}
+
+/// On PostgreSQL, one audit record appended in one statement after `named` common table expressions (a
+/// speculative write's, `Reconciled::speculative_statements`): the head is locked only once `gate` (one of them) has
+/// a row, so a lock they take comes first; the statement's row carries `returning` (read from them) as well. None
+/// when `gate` has no row: nothing was appended.
+pub async fn append_one_gated<C: ConnectionTrait>(
+    conn: &C,
+    named: Vec<(&str, sea_orm::Statement)>,
+    gate: &str,
+    returning: &str,
+    actor: &Actor,
+    entry: &AuditEntry,
+) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+    let (head, record, moved) = one_record_chained(actor, entry, Some(gate), returning);
+    let mut named = named;
+    named.extend([("head_", head), ("record_", record)]);
+    conn.query_one_raw(crate::db::chained_named(Vec::new(), named, moved)).await
+}
+
+/// The statements that chain one record in PostgreSQL: lock and read the head (once `gate` has a row), insert the
+/// record hashed over the head's hash and next number, move the head (its row returns `returning` too).
+fn one_record_chained(
+    actor: &Actor,
+    entry: &AuditEntry,
+    gate: Option<&str>,
+    returning: &str,
+) -> (sea_orm::Statement, sea_orm::Statement, sea_orm::Statement) {
     use sea_orm::{DatabaseBackend, Statement};
     let recorded_at = now_micros();
     let object_ids = serde_json::to_string(&entry.object_ids).unwrap_or_else(|_| "[]".into());
     // The sequence number is not in the framed bytes: PostgreSQL frames the head's next one.
     let framed = chain::framed_after_seq(&content(0, recorded_at, actor, entry, &object_ids));
-    let head = Statement::from_string(
-        DatabaseBackend::Postgres,
-        "SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE",
-    );
+    let head = match gate {
+        None => "SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE".to_owned(),
+        // Row locks are taken above the join: once the gate's row came.
+        Some(gate) => format!(
+            "SELECT h.last_seq, h.last_hash FROM audit_head h CROSS JOIN (SELECT 1 FROM {gate} LIMIT 1) AS g \
+             WHERE h.id = 1 FOR UPDATE OF h"
+        ),
+    };
+    let head = Statement::from_string(DatabaseBackend::Postgres, head);
     let record = Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         "INSERT INTO audit_record (seq, recorded_at, institution_code, agent_id, token_id, operation, object_ids, \
@@ -181,12 +218,13 @@ async fn append_one_chained_in_postgres<C: ConnectionTrait>(
             framed.into(),
         ],
     );
+    let returning = if returning.is_empty() { String::new() } else { format!(", {returning}") };
     let moved = Statement::from_string(
         DatabaseBackend::Postgres,
-        "UPDATE audit_head SET last_seq = record_.seq, last_hash = record_.hash FROM record_ \
-         WHERE audit_head.id = 1 RETURNING audit_head.last_seq",
+        format!(
+            "UPDATE audit_head SET last_seq = record_.seq, last_hash = record_.hash FROM record_ \
+             WHERE audit_head.id = 1 RETURNING audit_head.last_seq{returning}"
+        ),
     );
-    let statement = crate::db::chained_named(before, vec![("head_", head), ("record_", record)], moved);
-    conn.query_one_raw(statement).await?.ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
-    Ok(())
+    (head, record, moved)
 }

@@ -235,7 +235,36 @@ impl Write {
         let announces = self.touched.is_some() || !self.events.is_empty();
         let subscriptions = if announces { outbox::active_subscriptions(&self.txn).await? } else { Vec::new() };
         let mut recomputed = Vec::new();
-        if let Some((reconciled, regions)) = &self.touched {
+        // One region touched, one audit record: the write may reconcile before the region's lock, and send its bump,
+        // statuses, change log and audit record in one statement (`reconciled::speculation`).
+        let mut audited = false;
+        if let (Some((reconciled, regions)), None, [entry]) = (&self.touched, &self.stale, self.audit.as_slice())
+            && let Some((region, measures)) = regions.first_key_value()
+            && regions.len() == 1
+            && let Some(speculated) = reconciled.speculate(&self.txn, region, measures).await?
+        {
+            let statements = reconciled.speculative_statements(&speculated, asynchronous);
+            let returning = "(SELECT generation FROM signal_) AS generation";
+            let row = audit::append_one_gated(&self.txn, statements, "bumped_", returning, &self.actor, entry).await?;
+            match row {
+                Some(row) => {
+                    let generation: i64 = row.try_get("", "generation")?;
+                    if generation != speculated.generation() {
+                        return Err(ApiError::Internal("a speculative write got another generation".into()));
+                    }
+                    crate::observe::METRICS.speculative_writes.with_label_values(&["landed"]).inc();
+                    recomputed.push(speculated.landed());
+                    audited = true;
+                }
+                // The region's row changed since the state was computed (the region's lock is held now): the
+                // ordinary path recomputes under it.
+                None => {
+                    drop(speculated);
+                    crate::observe::METRICS.speculative_writes.with_label_values(&["missed"]).inc();
+                    recomputed.push(reconciled.recompute_for_write(&self.txn, region, measures, asynchronous).await?);
+                }
+            }
+        } else if let Some((reconciled, regions)) = &self.touched {
             for (region, measures) in regions {
                 recomputed.push(reconciled.recompute_for_write(&self.txn, region, measures, asynchronous).await?);
             }
@@ -248,11 +277,14 @@ impl Write {
         let mut events = self.events;
         events.extend(recomputed.iter().flat_map(|r| r.changes()).map(status_change_event));
         outbox::enqueue_to(&self.txn, &subscriptions, &events).await?;
-        // The statuses' statements go with the audit head's, in one round trip under the locks.
-        let statuses = recomputed.iter_mut().flat_map(Recomputed::take_deferred).collect();
-        audit::append_after(&self.txn, statuses, &self.actor, &self.audit).await?;
+        if !audited {
+            // The statuses' statements go with the audit head's, in one round trip under the locks.
+            let statuses = recomputed.iter_mut().flat_map(Recomputed::take_deferred).collect();
+            audit::append_after(&self.txn, statuses, &self.actor, &self.audit).await?;
+        }
         self.txn.commit().await?;
-        for state in &recomputed {
+        for state in &mut recomputed {
+            state.committed();
             crate::observe::METRICS.region_lock_held.observe(state.locked_at().elapsed().as_secs_f64());
         }
         if let Some(barrier) = &barrier {

@@ -10,13 +10,15 @@
 //! statuses that changed and logs the changes, then commits. After the commit this instance installs the new state and tells
 //! its subscribers. Other instances learn of it through PostgreSQL's LISTEN/NOTIFY (the notification is sent at
 //! commit): they reload the region and tell their own subscribers the logged changes. A region's state is also
-//! rebuilt when the Paris day changes (campaign deadlines pass at midnight).
+//! rebuilt when the Paris day changes (campaign deadlines pass at midnight). On PostgreSQL a write usually does the
+//! patching before it takes the region's lock, on the state its previous write computed, and stores it only if the
+//! region's row is still that write's (`speculate`, `super::speculation`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use entities::{co_financing_event, measure_co_financing, reconciliation_region};
 use sea_orm::sea_query::{ExprTrait, OnConflict};
 use sea_orm::{
@@ -26,6 +28,7 @@ use sea_orm::{
 use tokio::sync::broadcast;
 
 use super::snapshot::{self as service, LoadedMeasures, RegionData};
+use super::speculation::{Chains, Ticket};
 use crate::calendar::paris_day;
 use crate::db::durability::Barrier;
 use crate::error::ApiError;
@@ -48,6 +51,9 @@ const STALE: i64 = -1;
 pub struct RegionState {
     pub region: String,
     pub generation: i64,
+    /// When the write that moved the region to this generation did so (`reconciliation_region.reconciled_at`):
+    /// with the generation, what a speculative write checks the region's row against (`Reconciled::speculate`).
+    stamp: Option<DateTime<FixedOffset>>,
     /// The Paris day the state was reconciled for.
     pub day: NaiveDate,
     pub snapshot: Snapshot,
@@ -66,7 +72,13 @@ pub struct RegionState {
 }
 
 impl RegionState {
-    fn build(region: &str, generation: i64, day: NaiveDate, mut data: RegionData) -> RegionState {
+    fn build(
+        region: &str,
+        generation: i64,
+        stamp: Option<DateTime<FixedOffset>>,
+        day: NaiveDate,
+        mut data: RegionData,
+    ) -> RegionState {
         let Reconciliation { report, outcomes, sums, duplicates, coverage } =
             engine::reconcile_reusing(&data.snapshot, None, |_, _| None);
         let commitments =
@@ -74,6 +86,7 @@ impl RegionState {
         RegionState {
             region: region.to_owned(),
             generation,
+            stamp,
             day,
             snapshot: data.snapshot,
             report,
@@ -123,6 +136,7 @@ impl RegionState {
     /// the other measures keep their records and their outcomes, only the touched ones are reconciled again (with
     /// the region-wide sums).
     fn patched(&self, generation: i64, now: DateTime<Utc>, touched: &BTreeSet<String>, loaded: LoadedMeasures) -> Self {
+        // The write's instant is also its stamp on the region's row (`stamp_now`).
         // Both lists are in id order already (the state's, and the few measures the write read back once sorted):
         // they are merged, not sorted again, as every write would otherwise sort its whole region.
         let mut loaded_commitments = loaded.commitments;
@@ -186,6 +200,7 @@ impl RegionState {
         RegionState {
             region: self.region.clone(),
             generation,
+            stamp: Some(now.fixed_offset()),
             day: paris_day(now),
             snapshot,
             report,
@@ -234,6 +249,8 @@ pub struct Recomputed {
     locked_at: std::time::Instant,
     /// Whether the state was handed over before being installed (`Reconciled::hand_over`).
     handed_over: bool,
+    /// A speculative write's place in its region's chain (`Reconciled::speculate`).
+    ticket: Option<Ticket<Arc<RegionState>>>,
 }
 
 impl Recomputed {
@@ -251,7 +268,137 @@ impl Recomputed {
     pub fn locked_at(&self) -> std::time::Instant {
         self.locked_at
     }
+
+    /// The write's transaction committed: the writes of the region that built on this state may commit too.
+    pub fn committed(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            ticket.committed();
+        }
+    }
 }
+
+/// A write's region reconciled before the region's lock (`Reconciled::speculate`): the statements that store it
+/// if the guesses hold (`Reconciled::speculative_statements`), and the state to install then (`landed`).
+pub struct Speculated {
+    recomputed: Recomputed,
+    rows: Vec<StatusRow>,
+    /// The generation and stamp of the state it was computed on: the region's row must still hold them.
+    base: (i64, Option<DateTime<FixedOffset>>),
+    /// The advisory-lock key of the write that computed that state, to wait for (None: a committed state).
+    predecessor: Option<i32>,
+    at: DateTime<FixedOffset>,
+}
+
+impl Speculated {
+    /// The statements stored it: the state is the write's to install.
+    pub fn landed(mut self) -> Recomputed {
+        self.recomputed.locked_at = std::time::Instant::now();
+        self.recomputed
+    }
+
+    /// The generation the write gets if its guesses hold.
+    pub fn generation(&self) -> i64 {
+        self.base.0 + 1
+    }
+}
+
+/// A measure's standing to store in `measure_co_financing`.
+struct StatusRow {
+    measure_id: String,
+    departement: String,
+    status: &'static str,
+    codes: String,
+}
+
+/// What a recomputation found changed: the statuses to store, the changes to log (measures that left the region
+/// included), and the measures that left the region.
+struct Judged {
+    rows: Vec<StatusRow>,
+    changes: Vec<StatusChange>,
+    left: Vec<String>,
+}
+
+/// The standings of `candidates` (every measure when None) in `state` that differ from `before`, and the measures
+/// of `before` no longer in the region.
+fn judge(
+    state: &RegionState,
+    mut before: HashMap<String, Standing>,
+    candidates: Option<&BTreeSet<String>>,
+    now: DateTime<Utc>,
+) -> Judged {
+    let (region, generation) = (&state.region, state.generation);
+    let after: Vec<usize> = match candidates {
+        Some(ids) => ids.iter().filter_map(|id| state.index_of(id)).collect(),
+        None => (0..state.report.statuses.len()).collect(),
+    };
+    let mut judged = Judged { rows: Vec::new(), changes: Vec::new(), left: Vec::new() };
+    for i in after {
+        let status = &state.report.statuses[i];
+        let now_standing = state.standing(i);
+        let previous = before.remove(&status.measure_id);
+        if previous.as_ref() == Some(&now_standing) {
+            continue;
+        }
+        let Standing { codes: joined, departement, .. } = now_standing;
+        judged.rows.push(StatusRow {
+            measure_id: status.measure_id.clone(),
+            departement: departement.clone(),
+            status: status.status.as_str(),
+            codes: joined,
+        });
+        judged.changes.push(StatusChange {
+            region: region.clone(),
+            departement,
+            measure_id: status.measure_id.clone(),
+            previous: previous.and_then(|p| CoFinancingStatus::from_stored(&p.status)),
+            status: Some(status.status),
+            finding_codes: codes(&state.report, i),
+            generation,
+            at: now,
+        });
+    }
+    // What is left of `before` is no longer in the region.
+    for (id, Standing { status, departement, .. }) in before {
+        if state.index_of(&id).is_some() {
+            continue;
+        }
+        judged.changes.push(StatusChange {
+            region: region.clone(),
+            departement,
+            measure_id: id.clone(),
+            previous: CoFinancingStatus::from_stored(&status),
+            status: None,
+            finding_codes: Vec::new(),
+            generation,
+            at: now,
+        });
+        judged.left.push(id);
+    }
+    judged
+}
+
+/// The instant of a write, to the microsecond PostgreSQL keeps, strictly after the last one this process gave: it
+/// stamps the region's row with the generation, and tells one write of the region from another
+/// (`Reconciled::speculate`).
+fn stamp_now() -> DateTime<Utc> {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = Utc::now().timestamp_micros();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = std::cmp::Ord::max(now, last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return DateTime::from_timestamp_micros(next).unwrap_or_default(),
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// The advisory locks of speculative writes (PostgreSQL): this class, and a key per write (`Reconciled::next_key`),
+/// held until the write ends, for the write that builds on it to wait for.
+const SPECULATION_LOCK_CLASS: i32 = 0x434E_4853;
+
+/// The most measures a write may touch and still speculate (the statements' parameters stay bounded).
+const SPECULATION_MAX_MEASURES: usize = 100;
 
 /// Stores the changed statuses and logs the changes. On PostgreSQL, when they fit in one statement each, both go in
 /// one round trip (the region's lock is held until commit); otherwise in chunks: a first reconciliation of a large
@@ -261,11 +408,23 @@ impl Recomputed {
 /// statement (the audit head's): one round trip fewer under the region's lock.
 async fn store_changes<C: ConnectionTrait>(
     txn: &C,
-    statuses: Vec<measure_co_financing::ActiveModel>,
+    state: &RegionState,
+    rows: Vec<StatusRow>,
     changes: &[StatusChange],
     at: DateTime<chrono::FixedOffset>,
     defer: bool,
 ) -> Result<Vec<Statement>, ApiError> {
+    let statuses: Vec<measure_co_financing::ActiveModel> = (rows.into_iter())
+        .map(|row| measure_co_financing::ActiveModel {
+            measure_id: Set(row.measure_id),
+            region_code: Set(state.region.clone()),
+            departement_code: Set(row.departement),
+            status: Set(row.status.to_owned()),
+            finding_codes: Set(row.codes),
+            generation: Set(state.generation),
+            updated_at: Set(at),
+        })
+        .collect();
     let upsert = |rows: Vec<measure_co_financing::ActiveModel>| {
         measure_co_financing::Entity::insert_many(rows).on_conflict(
             OnConflict::column(measure_co_financing::Column::MeasureId)
@@ -340,6 +499,11 @@ pub struct Reconciled {
     barrier: std::sync::OnceLock<Arc<Barrier>>,
     /// Where replaced states go to be freed (`retire`); None if its thread could not be started.
     retired: Option<std::sync::mpsc::Sender<Arc<RegionState>>>,
+    /// The writes of each region that reconcile before its lock (`speculate`).
+    chains: Chains<Arc<RegionState>>,
+    /// The next advisory-lock key of a speculative write (from a random start: keys of two instances rarely meet,
+    /// and when they do a write only waits for the other's end).
+    keys: AtomicU32,
 }
 
 /// A thread that frees the region states it is sent. Freeing a state walks every measure's status, outcome and
@@ -379,6 +543,8 @@ impl Reconciled {
             pending: std::sync::Mutex::new(HashMap::new()),
             barrier: std::sync::OnceLock::new(),
             retired: retirement(),
+            chains: Chains::default(),
+            keys: AtomicU32::new(uuid::Uuid::new_v4().as_u128() as u32),
         })
     }
 
@@ -480,11 +646,11 @@ impl Reconciled {
         let forgotten = self.forgotten.load(Ordering::Acquire);
         // One read transaction: the generation and the data it numbers are read together.
         let txn = crate::db::counted_begin(self.db.begin()).await?;
-        let generation =
-            reconciliation_region::Entity::find_by_id(region.to_owned()).one(&txn).await?.map_or(0, |r| r.generation);
+        let row = reconciliation_region::Entity::find_by_id(region.to_owned()).one(&txn).await?;
+        let (generation, stamp) = row.map_or((0, None), |r| (r.generation, Some(r.reconciled_at)));
         let data = service::load_region(&txn, &self.catalog, self.territory.clone(), region, now).await?;
         txn.commit().await?;
-        let state = Arc::new(RegionState::build(region, generation, day, data));
+        let state = Arc::new(RegionState::build(region, generation, stamp, day, data));
         if self.forgotten.load(Ordering::Acquire) == forgotten {
             self.store(state.clone());
         }
@@ -518,6 +684,7 @@ impl Reconciled {
         self.forgotten.fetch_add(1, Ordering::AcqRel);
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.regions.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.chains.break_all();
         self.bump();
     }
 
@@ -526,6 +693,7 @@ impl Reconciled {
         self.forgotten.fetch_add(1, Ordering::AcqRel);
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(region);
         self.regions.write().unwrap_or_else(|e| e.into_inner()).remove(region);
+        self.chains.break_tip(region);
         self.bump();
     }
 
@@ -538,7 +706,8 @@ impl Reconciled {
         region: &str,
         asynchronous_commit: bool,
     ) -> Result<(), ApiError> {
-        self.bump_generation(txn, region, asynchronous_commit).await?;
+        self.chains.break_tip(region);
+        self.bump_generation(txn, region, stamp_now().fixed_offset(), asynchronous_commit).await?;
         self.notify_in(txn, region, STALE).await
     }
 
@@ -569,6 +738,7 @@ impl Reconciled {
         &self,
         txn: &C,
         region: &str,
+        at: DateTime<FixedOffset>,
         asynchronous_commit: bool,
     ) -> Result<i64, ApiError> {
         if txn.get_database_backend() == DatabaseBackend::Postgres {
@@ -587,7 +757,7 @@ impl Reconciled {
                      set_config('synchronous_commit', COALESCE($5, current_setting('synchronous_commit')), true) AS mode",
                     [
                         region.into(),
-                        Utc::now().fixed_offset().into(),
+                        at.into(),
                         CHANNEL.into(),
                         self.instance.clone().into(),
                         // Otherwise the session's own setting stands.
@@ -601,7 +771,7 @@ impl Reconciled {
         let row = reconciliation_region::Entity::insert(reconciliation_region::ActiveModel {
             region_code: Set(region.to_owned()),
             generation: Set(1),
-            reconciled_at: Set(Utc::now().fixed_offset()),
+            reconciled_at: Set(at),
         })
         .on_conflict(
             OnConflict::column(reconciliation_region::Column::RegionCode)
@@ -659,6 +829,9 @@ impl Reconciled {
         asynchronous_commit: bool,
     ) -> Result<Recomputed, ApiError> {
         let _timer = crate::observe::METRICS.recompute_duration.start_timer();
+        // This write moves the generation on outside the region's chain: the writes that speculate on the chain's
+        // tip would find the region's row changed.
+        self.chains.break_tip(region);
         // Before the region's lock: the touched measures as this write left them, after the region's generation as
         // committed. Once the lock is taken, the read-back stands if the bump moved that generation on by one: no
         // other write of the region committed since it was read (each bumps the generation), so the measures and
@@ -670,9 +843,9 @@ impl Reconciled {
             true => Some((Self::committed_generation(txn, region).await?, service::load_measures(txn, touched).await?)),
             false => None,
         };
-        let now = Utc::now();
+        let now = stamp_now();
         let at = now.fixed_offset();
-        let generation = self.bump_generation(txn, region, asynchronous_commit).await?;
+        let generation = self.bump_generation(txn, region, at, asynchronous_commit).await?;
         let locked_at = std::time::Instant::now();
         let day = paris_day(now);
         let current = self.state_before(region, generation, day).await;
@@ -705,68 +878,207 @@ impl Reconciled {
                     );
                 }
                 let data = service::load_region(txn, &self.catalog, self.territory.clone(), region, now).await?;
-                (RegionState::build(region, generation, day, data), None)
+                (RegionState::build(region, generation, Some(at), day, data), None)
             }
         };
-        let after: Vec<usize> = match candidates {
-            Some(ids) => ids.iter().filter_map(|id| state.index_of(id)).collect(),
-            None => (0..state.report.statuses.len()).collect(),
-        };
-        let mut changes = Vec::new();
-        let mut statuses = Vec::new();
-        for i in after {
-            let status = &state.report.statuses[i];
-            let now_standing = state.standing(i);
-            let previous = before.remove(&status.measure_id);
-            if previous.as_ref() == Some(&now_standing) {
-                continue;
-            }
-            let Standing { codes: joined, departement, .. } = now_standing;
-            statuses.push(measure_co_financing::ActiveModel {
-                measure_id: Set(status.measure_id.clone()),
-                region_code: Set(region.to_owned()),
-                departement_code: Set(departement.clone()),
-                status: Set(status.status.as_str().to_owned()),
-                finding_codes: Set(joined),
-                generation: Set(generation),
-                updated_at: Set(at),
-            });
-            changes.push(StatusChange {
-                region: region.to_owned(),
-                departement,
-                measure_id: status.measure_id.clone(),
-                previous: previous.and_then(|p| CoFinancingStatus::from_stored(&p.status)),
-                status: Some(status.status),
-                finding_codes: codes(&state.report, i),
-                generation,
-                at: now,
-            });
-        }
-        // What is left of `before` is no longer in the region.
-        for (id, Standing { status, departement, .. }) in &before {
-            if state.index_of(id).is_some() {
-                continue;
-            }
+        let Judged { rows, changes, left } = judge(&state, before, candidates, now);
+        for id in left {
             // The measure left the region.
             measure_co_financing::Entity::delete_many()
-                .filter(measure_co_financing::Column::MeasureId.eq(id.clone()))
+                .filter(measure_co_financing::Column::MeasureId.eq(id))
                 .filter(measure_co_financing::Column::RegionCode.eq(region))
                 .exec(txn)
                 .await?;
-            changes.push(StatusChange {
-                region: region.to_owned(),
-                departement: departement.clone(),
-                measure_id: id.clone(),
-                previous: CoFinancingStatus::from_stored(status),
-                status: None,
-                finding_codes: Vec::new(),
-                generation,
-                at: now,
-            });
         }
-        let deferred = store_changes(txn, statuses, &changes, at, defer).await?;
+        let deferred = store_changes(txn, &state, rows, &changes, at, defer).await?;
         // On PostgreSQL the notification went with the generation's bump.
-        Ok(Recomputed { state: Arc::new(state), changes, deferred, locked_at, handed_over: false })
+        Ok(Recomputed { state: Arc::new(state), changes, deferred, locked_at, handed_over: false, ticket: None })
+    }
+
+    /// A fresh advisory-lock key for a speculative write.
+    fn next_key(&self) -> i32 {
+        self.keys.fetch_add(1, Ordering::Relaxed) as i32
+    }
+
+    /// The newest committed state of a region this instance holds for `day` (handed over, or installed).
+    fn committed_state(&self, region: &str, day: NaiveDate) -> Option<Arc<RegionState>> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).get(region).cloned();
+        let held = self.cached(region, day);
+        match (pending.filter(|s| s.day == day), held) {
+            (Some(p), Some(h)) => Some(if p.generation >= h.generation { p } else { h }),
+            (p, h) => p.or(h),
+        }
+    }
+
+    /// Reconciles a write's region before it takes the region's lock, on the state of the region's previous write
+    /// on this instance (committed or not): see `speculation`. None when the write cannot speculate (SQLite, no
+    /// state of the region in memory, a measure also touched by a write in flight, a measure leaving the region…):
+    /// it then takes the ordinary path (`recompute_for_write`).
+    ///
+    /// The write then sends `speculative_statements` (with its audit record, in one statement); if they come back
+    /// with the generation, it installs `Speculated::landed` after its commit, as any recomputation.
+    pub async fn speculate<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        region: &str,
+        touched: &BTreeSet<String>,
+    ) -> Result<Option<Speculated>, ApiError> {
+        if txn.get_database_backend() != DatabaseBackend::Postgres
+            || touched.is_empty()
+            || touched.len() > SPECULATION_MAX_MEASURES
+        {
+            return Ok(None);
+        }
+        let declined = || {
+            crate::observe::METRICS.speculative_writes.with_label_values(&["declined"]).inc();
+            Ok(None)
+        };
+        let now = stamp_now();
+        let (at, day) = (now.fixed_offset(), paris_day(now));
+        let chain = self.chains.of(region);
+        let Some(mark) = chain.lock().mark(|state| state.day == day, || self.committed_state(region, day)) else {
+            return declined();
+        };
+        // Held until this write ends (taken with the read-back): the write that builds on this one waits for it in
+        // its statement.
+        let key = self.next_key();
+        let loaded = service::load_measures_locking(txn, touched, Some((SPECULATION_LOCK_CLASS, key))).await?;
+        let _turn = chain.turn.lock().await;
+        let Some((base, predecessor)) = chain.lock().base(mark, touched) else { return declined() };
+        let _timer = crate::observe::METRICS.recompute_duration.start_timer();
+        let mut before = HashMap::new();
+        for id in touched {
+            if let Some(i) = base.index_of(id) {
+                before.insert(id.clone(), base.standing(i));
+            }
+        }
+        let state = base.patched(base.generation + 1, now, touched, loaded);
+        let Judged { rows, changes, left } = judge(&state, before, Some(touched), now);
+        if !left.is_empty() {
+            return declined();
+        }
+        let state = Arc::new(state);
+        let Some(ticket) = chain.lock().push(mark, touched.clone(), state.clone(), key) else { return declined() };
+        Ok(Some(Speculated {
+            recomputed: Recomputed {
+                state,
+                changes,
+                deferred: Vec::new(),
+                locked_at: std::time::Instant::now(),
+                handed_over: false,
+                ticket: Some(Ticket::new(chain.clone(), ticket)),
+            },
+            rows,
+            base: (base.generation, base.stamp),
+            predecessor,
+            at,
+        }))
+    }
+
+    /// The statements of a speculative write, as common table expressions under their names, for the write to send
+    /// in one statement with its audit record (locked once `bumped_` has a row). In order: wait for the write the
+    /// state was built on to end (`waited_`); bump the generation if the region's row is still that write's
+    /// (`bumped_`, a row only then; the row is locked either way); notify the other instances and set the commit's
+    /// mode (`signal_`, which the statement's result must read); store the statuses and log the changes, only if
+    /// bumped.
+    pub fn speculative_statements(
+        &self,
+        speculated: &Speculated,
+        asynchronous_commit: bool,
+    ) -> Vec<(&'static str, Statement)> {
+        let pg = DatabaseBackend::Postgres;
+        let region = &speculated.recomputed.state.region;
+        let waited = match speculated.predecessor {
+            Some(key) => Statement::from_sql_and_values(
+                pg,
+                "SELECT 1 AS w FROM pg_advisory_xact_lock_shared($1, $2) AS l",
+                [SPECULATION_LOCK_CLASS.into(), key.into()],
+            ),
+            None => Statement::from_string(pg, "SELECT 1 AS w"),
+        };
+        let bumped = Statement::from_sql_and_values(
+            pg,
+            "INSERT INTO reconciliation_region (region_code, generation, reconciled_at) SELECT $1, 1, $2 FROM waited_ \
+             ON CONFLICT (region_code) DO UPDATE \
+             SET generation = reconciliation_region.generation + 1, reconciled_at = EXCLUDED.reconciled_at \
+             WHERE reconciliation_region.generation = $3 AND reconciliation_region.reconciled_at IS NOT DISTINCT FROM $4 \
+             RETURNING generation",
+            [region.clone().into(), speculated.at.into(), speculated.base.0.into(), speculated.base.1.into()],
+        );
+        let signal = Statement::from_sql_and_values(
+            pg,
+            "SELECT b.generation FROM bumped_ b \
+             CROSS JOIN LATERAL pg_notify($1, $2 || ':' || b.generation || ':' || $3) AS notified \
+             CROSS JOIN LATERAL \
+             set_config('synchronous_commit', COALESCE($4, current_setting('synchronous_commit')), true) AS mode",
+            [
+                CHANNEL.into(),
+                region.clone().into(),
+                self.instance.clone().into(),
+                asynchronous_commit.then(|| "off".to_owned()).into(),
+            ],
+        );
+        let mut statements = vec![("waited_", waited), ("bumped_", bumped), ("signal_", signal)];
+        if !speculated.rows.is_empty() {
+            let mut values: Vec<sea_orm::Value> = Vec::new();
+            let mut tuples = Vec::new();
+            for row in &speculated.rows {
+                let n = values.len();
+                tuples.push(format!("(${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
+                values.extend([
+                    row.measure_id.clone().into(),
+                    row.departement.clone().into(),
+                    row.status.to_owned().into(),
+                    row.codes.clone().into(),
+                    speculated.at.into(),
+                ]);
+            }
+            let n = values.len();
+            values.push(region.clone().into());
+            let sql = format!(
+                "INSERT INTO measure_co_financing \
+                 (measure_id, region_code, departement_code, status, finding_codes, generation, updated_at) \
+                 SELECT v.measure_id, ${}, v.departement_code, v.status, v.finding_codes, b.generation, v.updated_at \
+                 FROM (VALUES {}) AS v (measure_id, departement_code, status, finding_codes, updated_at), bumped_ b \
+                 WHERE true ON CONFLICT (measure_id) DO UPDATE SET region_code = EXCLUDED.region_code, \
+                 departement_code = EXCLUDED.departement_code, status = EXCLUDED.status, \
+                 finding_codes = EXCLUDED.finding_codes, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at",
+                n + 1,
+                tuples.join(", ")
+            );
+            statements.push(("statuses_", Statement::from_sql_and_values(pg, sql, values)));
+        }
+        if !speculated.recomputed.changes.is_empty() {
+            let mut values: Vec<sea_orm::Value> = Vec::new();
+            let mut tuples = Vec::new();
+            for change in &speculated.recomputed.changes {
+                let n = values.len();
+                tuples.push(format!("(${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
+                values.extend([
+                    change.measure_id.clone().into(),
+                    change.departement.clone().into(),
+                    change.previous.map(|s| s.as_str().to_owned()).into(),
+                    change.status.map(|s| s.as_str().to_owned()).into(),
+                    change.finding_codes.join(",").into(),
+                ]);
+            }
+            let n = values.len();
+            values.extend([region.clone().into(), speculated.at.into()]);
+            let sql = format!(
+                "INSERT INTO co_financing_event \
+                 (region_code, generation, measure_id, departement_code, previous_status, status, finding_codes, \
+                 recorded_at) \
+                 SELECT ${}, b.generation, v.measure_id, v.departement_code, v.previous_status, v.status, \
+                 v.finding_codes, ${} \
+                 FROM (VALUES {}) AS v (measure_id, departement_code, previous_status, status, finding_codes), \
+                 bumped_ b",
+                n + 1,
+                n + 2,
+                tuples.join(", ")
+            );
+            statements.push(("log_", Statement::from_sql_and_values(pg, sql, values)));
+        }
+        statements
     }
 
     /// After the commit, before the write is known durable (`db::durability`): the region's lock has passed to its

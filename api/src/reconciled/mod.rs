@@ -6,6 +6,7 @@ pub mod credits;
 pub mod engine;
 pub mod live;
 pub mod snapshot;
+mod speculation;
 
 use std::sync::Arc;
 

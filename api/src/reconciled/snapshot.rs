@@ -119,10 +119,44 @@ pub struct LoadedMeasures {
 
 /// Some measures and their commitments, as a write left them (read inside its transaction).
 pub async fn load_measures<C: ConnectionTrait>(conn: &C, ids: &BTreeSet<String>) -> Result<LoadedMeasures, ApiError> {
+    load_measures_locking(conn, ids, None).await
+}
+
+/// As `load_measures`; on PostgreSQL, with `advisory` (class, key), the transaction-scoped advisory lock is taken in
+/// the same round trip as the measures are read (when at least one is found: the lock only spares the next write a
+/// wasted attempt, `reconciled::speculation`).
+pub async fn load_measures_locking<C: ConnectionTrait>(
+    conn: &C,
+    ids: &BTreeSet<String>,
+    advisory: Option<(i32, i32)>,
+) -> Result<LoadedMeasures, ApiError> {
     let mut loaded = LoadedMeasures { measures: Vec::new(), commitment_facts: Vec::new(), commitments: HashMap::new() };
     let ids: Vec<String> = ids.iter().cloned().collect();
+    let postgres = conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    let mut advisory = advisory.filter(|_| postgres);
     for chunk in ids.chunks(1000) {
-        for m in measure::Entity::find().filter(measure::Column::Id.is_in(chunk.iter().cloned())).all(conn).await? {
+        let select = measure::Entity::find().filter(measure::Column::Id.is_in(chunk.iter().cloned()));
+        let models = match advisory.take() {
+            Some((class, key)) => {
+                use sea_orm::QueryTrait;
+                let inner = select.build(sea_orm::DatabaseBackend::Postgres);
+                let mut values = inner.values.map(|v| v.0).unwrap_or_default();
+                let n = values.len();
+                values.extend([class.into(), key.into()]);
+                let sql = format!(
+                    "WITH lock_ AS (SELECT 1 AS held FROM pg_advisory_xact_lock(${}, ${}) AS l) \
+                     SELECT m.* FROM ({}) AS m CROSS JOIN lock_",
+                    n + 1,
+                    n + 2,
+                    inner.sql
+                );
+                let statement =
+                    sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values);
+                measure::Entity::find().from_raw_sql(statement).all(conn).await?
+            }
+            None => select.all(conn).await?,
+        };
+        for m in models {
             loaded.measures.push(measure_of(&m)?);
         }
         for c in commitment::Entity::find()
