@@ -51,11 +51,26 @@ pub fn is_sqlite(url: &str) -> bool {
 
 /// A pool of at most `max_connections` (the store's default when None).
 pub async fn connect_pool(url: &str, max_connections: Option<u32>) -> Result<DatabaseConnection, DbSetupError> {
-    let mut options = ConnectOptions::new(url.to_owned());
+    open_pool(url, max_connections, false).await
+}
+
+/// As `connect_pool`, for the pools every write uses (the write lane's, the durability barrier's) on PostgreSQL: a
+/// connection used within the last seconds is not pinged before it is handed out (a round trip per write under
+/// load); one idle long enough to have been dropped by the server or a proxy still is. A connection that died while
+/// in the pool fails its first statement and is discarded: a write is then refused as retryable with nothing written
+/// (its `BEGIN` failed), and the barrier runs again on another connection (`durability::Barrier::wait_durable`).
+pub async fn connect_write_pool(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbSetupError> {
+    open_pool(url, Some(max_connections), true).await
+}
+
+async fn open_pool(url: &str, max_connections: Option<u32>, hot: bool) -> Result<DatabaseConnection, DbSetupError> {
+    let mut options = ConnectOptions::new(without_tls_on_loopback(url));
     options.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
     if is_sqlite(url) {
         // One writer at a time in SQLite: a small pool avoids "database is locked" under concurrent writes.
         options.max_connections(max_connections.unwrap_or(4)).min_connections(1);
+        // A file does not hang up: no ping (a hop to the connection's thread) before each transaction.
+        options.test_before_acquire(false);
         // Write-ahead log: a region loaded on first use reads while a write commits, and a commit appends to the log
         // instead of rewriting a rollback journal. NORMAL is the synchronous level SQLite recommends with WAL: a
         // commit survives the hub's crash; the last ones may not survive a power cut of the machine. The embedded
@@ -66,6 +81,9 @@ pub async fn connect_pool(url: &str, max_connections: Option<u32>) -> Result<Dat
         });
     } else {
         options.max_connections(max_connections.unwrap_or(16));
+        if hot {
+            options.test_before_acquire_if_idle_for(Duration::from_secs(5));
+        }
     }
     let db = Database::connect(options)
         .await
@@ -79,6 +97,29 @@ pub async fn connect_pool(url: &str, max_connections: Option<u32>) -> Result<Dat
 pub async fn prepare(db: &DatabaseConnection, url: &str) -> Result<reference::LoadReport, DbSetupError> {
     Migrator::up(db, None).await.map_err(|e| DbSetupError::Migrate { url: redact_url(url), reason: reason(&e) })?;
     reference::load(db).await.map_err(|source| DbSetupError::Reference { url: redact_url(url), source })
+}
+
+/// A PostgreSQL URL to this machine (`localhost`, `127.0.0.1`, `[::1]`) without an `sslmode` gets
+/// `sslmode=disable`: the driver's default (`prefer`) would encrypt every message of a connection that never leaves
+/// the machine, a quarter of the write lane's CPU under load (BENCHMARKS.md). Any other URL, or one that says its
+/// `sslmode`, is kept as it is.
+pub fn without_tls_on_loopback(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) else {
+        return url.to_owned();
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let says_sslmode = query.split('&').any(|pair| pair.starts_with("sslmode="));
+    if !matches!(host, "localhost" | "127.0.0.1" | "::1") || says_sslmode {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
 }
 
 /// Hides the password of a database URL before it is printed.
@@ -159,7 +200,7 @@ impl StoreHealth {
     /// Watches the store at `url` until the process ends (or `self` is dropped).
     pub fn spawn_watch(self: &Arc<Self>, url: &str) {
         let health = Arc::downgrade(self);
-        let mut options = ConnectOptions::new(url.to_owned());
+        let mut options = ConnectOptions::new(without_tls_on_loopback(url));
         options
             .max_connections(1)
             .min_connections(0)
@@ -312,6 +353,28 @@ fn renumber_placeholders(sql: &str, offset: usize) -> String {
 #[cfg(test)]
 mod chained_tests {
     use super::*;
+
+    #[test]
+    fn loopback_postgres_urls_without_sslmode_do_without_tls() {
+        use super::without_tls_on_loopback as url;
+        assert_eq!(
+            url("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+        );
+        assert_eq!(
+            url("postgresql://u:p@localhost/db?application_name=x"),
+            "postgresql://u:p@localhost/db?application_name=x&sslmode=disable"
+        );
+        assert_eq!(url("postgres://u@[::1]:5433/db"), "postgres://u@[::1]:5433/db?sslmode=disable");
+        for kept in [
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@db.example.org/db",
+            "postgres://u@127.0.0.10/db",
+            "sqlite://hub.db?mode=rwc",
+        ] {
+            assert_eq!(url(kept), kept);
+        }
+    }
 
     #[test]
     fn the_second_statement_s_placeholders_follow_the_first_s() {

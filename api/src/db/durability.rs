@@ -36,7 +36,7 @@ impl Barrier {
         if super::is_sqlite(url) {
             return None;
         }
-        let db = match super::connect_pool(url, Some(CONNECTIONS)).await {
+        let db = match super::connect_write_pool(url, CONNECTIONS).await {
             Ok(db) => db,
             Err(err) => {
                 tracing::warn!(error = %err, "no connection for the durability barrier: writes commit synchronously");
@@ -61,7 +61,25 @@ impl Barrier {
     }
 
     /// Returns once every commit that returned before the call is on disk.
+    ///
+    /// A pooled connection is not pinged before each use (`db::connect_write_pool`): one the server or the network dropped
+    /// since its last barrier fails, and is discarded. The barrier is then run again on another (a fresh barrier
+    /// covers every commit before it just as well), up to once per pooled connection: a store really out of reach
+    /// fails each time, and the write is refused as retryable.
     pub async fn wait_durable(&self) -> Result<(), DbErr> {
-        self.db.execute_raw(barrier_statement()).await.map(|_| ())
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.db.execute_raw(barrier_statement()).await {
+                Ok(_) => return Ok(()),
+                Err(err)
+                    if attempts <= CONNECTIONS as usize
+                        && crate::error::classify(&err) == crate::error::DbFailure::Unavailable =>
+                {
+                    tracing::info!(error = %err, "durability barrier on a lost connection: once more on another");
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 }

@@ -15,8 +15,10 @@ use std::sync::Arc;
 use crate::db::durability::Barrier;
 use crate::db::{self, DbSetupError};
 
-/// The connections a write lane keeps at most on PostgreSQL: writes to one region run one at a time anyway.
-const WRITE_CONNECTIONS: u32 = 4;
+/// The connections a write lane keeps at most on PostgreSQL. A region's writes overlap until their region's lock
+/// (they reconcile before it: `reconciled::speculation`), so each writer in flight needs its own; but each is also a
+/// PostgreSQL process competing for the cores (BENCHMARKS.md, 4 and 8 measured).
+const WRITE_CONNECTIONS: u32 = 6;
 /// On SQLite, one: the file has one writer, so concurrent write transactions would wait in SQLite's busy handler,
 /// which sleeps and polls (seconds under load, then "database is locked"); they queue for the lane's one
 /// connection instead, first come first served.
@@ -47,7 +49,7 @@ impl WriteLane {
         let connections = if db::is_sqlite(url) { SQLITE_WRITE_CONNECTIONS } else { WRITE_CONNECTIONS };
         let (db, barrier) = handle
             .spawn(async move {
-                let db = db::connect_pool(&owned, Some(connections)).await?;
+                let db = db::connect_write_pool(&owned, connections).await?;
                 // On PostgreSQL, the lane's writes commit asynchronously and wait for this (`db::durability`).
                 let barrier = Barrier::open(&owned).await.map(Arc::new);
                 Ok::<_, DbSetupError>((db, barrier))
