@@ -465,7 +465,7 @@ async fn import_measures(
     let mut errors = RowErrors::new();
     let (mut created, mut updated, mut warnings, mut ids) = (0, 0, Vec::new(), Vec::new());
     for (i, (input, version)) in rows.iter().enumerate() {
-        match apply_measure(&write.txn, &write.actor, catalog, &region, input, *version, &receipt.submission_id).await {
+        match apply_measure(&mut write, catalog, &region, input, *version, &receipt.submission_id).await {
             Ok(payload) => {
                 if payload.created {
                     created += 1
@@ -697,7 +697,7 @@ async fn import_commitments(
     let mut errors = RowErrors::new();
     let (mut created, mut updated, mut ids) = (0, 0, Vec::new());
     for (i, (input, version)) in rows.iter().enumerate() {
-        match apply_commitment(&write.txn, &write.actor, principal, reach, input, *version).await {
+        match apply_commitment(&mut write, principal, reach, input, *version).await {
             Ok(AppliedCommitment { payload, region }) => {
                 if payload.created {
                     created += 1

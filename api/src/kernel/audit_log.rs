@@ -159,12 +159,14 @@ async fn append_one_chained_in_postgres<C: ConnectionTrait>(
     Ok(())
 }
 
-/// On PostgreSQL, one audit record appended in one statement after `named` common table expressions (a
+/// On PostgreSQL, one audit record appended in one statement after `first` (statements whose rows nothing reads)
+/// and `named` common table expressions (a
 /// speculative write's, `Reconciled::speculative_statements`): the head is locked only once `gate` (one of them) has
 /// a row, so a lock they take comes first; the statement's row carries `returning` (read from them) as well. None
 /// when `gate` has no row: nothing was appended.
 pub async fn append_one_gated<C: ConnectionTrait>(
     conn: &C,
+    first: Vec<sea_orm::Statement>,
     named: Vec<(&str, sea_orm::Statement)>,
     gate: &str,
     returning: &str,
@@ -174,7 +176,7 @@ pub async fn append_one_gated<C: ConnectionTrait>(
     let (head, record, moved) = one_record_chained(actor, entry, Some(gate), returning);
     let mut named = named;
     named.extend([("head_", head), ("record_", record)]);
-    conn.query_one_raw(crate::db::chained_named(Vec::new(), named, moved)).await
+    conn.query_one_raw(crate::db::chained_named(first, named, moved)).await
 }
 
 /// The statements that chain one record in PostgreSQL: lock and read the head (once `gate` has a row), insert the

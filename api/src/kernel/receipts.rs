@@ -97,7 +97,7 @@ pub async fn record_submission(
         Channel::Pull { source_id, as_of } => (Some(source_id.clone()), Some(*as_of)),
         _ => (None, None),
     };
-    submission::Entity::insert(submission::ActiveModel {
+    let insert = submission::Entity::insert(submission::ActiveModel {
         id: Set(id.clone()),
         kind: Set(kind.as_str().to_owned()),
         institution_code: Set(actor.institution_code.clone()),
@@ -110,9 +110,9 @@ pub async fn record_submission(
         received_at: Set(received_at),
         source_id: Set(source_id.clone()),
         as_of: Set(as_of),
-    })
-    .exec_without_returning(conn)
-    .await?;
+    });
+    // Nothing reads the receipt back before the commit.
+    write.defer_insert(insert).await?;
     let receipt = SubmissionReceipt {
         submission_id: id,
         kind,
@@ -131,7 +131,7 @@ pub async fn record_submission(
         key: format!("receipt:{}", receipt.submission_id),
         region: None,
         departement: None,
-        institution: Some(actor.institution_code.clone()),
+        institution: Some(write.actor.institution_code.clone()),
         occurred_at: received_at.to_utc(),
         data: serde_json::to_value(&receipt).unwrap_or_default(),
     };

@@ -8,8 +8,8 @@
 use entities::idempotency_record;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryTrait, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,7 +49,15 @@ pub struct Write {
     stale: Option<(Arc<Reconciled>, BTreeSet<String>)>,
     /// Events for webhook subscribers, queued at the commit with the status changes.
     events: Vec<OutboundEvent>,
+    /// Inserts whose outcome nothing reads before the commit (a receipt, a revision), sent with the write's last
+    /// statement on PostgreSQL (`defer_insert`).
+    deferred: Vec<sea_orm::Statement>,
+    /// The parameters of `deferred`, bounded so that the last statement stays well under PostgreSQL's limit.
+    deferred_parameters: usize,
 }
+
+/// The most parameters the deferred inserts of a write may carry; beyond, they are sent at once.
+const DEFERRED_PARAMETERS: usize = 2_000;
 
 /// Either the answer already given to this idempotency key, or a fresh write to perform.
 #[expect(clippy::large_enum_variant, reason = "short-lived, matched at once; boxing buys nothing")]
@@ -179,7 +187,36 @@ impl Write {
             touched: None,
             stale: None,
             events: Vec::new(),
+            deferred: Vec::new(),
+            deferred_parameters: 0,
         }))
+    }
+
+    /// An insert nothing in the write reads back before it commits (a receipt, a revision): on PostgreSQL it goes
+    /// with the write's last statement, one round trip fewer (a violated constraint then fails the write there, and
+    /// nothing is stored); elsewhere, or past a bound, it is sent now.
+    pub async fn defer_insert<A: sea_orm::ActiveModelTrait>(
+        &mut self,
+        insert: sea_orm::Insert<A>,
+    ) -> Result<(), ApiError> {
+        if self.txn.get_database_backend() == DatabaseBackend::Postgres {
+            let statement = insert.build(DatabaseBackend::Postgres);
+            let parameters = statement.values.as_ref().map_or(0, |v| v.0.len());
+            if self.deferred_parameters + parameters <= DEFERRED_PARAMETERS {
+                self.deferred_parameters += parameters;
+                self.deferred.push(statement);
+                return Ok(());
+            }
+            // In order: what was deferred first, then this.
+            for earlier in std::mem::take(&mut self.deferred) {
+                self.txn.execute_raw(earlier).await?;
+            }
+            self.deferred_parameters = 0;
+            self.txn.execute_raw(statement).await?;
+            return Ok(());
+        }
+        insert.exec_without_returning(&self.txn).await?;
+        Ok(())
     }
 
     pub fn operation(&self) -> &'static str {
@@ -214,18 +251,26 @@ impl Write {
 
     /// Recomputes the touched regions, appends the audit records, stores the answer under the idempotency key,
     /// commits, then installs the new reconciled state and tells the subscribers.
-    pub async fn commit<T: Serialize>(self, answer: &T) -> Result<(), ApiError> {
+    pub async fn commit<T: Serialize>(mut self, answer: &T) -> Result<(), ApiError> {
         // What needs no lock first: the idempotent answer and the webhook subscriptions. The region's lock (taken by
         // the recomputation) and the audit head's are held until the commit, so only what needs them runs after.
+        // On PostgreSQL the answer is stored by the write's last statement (with its audit record): one round trip
+        // fewer. It touches only the key's row, which this transaction inserted.
+        let postgres = self.txn.get_database_backend() == DatabaseBackend::Postgres;
+        let mut stored_answer = None;
+        let mut deferred = std::mem::take(&mut self.deferred);
         if let Some(key) = &self.key {
             let response = serde_json::to_string(answer)
                 .map_err(|e| ApiError::Internal(format!("answer not serialisable: {e}").into()))?;
-            idempotency_record::Entity::update_many()
+            let update = idempotency_record::Entity::update_many()
                 .col_expr(idempotency_record::Column::Response, sea_orm::sea_query::Expr::value(response))
                 .filter(idempotency_record::Column::InstitutionCode.eq(self.actor.institution_code.clone()))
-                .filter(idempotency_record::Column::IdempotencyKey.eq(key.clone()))
-                .exec(&self.txn)
-                .await?;
+                .filter(idempotency_record::Column::IdempotencyKey.eq(key.clone()));
+            if postgres {
+                stored_answer = Some(update.build(DatabaseBackend::Postgres));
+            } else {
+                update.exec(&self.txn).await?;
+            }
         }
         // A write that takes a region's lock commits without waiting for the disk and waits after, outside the
         // locks (`db::durability`), where the hub has a barrier (PostgreSQL).
@@ -244,8 +289,10 @@ impl Write {
             && let Some(speculated) = reconciled.speculate(&self.txn, region, measures).await?
         {
             let statements = reconciled.speculative_statements(&speculated, asynchronous);
+            let first = deferred.drain(..).chain(stored_answer.take()).collect();
             let returning = "(SELECT generation FROM signal_) AS generation";
-            let row = audit::append_one_gated(&self.txn, statements, "bumped_", returning, &self.actor, entry).await?;
+            let row =
+                audit::append_one_gated(&self.txn, first, statements, "bumped_", returning, &self.actor, entry).await?;
             match row {
                 Some(row) => {
                     let generation: i64 = row.try_get("", "generation")?;
@@ -279,8 +326,9 @@ impl Write {
         outbox::enqueue_to(&self.txn, &subscriptions, &events).await?;
         if !audited {
             // The statuses' statements go with the audit head's, in one round trip under the locks.
-            let statuses = recomputed.iter_mut().flat_map(Recomputed::take_deferred).collect();
-            audit::append_after(&self.txn, statuses, &self.actor, &self.audit).await?;
+            let statuses = (deferred.into_iter().chain(stored_answer))
+                .chain(recomputed.iter_mut().flat_map(Recomputed::take_deferred));
+            audit::append_after(&self.txn, statuses.collect(), &self.actor, &self.audit).await?;
         }
         self.txn.commit().await?;
         for state in &mut recomputed {

@@ -8,8 +8,7 @@ use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use entities::{commitment, commitment_revision, measure, measure_revision};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
 
 use super::types::{
@@ -63,22 +62,21 @@ pub async fn find_measure<C: ConnectionTrait>(
         .ok_or_else(|| not_found(id))
 }
 
-async fn record_measure_revision<C: ConnectionTrait>(
-    conn: &C,
+async fn record_measure_revision(
+    write: &mut Write,
     record: &MeasureRecord,
     submission_id: &str,
 ) -> Result<(), ApiError> {
-    measure_revision::Entity::insert(measure_revision::ActiveModel {
+    let insert = measure_revision::Entity::insert(measure_revision::ActiveModel {
         measure_id: Set(record.id.clone()),
         version: Set(record.version),
         snapshot: Set(serde_json::to_string(record).map_err(|e| ApiError::Internal(Box::new(e)))?),
         recorded_at: Set(record.updated_at),
         recorded_by: Set(record.updated_by.clone()),
         submission_id: Set(Some(submission_id.to_owned())),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    });
+    // Nothing reads the revision back before the commit.
+    write.defer_insert(insert).await
 }
 
 /// Creates the measure of this reference, or updates it at `expected_version`.
@@ -109,9 +107,7 @@ pub async fn upsert_measure(
     };
     let hash = content_hash(&input);
     let receipt = record_submission(&mut write, DataKind::Measures, &hash, 1, channel).await?;
-    let payload =
-        apply_measure(&write.txn, &write.actor, catalog, &region, &input, expected_version, &receipt.submission_id)
-            .await?;
+    let payload = apply_measure(&mut write, catalog, &region, &input, expected_version, &receipt.submission_id).await?;
     write.audit(vec![payload.measure.id.clone()], hash);
     write.touches_measure(reconciled, &region, &payload.measure.id);
     write.commit(&payload).await?;
@@ -120,14 +116,14 @@ pub async fn upsert_measure(
 
 /// Validates and stores one measure inside a write (a single upsert, or a row of an imported file).
 pub async fn apply_measure(
-    txn: &DatabaseTransaction,
-    actor: &Actor,
+    write: &mut Write,
     catalog: &Catalog,
     region: &str,
     input: &MeasureInput,
     expected_version: Option<i32>,
     submission_id: &str,
 ) -> Result<MeasurePayload, ApiError> {
+    let (txn, actor) = (&write.txn, &write.actor);
     let existing = measure::Entity::find()
         .filter(measure::Column::RegionCode.eq(region.to_owned()))
         .filter(measure::Column::Reference.eq(input.reference.trim()))
@@ -237,7 +233,7 @@ pub async fn apply_measure(
         }
     };
     let record = MeasureRecord::try_from(&row)?;
-    record_measure_revision(txn, &record, submission_id).await?;
+    record_measure_revision(write, &record, submission_id).await?;
     Ok(MeasurePayload {
         measure: record,
         created,
@@ -351,17 +347,16 @@ fn funder_of(principal: &Principal) -> Result<Payer, ApiError> {
     }
 }
 
-async fn record_commitment_revision<C: ConnectionTrait>(conn: &C, record: &CommitmentRecord) -> Result<(), ApiError> {
-    commitment_revision::Entity::insert(commitment_revision::ActiveModel {
+async fn record_commitment_revision(write: &mut Write, record: &CommitmentRecord) -> Result<(), ApiError> {
+    let insert = commitment_revision::Entity::insert(commitment_revision::ActiveModel {
         commitment_id: Set(record.id.clone()),
         version: Set(record.version),
         snapshot: Set(serde_json::to_string(record).map_err(|e| ApiError::Internal(Box::new(e)))?),
         recorded_at: Set(record.updated_at),
         recorded_by: Set(record.updated_by.clone()),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    });
+    // Nothing reads the revision back before the commit.
+    write.defer_insert(insert).await
 }
 
 async fn reload_commitment<C: ConnectionTrait>(conn: &C, id: &str) -> Result<CommitmentRecord, ApiError> {
@@ -394,7 +389,7 @@ pub async fn commit(
     let hash = content_hash(&input);
     record_submission(&mut write, DataKind::Commitments, &hash, 1, channel).await?;
     let AppliedCommitment { payload, region } =
-        apply_commitment(&write.txn, &write.actor, principal, reach, &input, expected_version).await?;
+        apply_commitment(&mut write, principal, reach, &input, expected_version).await?;
     write.audit(vec![payload.commitment.id.clone(), payload.commitment.measure_id.clone()], hash);
     write.touches_measure(reconciled, &region, &payload.commitment.measure_id);
     write.commit(&payload).await?;
@@ -403,13 +398,13 @@ pub async fn commit(
 
 /// Validates and stores one funder's commitment inside a write (a single call, or a row of an imported file).
 pub async fn apply_commitment(
-    txn: &DatabaseTransaction,
-    actor: &Actor,
+    write: &mut Write,
     principal: &Principal,
     reach: Reach,
     input: &CommitmentInput,
     expected_version: Option<i32>,
 ) -> Result<AppliedCommitment, ApiError> {
+    let (txn, actor) = (&write.txn, &write.actor);
     let funder = funder_of(principal)?;
     let funder_code = principal.institution.code.clone();
     let measure = find_measure(txn, principal, reach, input.measure_id.as_str()).await?;
@@ -504,7 +499,7 @@ pub async fn apply_commitment(
         }
     };
     let record = CommitmentRecord::try_from(&row)?;
-    record_commitment_revision(txn, &record).await?;
+    record_commitment_revision(write, &record).await?;
     Ok(AppliedCommitment { payload: CommitmentPayload { commitment: record, created }, region: measure.region_code })
 }
 
@@ -563,7 +558,7 @@ pub async fn withdraw(
         return Err(conflict("l'engagement", expected_version, now.unwrap_or(expected_version + 1)));
     }
     let record = reload_commitment(&write.txn, id).await?;
-    record_commitment_revision(&write.txn, &record).await?;
+    record_commitment_revision(&mut write, &record).await?;
     let region = region_of_measure(&write.txn, &stored.measure_id).await?;
     write.touches_measure(reconciled, &region, &stored.measure_id);
     write.audit(vec![id.to_owned(), stored.measure_id], content_hash(&request));
