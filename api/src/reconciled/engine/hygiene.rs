@@ -57,6 +57,8 @@ pub struct DuplicateGroups(Vec<DuplicateGroup>);
 struct DuplicateGroup {
     members: Vec<Arc<MeasureFact>>,
     findings: Vec<Arc<Finding>>,
+    /// The hash of the members' key (`duplicate_hash`).
+    hash: u64,
 }
 
 type DuplicateKey<'a> = (&'a str, &'a str, i32, i64);
@@ -84,33 +86,65 @@ pub(super) fn possible_duplicates(
     snapshot: &Snapshot,
     outcomes: &[Arc<MeasureOutcome>],
     previous: &DuplicateGroups,
+    affected: Option<&[u64]>,
     report: &mut Report,
 ) -> DuplicateGroups {
-    // A write runs this over its whole region: the measures are ordered by the hash of their key, kept in their
-    // outcomes (one allocation, no hashing), and only runs of equal hashes are grouped by key, in the snapshot's
-    // order; then the groups of more than one in key order.
-    let mut hashed: Vec<(u64, usize)> = (snapshot.measures.iter().zip(outcomes).enumerate())
-        .filter(|(_, (m, _))| m.status != MeasureStatus::Abandonnee)
-        .map(|(i, (_, o))| (o.sums.duplicate_hash, i))
-        .collect();
-    hashed.sort_unstable();
-    let mut duplicates: BTreeMap<DuplicateKey, Vec<&Arc<MeasureFact>>> = BTreeMap::new();
-    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
-        for (_, i) in run {
-            let measure = &snapshot.measures[*i];
-            duplicates.entry(duplicate_key(measure)).or_default().push(measure);
+    // Only the measures whose key hash is among `affected` (sorted: those of the touched measures, as they were and
+    // as they are) are grouped again; the other groups of the last reconciliation are kept as they were (no touched
+    // measure entered or left them). Without `affected`, every measure: ordered by the hash of its key, kept in its
+    // outcome (one allocation, no hashing), only runs of equal hashes are grouped by key, in the snapshot's order.
+    let mut duplicates: BTreeMap<DuplicateKey, (u64, Vec<&Arc<MeasureFact>>)> = BTreeMap::new();
+    let candidates = (snapshot.measures.iter().zip(outcomes).enumerate())
+        .filter(|(_, (m, _))| m.status != MeasureStatus::Abandonnee);
+    match affected {
+        Some(affected) => {
+            for (_, (measure, outcome)) in
+                candidates.filter(|(_, (_, o))| affected.binary_search(&o.sums.duplicate_hash).is_ok())
+            {
+                let group =
+                    duplicates.entry(duplicate_key(measure)).or_insert((outcome.sums.duplicate_hash, Vec::new()));
+                group.1.push(measure);
+            }
+        }
+        None => {
+            let mut hashed: Vec<(u64, usize)> = candidates.map(|(i, (_, o))| (o.sums.duplicate_hash, i)).collect();
+            hashed.sort_unstable();
+            for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+                for (hash, i) in run {
+                    let measure = &snapshot.measures[*i];
+                    duplicates.entry(duplicate_key(measure)).or_insert((*hash, Vec::new())).1.push(measure);
+                }
+            }
         }
     }
-    let mut kept = Vec::with_capacity(duplicates.len());
-    for (key, measures) in duplicates.into_iter().filter(|(_, measures)| measures.len() > 1) {
+    let kept_groups: &[DuplicateGroup] = if affected.is_some() { &previous.0 } else { &[] };
+    let mut kept_groups =
+        kept_groups.iter().filter(|g| affected.is_some_and(|a| a.binary_search(&g.hash).is_err())).peekable();
+    let mut fresh = duplicates.into_iter().filter(|(_, (_, measures))| measures.len() > 1).peekable();
+    let mut groups = Vec::with_capacity(previous.0.len() + 1);
+    // Both in key order: merged.
+    loop {
+        let take_kept = match (kept_groups.peek(), fresh.peek()) {
+            (Some(g), Some((key, _))) => duplicate_key(&g.members[0]) < *key,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_kept {
+            let group = kept_groups.next().expect("peeked").clone();
+            report.findings.extend(group.findings.iter().cloned());
+            groups.push(group);
+            continue;
+        }
+        let (key, (hash, measures)) = fresh.next().expect("peeked");
         let findings = match previous.kept(&key, &measures) {
             Some(findings) => findings.to_vec(),
             None => group_findings(key, &measures),
         };
         report.findings.extend(findings.iter().cloned());
-        kept.push(DuplicateGroup { members: measures.into_iter().cloned().collect(), findings });
+        groups.push(DuplicateGroup { members: measures.into_iter().cloned().collect(), findings, hash });
     }
-    DuplicateGroups(kept)
+    DuplicateGroups(groups)
 }
 
 /// The hash of a measure's duplicate key, kept in its outcome.

@@ -260,7 +260,16 @@ pub fn reconcile_reusing(
     }
     let no_groups = DuplicateGroups::default();
     let kept_groups = previous.as_ref().map_or(&no_groups, |p| p.duplicates);
-    let duplicates = hygiene::possible_duplicates(snapshot, &outcomes, kept_groups, &mut report);
+    // The keys a write may have moved: its measures' as they were and as they are.
+    let affected: Option<Vec<u64>> = previous.as_ref().map(|p| {
+        let before = p.replaced.iter().map(|(_, outcome)| outcome.sums.duplicate_hash);
+        let now = (outcomes.iter().zip(&computed)).filter(|(_, c)| **c).map(|(o, _)| o.sums.duplicate_hash);
+        let mut hashes: Vec<u64> = before.chain(now).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes
+    });
+    let duplicates = hygiene::possible_duplicates(snapshot, &outcomes, kept_groups, affected.as_deref(), &mut report);
     envelopes::envelope_use_and_splits(snapshot, &sums, &mut report);
     envelopes::socle_balance(snapshot, &mut report);
     school::school_matching(snapshot, &sums, &mut report);
