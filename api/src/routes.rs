@@ -33,7 +33,7 @@ pub fn router(
     use crate::pages as p;
     Router::new()
         .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post))
-        .with_state(graphql_state)
+        .with_state(std::sync::Arc::new(graphql_state))
         .merge(Router::new().route("/exports/{file}", get(export::export)).with_state(exports))
         .merge(
             Router::new()

@@ -19,8 +19,8 @@ use crate::error::code;
 use crate::graphql::answers::AnswerCache;
 use crate::http::{Gate, authenticate, refusal};
 
-/// What the GraphQL handlers need.
-#[derive(Clone)]
+/// What the GraphQL handlers need; shared behind one `Arc` (axum clones the state for every request: one count
+/// instead of one per field).
 pub struct HttpState {
     pub executor: HubExecutor,
     pub gate: Gate,
@@ -111,7 +111,7 @@ fn refused_document(refusal: &super::document_guard::Refusal, media: super::medi
 }
 
 pub async fn graphql_post(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -520,7 +520,7 @@ fn close_frame(code: u16, reason: &str) -> axum::extract::ws::Message {
 /// the connection with 4403), then held to the same rules as a request for as long as the connection lives: every
 /// `subscribe` is checked again, and the connection is closed with 4403 the moment its token expires, is revoked,
 /// or its institution is suspended (the access list tells every open connection of each change).
-async fn graphql_websocket(state: HttpState, mut parts: axum::http::request::Parts) -> Response {
+async fn graphql_websocket(state: Arc<HttpState>, mut parts: axum::http::request::Parts) -> Response {
     use axum::extract::FromRequestParts;
     let Some(protocol) = websocket_protocol(&parts.headers) else {
         return refusal(StatusCode::BAD_REQUEST, "sous-protocole WebSocket attendu : graphql-transport-ws");
@@ -540,7 +540,7 @@ async fn graphql_websocket(state: HttpState, mut parts: axum::http::request::Par
 }
 
 async fn serve_websocket(
-    state: HttpState,
+    state: Arc<HttpState>,
     socket: axum::extract::ws::WebSocket,
     protocol: async_graphql::http::WebSocketProtocols,
     upgrade_headers: HeaderMap,
@@ -672,7 +672,7 @@ async fn serve_websocket(
     let _ = sink.close().await;
 }
 
-pub async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
+pub async fn graphql_get(State(state): State<Arc<HttpState>>, request: axum::extract::Request) -> Response {
     let (parts, _) = request.into_parts();
     if is_websocket_upgrade(&parts.headers) {
         return graphql_websocket(state, parts).await;
