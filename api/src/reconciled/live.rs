@@ -397,6 +397,18 @@ fn stamp_now() -> DateTime<Utc> {
 /// held until the write ends, for the write that builds on it to wait for.
 const SPECULATION_LOCK_CLASS: i32 = 0x434E_4853;
 
+/// Rows of `N` values as a `VALUES` list (`($1, $2), ($3, $4)`) and its parameters, in order.
+fn values_list<const N: usize>(rows: impl Iterator<Item = [sea_orm::Value; N]>) -> (String, Vec<sea_orm::Value>) {
+    let (mut tuples, mut values) = (Vec::new(), Vec::new());
+    for row in rows {
+        let first = values.len() + 1;
+        let placeholders: Vec<String> = (first..first + N).map(|n| format!("${n}")).collect();
+        tuples.push(format!("({})", placeholders.join(", ")));
+        values.extend(row);
+    }
+    (tuples.join(", "), values)
+}
+
 /// The most measures a write may touch and still speculate (the statements' parameters stay bounded).
 const SPECULATION_MAX_MEASURES: usize = 100;
 
@@ -1020,19 +1032,15 @@ impl Reconciled {
         );
         let mut statements = vec![("waited_", waited), ("bumped_", bumped), ("signal_", signal)];
         if !speculated.rows.is_empty() {
-            let mut values: Vec<sea_orm::Value> = Vec::new();
-            let mut tuples = Vec::new();
-            for row in &speculated.rows {
-                let n = values.len();
-                tuples.push(format!("(${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
-                values.extend([
+            let (tuples, mut values) = values_list(speculated.rows.iter().map(|row| {
+                [
                     row.measure_id.clone().into(),
                     row.departement.clone().into(),
                     row.status.to_owned().into(),
                     row.codes.clone().into(),
                     speculated.at.into(),
-                ]);
-            }
+                ]
+            }));
             let n = values.len();
             values.push(region.clone().into());
             let sql = format!(
@@ -1044,24 +1052,20 @@ impl Reconciled {
                  departement_code = EXCLUDED.departement_code, status = EXCLUDED.status, \
                  finding_codes = EXCLUDED.finding_codes, generation = EXCLUDED.generation, updated_at = EXCLUDED.updated_at",
                 n + 1,
-                tuples.join(", ")
+                tuples
             );
             statements.push(("statuses_", Statement::from_sql_and_values(pg, sql, values)));
         }
         if !speculated.recomputed.changes.is_empty() {
-            let mut values: Vec<sea_orm::Value> = Vec::new();
-            let mut tuples = Vec::new();
-            for change in &speculated.recomputed.changes {
-                let n = values.len();
-                tuples.push(format!("(${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
-                values.extend([
+            let (tuples, mut values) = values_list(speculated.recomputed.changes.iter().map(|change| {
+                [
                     change.measure_id.clone().into(),
                     change.departement.clone().into(),
                     change.previous.map(|s| s.as_str().to_owned()).into(),
                     change.status.map(|s| s.as_str().to_owned()).into(),
                     change.finding_codes.join(",").into(),
-                ]);
-            }
+                ]
+            }));
             let n = values.len();
             values.extend([region.clone().into(), speculated.at.into()]);
             let sql = format!(
@@ -1074,7 +1078,7 @@ impl Reconciled {
                  bumped_ b",
                 n + 1,
                 n + 2,
-                tuples.join(", ")
+                tuples
             );
             statements.push(("log_", Statement::from_sql_and_values(pg, sql, values)));
         }
