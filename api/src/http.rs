@@ -77,18 +77,16 @@ pub async fn track(request: axum::extract::Request, next: axum::middleware::Next
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let id = crate::observe::choose_request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     let span = tracing::info_span!("request", id = %id, method = %request.method(), route = %route);
     let mut response = crate::observe::with_request_id(id.clone(), next.run(request)).instrument(span).await;
     if let Ok(value) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
     let metrics = &crate::observe::METRICS;
-    metrics.http_requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
-    metrics.http_duration.with_label_values(&[route.as_str()]).observe(started.elapsed().as_secs_f64());
+    metrics.http_requests.with_label_values(&[route, response.status().as_str()]).inc();
+    metrics.http_duration.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
     response
 }
 

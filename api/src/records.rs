@@ -186,7 +186,7 @@ impl TryFrom<&commitment::Model> for CommitmentRecord {
 pub mod fast {
     use super::{CommitmentRecord, MeasureRecord};
     use crate::selection::Fallback;
-    use crate::selection::json::{self, Out, Written};
+    use crate::selection::json::{self, Fields, Out};
     use crate::selection::plan::{FieldDef, Planned, TypeDef};
 
     pub static MEASURE: TypeDef = TypeDef {
@@ -243,78 +243,169 @@ pub mod fast {
     /// The types written here.
     pub static TYPES: [&TypeDef; 3] = [&MEASURE, &COMMITMENT, &YEAR_AMOUNT];
 
-    fn amount(out: &mut Out, amount: crate::money::Euros) {
-        json::string(out, &amount.to_decimal_string());
+    /// A field of `Measure`, as a compiled selection names it.
+    pub enum MeasureField {
+        CategoryCode,
+        Commitments(Fields<CommitmentField>),
+        CommuneCode,
+        Compartment,
+        DepartementCode,
+        ExpectedCofinancerCode,
+        Finess,
+        Id,
+        Label,
+        Nature,
+        PlannedInstallation,
+        Procedure,
+        Publics,
+        Reference,
+        RegionCode,
+        Solutions,
+        Status,
+        Unit,
+        UpdatedAt,
+        UpdatedBy,
+        Version,
     }
 
-    /// A measure; its commitments are the reconciled state's (`commitments`).
-    pub fn measure(
-        out: &mut Out,
-        m: &MeasureRecord,
-        commitments: &[CommitmentRecord],
-        selection: &[Planned<'_>],
-    ) -> Written {
-        json::object(out, "Measure", selection, |out, field| {
-            match field.name {
-                "categoryCode" => json::string(out, &m.category_code),
-                "commitments" => return json::list(out, commitments, |out, c| commitment(out, c, &field.selection)),
-                "communeCode" => json::optional_string(out, m.commune_code.as_deref()),
-                "compartment" => json::enum_item(out, m.compartment),
-                "departementCode" => json::string(out, &m.departement_code),
-                "expectedCofinancerCode" => json::optional_string(out, m.expected_cofinancer_code.as_deref()),
-                "finess" => json::optional_string(out, m.finess.as_deref()),
-                "id" => json::string(out, &m.id),
-                "label" => json::string(out, &m.label),
-                "nature" => json::enum_item(out, m.nature),
-                "plannedInstallation" => json::date(out, m.planned_installation),
-                "procedure" => json::enum_item(out, m.procedure),
-                "publics" => json::enum_items(out, &m.publics),
-                "reference" => json::string(out, &m.reference),
-                "regionCode" => json::string(out, &m.region_code),
-                "solutions" => json::int(out, m.solutions),
-                "status" => json::enum_item(out, m.status),
-                "unit" => json::enum_item(out, m.unit),
-                "updatedAt" => json::date_time(out, &m.updated_at),
-                "updatedBy" => json::string(out, &m.updated_by),
-                "version" => json::int(out, m.version.into()),
+    /// A field of `Commitment`.
+    pub enum CommitmentField {
+        Capacity,
+        CostComponent,
+        DecisionRef,
+        FullYearAmount,
+        Funder,
+        FunderCode,
+        Id,
+        InstallationDate,
+        MeasureId,
+        Schedule(Fields<YearAmountField>),
+        Status,
+        UpdatedAt,
+        UpdatedBy,
+        Version,
+        WithdrawalReason,
+    }
+
+    /// A field of `YearAmount`.
+    pub enum YearAmountField {
+        Amount,
+        Year,
+    }
+
+    /// A selection of `Measure`, compiled for the measures of one answer.
+    pub fn measure_fields(selection: &[Planned<'_>]) -> Result<Fields<MeasureField>, Fallback> {
+        use MeasureField as F;
+        Fields::compile("Measure", selection, |field| {
+            Ok(match field.name {
+                "categoryCode" => F::CategoryCode,
+                "commitments" => F::Commitments(commitment_fields(&field.selection)?),
+                "communeCode" => F::CommuneCode,
+                "compartment" => F::Compartment,
+                "departementCode" => F::DepartementCode,
+                "expectedCofinancerCode" => F::ExpectedCofinancerCode,
+                "finess" => F::Finess,
+                "id" => F::Id,
+                "label" => F::Label,
+                "nature" => F::Nature,
+                "plannedInstallation" => F::PlannedInstallation,
+                "procedure" => F::Procedure,
+                "publics" => F::Publics,
+                "reference" => F::Reference,
+                "regionCode" => F::RegionCode,
+                "solutions" => F::Solutions,
+                "status" => F::Status,
+                "unit" => F::Unit,
+                "updatedAt" => F::UpdatedAt,
+                "updatedBy" => F::UpdatedBy,
+                "version" => F::Version,
                 _ => return Err(Fallback),
-            }
-            Ok(())
+            })
         })
     }
 
-    pub fn commitment(out: &mut Out, c: &CommitmentRecord, selection: &[Planned<'_>]) -> Written {
-        json::object(out, "Commitment", selection, |out, field| {
-            match field.name {
-                "capacity" => json::int(out, c.capacity),
-                "costComponent" => json::enum_item(out, c.cost_component),
-                "decisionRef" => json::string(out, &c.decision_ref),
-                "fullYearAmount" => amount(out, c.full_year_amount),
-                "funder" => json::enum_item(out, c.funder),
-                "funderCode" => json::string(out, &c.funder_code),
-                "id" => json::string(out, &c.id),
-                "installationDate" => json::date(out, c.installation_date),
-                "measureId" => json::string(out, &c.measure_id),
-                "schedule" => {
-                    return json::list(out, &c.schedule, |out, year| {
-                        json::object(out, "YearAmount", &field.selection, |out, f| {
-                            match f.name {
-                                "amount" => amount(out, year.amount),
-                                "year" => json::int(out, year.year.into()),
-                                _ => return Err(Fallback),
-                            }
-                            Ok(())
-                        })
-                    });
-                }
-                "status" => json::enum_item(out, c.status),
-                "updatedAt" => json::date_time(out, &c.updated_at),
-                "updatedBy" => json::string(out, &c.updated_by),
-                "version" => json::int(out, c.version.into()),
-                "withdrawalReason" => json::optional_string(out, c.withdrawal_reason.as_deref()),
+    /// A selection of `Commitment`.
+    pub fn commitment_fields(selection: &[Planned<'_>]) -> Result<Fields<CommitmentField>, Fallback> {
+        use CommitmentField as F;
+        Fields::compile("Commitment", selection, |field| {
+            Ok(match field.name {
+                "capacity" => F::Capacity,
+                "costComponent" => F::CostComponent,
+                "decisionRef" => F::DecisionRef,
+                "fullYearAmount" => F::FullYearAmount,
+                "funder" => F::Funder,
+                "funderCode" => F::FunderCode,
+                "id" => F::Id,
+                "installationDate" => F::InstallationDate,
+                "measureId" => F::MeasureId,
+                "schedule" => F::Schedule(Fields::compile("YearAmount", &field.selection, |f| {
+                    Ok(match f.name {
+                        "amount" => YearAmountField::Amount,
+                        "year" => YearAmountField::Year,
+                        _ => return Err(Fallback),
+                    })
+                })?),
+                "status" => F::Status,
+                "updatedAt" => F::UpdatedAt,
+                "updatedBy" => F::UpdatedBy,
+                "version" => F::Version,
+                "withdrawalReason" => F::WithdrawalReason,
                 _ => return Err(Fallback),
-            }
-            Ok(())
+            })
+        })
+    }
+
+    /// A measure; its commitments are the reconciled state's (`commitments`).
+    pub fn measure(out: &mut Out, m: &MeasureRecord, commitments: &[CommitmentRecord], fields: &Fields<MeasureField>) {
+        use MeasureField as F;
+        fields.write(out, |out, field| match field {
+            F::CategoryCode => json::string(out, &m.category_code),
+            F::Commitments(fields) => json::array(out, commitments, |out, c| commitment(out, c, fields)),
+            F::CommuneCode => json::optional_string(out, m.commune_code.as_deref()),
+            F::Compartment => json::enum_item(out, m.compartment),
+            F::DepartementCode => json::string(out, &m.departement_code),
+            F::ExpectedCofinancerCode => json::optional_string(out, m.expected_cofinancer_code.as_deref()),
+            F::Finess => json::optional_string(out, m.finess.as_deref()),
+            F::Id => json::string(out, &m.id),
+            F::Label => json::string(out, &m.label),
+            F::Nature => json::enum_item(out, m.nature),
+            F::PlannedInstallation => json::date(out, m.planned_installation),
+            F::Procedure => json::enum_item(out, m.procedure),
+            F::Publics => json::enum_items(out, &m.publics),
+            F::Reference => json::string(out, &m.reference),
+            F::RegionCode => json::string(out, &m.region_code),
+            F::Solutions => json::int(out, m.solutions),
+            F::Status => json::enum_item(out, m.status),
+            F::Unit => json::enum_item(out, m.unit),
+            F::UpdatedAt => json::date_time(out, &m.updated_at),
+            F::UpdatedBy => json::string(out, &m.updated_by),
+            F::Version => json::int(out, m.version.into()),
+        })
+    }
+
+    pub fn commitment(out: &mut Out, c: &CommitmentRecord, fields: &Fields<CommitmentField>) {
+        use CommitmentField as F;
+        fields.write(out, |out, field| match field {
+            F::Capacity => json::int(out, c.capacity),
+            F::CostComponent => json::enum_item(out, c.cost_component),
+            F::DecisionRef => json::string(out, &c.decision_ref),
+            F::FullYearAmount => json::cents(out, c.full_year_amount.0),
+            F::Funder => json::enum_item(out, c.funder),
+            F::FunderCode => json::string(out, &c.funder_code),
+            F::Id => json::string(out, &c.id),
+            F::InstallationDate => json::date(out, c.installation_date),
+            F::MeasureId => json::string(out, &c.measure_id),
+            F::Schedule(fields) => json::array(out, &c.schedule, |out, year| {
+                fields.write(out, |out, f| match f {
+                    YearAmountField::Amount => json::cents(out, year.amount.0),
+                    YearAmountField::Year => json::int(out, year.year.into()),
+                })
+            }),
+            F::Status => json::enum_item(out, c.status),
+            F::UpdatedAt => json::date_time(out, &c.updated_at),
+            F::UpdatedBy => json::string(out, &c.updated_by),
+            F::Version => json::int(out, c.version.into()),
+            F::WithdrawalReason => json::optional_string(out, c.withdrawal_reason.as_deref()),
         })
     }
 }

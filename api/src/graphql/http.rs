@@ -244,6 +244,9 @@ fn take(
     budget: super::rate_limits::Budget,
     cost: u64,
 ) -> Option<Response> {
+    if !state.rate_limiter.charges(budget) {
+        return None;
+    }
     let token = rate_key(principal);
     let refusal = state.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()?;
     Some(rate_limited(&refusal, cost))
@@ -257,7 +260,7 @@ fn refuse_when_exhausted(
     authentication: &Authentication,
 ) -> Option<Response> {
     let principal = authentication.principal()?;
-    if request.query.contains("mutation") {
+    if !state.rate_limiter.charges(super::rate_limits::Budget::Reads) || request.query.contains("mutation") {
         return None;
     }
     let token = rate_key(principal);

@@ -134,6 +134,12 @@ impl RateLimiter {
     /// than the last request charged to it cost (at least one unit): lets the caller refuse before weighing the
     /// request (parsing its document). A throttled client repeating its query is refused for the price of a lookup;
     /// a cheaper query than the last may be refused early too, and is told when to come back.
+    /// Whether requests are charged to `budget` at all (a quota of 0 turns it off, e.g. behind a gateway that
+    /// limits the rate itself): when not, callers need not even name the buckets.
+    pub fn charges(&self, budget: Budget) -> bool {
+        self.limits.quota(budget).quota > 0
+    }
+
     pub fn exhausted(&self, budget: Budget, institution: &str, token: &str) -> Option<Refusal> {
         self.exhausted_at(budget, institution, token, Instant::now())
     }

@@ -118,6 +118,11 @@ impl RegionState {
         self.index_of(measure_id).map(|i| &*self.commitments[i])
     }
 
+    /// The commitments of the measure at a position (withdrawn ones included), in id order.
+    pub fn commitments_at(&self, index: usize) -> &[CommitmentRecord] {
+        &self.commitments[index]
+    }
+
     /// The measures in id order.
     pub fn records(&self) -> impl Iterator<Item = &MeasureRecord> {
         self.snapshot.measures.iter().map(|r| r.as_ref())

@@ -7,10 +7,11 @@ use async_graphql::InputType;
 use super::{CoFinancingFilter, co_financing_page, figure};
 use crate::access::principal::Principal;
 use crate::reconciled::engine;
-use crate::reconciled::live::Reconciled;
+use crate::reconciled::live::{Reconciled, RegionState};
 use crate::records;
+use crate::records::fast::MeasureField;
 use crate::selection::Fallback;
-use crate::selection::json::{self, Out, Written};
+use crate::selection::json::{self, Fields, Out, Written};
 use crate::selection::plan::{ArgDef, FieldDef, InputTy, Planned, TypeDef};
 
 static FILTER: &[ArgDef] = &[
@@ -106,23 +107,28 @@ pub async fn co_financing_status(
     let first = argument::<i32>(field, "first")?;
     let after = argument::<String>(field, "after")?;
     let page = co_financing_page(reconciled, principal, filter, first, after).await.map_err(|_| Fallback)?;
-    let cursor = |state: &crate::reconciled::live::RegionState, i: usize| state.report.statuses[i].measure_id.clone();
     json::object(out, "CoFinancingConnection", &field.selection, |out, f| {
         match f.name {
             "totalCount" => json::int(out, page.total as i64),
             "edges" => {
-                return json::list(out, page.items(), |out, (state, i)| {
-                    json::object(out, "CoFinancingEdge", &f.selection, |out, e| {
-                        match e.name {
-                            "cursor" => json::string(out, &cursor(state, i)),
-                            "node" => return node(out, state, i, &e.selection),
-                            _ => return Err(Fallback),
-                        }
-                        Ok(())
+                let edge = Fields::compile("CoFinancingEdge", &f.selection, |e| {
+                    Ok(match e.name {
+                        "cursor" => EdgeField::Cursor,
+                        "node" => EdgeField::Node(node_fields(&e.selection)?),
+                        _ => return Err(Fallback),
+                    })
+                })?;
+                json::array(out, page.items(), |out, (state, i)| {
+                    edge.write(out, |out, e| match e {
+                        EdgeField::Cursor => json::string(out, cursor(state, i)),
+                        EdgeField::Node(fields) => node(out, state, i, fields),
                     })
                 });
             }
-            "nodes" => return json::list(out, page.items(), |out, (state, i)| node(out, state, i, &f.selection)),
+            "nodes" => {
+                let fields = node_fields(&f.selection)?;
+                json::array(out, page.items(), |out, (state, i)| node(out, state, i, &fields));
+            }
             "pageInfo" => {
                 let first = page.items().next().map(|(state, i)| cursor(state, i));
                 let last = page.items().last().map(|(state, i)| cursor(state, i));
@@ -130,8 +136,8 @@ pub async fn co_financing_status(
                     match p.name {
                         "hasPreviousPage" => json::boolean(out, page.has_previous),
                         "hasNextPage" => json::boolean(out, page.has_next),
-                        "startCursor" => json::optional_string(out, first.as_deref()),
-                        "endCursor" => json::optional_string(out, last.as_deref()),
+                        "startCursor" => json::optional_string(out, first),
+                        "endCursor" => json::optional_string(out, last),
                         _ => return Err(Fallback),
                     }
                     Ok(())
@@ -143,54 +149,105 @@ pub async fn co_financing_status(
     })
 }
 
-fn node(out: &mut Out, state: &crate::reconciled::live::RegionState, i: usize, selection: &[Planned<'_>]) -> Written {
-    let status = &state.report.statuses[i];
-    json::object(out, "CoFinancing", selection, |out, f| {
-        match f.name {
-            "status" => json::enum_item(out, status.status),
-            "awaitedCofinancerCode" => json::optional_string(out, status.awaited_cofinancer.as_deref()),
-            "measure" => {
-                let m = state.record(i);
-                let commitments = state.commitments_of(&m.id).unwrap_or_default();
-                return records::fast::measure(out, m, commitments, &f.selection);
-            }
-            "findings" => {
-                return json::list(out, &status.findings, |out, at| {
-                    finding(out, &state.report.findings[*at], &f.selection)
-                });
-            }
+/// A page item's cursor: its measure's id.
+fn cursor(state: &RegionState, i: usize) -> &str {
+    &state.report.statuses[i].measure_id
+}
+
+enum EdgeField {
+    Cursor,
+    Node(Fields<NodeField>),
+}
+
+enum NodeField {
+    AwaitedCofinancerCode,
+    Findings(Fields<FindingField>),
+    Measure(Fields<MeasureField>),
+    Status,
+}
+
+enum FindingField {
+    Code,
+    DepartementCodes,
+    Figures(Fields<FigureField>),
+    Message,
+    RegionCode,
+    Severity,
+    Subject,
+    SubjectKind,
+}
+
+enum FigureField {
+    Name,
+    Unit,
+    Value,
+}
+
+fn node_fields(selection: &[Planned<'_>]) -> Result<Fields<NodeField>, Fallback> {
+    Fields::compile("CoFinancing", selection, |f| {
+        Ok(match f.name {
+            "awaitedCofinancerCode" => NodeField::AwaitedCofinancerCode,
+            "findings" => NodeField::Findings(finding_fields(&f.selection)?),
+            "measure" => NodeField::Measure(records::fast::measure_fields(&f.selection)?),
+            "status" => NodeField::Status,
             _ => return Err(Fallback),
-        }
-        Ok(())
+        })
     })
 }
 
-fn finding(out: &mut Out, finding: &engine::Finding, selection: &[Planned<'_>]) -> Written {
-    json::object(out, "Finding", selection, |out, f| {
-        match f.name {
-            "code" => json::string(out, finding.code),
-            "severity" => json::enum_item(out, finding.severity),
-            "subjectKind" => json::enum_item(out, finding.subject_kind),
-            "subject" => json::string(out, &finding.subject),
-            "regionCode" => json::string(out, &finding.region),
-            "departementCodes" => json::strings(out, &finding.departements),
-            "message" => json::string(out, &finding.message),
-            "figures" => {
-                return json::list(out, &finding.figures, |out, (name, value)| {
-                    let shown = figure(name, value);
-                    json::object(out, "Figure", &f.selection, |out, g| {
-                        match g.name {
-                            "name" => json::string(out, &shown.name),
-                            "value" => json::string(out, &shown.value),
-                            "unit" => json::string(out, &shown.unit),
-                            _ => return Err(Fallback),
-                        }
-                        Ok(())
-                    })
-                });
-            }
+fn finding_fields(selection: &[Planned<'_>]) -> Result<Fields<FindingField>, Fallback> {
+    use FindingField as F;
+    Fields::compile("Finding", selection, |f| {
+        Ok(match f.name {
+            "code" => F::Code,
+            "departementCodes" => F::DepartementCodes,
+            "figures" => F::Figures(Fields::compile("Figure", &f.selection, |g| {
+                Ok(match g.name {
+                    "name" => FigureField::Name,
+                    "unit" => FigureField::Unit,
+                    "value" => FigureField::Value,
+                    _ => return Err(Fallback),
+                })
+            })?),
+            "message" => F::Message,
+            "regionCode" => F::RegionCode,
+            "severity" => F::Severity,
+            "subject" => F::Subject,
+            "subjectKind" => F::SubjectKind,
             _ => return Err(Fallback),
+        })
+    })
+}
+
+fn node(out: &mut Out, state: &RegionState, i: usize, fields: &Fields<NodeField>) {
+    let status = &state.report.statuses[i];
+    fields.write(out, |out, f| match f {
+        NodeField::Status => json::enum_item(out, status.status),
+        NodeField::AwaitedCofinancerCode => json::optional_string(out, status.awaited_cofinancer.as_deref()),
+        NodeField::Measure(fields) => records::fast::measure(out, state.record(i), state.commitments_at(i), fields),
+        NodeField::Findings(fields) => {
+            json::array(out, &status.findings, |out, at| finding(out, &state.report.findings[*at], fields))
         }
-        Ok(())
+    })
+}
+
+fn finding(out: &mut Out, finding: &engine::Finding, fields: &Fields<FindingField>) {
+    use FindingField as F;
+    fields.write(out, |out, f| match f {
+        F::Code => json::string(out, finding.code),
+        F::Severity => json::enum_item(out, finding.severity),
+        F::SubjectKind => json::enum_item(out, finding.subject_kind),
+        F::Subject => json::string(out, &finding.subject),
+        F::RegionCode => json::string(out, &finding.region),
+        F::DepartementCodes => json::strings(out, &finding.departements),
+        F::Message => json::string(out, &finding.message),
+        F::Figures(fields) => json::array(out, &finding.figures, |out, (name, value)| {
+            let shown = figure(name, value);
+            fields.write(out, |out, g| match g {
+                FigureField::Name => json::string(out, &shown.name),
+                FigureField::Value => json::string(out, &shown.value),
+                FigureField::Unit => json::string(out, &shown.unit),
+            })
+        }),
     })
 }

@@ -53,6 +53,15 @@ impl View<'_> {
         self.whole_country() || self.principal.scope.level == ScopeLevel::Region
     }
 
+    /// Whether the reader sees every item of a region, whatever départements it names.
+    fn sees_whole_region(&self, region: &str) -> bool {
+        region != engine::NATIONAL
+            && self.departement.is_none()
+            && (self.whole_country()
+                || (self.principal.scope.level == ScopeLevel::Region
+                    && self.principal.scope.region_codes.iter().any(|r| r == region)))
+    }
+
     /// Whether the reader sees an item of a region naming these départements (none: a regional matter).
     fn sees(&self, region: &str, departements: &[String]) -> bool {
         if region == engine::NATIONAL {
@@ -495,9 +504,11 @@ pub(crate) async fn co_financing_page(
     let states = states(reconciled, &view, &regions).await?;
     let mut selected: Vec<(&str, usize, usize)> = Vec::new();
     for (s, state) in states.iter().enumerate() {
+        // A reader of the whole region (its ARS, the CNSA) sees each of its measures: asked once, not per measure.
+        let sees_all = view.sees_whole_region(&state.region);
         for (i, status) in state.report.statuses.iter().enumerate() {
             let m = state.record(i);
-            if view.sees(&m.region_code, std::slice::from_ref(&m.departement_code))
+            if (sees_all || view.sees(&m.region_code, std::slice::from_ref(&m.departement_code)))
                 && filter.status.is_none_or(|wanted| status.status == wanted)
                 && filter.category_code.as_ref().is_none_or(|c| *c == m.category_code)
                 && filter.year.is_none_or(|y| m.planned_installation.year() == y)
@@ -510,7 +521,10 @@ pub(crate) async fn co_financing_page(
             }
         }
     }
-    selected.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // One region's statuses are in id order already; several regions' are merged by id.
+    if states.len() > 1 {
+        selected.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
     let total = selected.len() as u64;
     let start = after.as_ref().map_or(0, |a| selected.partition_point(|s| s.0 <= a.as_str()));
     let end = (start + limit as usize).min(selected.len());
