@@ -18,7 +18,11 @@
 #
 # Settings: SCALE (demo volume, 1), DURATION (seconds per measured wrk run, 8), WARMUP (seconds of a discarded run
 # before each measured one of a-c, 1), CONNECTIONS (32), WRITE_CONNECTIONS (of those, the writers of d; auto: the
-# number that makes about WRITE_SHARE % of the requests writes, from a 2-second probe), WRITE_SHARE (5),
+# number that makes about WRITE_SHARE % of the requests writes, from a 2-second probe, at most a quarter of them),
+# WRITE_SHARE (5), READ_PAUSE_MS (scenario d: each reading connection's pause between an answer and its next
+# request, as a dashboard's user reads before asking again; auto: when the writers alone cannot make WRITE_SHARE %
+# of the requests — reads answered faster than writes can keep up with — the pause that slows the readers down to
+# it, from a second 2-second probe; 0: readers ask again at once),
 # TIMEOUT (seconds wrk waits for an answer before counting a socket error, 10),
 # MULTI_REGION_TARGETS / REGION_84_TARGETS (the region:département pairs the writers of d cycle through),
 # PORT (the hub's, 18180; the bare handlers take the next three), SKIP_BUILD=1, KEEP=1 (keep the temporary directory,
@@ -30,7 +34,7 @@ STARTED=$SECONDS
 
 # The command as it was given, with the settings that were set (a password in DATABASE_URL masked).
 COMMAND=""
-for name in SCALE DURATION WARMUP CONNECTIONS WRITE_CONNECTIONS WRITE_SHARE MULTI_REGION_TARGETS REGION_84_TARGETS PORT TIMEOUT \
+for name in SCALE DURATION WARMUP CONNECTIONS WRITE_CONNECTIONS WRITE_SHARE READ_PAUSE_MS MULTI_REGION_TARGETS REGION_84_TARGETS PORT TIMEOUT \
   SKIP_BUILD CARGO_TARGET_DIR DATABASE_URL; do
   if [ -n "${!name+set}" ] && [ -n "${!name}" ]; then
     value=${!name}
@@ -47,6 +51,7 @@ WARMUP=${WARMUP:-1}
 CONNECTIONS=${CONNECTIONS:-32}
 WRITE_CONNECTIONS=${WRITE_CONNECTIONS:-auto}
 WRITE_SHARE=${WRITE_SHARE:-5}
+READ_PAUSE_MS=${READ_PAUSE_MS:-auto}
 PORT=${PORT:-18180}
 TIMEOUT=${TIMEOUT:-10}
 MULTI_REGION_TARGETS=${MULTI_REGION_TARGETS:-"84:38 11:77 24:37 32:59 44:54 53:35 75:33 76:31"}
@@ -69,6 +74,7 @@ done
   [ "$WRITE_CONNECTIONS" -lt "$CONNECTIONS" ]; } ||
   die "WRITE_CONNECTIONS must be auto, or at least 1 and less than CONNECTIONS"
 [ "$CONNECTIONS" -ge 4 ] || die "CONNECTIONS must be at least 4"
+[ "$READ_PAUSE_MS" = auto ] || [[ $READ_PAUSE_MS =~ ^[0-9]+$ ]] || die "READ_PAUSE_MS must be auto or a whole number"
 
 # --- Tools: wrk, curl and jq from Debian packages when missing (psql too, for a PostgreSQL run).
 missing=()
@@ -265,13 +271,13 @@ MIXED_NOTES=()
 # run_mixed <name> <targets> <writing connections> <seconds>: the reads of scenario a and the writes, two wrk at once,
 # into $WORK/<name>-reads.out and $WORK/<name>-writes.out. Needs TOKENS (TOKEN_<region>=… for each region written).
 run_mixed() {
-  local name=$1 targets=$2 writers=$3 seconds=$4 read_tag write_tag reads_pid writes_pid out
+  local name=$1 targets=$2 writers=$3 seconds=$4 pause=${5:-0} read_tag write_tag reads_pid writes_pid out
   local readers=$((CONNECTIONS - writers))
   next_tag
   read_tag=$RUN_TAG
   next_tag
   write_tag=$RUN_TAG
-  RUN_TAG=$read_tag TOKEN=$ARS84 wrk -t"$(threads_for "$readers")" -c"$readers" -d"${seconds}s" --timeout "${TIMEOUT}s" --latency \
+  PAUSE_MS=$pause RUN_TAG=$read_tag TOKEN=$ARS84 wrk -t"$(threads_for "$readers")" -c"$readers" -d"${seconds}s" --timeout "${TIMEOUT}s" --latency \
     -s "$LOAD_DIR/dashboard_unique.lua" "$HUB" -- "$QUERY_FILE" >"$WORK/$name-reads.out" &
   reads_pid=$!
   PIDS+=("$reads_pid")
@@ -300,7 +306,7 @@ metric_mean() {
 }
 # mixed <name> <label> <targets>
 mixed() {
-  local name=$1 label=$2 targets=$3 region pair before after writers probe_reads probe_writes
+  local name=$1 label=$2 targets=$3 region pair before after writers pause probe_reads probe_writes
   TOKENS=()
   for pair in $targets; do
     region=${pair%%:*}
@@ -319,10 +325,25 @@ mixed() {
       n = (w > 0 ? 2 * (s / (100 - s)) / (w / (r > 0 ? r : 1)) : 2); n = int(n + 0.5);
       if (n < 1) n = 1; if (n > int(c / 4)) n = int(c / 4); print n }')
   fi
+  # The readers' pause: as given, or (auto) what brings their rate down to (100 - WRITE_SHARE) / WRITE_SHARE times
+  # the writes', from a probe with these writers and unpaused readers. Each reading connection then waits `pause`
+  # between an answer and its next request: its cycle is the read's latency (readers / reads per second, Little's
+  # law) plus the pause. wrk counts milliseconds; the share reached is printed with the figures.
+  pause=$READ_PAUSE_MS
+  if [ "$pause" = auto ]; then
+    say "wrk: mixed, $label: a 2-second probe with $writers writers, for the readers' pause"
+    run_mixed "$name-pace" "$targets" "$writers" 2 0
+    probe_reads=$(field "$WORK/$name-pace-reads.out" rps)
+    probe_writes=$(field "$WORK/$name-pace-writes.out" rps)
+    pause=$(awk -v r="$probe_reads" -v w="$probe_writes" -v s="$WRITE_SHARE" -v n="$((CONNECTIONS - writers))" 'BEGIN {
+      wanted = w * (100 - s) / s; p = 0;
+      if (w > 0 && r > wanted) p = 1000 * n / wanted - 1000 * n / r;
+      print int(p + 0.5) }')
+  fi
   before=$(count_measures)
   curl -sS "$HUB/metrics" >"$WORK/$name-metrics-before"
-  say "wrk: mixed, $label ($((CONNECTIONS - writers)) reading and $writers writing connections)"
-  run_mixed "$name" "$targets" "$writers" "$DURATION"
+  say "wrk: mixed, $label ($((CONNECTIONS - writers)) reading connections, pausing $pause ms, and $writers writing)"
+  run_mixed "$name" "$targets" "$writers" "$DURATION" "$pause"
   curl -sS "$HUB/metrics" >"$WORK/$name-metrics-after"
   after=$(count_measures)
 
@@ -357,7 +378,7 @@ mixed() {
   writes=$(field "$WORK/$name-writes.out" requests)
   share=$(awk -v r="$reads" -v w="$writes" 'BEGIN { printf "%.1f %%", (r + w > 0 ? 100 * w / (r + w) : 0) }')
   extra=$((after - before - created))
-  MIXED_ROWS+=("| $label | $((CONNECTIONS - writers)) + $writers | $(fmt_rps "$(field "$WORK/$name-reads.out" rps)") | $(fmt_ms "$(field "$WORK/$name-reads.out" p99_ms)") | $(fmt_rps "$(field "$WORK/$name-writes.out" rps)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p50_ms)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p99_ms)") | $share | $created + $committed | $write_errors | $((lost_measures + lost_commitments)) |")
+  MIXED_ROWS+=("| $label | $((CONNECTIONS - writers)) + $writers | $pause ms | $(fmt_rps "$(field "$WORK/$name-reads.out" rps)") | $(fmt_ms "$(field "$WORK/$name-reads.out" p99_ms)") | $(fmt_rps "$(field "$WORK/$name-writes.out" rps)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p50_ms)") | $(fmt_ms "$(field "$WORK/$name-writes.out" p99_ms)") | $share | $created + $committed | $write_errors | $((lost_measures + lost_commitments)) |")
   MIXED_NOTES+=("- $label: measures $before before, $after after: +$((after - before)) for $created creations acknowledged; every acknowledged write looked up: $lost_measures measures and $lost_commitments commitments missing; failed requests: reads $(failures "$WORK/$name-reads.out"), writes $(failures "$WORK/$name-writes.out")")
   if [ "$extra" -gt 0 ]; then
     MIXED_NOTES+=("  (stored without an answer: $extra, creations in flight when wrk stopped)")
@@ -404,7 +425,7 @@ cat <<EOF
 - commit: $COMMIT ($SUBJECT)
 - store: $STORE; demo at scale $SCALE: ${DEMO#demo data loaded: } (loaded in $DEMO_SECONDS s)
 - machine: $(nproc) cores, load average before the first wrk run $LOADAVG; $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)
-- wrk: -t$(threads_for "$CONNECTIONS") -c$CONNECTIONS -d${DURATION}s --timeout ${TIMEOUT}s --latency ($([ "$WARMUP" -gt 0 ] && echo "after a ${WARMUP}s warm-up" || echo "no warm-up")); scenario d: two wrk at once for ${DURATION}s, the $CONNECTIONS connections split between reads and writes (WRITE_CONNECTIONS=$WRITE_CONNECTIONS, aiming at $WRITE_SHARE % of writes)
+- wrk: -t$(threads_for "$CONNECTIONS") -c$CONNECTIONS -d${DURATION}s --timeout ${TIMEOUT}s --latency ($([ "$WARMUP" -gt 0 ] && echo "after a ${WARMUP}s warm-up" || echo "no warm-up")); scenario d: two wrk at once for ${DURATION}s, the $CONNECTIONS connections split between reads and writes (WRITE_CONNECTIONS=$WRITE_CONNECTIONS, READ_PAUSE_MS=$READ_PAUSE_MS, aiming at $WRITE_SHARE % of writes)
 - answers: dashboard $DASHBOARD_BYTES bytes ($EDGES measures of region 84), \`{ me { role } }\` $ME_BYTES bytes
 - command: \`$COMMAND\`
 
@@ -416,8 +437,8 @@ row "b. dashboard, same body" hub-same bare-same
 row "c. \`{ me { role } }\`" hub-me bare-me
 cat <<EOF
 
-| d. mixed | connections (reads + writes) | reads/s | reads p99 | writes/s | writes p50 | writes p99 | write share | acknowledged (creations + commitments) | writes with errors | writes lost |
-|---|---|---|---|---|---|---|---|---|---|---|
+| d. mixed | connections (reads + writes) | readers' pause | reads/s | reads p99 | writes/s | writes p50 | writes p99 | write share | acknowledged (creations + commitments) | writes with errors | writes lost |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
 printf '%s\n' "${MIXED_ROWS[@]}"
 echo
