@@ -217,6 +217,10 @@ struct ServeArgs {
     /// Seconds an instance's claim on a pull source holds [default: 300].
     #[arg(long, env = "CNH_PULL_LEASE_SECONDS", global = true)]
     pull_lease_seconds: Option<String>,
+    /// Internal networks webhooks and pulls may reach besides the public internet, comma-separated (the local
+    /// machine is allowed in development) [default: none].
+    #[arg(long, env = "CNH_OUTBOUND_ALLOWED_NETWORKS", global = true)]
+    outbound_allowed_networks: Option<String>,
     /// Development: load the demo data (scale 1) before serving, if the store holds no measure yet.
     #[arg(long, env = "CNH_DEMO", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false,
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
@@ -343,6 +347,7 @@ async fn main() -> ExitCode {
         pull_attempts: cli.serve.pull_attempts,
         pull_degraded_after: cli.serve.pull_degraded_after,
         pull_lease_seconds: cli.serve.pull_lease_seconds,
+        outbound_allowed_networks: cli.serve.outbound_allowed_networks,
         instances: cli.serve.instances,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };

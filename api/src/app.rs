@@ -101,6 +101,7 @@ impl App {
         let http_reconciled = reconciled.clone();
         let reconciled_handle = reconciled.clone();
         let escalation_events = crate::steering::EscalationEvents::default();
+        let outbound = Arc::new(config.outbound.clone());
         // Two builds over the same data (see graphql::executor): guarded, and plain for admitted queries.
         let with_data = |builder: async_graphql::SchemaBuilder<_, _, _>| {
             builder
@@ -113,6 +114,7 @@ impl App {
                 .data(DataLoader::new(ProvenanceLoader { db: db.clone() }, tokio::spawn))
                 .data(DataLoader::new(crate::reconciliation::OpenEscalationsLoader { db: db.clone() }, tokio::spawn))
                 .data(config.pulls)
+                .data(outbound.clone())
                 .data(escalation_events.clone())
                 .limit_depth(config.limits.max_query_depth)
                 .limit_complexity(config.limits.max_query_complexity)
@@ -189,8 +191,9 @@ impl App {
             gate,
             masking_threshold: config.limits.small_count_threshold as i64,
         };
-        let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks);
-        let puller = crate::pulls::scheduler::spawn(background_db, reconciled.clone(), gate_catalog, config.pulls);
+        let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks, outbound.clone());
+        let puller =
+            crate::pulls::scheduler::spawn(background_db, reconciled.clone(), gate_catalog, config.pulls, outbound);
         let router = crate::routes::router(state, exports, pages, probes, config.limits.max_body_bytes);
         Ok(App {
             listener,

@@ -62,6 +62,11 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "CNH_PULL_LEASE_SECONDS",
         "how long an instance's claim on a pull source holds before another may pull it (default 300)",
     ),
+    (
+        "CNH_OUTBOUND_ALLOWED_NETWORKS",
+        "internal networks webhooks and pulls may reach besides the public internet, comma-separated \
+         (10.20.0.0/16,fd12::/16); the local machine is allowed in development (default none)",
+    ),
     ("CNH_DEMO", "development: load the demo data before serving when the store holds no measure (default off)"),
     ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
@@ -138,6 +143,8 @@ pub struct Config {
     pub webhooks: crate::exchange::dispatch::WebhookSettings,
     /// How pull sources are fetched (`CNH_PULL_*`).
     pub pulls: crate::pulls::PullSettings,
+    /// Where webhooks and pulls may send requests (`CNH_OUTBOUND_ALLOWED_NETWORKS`, the profile).
+    pub outbound: crate::exchange::outbound::Destinations,
 }
 
 /// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
@@ -178,6 +185,7 @@ pub struct Settings {
     pub pull_attempts: Option<String>,
     pub pull_degraded_after: Option<String>,
     pub pull_lease_seconds: Option<String>,
+    pub outbound_allowed_networks: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +204,8 @@ pub enum ConfigError {
     Quota { name: &'static str, value: String },
     #[error("CNH_RATE_LIMIT_TOKEN_SHARE « {0} » is not a percentage from 1 to 100")]
     Share(String),
+    #[error("CNH_OUTBOUND_ALLOWED_NETWORKS: {0}")]
+    Networks(String),
     #[error("unknown setting {0} (known: {1})")]
     UnknownVariable(String, String),
 }
@@ -230,6 +240,19 @@ fn rate_limits(settings: &Settings) -> Result<crate::graphql::rate_limits::RateL
         token_share_percent: share,
         instances: positive("CNH_INSTANCES", settings.instances.clone(), defaults.instances as usize)? as u64,
     })
+}
+
+/// The networks webhooks and pulls may reach besides the public internet; in development, the local machine too.
+fn outbound(networks: Option<&str>, profile: Profile) -> Result<crate::exchange::outbound::Destinations, ConfigError> {
+    let allowed = networks
+        .unwrap_or_default()
+        .split(',')
+        .filter(|n| !n.trim().is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ConfigError::Networks)?;
+    let destinations = crate::exchange::outbound::Destinations::new(allowed);
+    Ok(if profile == Profile::Development { destinations.with_loopback() } else { destinations })
 }
 
 fn webhooks(settings: &Settings) -> Result<crate::exchange::dispatch::WebhookSettings, ConfigError> {
@@ -371,6 +394,7 @@ impl Config {
             rate_limits: rate_limits(&settings_rates)?,
             webhooks: webhooks(&settings_rates)?,
             pulls: pulls(&settings_rates)?,
+            outbound: outbound(settings_rates.outbound_allowed_networks.as_deref(), profile)?,
         })
     }
 
@@ -399,6 +423,7 @@ impl Config {
             rate_limits: crate::graphql::rate_limits::RateLimits::default(),
             webhooks: crate::exchange::dispatch::WebhookSettings::default(),
             pulls: crate::pulls::PullSettings::default(),
+            outbound: crate::exchange::outbound::Destinations::default().with_loopback(),
         }
     }
 }

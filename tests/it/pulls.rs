@@ -489,6 +489,10 @@ db_test! {
             (json!({ "name": "x", "url": source.url, "kind": "NEEDS", "format": "GRAPHQL", "graphqlQuery": "{ oops" }), "BAD_USER_INPUT"),
             (json!({ "name": "x", "url": source.url, "kind": "NEEDS", "bearerToken": "a",
                      "oauth2": { "tokenUrl": source.token_url, "clientId": "a", "clientSecret": "b" } }), "BAD_USER_INPUT"),
+            // Internal addresses (server-side request forgery): the source, or its token endpoint.
+            (json!({ "name": "x", "url": "https://169.254.169.254/latest/meta-data/", "kind": "NEEDS" }), "BAD_USER_INPUT"),
+            (json!({ "name": "x", "url": source.url, "kind": "NEEDS",
+                     "oauth2": { "tokenUrl": "https://10.0.0.5/token", "clientId": "a", "clientSecret": "b" } }), "BAD_USER_INPUT"),
             // An MDPH does not submit commitments: its source may not either.
             (json!({ "name": "x", "url": source.url, "kind": "COMMITMENTS" }), "FORBIDDEN"),
             (json!({ "name": "x", "url": source.url, "kind": "NEEDS", "institutionCode": "MDPH-13" }), "FORBIDDEN"),

@@ -386,3 +386,57 @@ db_test! {
         Ok(())
     }
 }
+
+db_test! {
+    async fn internal_addresses_are_refused_when_registered_and_before_each_delivery(hub) {
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        // The cloud's metadata endpoint, private and unique-local networks, an IPv4 address written as IPv6.
+        for url in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.8/hook",
+            "https://192.168.1.20:8443/hook",
+            "https://[fd00::1]/hook",
+            "https://[::ffff:a9fe:a9fe]/hook",
+        ] {
+            let answer = ars.graphql(SUBSCRIBE, json!({ "input": { "url": url, "events": ["SUBMISSION_RECEIPT"] } })).await?;
+            assert_eq!(error_codes(&answer), ["BAD_USER_INPUT"], "{url}: {answer}");
+            let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("adresse interne"), "{url}: {message}");
+        }
+        let listed = hub.as_admin().data("{ webhookSubscriptions(includeCancelled: true) { id } }").await?;
+        assert_eq!(listed["webhookSubscriptions"], json!([]));
+
+        // A network the operator names is allowed; the others stay refused.
+        let hub = hub
+            .restart_with(|config| {
+                quick(config);
+                config.outbound = api::exchange::outbound::Destinations::new(vec!["10.20.0.0/16".parse().unwrap()])
+                    .with_loopback();
+            })
+            .await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        subscribe(&ars, "https://10.20.3.4/hook", &["COFINANCING_STATUS_CHANGED"]).await?;
+        let answer = ars.graphql(SUBSCRIBE, json!({ "input": { "url": "https://10.21.0.1/hook", "events": ["SUBMISSION_RECEIPT"] } })).await?;
+        assert_eq!(error_codes(&answer), ["BAD_USER_INPUT"], "{answer}");
+
+        // Registered while the local machine was allowed, then the hub restarted without it (as in production):
+        // each attempt is refused before anything is sent, and says why.
+        let receiver = Receiver::start(Behaviour::Answer(200)).await?;
+        let (subscription, _) = subscribe(&ars, &receiver.url, &["SUBMISSION_RECEIPT"]).await?;
+        drop(ars);
+        let hub = hub
+            .restart_with(|config| {
+                quick(config);
+                config.outbound = api::exchange::outbound::Destinations::default();
+            })
+            .await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        crate::programming::create_measure(&ars, "HOOK-SSRF").await?;
+        let dead = settled(&ars, &subscription, "DEAD", 1).await?;
+        assert_eq!(dead[0]["attempts"], 3, "{dead}");
+        assert!(dead[0]["lastError"].as_str().unwrap_or_default().contains("adresse interne"), "{dead}");
+        assert_eq!(dead[0]["lastStatus"], Value::Null, "{dead}");
+        assert!(receiver.received().is_empty(), "nothing reached the local machine");
+        Ok(())
+    }
+}

@@ -3,6 +3,7 @@
 //! instance died is taken up again once its lease lapses (at least once); signed with HMAC-SHA256; retried with
 //! exponential backoff and jitter; dead after `max_attempts`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,6 +13,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use sha2::Sha256;
 
+use super::outbound::{Destinations, GuardedResolver};
 use crate::kernel::audit_chain::hex;
 use crate::kernel::outbox::{self, BackgroundTask, epoch_ms, state};
 
@@ -198,6 +200,7 @@ async fn pass(
     db: &DatabaseConnection,
     client: &reqwest::Client,
     settings: &WebhookSettings,
+    destinations: &Destinations,
     instance: &str,
 ) -> Result<usize, DbErr> {
     let now = Utc::now();
@@ -211,7 +214,11 @@ async fn pass(
         webhook_subscription::Entity::find().filter(webhook_subscription::Column::Id.is_in(ids)).all(db).await?;
     let sends = claimed.iter().map(|delivery| async {
         let outcome = match subscriptions.iter().find(|s| s.id == delivery.subscription_id) {
-            Some(subscription) if subscription.active => attempt(client, subscription, delivery).await,
+            // Checked again before each attempt: the allowed networks may have narrowed since it was registered.
+            Some(subscription) if subscription.active => match destinations.check(&subscription.url) {
+                Ok(()) => attempt(client, subscription, delivery).await,
+                Err(refused) => Outcome::Failed { status: None, error: refused.to_string() },
+            },
             _ => Outcome::Failed { status: None, error: "abonnement résilié".to_owned() },
         };
         if let Outcome::Delivered(_) = outcome {
@@ -229,13 +236,14 @@ async fn pass(
 
 /// Starts the dispatcher of this instance.
 /// Dropping what it returns stops it: a delivery being sent is abandoned to its lease, and sent again later.
-pub fn spawn(db: DatabaseConnection, settings: WebhookSettings) -> BackgroundTask {
+pub fn spawn(db: DatabaseConnection, settings: WebhookSettings, destinations: Arc<Destinations>) -> BackgroundTask {
     let instance = format!("dispatcher-{}", uuid::Uuid::now_v7());
     let client = match reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.timeout)
         // A redirect would send the signed body where the subscriber did not say.
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(GuardedResolver::new(destinations.clone()))
         .build()
     {
         Ok(client) => client,
@@ -246,7 +254,7 @@ pub fn spawn(db: DatabaseConnection, settings: WebhookSettings) -> BackgroundTas
     };
     let task = tokio::spawn(async move {
         loop {
-            match pass(&db, &client, &settings, &instance).await {
+            match pass(&db, &client, &settings, &destinations, &instance).await {
                 // A full batch: more may be due at once.
                 Ok(claimed) if claimed as i64 == BATCH => continue,
                 Ok(_) => {}

@@ -4,6 +4,7 @@
 //! at least once, and dead-letters what keeps failing for the operator to replay.
 
 pub mod dispatch;
+pub mod outbound;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
@@ -158,8 +159,9 @@ fn resource_of(kind: EventKind) -> Resource {
     }
 }
 
-/// Checks a subscription's URL: absolute, `https` (or `http` to a loopback host), no credentials in it.
-pub fn check_url(text: &str) -> Result<String, ApiError> {
+/// Checks a URL the hub will send requests to: absolute, `https` (or `http` to a loopback host), no credentials in
+/// it, not an internal address outside the allowed `destinations` (`outbound`).
+pub fn check_url(text: &str, destinations: &outbound::Destinations) -> Result<String, ApiError> {
     let text = text.trim();
     if text.is_empty() || text.len() > MAX_URL_LENGTH {
         return Err(ApiError::BadUserInput(format!("URL vide ou trop longue ({MAX_URL_LENGTH} caractères au plus)")));
@@ -192,7 +194,13 @@ pub fn check_url(text: &str) -> Result<String, ApiError> {
             "l'URL ne doit pas contenir d'identifiants : ils apparaîtraient dans les journaux".to_owned(),
         ));
     }
+    destinations.check_url(&url).map_err(|refused| ApiError::BadUserInput(refused.to_string()))?;
     Ok(url.to_string())
+}
+
+/// Where the hub may send requests, as configured (`outbound`); without it, the public internet only.
+pub fn destinations(ctx: &Context<'_>) -> std::sync::Arc<outbound::Destinations> {
+    ctx.data_opt::<std::sync::Arc<outbound::Destinations>>().cloned().unwrap_or_default()
 }
 
 /// A fresh signing secret: 256 random bits, hex.
@@ -290,7 +298,7 @@ impl ExchangeMutation {
     ) -> ApiResult<WebhookSubscriptionCreated> {
         let principal = policy::principal(ctx)?;
         policy::require(principal, Resource::Webhook, Action::Write)?;
-        let url = check_url(&input.url)?;
+        let url = check_url(&input.url, &destinations(ctx))?;
         let mut events: Vec<EventKind> = Vec::new();
         for kind in &input.events {
             if policy::reach(principal.role, resource_of(*kind), Action::Read).is_none() {

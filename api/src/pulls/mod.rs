@@ -24,7 +24,8 @@ use crate::access::policy::{self, Action, Reach, Resource};
 use crate::access::principal::{Principal, Role};
 use crate::context::db;
 use crate::error::{ApiError, ApiResult};
-use crate::exchange::check_url;
+use crate::exchange::outbound::Destinations;
+use crate::exchange::{check_url, destinations};
 use crate::files::import::resource_of;
 use crate::kernel::audit_log::{self as audit, Actor};
 use crate::kernel::outbox::epoch_ms;
@@ -360,12 +361,16 @@ async fn owner(
 }
 
 /// Checks a registration; returns the stored row's credential fields (auth kind, bearer, OAuth2).
-fn check_input(input: &PullSourceInput, settings: &PullSettings) -> Result<pull_source::Model, ApiError> {
+fn check_input(
+    input: &PullSourceInput,
+    settings: &PullSettings,
+    destinations: &Destinations,
+) -> Result<pull_source::Model, ApiError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::BadUserInput("name : de 1 à 200 caractères".into()));
     }
-    let url = check_url(&input.url)?;
+    let url = check_url(&input.url, destinations)?;
     let min = settings.min_interval.as_secs().min(i32::MAX as u64) as i32;
     if input.interval_seconds < min.max(1) || input.interval_seconds > MAX_INTERVAL_SECONDS {
         return Err(ApiError::BadUserInput(format!(
@@ -403,7 +408,7 @@ fn check_input(input: &PullSourceInput, settings: &PullSettings) -> Result<pull_
             if oauth.client_id.trim().is_empty() || oauth.client_secret.is_empty() {
                 return Err(ApiError::BadUserInput("oauth2 : clientId et clientSecret obligatoires".into()));
             }
-            (auth_kind::OAUTH2, Some(check_url(&oauth.token_url)?))
+            (auth_kind::OAUTH2, Some(check_url(&oauth.token_url, destinations)?))
         }
         (None, None) => (auth_kind::NONE, None),
     };
@@ -533,7 +538,7 @@ impl PullsMutation {
         let principal = policy::principal(ctx)?;
         let reach = policy::require(principal, Resource::PullSource, Action::Write)?;
         // The input's own faults first, whoever sends it.
-        let mut row = check_input(&input, &settings(ctx))?;
+        let mut row = check_input(&input, &settings(ctx), &destinations(ctx))?;
         let db = db(ctx)?;
         let (institution_code, role) = owner(db, principal, reach, input.institution_code.as_deref()).await?;
         if policy::reach(role, resource_of(input.kind), Action::Write).is_none() {

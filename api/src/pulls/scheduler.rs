@@ -16,6 +16,7 @@ use super::fetch::{FetchError, Fetched, fetch};
 use super::{PullSettings, format, outcome, status};
 use crate::error::{ApiError, Violation};
 use crate::exchange::dispatch::{backoff_delay, unit_random};
+use crate::exchange::outbound::{Destinations, GuardedResolver};
 use crate::files::import::submit_batch;
 use crate::kernel::audit_log::now_micros;
 use crate::kernel::outbox::{BackgroundTask, epoch_ms};
@@ -39,6 +40,7 @@ struct Puller {
     catalog: Arc<Catalog>,
     client: reqwest::Client,
     settings: PullSettings,
+    destinations: Arc<Destinations>,
     instance: String,
 }
 
@@ -195,8 +197,26 @@ impl Puller {
         let started = now_micros();
         // Fetching ends well within the lease, so that no other instance takes the source up meanwhile.
         let bound = self.settings.lease.mul_f64(0.6);
-        let run = match tokio::time::timeout(bound, fetch(&self.client, &source, &self.settings)).await {
-            Ok((Ok(fetched), attempts)) => self.take(&source, fetched, attempts).await,
+        // Checked again before each pull: the allowed networks may have narrowed since the source was registered.
+        let refused = std::iter::once(source.url.as_str())
+            .chain(source.oauth_token_url.as_deref())
+            .find_map(|url| self.destinations.check(url).err());
+        let run = match refused {
+            Some(refused) => {
+                Run::failed(0, FetchError { status: None, message: refused.to_string(), retryable: false })
+            }
+            None => self.fetched(&source, bound).await,
+        };
+        crate::observe::METRICS.pulls.with_label_values(&[&run.outcome.to_lowercase()]).inc();
+        if let Err(err) = self.record(&source, started, run).await {
+            tracing::warn!(source = %source.id, error = %err, "pull run not recorded; the source is pulled again once its lease lapses");
+        }
+    }
+
+    /// Fetches a source within `bound` and takes what it answered.
+    async fn fetched(&self, source: &pull_source::Model, bound: std::time::Duration) -> Run {
+        match tokio::time::timeout(bound, fetch(&self.client, source, &self.settings)).await {
+            Ok((Ok(fetched), attempts)) => self.take(source, fetched, attempts).await,
             Ok((Err(err), attempts)) => Run::failed(attempts, err),
             Err(_) => Run::failed(
                 self.settings.attempts,
@@ -206,10 +226,6 @@ impl Puller {
                     retryable: false,
                 },
             ),
-        };
-        crate::observe::METRICS.pulls.with_label_values(&[&run.outcome.to_lowercase()]).inc();
-        if let Err(err) = self.record(&source, started, run).await {
-            tracing::warn!(source = %source.id, error = %err, "pull run not recorded; the source is pulled again once its lease lapses");
         }
     }
 
@@ -327,12 +343,14 @@ pub fn spawn(
     reconciled: Arc<Reconciled>,
     catalog: Arc<Catalog>,
     settings: PullSettings,
+    destinations: Arc<Destinations>,
 ) -> BackgroundTask {
     let client = match reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.timeout)
         // Credentials go to the registered URL only.
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(GuardedResolver::new(destinations.clone()))
         .user_agent(concat!("cnh-hub/", env!("CARGO_PKG_VERSION")))
         .build()
     {
@@ -342,8 +360,15 @@ pub fn spawn(
             return BackgroundTask::none();
         }
     };
-    let puller =
-        Puller { db, reconciled, catalog, client, settings, instance: format!("puller-{}", uuid::Uuid::now_v7()) };
+    let puller = Puller {
+        db,
+        reconciled,
+        catalog,
+        client,
+        settings,
+        destinations,
+        instance: format!("puller-{}", uuid::Uuid::now_v7()),
+    };
     let task = tokio::spawn(async move {
         loop {
             match puller.pass().await {
