@@ -221,6 +221,9 @@ struct ServeArgs {
     /// machine is allowed in development) [default: none].
     #[arg(long, env = "CNH_OUTBOUND_ALLOWED_NETWORKS", global = true)]
     outbound_allowed_networks: Option<String>,
+    /// Days ended webhook deliveries and pull runs are kept before they are deleted [default: 90].
+    #[arg(long, env = "CNH_RETENTION_DAYS", global = true)]
+    retention_days: Option<String>,
     /// Development: load the demo data (scale 1) before serving, if the store holds no measure yet.
     #[arg(long, env = "CNH_DEMO", action = clap::ArgAction::Set, num_args = 0..=1, default_value_t = false,
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
@@ -348,6 +351,7 @@ async fn main() -> ExitCode {
         pull_degraded_after: cli.serve.pull_degraded_after,
         pull_lease_seconds: cli.serve.pull_lease_seconds,
         outbound_allowed_networks: cli.serve.outbound_allowed_networks,
+        retention_days: cli.serve.retention_days,
         instances: cli.serve.instances,
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
     };

@@ -42,8 +42,8 @@ pub struct App {
     reconciled: Arc<Reconciled>,
     lifecycle: http::Lifecycle,
     grace: std::time::Duration,
-    /// The webhook dispatcher and the campaign clock run as long as the application.
-    _background: [crate::kernel::outbox::BackgroundTask; 3],
+    /// The webhook dispatcher, the campaign clock, the puller and the retention sweeper run as long as the application.
+    _background: [crate::kernel::outbox::BackgroundTask; 4],
 }
 
 impl App {
@@ -192,6 +192,7 @@ impl App {
             masking_threshold: config.limits.small_count_threshold as i64,
         };
         let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks, outbound.clone());
+        let sweeper = crate::kernel::retention::spawn(background_db.clone(), config.retention_days);
         let puller =
             crate::pulls::scheduler::spawn(background_db, reconciled.clone(), gate_catalog, config.pulls, outbound);
         let router = crate::routes::router(state, exports, pages, probes, config.limits.max_body_bytes);
@@ -204,7 +205,7 @@ impl App {
             reconciled: reconciled_handle,
             lifecycle,
             grace: config.shutdown_grace,
-            _background: [dispatcher, deadlines, puller],
+            _background: [dispatcher, deadlines, puller, sweeper],
         })
     }
 

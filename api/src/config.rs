@@ -67,6 +67,7 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "internal networks webhooks and pulls may reach besides the public internet, comma-separated \
          (10.20.0.0/16,fd12::/16); the local machine is allowed in development (default none)",
     ),
+    ("CNH_RETENTION_DAYS", "days ended webhook deliveries and pull runs are kept before they are deleted (default 90)"),
     ("CNH_DEMO", "development: load the demo data before serving when the store holds no measure (default off)"),
     ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
@@ -145,6 +146,8 @@ pub struct Config {
     pub pulls: crate::pulls::PullSettings,
     /// Where webhooks and pulls may send requests (`CNH_OUTBOUND_ALLOWED_NETWORKS`, the profile).
     pub outbound: crate::exchange::outbound::Destinations,
+    /// Days ended webhook deliveries and pull runs are kept (`CNH_RETENTION_DAYS`, `kernel::retention`).
+    pub retention_days: u32,
 }
 
 /// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
@@ -186,6 +189,7 @@ pub struct Settings {
     pub pull_degraded_after: Option<String>,
     pub pull_lease_seconds: Option<String>,
     pub outbound_allowed_networks: Option<String>,
+    pub retention_days: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -395,6 +399,12 @@ impl Config {
             webhooks: webhooks(&settings_rates)?,
             pulls: pulls(&settings_rates)?,
             outbound: outbound(settings_rates.outbound_allowed_networks.as_deref(), profile)?,
+            retention_days: positive(
+                "CNH_RETENTION_DAYS",
+                settings_rates.retention_days.clone(),
+                crate::kernel::retention::DEFAULT_RETENTION_DAYS as usize,
+            )?
+            .min(36_500) as u32,
         })
     }
 
@@ -424,6 +434,7 @@ impl Config {
             webhooks: crate::exchange::dispatch::WebhookSettings::default(),
             pulls: crate::pulls::PullSettings::default(),
             outbound: crate::exchange::outbound::Destinations::default().with_loopback(),
+            retention_days: crate::kernel::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }

@@ -85,6 +85,8 @@ pub struct Metrics {
     pub webhook_deliveries: IntCounterVec,
     /// Pulls of registered sources, by outcome (accepted, unchanged, not_modified, rejected, failed).
     pub pulls: IntCounterVec,
+    /// Rows deleted past their keeping (`kernel::retention`), by table.
+    pub retention_deleted: IntCounterVec,
     /// Tokens refused, by reason.
     pub auth_failures: IntCounterVec,
     /// Requests refused by a rate limit, by kind of budget.
@@ -196,6 +198,11 @@ impl Metrics {
                 "cnh_pulls_total",
                 "Pulls of registered sources by outcome (accepted, unchanged, not_modified, rejected, failed)",
                 &["outcome"],
+            ),
+            retention_deleted: counter(
+                "cnh_retention_deleted_total",
+                "Rows deleted past their keeping (CNH_RETENTION_DAYS), by table",
+                &["table"],
             ),
             auth_failures: counter("cnh_auth_failures_total", "Tokens refused, by reason", &["reason"]),
             rate_limited: counter("cnh_rate_limited_total", "Requests refused by a rate limit, by budget", &["budget"]),

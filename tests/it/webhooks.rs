@@ -440,3 +440,92 @@ db_test! {
         Ok(())
     }
 }
+
+db_test! {
+    async fn ended_deliveries_old_runs_and_expired_token_ids_are_swept_after_their_keeping_and_nothing_else(hub) {
+        use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait};
+        let hub = hub
+            .restart_with(|config| {
+                quick(config);
+                // A failed delivery waits an hour: it stays PENDING for the sweep below.
+                config.webhooks.retry_base = Duration::from_secs(3600);
+            })
+            .await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let delivered_to = Receiver::start(Behaviour::Answer(200)).await?;
+        let failing = Receiver::start(Behaviour::Answer(500)).await?;
+        let (delivered, _) = subscribe(&ars, &delivered_to.url, &["SUBMISSION_RECEIPT"]).await?;
+        let (pending, _) = subscribe(&ars, &failing.url, &["SUBMISSION_RECEIPT"]).await?;
+        crate::programming::create_measure(&ars, "HOOK-KEEP").await?;
+        settled(&ars, &delivered, "DELIVERED", 1).await?;
+        failing.wait_for("the first failed attempt", |r| !r.is_empty()).await;
+
+        let now = chrono::Utc::now();
+        let ago = |days: i64| (now - chrono::Duration::days(days)).fixed_offset();
+        let run = |id: &str, finished| entities::pull_run::ActiveModel {
+            id: Set(id.to_owned()),
+            source_id: Set("source-of-the-test".to_owned()),
+            instance: Set("test".to_owned()),
+            started_at: Set(finished),
+            finished_at: Set(finished),
+            outcome: Set("ACCEPTED".to_owned()),
+            http_status: Set(Some(200)),
+            attempts: Set(1),
+            rows_accepted: Set(1),
+            submission_id: Set(None),
+            content_hash: Set(None),
+            errors: Set("[]".to_owned()),
+        };
+        entities::pull_run::Entity::insert_many([run("run-old", ago(120)), run("run-recent", ago(10))])
+            .exec_without_returning(&hub.db)
+            .await?;
+        let seen = |id: &str, expires| entities::seen_token::ActiveModel {
+            token_id: Set(id.to_owned()),
+            issuer: Set("development".to_owned()),
+            institution_code: Set("ARS-84".to_owned()),
+            agent_id: Set(None),
+            expires_at: Set(expires),
+            first_seen_at: Set(ago(30)),
+        };
+        entities::seen_token::Entity::insert_many([
+            seen("jti-expired", Some(ago(3))),
+            seen("jti-live", Some((now + chrono::Duration::hours(1)).fixed_offset())),
+            seen("jti-without-expiry", None),
+        ])
+        .exec_without_returning(&hub.db)
+        .await?;
+        let measures = entities::measure::Entity::find().count(&hub.db).await?;
+        let audit = entities::audit_record::Entity::find().count(&hub.db).await?;
+
+        // Today: the run of 120 days ago and the token expired 3 days ago go; nothing sent today does.
+        let swept = api::kernel::retention::sweep(&hub.db, now, 90).await?;
+        assert_eq!(
+            swept,
+            api::kernel::retention::Swept { webhook_deliveries: 0, pull_runs: 1, seen_tokens: 1 },
+            "{swept:?}"
+        );
+        let runs: Vec<String> =
+            entities::pull_run::Entity::find().all(&hub.db).await?.into_iter().map(|r| r.id).collect();
+        assert_eq!(runs, ["run-recent"]);
+        let mut tokens: Vec<String> =
+            entities::seen_token::Entity::find().all(&hub.db).await?.into_iter().map(|t| t.token_id).collect();
+        tokens.retain(|t| t.starts_with("jti-"));
+        tokens.sort();
+        assert_eq!(tokens, ["jti-live", "jti-without-expiry"]);
+
+        // 91 days on: the delivered delivery goes, the pending one stays to be sent; measures and audit untouched.
+        let later = now + chrono::Duration::days(91);
+        let swept = api::kernel::retention::sweep(&hub.db, later, 90).await?;
+        assert_eq!(swept.webhook_deliveries, 1, "{swept:?}");
+        assert_eq!(deliveries(&ars, &delivered).await?, json!([]));
+        let left = deliveries(&ars, &pending).await?;
+        assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+        assert_eq!(left[0]["state"], "PENDING", "{left}");
+        assert_eq!(entities::measure::Entity::find().count(&hub.db).await?, measures);
+        assert_eq!(entities::audit_record::Entity::find().count(&hub.db).await?, audit);
+        // A second sweep finds nothing more to do.
+        let again = api::kernel::retention::sweep(&hub.db, later, 90).await?;
+        assert_eq!(again.webhook_deliveries + again.pull_runs, 0, "{again:?}");
+        Ok(())
+    }
+}

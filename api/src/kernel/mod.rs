@@ -8,4 +8,5 @@ pub mod audit_chain;
 pub mod audit_log;
 pub mod outbox;
 pub mod receipts;
+pub mod retention;
 pub mod write;
