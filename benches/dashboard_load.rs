@@ -97,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut config = Config::for_database(database_url.clone());
     config.dev_jwt_secret = Some(Secret::new(SECRET));
     // Raw throughput: one client, no quota.
-    config.rate_limits = api::graphql::rate_limits::RateLimits::unlimited();
+    config.rate_limits = api::http::rate_limits::RateLimits::unlimited();
     let app = App::build(config).await?;
     let catalog = api::territory::service::Catalog::load(app.db()).await?;
     api::demo::load(app.db(), catalog, 1).await?;

@@ -52,7 +52,7 @@ async fn run(label: &str, database_url: String) -> Result<(), Box<dyn std::error
     let mut config = Config::for_database(database_url);
     config.dev_jwt_secret = Some(Secret::new(SECRET));
     // Raw throughput: one client, no quota.
-    config.rate_limits = api::graphql::rate_limits::RateLimits::unlimited();
+    config.rate_limits = api::http::rate_limits::RateLimits::unlimited();
     let app = App::build(config).await?;
     let url = format!("http://{}/graphql", app.local_addr());
     tokio::spawn(async move {

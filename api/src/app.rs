@@ -146,7 +146,12 @@ impl App {
         let authenticator = Authenticator::new(trusted, http_client.clone());
         authenticator.spawn_key_refresh();
         tracing::info!(issuers = ?authenticator.issuer_names(), "trusted token issuers");
-        let gate = crate::http::Gate { authenticator: Arc::new(authenticator), access, catalog };
+        let gate = crate::http::Gate {
+            authenticator: Arc::new(authenticator),
+            access,
+            catalog,
+            rate_limiter: Arc::new(crate::http::rate_limits::RateLimiter::new(config.rate_limits)),
+        };
         let probes = crate::routes::Probes {
             store: store.clone(),
             pools: [("main", db.clone()), ("writes", writes.db().clone()), ("background", background_db.clone())]
@@ -164,7 +169,6 @@ impl App {
             max_body_bytes: config.limits.max_body_bytes,
             store: store.clone(),
             lifecycle: lifecycle.clone(),
-            rate_limiter: Arc::new(graphql::rate_limits::RateLimiter::new(config.rate_limits)),
             fast: Arc::new(graphql::fast::FastReads::new(
                 crate::selection::plan::Bounds {
                     max_depth: config.limits.max_query_depth,

@@ -139,7 +139,7 @@ pub struct Config {
     /// On SIGTERM, how long in-flight requests may take before the hub exits (`CNH_SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: std::time::Duration,
     /// Quotas per institution and per token (`CNH_RATE_LIMIT_*`, `CNH_INSTANCES`).
-    pub rate_limits: crate::graphql::rate_limits::RateLimits,
+    pub rate_limits: crate::http::rate_limits::RateLimits,
     /// How webhook deliveries are sent and retried (`CNH_WEBHOOK_*`).
     pub webhooks: crate::exchange::dispatch::WebhookSettings,
     /// How pull sources are fetched (`CNH_PULL_*`).
@@ -224,8 +224,8 @@ fn positive(name: &'static str, value: Option<String>, default: usize) -> Result
     }
 }
 
-fn rate_limits(settings: &Settings) -> Result<crate::graphql::rate_limits::RateLimits, ConfigError> {
-    use crate::graphql::rate_limits::{Quota, RateLimits};
+fn rate_limits(settings: &Settings) -> Result<crate::http::rate_limits::RateLimits, ConfigError> {
+    use crate::http::rate_limits::{Quota, RateLimits};
     let defaults = RateLimits::default();
     let with = |base: Quota, name, value: &Option<String>| {
         quota(name, value.clone(), base.quota).map(|quota| Quota { quota, ..base })
@@ -430,7 +430,7 @@ impl Config {
             issuers_file: None,
             dev_jwt_secret: None,
             shutdown_grace: std::time::Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECONDS as u64),
-            rate_limits: crate::graphql::rate_limits::RateLimits::default(),
+            rate_limits: crate::http::rate_limits::RateLimits::default(),
             webhooks: crate::exchange::dispatch::WebhookSettings::default(),
             pulls: crate::pulls::PullSettings::default(),
             outbound: crate::exchange::outbound::Destinations::default().with_loopback(),

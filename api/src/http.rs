@@ -12,15 +12,20 @@ use serde_json::json;
 use crate::access::authenticator::{AuthError, Authenticator, resolve_principal};
 use crate::access::list::AccessList;
 use crate::access::principal::Authentication;
+use crate::access::principal::Principal;
 use crate::error::code;
 use crate::territory::service::Catalog;
 
-/// Who may pass: the trusted issuers, the access list, the territorial catalog scopes are derived from.
+pub mod rate_limits;
+
+/// Who may pass: the trusted issuers, the access list, the territorial catalog scopes are derived from, and the
+/// rate limits every channel charges (one set of buckets per instance, whatever the channel).
 #[derive(Clone)]
 pub struct Gate {
     pub authenticator: Arc<Authenticator>,
     pub access: Arc<AccessList>,
     pub catalog: Arc<Catalog>,
+    pub rate_limiter: Arc<rate_limits::RateLimiter>,
 }
 
 /// A refused token: 401 with a GraphQL-shaped error (503 when the hub cannot check it now). The reason is logged,
@@ -87,6 +92,47 @@ pub async fn track(request: axum::extract::Request, next: axum::middleware::Next
     let metrics = &crate::observe::METRICS;
     metrics.http_requests.with_label_values(&[route, response.status().as_str()]).inc();
     metrics.http_duration.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Charges `cost` to the principal's institution and token in `budget`; the 429 answer, if refused. Nothing is
+/// built when the budget is off (quota 0).
+pub fn charge(gate: &Gate, principal: &Principal, budget: rate_limits::Budget, cost: u64) -> Option<Response> {
+    if !gate.rate_limiter.charges(budget) {
+        return None;
+    }
+    let token = rate_key(principal);
+    let refusal = gate.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()?;
+    Some(rate_limited(&refusal, cost))
+}
+
+/// The key of a token's buckets: its id (or its agent), within its institution.
+pub fn rate_key(principal: &Principal) -> String {
+    let token = principal.token_id.as_deref().or(principal.agent_id.as_deref()).unwrap_or("");
+    format!("{}/{token}", principal.institution.code)
+}
+
+/// The 429 answer to a refusal, with `Retry-After` and the `RateLimit` headers.
+pub fn rate_limited(refusal: &rate_limits::Refusal, cost: u64) -> Response {
+    tracing::info!(budget = refusal.budget.name(), per_token = refusal.token, cost, "rate limit reached");
+    crate::observe::METRICS.rate_limited.with_label_values(&[refusal.budget.name()]).inc();
+    let message = format!(
+        "limite de débit atteinte ({} par {}) : réessayez dans {} s",
+        refusal.budget.name(),
+        if refusal.token { "jeton" } else { "institution" },
+        refusal.retry_after
+    );
+    let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, &message);
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::RETRY_AFTER.as_str(), refusal.retry_after.to_string()),
+        ("ratelimit-policy", refusal.policy_header()),
+        ("ratelimit", refusal.limit_header()),
+    ] {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
     response
 }
 

@@ -163,7 +163,7 @@ db_test! {
 
 #[tokio::test]
 async fn a_noisy_institution_is_throttled_with_the_draft_headers_and_others_are_not() -> TestResult {
-    use api::graphql::rate_limits::{Quota, RateLimits};
+    use api::http::rate_limits::{Quota, RateLimits};
     use std::time::Duration;
     let hub = crate::support::TestHub::start_configured(|config| {
         config.dev_jwt_secret = Some(api::config::Secret::new(crate::support::TEST_SECRET));

@@ -732,3 +732,54 @@ async fn people_sign_in_with_proconnect_code_flow_and_pkce() -> TestResult {
     assert!(refused.text().await?.contains("ne concernent pas la personne connectée"));
     Ok(())
 }
+
+/// Page views, their spreadsheets and `/exports` files are charged to the read budget as queries are: a script
+/// reloading pages or downloading files in a loop is throttled like one sending queries.
+#[tokio::test]
+async fn page_views_and_file_exports_are_charged_to_the_read_budget() -> Result<(), BoxError> {
+    use api::http::rate_limits::{EXPORT_COST, PAGE_COST, Quota, RateLimits};
+    let hub = TestHub::start_configured(|config| {
+        config.dev_jwt_secret = Some(api::config::Secret::new(crate::support::TEST_SECRET));
+        config.rate_limits = RateLimits {
+            // Per token or session: half of it, room for one export, or for a few page views.
+            reads: Quota { quota: 3 * EXPORT_COST, window: std::time::Duration::from_secs(60) },
+            writes: Quota { quota: 0, window: std::time::Duration::from_secs(60) },
+            imports: Quota { quota: 0, window: std::time::Duration::from_secs(60) },
+            token_share_percent: 50,
+            instances: 1,
+        };
+    })
+    .await?;
+    let ars = hub.as_role(Role::Ars, Some("84"));
+    let export = || hub.client.get(hub.url("/exports/measures.csv")).bearer_auth(ars.token.clone().unwrap()).send();
+    assert_eq!(export().await?.status(), StatusCode::OK);
+    let refused = export().await?;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["ratelimit-policy"], format!("\"reads-per-token\";q={};w=60", 3 * EXPORT_COST / 2));
+    assert_eq!(crate::support::error_codes(&refused.json().await?), ["RATE_LIMITED"]);
+
+    // A person signed in to the pages: each view costs PAGE_COST, until the session's share is spent.
+    let mut visitor = Visitor::arrive(&hub).await?;
+    let csrf = visitor.csrf.clone();
+    visitor.sign_in("ars", "11", &csrf).await?;
+    let views = 3 * EXPORT_COST / 2 / PAGE_COST;
+    for view in 0..views {
+        let (status, _, _) = visitor.get("/tableau").await?;
+        assert_eq!(status, StatusCode::OK, "view {view}");
+    }
+    let (status, headers, body) = visitor.get("/tableau").await?;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    // Another institution is not affected.
+    let other = hub.as_role(Role::Ars, Some("24"));
+    assert_eq!(
+        hub.client
+            .get(hub.url("/exports/measures.csv"))
+            .bearer_auth(other.token.clone().unwrap())
+            .send()
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+    Ok(())
+}

@@ -18,6 +18,7 @@ use super::tabular::{CellKind, FileFormat, french_amount, write_csv, write_xlsx}
 use crate::access::policy::{self, Action, Resource};
 use crate::access::principal::{Authentication, Principal};
 use crate::error::{ApiError, code};
+use crate::http::rate_limits::{Budget, EXPORT_COST};
 use crate::http::{Gate, authenticate, error_response};
 use crate::needs::needs_scope;
 use crate::programming::service::measure_scope;
@@ -654,6 +655,9 @@ pub async fn export(
         }
         Err(response) => return response,
     };
+    if let Some(refused) = crate::http::charge(&state.gate, &principal, Budget::Reads, EXPORT_COST) {
+        return refused;
+    }
     let filter = match parameters {
         Ok(Query(pairs)) => ExportFilter::parse(&pairs),
         Err(rejection) => {

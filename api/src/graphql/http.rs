@@ -17,6 +17,7 @@ use super::executor::HubExecutor;
 use crate::access::principal::Authentication;
 use crate::error::code;
 use crate::graphql::answers::AnswerCache;
+use crate::http::rate_limits::Budget;
 use crate::http::{Gate, authenticate, refusal};
 
 /// What the GraphQL handlers need; shared behind one `Arc` (axum clones the state for every request: one count
@@ -35,8 +36,6 @@ pub struct HttpState {
     pub store: Arc<crate::db::StoreHealth>,
     /// Whether the hub is shutting down, and its open WebSockets.
     pub lifecycle: Lifecycle,
-    /// Quotas per institution and per token.
-    pub rate_limiter: Arc<super::rate_limits::RateLimiter>,
     /// The usual dashboard queries, answered from memory without the general executor.
     pub fast: Arc<super::fast::FastReads>,
 }
@@ -163,7 +162,7 @@ pub async fn graphql_post(
     if let Some(principal) = authentication.principal() {
         use super::fast::Outcome;
         let started = std::time::Instant::now();
-        let charge = |cost| take(&state, principal, super::rate_limits::Budget::Reads, cost);
+        let charge = |cost| take(&state, principal, Budget::Reads, cost);
         match state.fast.answer(&request, principal, &state.reconciled, charge).await {
             Outcome::Answered { body, operation_name } => {
                 let metrics = &crate::observe::METRICS;
@@ -219,7 +218,6 @@ fn charge(
     request: &mut async_graphql::Request,
     authentication: &Authentication,
 ) -> Option<Response> {
-    use super::rate_limits::Budget;
     let principal = authentication.principal()?;
     let fields = super::document_guard::expanded_fields(request);
     let operation_name = request.operation_name.clone();
@@ -241,15 +239,10 @@ fn charge(
 fn take(
     state: &HttpState,
     principal: &crate::access::principal::Principal,
-    budget: super::rate_limits::Budget,
+    budget: Budget,
     cost: u64,
 ) -> Option<Response> {
-    if !state.rate_limiter.charges(budget) {
-        return None;
-    }
-    let token = rate_key(principal);
-    let refusal = state.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()?;
-    Some(rate_limited(&refusal, cost))
+    crate::http::charge(&state.gate, principal, budget, cost)
 }
 
 /// Refuses a read whose institution or token has no read budget left, without parsing it. Only a document that
@@ -260,43 +253,13 @@ fn refuse_when_exhausted(
     authentication: &Authentication,
 ) -> Option<Response> {
     let principal = authentication.principal()?;
-    if !state.rate_limiter.charges(super::rate_limits::Budget::Reads) || request.query.contains("mutation") {
+    let limiter = &state.gate.rate_limiter;
+    if !limiter.charges(Budget::Reads) || request.query.contains("mutation") {
         return None;
     }
-    let token = rate_key(principal);
-    let refusal =
-        state.rate_limiter.exhausted(super::rate_limits::Budget::Reads, &principal.institution.code, &token)?;
-    Some(rate_limited(&refusal, 0))
-}
-
-/// The key of a token's buckets: its id (or its agent), within its institution.
-fn rate_key(principal: &crate::access::principal::Principal) -> String {
-    let token = principal.token_id.as_deref().or(principal.agent_id.as_deref()).unwrap_or("");
-    format!("{}/{token}", principal.institution.code)
-}
-
-/// The 429 answer to a refusal.
-fn rate_limited(refusal: &super::rate_limits::Refusal, cost: u64) -> Response {
-    tracing::info!(budget = refusal.budget.name(), per_token = refusal.token, cost, "rate limit reached");
-    crate::observe::METRICS.rate_limited.with_label_values(&[refusal.budget.name()]).inc();
-    let message = format!(
-        "limite de débit atteinte ({} par {}) : réessayez dans {} s",
-        refusal.budget.name(),
-        if refusal.token { "jeton" } else { "institution" },
-        refusal.retry_after
-    );
-    let mut response = crate::http::error_response(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, &message);
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::RETRY_AFTER.as_str(), refusal.retry_after.to_string()),
-        ("ratelimit-policy", refusal.policy_header()),
-        ("ratelimit", refusal.limit_header()),
-    ] {
-        if let Ok(value) = header::HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    response
+    let token = crate::http::rate_key(principal);
+    let refusal = limiter.exhausted(Budget::Reads, &principal.institution.code, &token)?;
+    Some(crate::http::rate_limited(&refusal, 0))
 }
 
 /// What a root field weighs beyond its fields in the rate limits: its weight in the query complexity.

@@ -9,7 +9,6 @@ pub mod http;
 pub mod input_text;
 pub mod limits;
 pub mod media;
-pub mod rate_limits;
 pub mod write_lane;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};

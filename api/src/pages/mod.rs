@@ -192,8 +192,20 @@ async fn ask(state: &PagesState, auth: &Authentication, query: &str, variables: 
 /// A page for the signed-in person, or the way to the sign-in form.
 macro_rules! signed_in {
     ($state:expr, $headers:expr) => {
+        signed_in!($state, $headers, crate::http::rate_limits::PAGE_COST)
+    };
+    // Each page view, or file, is charged to its institution's and session's read budget, as queries are.
+    ($state:expr, $headers:expr, $cost:expr) => {
         match session(&$state, &$headers).await {
-            Some(auth) => auth,
+            Some(auth) => {
+                if let Some(principal) = auth.principal()
+                    && let Some(refused) =
+                        crate::http::charge(&$state.gate, principal, crate::http::rate_limits::Budget::Reads, $cost)
+                {
+                    return refused;
+                }
+                auth
+            }
             None => return redirect("/tableau/connexion"),
         }
     };
@@ -359,7 +371,7 @@ pub async fn findings(
     headers: HeaderMap,
     Query(filter): Query<FindingFilter>,
 ) -> Response {
-    let auth = signed_in!(state, headers);
+    let auth = signed_in!(state, headers, crate::http::rate_limits::EXPORT_COST);
     let (csrf, set) = csrf_of(&headers, state.secure_cookies);
     let who = who(&state, &auth).await;
     let found = findings_of(&state, &auth, &filter).await;
@@ -542,7 +554,7 @@ pub async fn steering_export(
     headers: HeaderMap,
     Query(query): Query<SteeringQuery>,
 ) -> Response {
-    let auth = signed_in!(state, headers);
+    let auth = signed_in!(state, headers, crate::http::rate_limits::EXPORT_COST);
     let Some(principal) = auth.principal() else { return redirect("/tableau/connexion") };
     let at = match pack_instant(query.date.as_deref()) {
         Ok(at) => at.unwrap_or_else(chrono::Utc::now),
@@ -595,6 +607,15 @@ pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Respon
     // Refused before streaming (EventSource gives up on a non-200): no reconnection loop for a dashboard.
     if !may_follow_live(principal) {
         return StatusCode::FORBIDDEN.into_response();
+    }
+    // A stream opened is charged as a page view: reopening it in a loop spends the session's read budget.
+    if let Some(refused) = crate::http::charge(
+        &state.gate,
+        principal,
+        crate::http::rate_limits::Budget::Reads,
+        crate::http::rate_limits::PAGE_COST,
+    ) {
+        return refused;
     }
     let principal = (**principal).clone();
     let access = state.gate.access.clone();

@@ -12,6 +12,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// What a file export (`/exports/…`, the pages' spreadsheets) weighs in the read budget: as much as the largest
+/// query admitted by default (`CNH_MAX_QUERY_COMPLEXITY`), since it reads as many rows. With the default quota, an
+/// institution downloads 60 files a minute, a token or session half of it.
+pub const EXPORT_COST: u64 = 10_000;
+
+/// What a page view of `/tableau` weighs in the read budget: about the fields its queries ask for.
+pub const PAGE_COST: u64 = 1_000;
+
 /// A budget counted apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Budget {
