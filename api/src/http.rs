@@ -98,12 +98,22 @@ pub async fn track(request: axum::extract::Request, next: axum::middleware::Next
 /// Charges `cost` to the principal's institution and token in `budget`; the 429 answer, if refused. Nothing is
 /// built when the budget is off (quota 0).
 pub fn charge(gate: &Gate, principal: &Principal, budget: rate_limits::Budget, cost: u64) -> Option<Response> {
+    let refusal = refused_by_rate_limit(gate, principal, budget, cost)?;
+    Some(rate_limited(&refusal, cost))
+}
+
+/// Charges `cost` as `charge` does; the refusal itself, for a channel that answers otherwise than over HTTP.
+pub fn refused_by_rate_limit(
+    gate: &Gate,
+    principal: &Principal,
+    budget: rate_limits::Budget,
+    cost: u64,
+) -> Option<rate_limits::Refusal> {
     if !gate.rate_limiter.charges(budget) {
         return None;
     }
     let token = rate_key(principal);
-    let refusal = gate.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()?;
-    Some(rate_limited(&refusal, cost))
+    gate.rate_limiter.take(budget, &principal.institution.code, &token, cost).err()
 }
 
 /// The key of a token's buckets: its id (or its agent), within its institution.
@@ -112,16 +122,21 @@ pub fn rate_key(principal: &Principal) -> String {
     format!("{}/{token}", principal.institution.code)
 }
 
-/// The 429 answer to a refusal, with `Retry-After` and the `RateLimit` headers.
-pub fn rate_limited(refusal: &rate_limits::Refusal, cost: u64) -> Response {
+/// What a refusal says: which budget ran out, for whom, when to try again; logged and counted.
+pub fn rate_limit_message(refusal: &rate_limits::Refusal, cost: u64) -> String {
     tracing::info!(budget = refusal.budget.name(), per_token = refusal.token, cost, "rate limit reached");
     crate::observe::METRICS.rate_limited.with_label_values(&[refusal.budget.name()]).inc();
-    let message = format!(
+    format!(
         "limite de débit atteinte ({} par {}) : réessayez dans {} s",
         refusal.budget.name(),
         if refusal.token { "jeton" } else { "institution" },
         refusal.retry_after
-    );
+    )
+}
+
+/// The 429 answer to a refusal, with `Retry-After` and the `RateLimit` headers.
+pub fn rate_limited(refusal: &rate_limits::Refusal, cost: u64) -> Response {
+    let message = rate_limit_message(refusal, cost);
     let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED, &message);
     let headers = response.headers_mut();
     for (name, value) in [

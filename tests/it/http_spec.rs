@@ -218,3 +218,40 @@ async fn a_noisy_institution_is_throttled_with_the_draft_headers_and_others_are_
     assert_eq!(third.headers()["ratelimit-policy"], "\"writes-per-token\";q=2;w=60");
     Ok(())
 }
+
+#[tokio::test]
+async fn subscriptions_started_over_a_websocket_spend_the_read_budget() -> TestResult {
+    use api::http::rate_limits::{Quota, RateLimits, SUBSCRIPTION_COST};
+    use std::time::Duration;
+    let hub = crate::support::TestHub::start_configured(|config| {
+        config.dev_jwt_secret = Some(api::config::Secret::new(crate::support::TEST_SECRET));
+        config.rate_limits = RateLimits {
+            // Per token: room for two subscriptions.
+            reads: Quota { quota: 4 * SUBSCRIPTION_COST, window: Duration::from_secs(60) },
+            writes: Quota { quota: 0, window: Duration::from_secs(60) },
+            imports: Quota { quota: 0, window: Duration::from_secs(60) },
+            token_share_percent: 50,
+            instances: 1,
+        };
+    })
+    .await?;
+    let ars = hub.as_role(Role::Ars, Some("84"));
+    let document = "subscription { coFinancingStatusChanged { measureId } }";
+    let mut first = ars.subscribe(document).await?;
+    let mut second = ars.subscribe(document).await?;
+    let mut third = ars.subscribe(document).await?;
+    let refused = third.next(Duration::from_secs(5)).await?.expect("the third subscription is answered at once");
+    assert_eq!(error_codes(&refused), ["RATE_LIMITED"], "{refused}");
+    assert!(
+        refused["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| (1..=60).contains(&s)),
+        "{refused}"
+    );
+    // The refused operation ends; its socket and the two admitted subscriptions stay open.
+    assert_eq!(third.closed_within(Duration::from_millis(300)).await?, None);
+    assert_eq!(first.next(Duration::from_millis(200)).await?, None, "the first subscription waits for events");
+    assert_eq!(second.closed_within(Duration::from_millis(100)).await?, None);
+    // Another institution subscribes.
+    let mut other = hub.as_role(Role::Ars, Some("11")).subscribe(document).await?;
+    assert_eq!(other.next(Duration::from_millis(300)).await?, None, "admitted: no error");
+    Ok(())
+}

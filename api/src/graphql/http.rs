@@ -17,7 +17,7 @@ use super::executor::HubExecutor;
 use crate::access::principal::Authentication;
 use crate::error::code;
 use crate::graphql::answers::AnswerCache;
-use crate::http::rate_limits::Budget;
+use crate::http::rate_limits::{Budget, SUBSCRIPTION_COST};
 use crate::http::{Gate, authenticate, refusal};
 
 /// What the GraphQL handlers need; shared behind one `Arc` (axum clones the state for every request: one count
@@ -473,6 +473,25 @@ fn protocol_violation(
     }
 }
 
+/// The message ending an operation refused by a rate limit: `error` with the GraphQL error (`RATE_LIMITED`, and when
+/// to try again), in the shape of the connection's protocol.
+fn rate_limited_operation(
+    protocol: async_graphql::http::WebSocketProtocols,
+    id: &str,
+    refusal: &crate::http::rate_limits::Refusal,
+) -> String {
+    let error = json!({
+        "message": crate::http::rate_limit_message(refusal, SUBSCRIPTION_COST),
+        "extensions": { "code": code::RATE_LIMITED, "retryAfter": refusal.retry_after }
+    });
+    let payload = match protocol {
+        async_graphql::http::WebSocketProtocols::GraphQLWS => json!([error]),
+        // subscriptions-transport-ws: one error object.
+        _ => error,
+    };
+    json!({ "id": id, "type": "error", "payload": payload }).to_string()
+}
+
 fn close_frame(code: u16, reason: &str) -> axum::extract::ws::Message {
     // A close reason holds at most 123 bytes.
     let mut end = reason.len().min(123);
@@ -607,6 +626,24 @@ async fn serve_websocket(
                         if let Some((code, reason)) = protocol_violation(&message, acknowledged, &mut running) {
                             break Some(close_frame(code, &reason));
                         }
+                    }
+                    // Each operation started is charged to the read budget; refused, it ends at once with an
+                    // error message for its id (the protocol has no close code for it) and the socket stays open.
+                    if starts_an_operation(&message)
+                        && let Some(id) = message.id.as_deref()
+                        && let Some(refusal) = {
+                            let held = principal.lock().unwrap_or_else(|e| e.into_inner());
+                            held.as_ref().and_then(|p| {
+                                crate::http::refused_by_rate_limit(&state.gate, p, Budget::Reads, SUBSCRIPTION_COST)
+                            })
+                        }
+                    {
+                        running.remove(id);
+                        let text = rate_limited_operation(protocol, id, &refusal);
+                        if sink.send(Message::Text(text.into())).await.is_err() {
+                            break None;
+                        }
+                        continue;
                     }
                 }
                 if to_graphql.send(bytes).await.is_err() {

@@ -20,6 +20,10 @@ pub const EXPORT_COST: u64 = 10_000;
 /// What a page view of `/tableau` weighs in the read budget: about the fields its queries ask for.
 pub const PAGE_COST: u64 = 1_000;
 
+/// What starting a subscription over a WebSocket weighs in the read budget: opening and closing subscriptions in a
+/// loop is throttled like queries.
+pub const SUBSCRIPTION_COST: u64 = 100;
+
 /// A budget counted apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Budget {
