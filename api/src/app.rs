@@ -29,6 +29,12 @@ pub enum StartupError {
     Issuers(#[from] IssuerConfigError),
     #[error("cannot read the institutions and revoked tokens: {0}")]
     Access(String),
+    #[error(
+        "the production profile stores credentials sealed: set CNH_SECRETS_KEY (64 hexadecimal digits, e.g. `openssl rand -hex 32`)"
+    )]
+    NoSecretsKey,
+    #[error("cannot seal the credentials stored in clear: {0}")]
+    Sealing(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -62,6 +68,11 @@ impl App {
                 "no trusted token issuer configured (CNH_ISSUERS_FILE, CNH_DEV_JWT_SECRET): every call but the probes will be refused"
             );
         }
+        let secrets = Arc::new(match &config.secrets_key {
+            Some(key) => crate::secrets::SecretBox::from_hex(key.expose()).map_err(|_| StartupError::NoSecretsKey)?,
+            None if production => return Err(StartupError::NoSecretsKey),
+            None => crate::secrets::SecretBox::without_key(),
+        });
         let lifecycle = http::Lifecycle::default();
         let mut db = db::connect(&config.database_url).await?;
         let store = Arc::new(db::StoreHealth::default());
@@ -71,6 +82,18 @@ impl App {
         db::count_statements_into(writes.db_mut(), statements.clone());
         let report = db::prepare(&db, &config.database_url).await?;
         tracing::info!(?report, "database ready, reference data loaded");
+        if secrets.has_key() {
+            // Credentials stored before a key was set (or by a hub without one) are sealed now.
+            let sealed = crate::exchange::seal_stored_secrets(&db, &secrets)
+                .await
+                .map_err(|e| StartupError::Sealing(e.to_string()))?
+                + crate::pulls::seal_stored_credentials(&db, &secrets)
+                    .await
+                    .map_err(|e| StartupError::Sealing(e.to_string()))?;
+            if sealed > 0 {
+                tracing::info!(sealed, "credentials stored in clear sealed with CNH_SECRETS_KEY");
+            }
+        }
         // Background work (the webhook dispatcher, the campaign clock, the puller) on a small pool of its own: it
         // never takes a connection a request needs, and requests' statements stay countable apart.
         let background_db = db::connect_pool(&config.database_url, Some(4)).await?;
@@ -115,6 +138,7 @@ impl App {
                 .data(DataLoader::new(crate::reconciliation::OpenEscalationsLoader { db: db.clone() }, tokio::spawn))
                 .data(config.pulls)
                 .data(outbound.clone())
+                .data(secrets.clone())
                 .data(escalation_events.clone())
                 .limit_depth(config.limits.max_query_depth)
                 .limit_complexity(config.limits.max_query_complexity)
@@ -195,10 +219,17 @@ impl App {
             gate,
             masking_threshold: config.limits.small_count_threshold as i64,
         };
-        let dispatcher = crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks, outbound.clone());
+        let dispatcher =
+            crate::exchange::dispatch::spawn(background_db.clone(), config.webhooks, outbound.clone(), secrets.clone());
         let sweeper = crate::kernel::retention::spawn(background_db.clone(), config.retention_days);
-        let puller =
-            crate::pulls::scheduler::spawn(background_db, reconciled.clone(), gate_catalog, config.pulls, outbound);
+        let puller = crate::pulls::scheduler::spawn(
+            background_db,
+            reconciled.clone(),
+            gate_catalog,
+            config.pulls,
+            outbound,
+            secrets,
+        );
         let router = crate::routes::router(state, exports, pages, probes, config.limits.max_body_bytes);
         Ok(App {
             listener,

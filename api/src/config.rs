@@ -71,6 +71,7 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
     ("CNH_DEMO", "development: load the demo data before serving when the store holds no measure (default off)"),
     ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
+    ("CNH_SECRETS_KEY", "64 hexadecimal digits: the key stored credentials are sealed with (required in production)"),
     ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),
 ];
 
@@ -148,6 +149,8 @@ pub struct Config {
     pub outbound: crate::exchange::outbound::Destinations,
     /// Days ended webhook deliveries and pull runs are kept (`CNH_RETENTION_DAYS`, `kernel::retention`).
     pub retention_days: u32,
+    /// The key stored credentials are sealed with (`CNH_SECRETS_KEY`, `secrets`), checked well-formed.
+    pub secrets_key: Option<Secret>,
 }
 
 /// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
@@ -190,6 +193,7 @@ pub struct Settings {
     pub pull_lease_seconds: Option<String>,
     pub outbound_allowed_networks: Option<String>,
     pub retention_days: Option<String>,
+    pub secrets_key: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -208,6 +212,8 @@ pub enum ConfigError {
     Quota { name: &'static str, value: String },
     #[error("CNH_RATE_LIMIT_TOKEN_SHARE « {0} » is not a percentage from 1 to 100")]
     Share(String),
+    #[error("{0}")]
+    SecretsKey(crate::secrets::SecretError),
     #[error("CNH_OUTBOUND_ALLOWED_NETWORKS: {0}")]
     Networks(String),
     #[error("unknown setting {0} (known: {1})")]
@@ -405,6 +411,13 @@ impl Config {
                 crate::kernel::retention::DEFAULT_RETENTION_DAYS as usize,
             )?
             .min(36_500) as u32,
+            secrets_key: match settings_rates.secrets_key.filter(|k| !k.trim().is_empty()) {
+                Some(key) => {
+                    crate::secrets::SecretBox::from_hex(&key).map_err(ConfigError::SecretsKey)?;
+                    Some(Secret(key.trim().to_owned()))
+                }
+                None => None,
+            },
         })
     }
 
@@ -435,6 +448,7 @@ impl Config {
             pulls: crate::pulls::PullSettings::default(),
             outbound: crate::exchange::outbound::Destinations::default().with_loopback(),
             retention_days: crate::kernel::retention::DEFAULT_RETENTION_DAYS,
+            secrets_key: None,
         }
     }
 }

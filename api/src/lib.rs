@@ -35,6 +35,7 @@ pub mod reconciliation;
 pub mod records;
 pub mod routes;
 pub mod school;
+pub mod secrets;
 pub mod selection;
 pub mod steering;
 pub mod territory;

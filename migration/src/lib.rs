@@ -17,6 +17,7 @@ mod m20261204_000009_add_pull_source_last_submission;
 mod m20261204_000010_create_escalation_tables;
 mod m20261204_000011_create_page_session;
 mod m20261204_000012_create_steering_figure;
+mod m20261205_000013_widen_webhook_secret;
 pub mod reference;
 
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_create_escalation_tables::Migration),
             Box::new(m20261204_000011_create_page_session::Migration),
             Box::new(m20261204_000012_create_steering_figure::Migration),
+            Box::new(m20261205_000013_widen_webhook_secret::Migration),
         ]
     }
 }

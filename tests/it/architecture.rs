@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Layers, lowest first, and the modules in each. Two modules of one layer may not use each other.
 pub const LAYERS: &[(&str, &[&str])] = &[
-    ("primitives", &["error", "money", "vocabulary", "glossary", "calendar", "observe"]),
+    ("primitives", &["error", "money", "vocabulary", "glossary", "calendar", "observe", "secrets"]),
     ("foundation", &["validation", "db", "pagination", "context", "selection"]),
     ("territory", &["territory"]),
     ("records", &["records"]),

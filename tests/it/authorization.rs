@@ -303,6 +303,7 @@ async fn introspection_needs_a_token_in_production() -> TestResult {
     let hub = TestHub::start_configured(|config| {
         config.profile = api::Profile::Production;
         config.issuers_file = Some(crate::auth::write_issuers_file_for_unreachable_idp());
+        config.secrets_key = Some(api::config::Secret::new(crate::webhooks::SECRETS_KEY));
     })
     .await?;
     let answer = hub.anonymous().graphql("{ __schema { queryType { name } } }", json!({})).await?;

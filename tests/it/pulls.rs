@@ -442,7 +442,13 @@ db_test! {
 
 db_test! {
     async fn a_graphql_source_behind_oauth2_client_credentials(hub) {
-        let hub = hub.restart_with(fast).await?;
+        // With a key: the client secret is stored sealed, and opened for the token request only.
+        let hub = hub
+            .restart_with(|config| {
+                fast(config);
+                config.secrets_key = Some(api::config::Secret::new(crate::webhooks::SECRETS_KEY));
+            })
+            .await?;
         let answer = json!({ "data": { "besoins": serde_json::from_str::<Value>(&needs_document(21))?["data"] } });
         let source = Source::start(Reply::Document { body: answer.to_string(), etag: None }).await?;
         let mdph = hub.as_role(Role::Mdph, Some("69"));
@@ -456,6 +462,12 @@ db_test! {
         assert_eq!(run["outcome"], "ACCEPTED", "{run}");
         let seen = source.seen();
         assert_eq!(seen[0].authorization.as_deref(), Some("Bearer issued-token"));
+        {
+            use sea_orm::EntityTrait;
+            let row = entities::pull_source::Entity::find_by_id(id.clone()).one(&hub.db).await?.ok_or("the source")?;
+            let stored = row.oauth_client_secret.unwrap_or_default();
+            assert!(api::secrets::is_sealed(&stored) && !stored.contains("s3cret"), "stored sealed: {stored}");
+        }
         let sent: Value = serde_json::from_str(&seen[0].body)?;
         assert_eq!(sent["query"], query);
         assert!(needs_values(&mdph).await?.contains(&("7.1".to_owned(), 21)));

@@ -529,3 +529,78 @@ db_test! {
         Ok(())
     }
 }
+
+/// A key for the tests that store credentials sealed (`CNH_SECRETS_KEY`).
+pub const SECRETS_KEY: &str = "8f1c2d3e4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+db_test! {
+    async fn signing_secrets_are_stored_sealed_once_the_hub_has_a_key(hub) {
+        use sea_orm::EntityTrait;
+        let stored = |hub: &TestHub, id: String| {
+            let db = hub.db.clone();
+            async move {
+                let row = entities::webhook_subscription::Entity::find_by_id(id).one(&db).await?;
+                Ok::<String, Box<dyn std::error::Error + Send + Sync>>(row.ok_or("the subscription")?.secret)
+            }
+        };
+        // Without a key (development), a secret is stored as given.
+        let hub = hub.restart_with(quick).await?;
+        let receiver = Receiver::start(Behaviour::Answer(200)).await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let (subscription, secret) = subscribe(&ars, &receiver.url, &["SUBMISSION_RECEIPT"]).await?;
+        assert_eq!(stored(&hub, subscription.clone()).await?, secret);
+        drop(ars);
+
+        // Started with a key: the secret stored in clear is sealed, and deliveries are still signed with it.
+        let with_key = |config: &mut api::Config| {
+            quick(config);
+            config.secrets_key = Some(api::config::Secret::new(SECRETS_KEY));
+        };
+        let hub = hub.restart_with(with_key).await?;
+        let sealed = stored(&hub, subscription.clone()).await?;
+        assert!(api::secrets::is_sealed(&sealed) && !sealed.contains(&secret), "{sealed}");
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        crate::programming::create_measure(&ars, "HOOK-SEAL-1").await?;
+        let got = receiver.wait_for("a delivery signed with the secret", |r| !r.is_empty()).await;
+        verify(&secret, &got[0]);
+        // A new subscription's secret is sealed from the start; it is shown once, in clear.
+        let other = Receiver::start(Behaviour::Answer(200)).await?;
+        let (second, second_secret) = subscribe(&ars, &other.url, &["SUBMISSION_RECEIPT"]).await?;
+        let sealed = stored(&hub, second.clone()).await?;
+        assert!(api::secrets::is_sealed(&sealed) && !sealed.contains(&second_secret), "{sealed}");
+        settled(&ars, &subscription, "DELIVERED", 1).await?;
+        drop(ars);
+
+        // Another key does not open them: deliveries fail and say why, nothing is sent unsigned.
+        let hub = hub
+            .restart_with(|config| {
+                quick(config);
+                config.secrets_key = Some(api::config::Secret::new(SECRETS_KEY.replace("8", "9")));
+            })
+            .await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        crate::programming::create_measure(&ars, "HOOK-SEAL-2").await?;
+        let dead = loop {
+            let list = deliveries(&ars, &second).await?;
+            if let Some(dead) = list.as_array().unwrap().iter().find(|d| d["state"] == "DEAD") {
+                break dead.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(dead["lastError"].as_str().unwrap_or_default().contains("ne s'ouvre pas"), "{dead}");
+        assert!(other.received().is_empty(), "nothing sent without its signature");
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_production_profile_refuses_to_start_without_a_secrets_key() -> TestResult {
+    let refused = TestHub::start_configured(|config| {
+        config.profile = api::Profile::Production;
+        config.issuers_file = Some(crate::auth::write_issuers_file_for_unreachable_idp());
+    })
+    .await;
+    let err = refused.err().expect("no key: no start").to_string();
+    assert!(err.contains("CNH_SECRETS_KEY"), "{err}");
+    Ok(())
+}

@@ -16,6 +16,7 @@ use sha2::Sha256;
 use super::outbound::{Destinations, GuardedResolver};
 use crate::kernel::audit_chain::hex;
 use crate::kernel::outbox::{self, BackgroundTask, epoch_ms, state};
+use crate::secrets::SecretBox;
 
 /// Header carrying the delivery's id: the same on every attempt, for the receiver to drop duplicates.
 pub const DELIVERY_ID_HEADER: &str = "cnh-delivery-id";
@@ -124,14 +125,23 @@ enum Outcome {
     Failed { status: Option<u16>, error: String },
 }
 
-async fn attempt(client: &reqwest::Client, subscription: &webhook_subscription::Model, delivery: &Claimed) -> Outcome {
+async fn attempt(
+    client: &reqwest::Client,
+    subscription: &webhook_subscription::Model,
+    secrets: &SecretBox,
+    delivery: &Claimed,
+) -> Outcome {
+    let secret = match secrets.open(super::SECRET_COLUMN, &subscription.secret) {
+        Ok(secret) => secret,
+        Err(err) => return Outcome::Failed { status: None, error: err.to_string() },
+    };
     let timestamp = Utc::now().timestamp();
     let sent = client
         .post(&subscription.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(DELIVERY_ID_HEADER, &delivery.id)
         .header(EVENT_HEADER, &delivery.event_kind)
-        .header(SIGNATURE_HEADER, signature(&subscription.secret, timestamp, &delivery.body))
+        .header(SIGNATURE_HEADER, signature(&secret, timestamp, &delivery.body))
         .body(delivery.body.clone())
         .send()
         .await;
@@ -201,6 +211,7 @@ async fn pass(
     client: &reqwest::Client,
     settings: &WebhookSettings,
     destinations: &Destinations,
+    secrets: &SecretBox,
     instance: &str,
 ) -> Result<usize, DbErr> {
     let now = Utc::now();
@@ -216,7 +227,7 @@ async fn pass(
         let outcome = match subscriptions.iter().find(|s| s.id == delivery.subscription_id) {
             // Checked again before each attempt: the allowed networks may have narrowed since it was registered.
             Some(subscription) if subscription.active => match destinations.check(&subscription.url) {
-                Ok(()) => attempt(client, subscription, delivery).await,
+                Ok(()) => attempt(client, subscription, secrets, delivery).await,
                 Err(refused) => Outcome::Failed { status: None, error: refused.to_string() },
             },
             _ => Outcome::Failed { status: None, error: "abonnement résilié".to_owned() },
@@ -236,7 +247,12 @@ async fn pass(
 
 /// Starts the dispatcher of this instance.
 /// Dropping what it returns stops it: a delivery being sent is abandoned to its lease, and sent again later.
-pub fn spawn(db: DatabaseConnection, settings: WebhookSettings, destinations: Arc<Destinations>) -> BackgroundTask {
+pub fn spawn(
+    db: DatabaseConnection,
+    settings: WebhookSettings,
+    destinations: Arc<Destinations>,
+    secrets: Arc<SecretBox>,
+) -> BackgroundTask {
     let instance = format!("dispatcher-{}", uuid::Uuid::now_v7());
     let client = match reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)
@@ -254,7 +270,7 @@ pub fn spawn(db: DatabaseConnection, settings: WebhookSettings, destinations: Ar
     };
     let task = tokio::spawn(async move {
         loop {
-            match pass(&db, &client, &settings, &destinations, &instance).await {
+            match pass(&db, &client, &settings, &destinations, &secrets, &instance).await {
                 // A full batch: more may be due at once.
                 Ok(claimed) if claimed as i64 == BATCH => continue,
                 Ok(_) => {}

@@ -23,6 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::kernel::audit_log::{self as audit, Actor};
 use crate::kernel::outbox::{self, EventKind, epoch_ms, scope_level, state};
 use crate::kernel::write::{Write, content_hash};
+use crate::secrets::SecretBox;
 
 /// Most active subscriptions one institution may hold.
 pub const MAX_SUBSCRIPTIONS_PER_INSTITUTION: u64 = 20;
@@ -203,6 +204,33 @@ pub fn destinations(ctx: &Context<'_>) -> std::sync::Arc<outbound::Destinations>
     ctx.data_opt::<std::sync::Arc<outbound::Destinations>>().cloned().unwrap_or_default()
 }
 
+/// Where signing secrets are stored, sealed (`secrets`): the associated data of their sealing.
+pub const SECRET_COLUMN: &str = "webhook_subscription.secret";
+
+/// How stored credentials are sealed, as configured; without it, as given (development).
+pub fn secret_box(ctx: &Context<'_>) -> std::sync::Arc<SecretBox> {
+    ctx.data_opt::<std::sync::Arc<SecretBox>>()
+        .cloned()
+        .unwrap_or_else(|| std::sync::Arc::new(SecretBox::without_key()))
+}
+
+/// Seals the signing secrets stored in clear (before the hub had a key); how many.
+pub async fn seal_stored_secrets(db: &DatabaseConnection, secrets: &SecretBox) -> Result<u64, sea_orm::DbErr> {
+    let mut sealed = 0;
+    for row in webhook_subscription::Entity::find().all(db).await? {
+        if secrets.needs_sealing(&row.secret) {
+            webhook_subscription::Entity::update_many()
+                .col_expr(webhook_subscription::Column::Secret, Expr::value(secrets.seal(SECRET_COLUMN, &row.secret)))
+                .filter(webhook_subscription::Column::Id.eq(row.id.as_str()))
+                .filter(webhook_subscription::Column::Secret.eq(row.secret.as_str()))
+                .exec(db)
+                .await?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
+}
+
 /// A fresh signing secret: 256 random bits, hex.
 fn new_secret() -> String {
     let a = uuid::Uuid::new_v4().as_u128();
@@ -337,11 +365,12 @@ impl ExchangeMutation {
             _ => (scope_level::DEPARTEMENTS, scope.region_codes.first().cloned(), scope.departement_codes.join(",")),
         };
         let mut write = Write::begin_unkeyed(db, Actor::of(principal), "subscribeWebhook", &input).await?;
+        let secret = new_secret();
         let row = webhook_subscription::Model {
             id: uuid::Uuid::now_v7().to_string(),
             institution_code: principal.institution.code.clone(),
             url,
-            secret: new_secret(),
+            secret: secret_box(ctx).seal(SECRET_COLUMN, &secret),
             event_kinds: events.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
             scope_level: level.to_owned(),
             region_code: region,
@@ -359,7 +388,6 @@ impl ExchangeMutation {
         // The audit trail keeps what was subscribed, never the secret.
         write.audit(vec![row.id.clone()], content_hash(&input));
         write.commit(&row.id).await?;
-        let secret = row.secret.clone();
         Ok(WebhookSubscriptionCreated { subscription: row.into(), secret })
     }
 

@@ -25,12 +25,13 @@ use crate::access::principal::{Principal, Role};
 use crate::context::db;
 use crate::error::{ApiError, ApiResult};
 use crate::exchange::outbound::Destinations;
-use crate::exchange::{check_url, destinations};
+use crate::exchange::{check_url, destinations, secret_box};
 use crate::files::import::resource_of;
 use crate::kernel::audit_log::{self as audit, Actor};
 use crate::kernel::outbox::epoch_ms;
 use crate::kernel::write::{Write, content_hash};
 use crate::programming::types::ViolationView;
+use crate::secrets::SecretBox;
 use crate::vocabulary::{DataKind, InstitutionKind};
 
 /// Most sources one institution may register (paused ones included).
@@ -365,6 +366,7 @@ fn check_input(
     input: &PullSourceInput,
     settings: &PullSettings,
     destinations: &Destinations,
+    secrets: &SecretBox,
 ) -> Result<pull_source::Model, ApiError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -426,10 +428,10 @@ fn check_input(
         .to_owned(),
         graphql_query: query.map(str::to_owned),
         auth_kind: auth.to_owned(),
-        bearer_token: bearer.map(str::to_owned),
+        bearer_token: bearer.map(|token| secrets.seal(BEARER_COLUMN, token)),
         oauth_token_url: token_url,
         oauth_client_id: oauth.map(|o| o.client_id.trim().to_owned()),
-        oauth_client_secret: oauth.map(|o| o.client_secret.clone()),
+        oauth_client_secret: oauth.map(|o| secrets.seal(CLIENT_SECRET_COLUMN, &o.client_secret)),
         oauth_scope: oauth.and_then(|o| o.scope.clone()),
         interval_seconds: input.interval_seconds,
         status: status::ACTIVE.to_owned(),
@@ -445,6 +447,36 @@ fn check_input(
         agent_id: None,
         created_at: audit::now_micros(),
     })
+}
+
+/// Where a source's credentials are stored, sealed (`secrets`): the associated data of their sealing.
+pub const BEARER_COLUMN: &str = "pull_source.bearer_token";
+pub const CLIENT_SECRET_COLUMN: &str = "pull_source.oauth_client_secret";
+
+/// Seals the sources' credentials stored in clear (before the hub had a key); how many values.
+pub async fn seal_stored_credentials(
+    db: &sea_orm::DatabaseConnection,
+    secrets: &SecretBox,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut sealed = 0;
+    for row in pull_source::Entity::find().all(db).await? {
+        for (column, name, value) in [
+            (pull_source::Column::BearerToken, BEARER_COLUMN, &row.bearer_token),
+            (pull_source::Column::OauthClientSecret, CLIENT_SECRET_COLUMN, &row.oauth_client_secret),
+        ] {
+            let Some(value) = value.as_deref().filter(|v| secrets.needs_sealing(v)) else { continue };
+            pull_source::Entity::update_many()
+                .col_expr(column, Expr::value(secrets.seal(name, value)))
+                .filter(pull_source::Column::Id.eq(row.id.as_str()))
+                .filter(column.eq(value))
+                .exec(db)
+                .await?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
 }
 
 fn settings(ctx: &Context<'_>) -> PullSettings {
@@ -538,7 +570,7 @@ impl PullsMutation {
         let principal = policy::principal(ctx)?;
         let reach = policy::require(principal, Resource::PullSource, Action::Write)?;
         // The input's own faults first, whoever sends it.
-        let mut row = check_input(&input, &settings(ctx), &destinations(ctx))?;
+        let mut row = check_input(&input, &settings(ctx), &destinations(ctx), &secret_box(ctx))?;
         let db = db(ctx)?;
         let (institution_code, role) = owner(db, principal, reach, input.institution_code.as_deref()).await?;
         if policy::reach(role, resource_of(input.kind), Action::Write).is_none() {

@@ -22,6 +22,7 @@ use crate::kernel::audit_log::now_micros;
 use crate::kernel::outbox::{BackgroundTask, epoch_ms};
 use crate::kernel::receipts::Channel;
 use crate::reconciled::live::Reconciled;
+use crate::secrets::SecretBox;
 use crate::territory::service::Catalog;
 use crate::vocabulary::DataKind;
 
@@ -41,6 +42,7 @@ struct Puller {
     client: reqwest::Client,
     settings: PullSettings,
     destinations: Arc<Destinations>,
+    secrets: Arc<SecretBox>,
     instance: String,
 }
 
@@ -201,16 +203,27 @@ impl Puller {
         let refused = std::iter::once(source.url.as_str())
             .chain(source.oauth_token_url.as_deref())
             .find_map(|url| self.destinations.check(url).err());
-        let run = match refused {
-            Some(refused) => {
+        let run = match (refused, self.opened(&source)) {
+            (Some(refused), _) => {
                 Run::failed(0, FetchError { status: None, message: refused.to_string(), retryable: false })
             }
-            None => self.fetched(&source, bound).await,
+            (None, Err(err)) => Run::failed(0, FetchError { status: None, message: err.to_string(), retryable: false }),
+            (None, Ok(opened)) => self.fetched(&opened, bound).await,
         };
         crate::observe::METRICS.pulls.with_label_values(&[&run.outcome.to_lowercase()]).inc();
         if let Err(err) = self.record(&source, started, run).await {
             tracing::warn!(source = %source.id, error = %err, "pull run not recorded; the source is pulled again once its lease lapses");
         }
+    }
+
+    /// The source with its credentials opened (they are stored sealed), for the requests only.
+    fn opened(&self, source: &pull_source::Model) -> Result<pull_source::Model, crate::secrets::SecretError> {
+        let open = |name, value: &Option<String>| value.as_deref().map(|v| self.secrets.open(name, v)).transpose();
+        Ok(pull_source::Model {
+            bearer_token: open(super::BEARER_COLUMN, &source.bearer_token)?,
+            oauth_client_secret: open(super::CLIENT_SECRET_COLUMN, &source.oauth_client_secret)?,
+            ..source.clone()
+        })
     }
 
     /// Fetches a source within `bound` and takes what it answered.
@@ -344,6 +357,7 @@ pub fn spawn(
     catalog: Arc<Catalog>,
     settings: PullSettings,
     destinations: Arc<Destinations>,
+    secrets: Arc<SecretBox>,
 ) -> BackgroundTask {
     let client = match reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)
@@ -367,6 +381,7 @@ pub fn spawn(
         client,
         settings,
         destinations,
+        secrets,
         instance: format!("puller-{}", uuid::Uuid::now_v7()),
     };
     let task = tokio::spawn(async move {
