@@ -141,8 +141,10 @@ struct VerifiedEntry {
 /// How long a verification stands before the signature is checked again.
 pub const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Tokens remembered at most: beyond, the map starts afresh (a flood of distinct forged tokens fails verification and
-/// is never stored; distinct valid tokens are bounded by what the issuers sign).
+/// Tokens remembered at most: beyond, what would be verified afresh anyway (stale or expired) is forgotten, then the
+/// least recently verified half — never everything at once, which would make every client's next request pay a
+/// signature check together (a flood of distinct forged tokens fails verification and is never stored; distinct
+/// valid tokens are bounded by what the issuers sign).
 const VERIFIED_CAPACITY: usize = 10_000;
 
 impl VerifiedTokens {
@@ -171,7 +173,7 @@ impl VerifiedTokens {
         let Some(expires) = verified.claims.get("exp").and_then(Value::as_u64) else { return };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= VERIFIED_CAPACITY {
-            entries.clear();
+            make_room(&mut entries, jsonwebtoken::get_current_timestamp());
         }
         let entry = VerifiedEntry {
             token: verified,
@@ -183,6 +185,20 @@ impl VerifiedTokens {
         };
         entries.insert(token.into(), entry);
     }
+}
+
+/// Frees room in a full map of verified tokens: first what would be verified afresh anyway, then, if that is not
+/// enough, the least recently verified half (one pass to find the median instant, one to drop what is older).
+fn make_room(entries: &mut std::collections::HashMap<Box<str>, VerifiedEntry>, now: u64) {
+    entries.retain(|_, e| e.verified_at.elapsed() < VERIFIED_TTL && e.expires >= now.saturating_sub(e.leeway));
+    if entries.len() < VERIFIED_CAPACITY {
+        return;
+    }
+    let mut instants: Vec<std::time::Instant> = entries.values().map(|e| e.verified_at).collect();
+    let middle = instants.len() / 2;
+    let (_, median, _) = instants.select_nth_unstable(middle);
+    let median = *median;
+    entries.retain(|_, e| e.verified_at >= median);
 }
 
 impl Authenticator {
@@ -411,6 +427,44 @@ mod tests {
     fn authenticator() -> Authenticator {
         let issuer = super::super::issuers::dev_issuer(SECRET, false).unwrap();
         Authenticator::new(vec![issuer], reqwest::Client::new())
+    }
+
+    #[test]
+    fn a_full_cache_of_verified_tokens_forgets_the_stale_then_the_oldest_half_never_everything() {
+        let now = jsonwebtoken::get_current_timestamp();
+        let verified = Arc::new(VerifiedToken {
+            issuer_name: "development".into(),
+            claims: Map::new(),
+            mapping: super::super::issuers::ClaimMapping::default(),
+            service_account: false,
+        });
+        let entry = |age: std::time::Duration, expires: u64| VerifiedEntry {
+            token: verified.clone(),
+            verifier: 0,
+            kid: None,
+            verified_at: std::time::Instant::now() - age,
+            expires,
+            leeway: 0,
+        };
+        let mut entries = std::collections::HashMap::new();
+        for i in 0..VERIFIED_CAPACITY {
+            let (age, expires) = match i % 4 {
+                0 => (VERIFIED_TTL * 2, now + 3600),                // stale: verified afresh anyway
+                1 => (std::time::Duration::from_secs(1), now - 10), // expired
+                _ => (std::time::Duration::from_millis(i as u64 % 50_000), now + 3600), // current, of various ages
+            };
+            entries.insert(format!("t{i}").into_boxed_str(), entry(age, expires));
+        }
+        make_room(&mut entries, now);
+        assert_eq!(entries.len(), VERIFIED_CAPACITY / 2, "stale and expired ones only, when that is enough");
+        assert!(entries.keys().all(|k| k[1..].parse::<usize>().unwrap() % 4 >= 2));
+        // Full of current entries: the least recently verified half goes, the newest stay.
+        let mut entries: std::collections::HashMap<Box<str>, VerifiedEntry> = (0..VERIFIED_CAPACITY)
+            .map(|i| (format!("t{i}").into_boxed_str(), entry(std::time::Duration::from_millis(i as u64), now + 3600)))
+            .collect();
+        make_room(&mut entries, now);
+        assert!((VERIFIED_CAPACITY / 2..=VERIFIED_CAPACITY / 2 + 1).contains(&entries.len()), "{}", entries.len());
+        assert!(entries.contains_key("t0") && !entries.contains_key(format!("t{}", VERIFIED_CAPACITY - 1).as_str()));
     }
 
     fn token(ttl_seconds: u64) -> String {
