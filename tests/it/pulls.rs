@@ -666,3 +666,28 @@ db_test! {
         Ok(())
     }
 }
+
+db_test! {
+    async fn runs_are_listed_newest_first_page_after_page(hub) {
+        let hub = hub.restart_with(fast).await?;
+        let source = Source::start(Reply::Document { body: needs_document(4), etag: None }).await?;
+        let mdph = hub.as_role(Role::Mdph, Some("69"));
+        let id = register(&mdph, json!({ "name": "Pages", "url": source.url, "kind": "NEEDS", "intervalSeconds": 3600 })).await?;
+        wait_runs(&mdph, &id, 1).await?;
+        pull_now(&mdph, &id).await?;
+        pull_now(&mdph, &id).await?;
+        let all: Vec<String> = runs(&mdph, &id).await?.iter().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect();
+        assert_eq!(all.len(), 3);
+        let page = "query ($id: ID!, $before: ID) { pullRuns(sourceId: $id, first: 2, before: $before) { id } }";
+        let ids = |answer: &Value| -> Vec<String> {
+            answer["data"]["pullRuns"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect()
+        };
+        let first = ids(&mdph.graphql(page, json!({ "id": id })).await?);
+        assert_eq!(first, all[..2]);
+        let second = ids(&mdph.graphql(page, json!({ "id": id, "before": first[1] })).await?);
+        assert_eq!(second, all[2..]);
+        let answer = mdph.graphql(page, json!({ "id": id, "before": "no-such-run" })).await?;
+        assert_eq!(error_codes(&answer), ["BAD_USER_INPUT"], "{answer}");
+        Ok(())
+    }
+}

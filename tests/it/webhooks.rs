@@ -604,3 +604,33 @@ async fn the_production_profile_refuses_to_start_without_a_secrets_key() -> Test
     assert!(err.contains("CNH_SECRETS_KEY"), "{err}");
     Ok(())
 }
+
+db_test! {
+    async fn deliveries_are_listed_newest_first_page_after_page(hub) {
+        let hub = hub.restart_with(quick).await?;
+        let receiver = Receiver::start(Behaviour::Answer(200)).await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let (subscription, _) = subscribe(&ars, &receiver.url, &["SUBMISSION_RECEIPT"]).await?;
+        for n in 1..=3 {
+            crate::programming::create_measure(&ars, &format!("HOOK-PAGE-{n}")).await?;
+        }
+        let all = settled(&ars, &subscription, "DELIVERED", 3).await?;
+        let ids: Vec<&str> = all.as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+        let page = "query ($id: ID!, $before: ID) { webhookDeliveries(subscriptionId: $id, first: 2, before: $before) { id } }";
+        let first = ars.graphql(page, json!({ "id": subscription })).await?;
+        let first: Vec<&str> = first["data"]["webhookDeliveries"].as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+        assert_eq!(first, ids[..2]);
+        let second = ars.graphql(page, json!({ "id": subscription, "before": first[1] })).await?;
+        let second: Vec<&str> = second["data"]["webhookDeliveries"].as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+        assert_eq!(second, ids[2..]);
+        let end = ars.graphql(page, json!({ "id": subscription, "before": ids[2] })).await?;
+        assert_eq!(end["data"]["webhookDeliveries"], json!([]), "{end}");
+        // A cursor that is not one of this subscription's deliveries is refused, not read as "from the start".
+        let (other, _) = subscribe(&ars, &receiver.url, &["COFINANCING_STATUS_CHANGED"]).await?;
+        for (id, before) in [(subscription.as_str(), "no-such-delivery"), (other.as_str(), ids[0])] {
+            let answer = ars.graphql(page, json!({ "id": id, "before": before })).await?;
+            assert_eq!(error_codes(&answer), ["BAD_USER_INPUT"], "{answer}");
+        }
+        Ok(())
+    }
+}

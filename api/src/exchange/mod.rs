@@ -288,6 +288,8 @@ impl ExchangeQuery {
         subscription_id: ID,
         state: Option<WebhookDeliveryState>,
         #[graphql(default = 50)] first: i32,
+        #[graphql(desc = "The id of the last delivery of the previous page: the deliveries older than it.")]
+        before: Option<ID>,
     ) -> ApiResult<Vec<WebhookDelivery>> {
         let principal = policy::principal(ctx)?;
         let reach = policy::require(principal, Resource::Webhook, Action::Read)?;
@@ -296,10 +298,31 @@ impl ExchangeQuery {
         }
         let db = db(ctx)?;
         let subscription = visible_subscription(db, principal, reach, subscription_id.as_str()).await?;
-        let mut query =
-            webhook_delivery::Entity::find().filter(webhook_delivery::Column::SubscriptionId.eq(subscription.id));
+        let mut query = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::SubscriptionId.eq(subscription.id.as_str()));
         if let Some(state) = state {
             query = query.filter(webhook_delivery::Column::State.eq(state.as_str()));
+        }
+        if let Some(before) = before {
+            // Keyset: the deliveries after it in the list's order (created_at, then id, both descending).
+            let last = webhook_delivery::Entity::find_by_id(before.to_string())
+                .filter(webhook_delivery::Column::SubscriptionId.eq(subscription.id.as_str()))
+                .one(db)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| {
+                    ApiError::BadUserInput(format!(
+                        "before : aucune livraison « {} » de cet abonnement",
+                        before.as_str()
+                    ))
+                })?;
+            query = query.filter(
+                Condition::any().add(webhook_delivery::Column::CreatedAt.lt(last.created_at)).add(
+                    Condition::all()
+                        .add(webhook_delivery::Column::CreatedAt.eq(last.created_at))
+                        .add(webhook_delivery::Column::Id.lt(last.id)),
+                ),
+            );
         }
         let rows = query
             .order_by_desc(webhook_delivery::Column::CreatedAt)

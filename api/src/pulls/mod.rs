@@ -510,6 +510,7 @@ impl PullsQuery {
         ctx: &Context<'_>,
         source_id: ID,
         #[graphql(default = 50)] first: i32,
+        #[graphql(desc = "The id of the last run of the previous page: the runs older than it.")] before: Option<ID>,
     ) -> ApiResult<Vec<PullRun>> {
         let principal = policy::principal(ctx)?;
         let reach = policy::require(principal, Resource::PullSource, Action::Read)?;
@@ -518,8 +519,26 @@ impl PullsQuery {
         }
         let db = db(ctx)?;
         let source = visible_source(db, principal, reach, source_id.as_str()).await?;
-        let rows = pull_run::Entity::find()
-            .filter(pull_run::Column::SourceId.eq(source.id))
+        let mut query = pull_run::Entity::find().filter(pull_run::Column::SourceId.eq(source.id.as_str()));
+        if let Some(before) = before {
+            // Keyset: the runs after it in the list's order (started_at, then id, both descending).
+            let last = pull_run::Entity::find_by_id(before.to_string())
+                .filter(pull_run::Column::SourceId.eq(source.id.as_str()))
+                .one(db)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| {
+                    ApiError::BadUserInput(format!("before : aucune collecte « {} » de cette source", before.as_str()))
+                })?;
+            query = query.filter(
+                sea_orm::Condition::any().add(pull_run::Column::StartedAt.lt(last.started_at)).add(
+                    sea_orm::Condition::all()
+                        .add(pull_run::Column::StartedAt.eq(last.started_at))
+                        .add(pull_run::Column::Id.lt(last.id)),
+                ),
+            );
+        }
+        let rows = query
             .order_by_desc(pull_run::Column::StartedAt)
             .order_by_desc(pull_run::Column::Id)
             .limit(first as u64)
