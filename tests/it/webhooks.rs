@@ -159,6 +159,21 @@ async fn settled(
     panic!("deliveries of {subscription} not all {state}: {}", deliveries(caller, subscription).await?);
 }
 
+/// The first delivery of a subscription that is dead (10 s at most).
+async fn first_dead(
+    caller: &Caller<'_>,
+    subscription: &str,
+) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    for _ in 0..200 {
+        let list = deliveries(caller, subscription).await?;
+        if let Some(dead) = list.as_array().unwrap().iter().find(|d| d["state"] == "DEAD") {
+            return Ok(dead.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no delivery of {subscription} dead: {}", deliveries(caller, subscription).await?);
+}
+
 /// Quick retries, for tests.
 fn quick(config: &mut api::Config) {
     config.webhooks.retry_base = Duration::from_millis(50);
@@ -233,13 +248,7 @@ db_test! {
         receiver.otherwise(Behaviour::Answer(503));
         crate::programming::create_measure(&ars, "HOOK-R2").await?;
         receiver.wait_for("three failed attempts", |r| r.len() >= 6).await;
-        let dead = loop {
-            let list = deliveries(&ars, &subscription).await?;
-            if let Some(dead) = list.as_array().unwrap().iter().find(|d| d["state"] == "DEAD") {
-                break dead.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let dead = first_dead(&ars, &subscription).await?;
         assert_eq!(dead["attempts"], 3, "{dead}");
         assert_eq!(dead["lastStatus"], 503, "{dead}");
         assert!(dead["lastError"].as_str().unwrap().contains("503"), "{dead}");
@@ -580,13 +589,7 @@ db_test! {
             .await?;
         let ars = hub.as_role(Role::Ars, Some("84"));
         crate::programming::create_measure(&ars, "HOOK-SEAL-2").await?;
-        let dead = loop {
-            let list = deliveries(&ars, &second).await?;
-            if let Some(dead) = list.as_array().unwrap().iter().find(|d| d["state"] == "DEAD") {
-                break dead.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let dead = first_dead(&ars, &second).await?;
         assert!(dead["lastError"].as_str().unwrap_or_default().contains("ne s'ouvre pas"), "{dead}");
         assert!(other.received().is_empty(), "nothing sent without its signature");
         Ok(())
