@@ -356,6 +356,7 @@ async fn main() -> ExitCode {
         dev_jwt_secret: std::env::var("CNH_DEV_JWT_SECRET").ok(),
         // Like the development secret, from the environment only: a flag would show in the process list.
         secrets_key: std::env::var("CNH_SECRETS_KEY").ok(),
+        secrets_previous_key: std::env::var("CNH_SECRETS_PREVIOUS_KEY").ok(),
     };
     let demo = cli.serve.demo;
     let config = match Config::from_settings(settings) {

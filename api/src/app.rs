@@ -68,10 +68,19 @@ impl App {
                 "no trusted token issuer configured (CNH_ISSUERS_FILE, CNH_DEV_JWT_SECRET): every call but the probes will be refused"
             );
         }
-        let secrets = Arc::new(match &config.secrets_key {
-            Some(key) => crate::secrets::SecretBox::from_hex(key.expose()).map_err(|_| StartupError::NoSecretsKey)?,
-            None if production => return Err(StartupError::NoSecretsKey),
-            None => crate::secrets::SecretBox::without_key(),
+        let secrets = Arc::new(match (&config.secrets_key, &config.secrets_previous_key) {
+            (Some(key), previous) => {
+                let sealing =
+                    crate::secrets::SecretBox::from_hex(key.expose()).map_err(|_| StartupError::NoSecretsKey)?;
+                match previous {
+                    Some(previous) => {
+                        sealing.with_previous_hex(previous.expose()).map_err(|_| StartupError::NoSecretsKey)?
+                    }
+                    None => sealing,
+                }
+            }
+            (None, _) if production => return Err(StartupError::NoSecretsKey),
+            (None, _) => crate::secrets::SecretBox::without_key(),
         });
         let lifecycle = http::Lifecycle::default();
         let mut db = db::connect(&config.database_url).await?;
@@ -91,7 +100,10 @@ impl App {
                     .await
                     .map_err(|e| StartupError::Sealing(e.to_string()))?;
             if sealed > 0 {
-                tracing::info!(sealed, "credentials stored in clear sealed with CNH_SECRETS_KEY");
+                tracing::info!(
+                    sealed,
+                    "credentials stored in clear or under the previous key sealed with CNH_SECRETS_KEY"
+                );
             }
         }
         // Background work (the webhook dispatcher, the campaign clock, the puller) on a small pool of its own: it

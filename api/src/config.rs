@@ -72,6 +72,10 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
     ("CNH_LOG_FORMAT", "text (default) or json: one JSON object per log line, for a log collector"),
     ("CNH_ISSUERS_FILE", "JSON file listing the trusted token issuers (OpenID Connect or, in development, HS256)"),
     ("CNH_SECRETS_KEY", "64 hexadecimal digits: the key stored credentials are sealed with (required in production)"),
+    (
+        "CNH_SECRETS_PREVIOUS_KEY",
+        "while rotating CNH_SECRETS_KEY: the key being replaced (still opens, sealed values are moved to the new key)",
+    ),
     ("CNH_DEV_JWT_SECRET", "secret of the built-in development issuer (32+ characters; refused in production)"),
 ];
 
@@ -151,6 +155,8 @@ pub struct Config {
     pub retention_days: u32,
     /// The key stored credentials are sealed with (`CNH_SECRETS_KEY`, `secrets`), checked well-formed.
     pub secrets_key: Option<Secret>,
+    /// While rotating: the key being replaced (`CNH_SECRETS_PREVIOUS_KEY`), which only opens.
+    pub secrets_previous_key: Option<Secret>,
 }
 
 /// Default of `CNH_SHUTDOWN_GRACE_SECONDS`: within the 30 s an orchestrator usually waits before killing.
@@ -194,6 +200,7 @@ pub struct Settings {
     pub outbound_allowed_networks: Option<String>,
     pub retention_days: Option<String>,
     pub secrets_key: Option<String>,
+    pub secrets_previous_key: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -214,6 +221,8 @@ pub enum ConfigError {
     Share(String),
     #[error("{0}")]
     SecretsKey(crate::secrets::SecretError),
+    #[error("CNH_SECRETS_PREVIOUS_KEY is the key being rotated away from: set the new one in CNH_SECRETS_KEY")]
+    PreviousKeyAlone,
     #[error("CNH_OUTBOUND_ALLOWED_NETWORKS: {0}")]
     Networks(String),
     #[error("unknown setting {0} (known: {1})")]
@@ -411,7 +420,17 @@ impl Config {
                 crate::kernel::retention::DEFAULT_RETENTION_DAYS as usize,
             )?
             .min(36_500) as u32,
-            secrets_key: match settings_rates.secrets_key.filter(|k| !k.trim().is_empty()) {
+            secrets_key: match settings_rates.secrets_key.clone().filter(|k| !k.trim().is_empty()) {
+                Some(key) => {
+                    crate::secrets::SecretBox::from_hex(&key).map_err(ConfigError::SecretsKey)?;
+                    Some(Secret(key.trim().to_owned()))
+                }
+                None => None,
+            },
+            secrets_previous_key: match settings_rates.secrets_previous_key.filter(|k| !k.trim().is_empty()) {
+                Some(_) if settings_rates.secrets_key.as_deref().is_none_or(|k| k.trim().is_empty()) => {
+                    return Err(ConfigError::PreviousKeyAlone);
+                }
                 Some(key) => {
                     crate::secrets::SecretBox::from_hex(&key).map_err(ConfigError::SecretsKey)?;
                     Some(Secret(key.trim().to_owned()))
@@ -449,6 +468,7 @@ impl Config {
             outbound: crate::exchange::outbound::Destinations::default().with_loopback(),
             retention_days: crate::kernel::retention::DEFAULT_RETENTION_DAYS,
             secrets_key: None,
+            secrets_previous_key: None,
         }
     }
 }
@@ -463,6 +483,25 @@ mod tests {
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.profile, Profile::Development);
+    }
+
+    #[test]
+    fn the_secrets_keys_are_checked_and_the_previous_one_needs_a_new_one() {
+        let key = "ab".repeat(32);
+        let settings = |key: Option<&str>, previous: Option<&str>| Settings {
+            secrets_key: key.map(str::to_owned),
+            secrets_previous_key: previous.map(str::to_owned),
+            ..Default::default()
+        };
+        let config = Config::from_settings(settings(Some(&key), Some(&"cd".repeat(32)))).unwrap();
+        assert_eq!(config.secrets_key.as_ref().map(Secret::expose), Some(key.as_str()));
+        assert!(config.secrets_previous_key.is_some());
+        assert_eq!(Config::from_settings(settings(None, Some(&key))).unwrap_err(), ConfigError::PreviousKeyAlone);
+        assert!(matches!(
+            Config::from_settings(settings(Some("short"), None)).unwrap_err(),
+            ConfigError::SecretsKey(crate::secrets::SecretError::MalformedKey)
+        ));
+        assert!(!format!("{config:?}").contains(&key), "keys are never printed");
     }
 
     #[test]

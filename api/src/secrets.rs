@@ -5,8 +5,12 @@
 //! A sealed value reads `enc:v1:<hex of nonce, ciphertext and tag>`; its nonce is random (96 bits, from the
 //! operating system), and the column it belongs to is bound as associated data, so a sealed value copied into another
 //! column does not open. Without a key (development) values are stored as given; a value stored so is read as is,
-//! and sealed at the next start with a key (`SecretBox::needs_sealing`). The production profile refuses to start
+//! and sealed at the next start with a key (`SecretBox::resealed`). The production profile refuses to start
 //! without a key.
+//!
+//! Rotating the key: start with the new key in `CNH_SECRETS_KEY` and the old one in `CNH_SECRETS_PREVIOUS_KEY`.
+//! Values sealed with the old key still open, and are sealed again with the new one at that start; once every
+//! instance runs with the new key, the old one can be dropped.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -16,6 +20,8 @@ const PREFIX: &str = "enc:v1:";
 /// The sealing of stored credentials: with the operator's key, or none.
 pub struct SecretBox {
     key: Option<LessSafeKey>,
+    /// The key being rotated away from: it still opens, never seals.
+    previous: Option<LessSafeKey>,
     random: SystemRandom,
 }
 
@@ -32,21 +38,18 @@ pub enum SecretError {
 impl SecretBox {
     /// No key: values are stored as given.
     pub fn without_key() -> SecretBox {
-        SecretBox { key: None, random: SystemRandom::new() }
+        SecretBox { key: None, previous: None, random: SystemRandom::new() }
     }
 
     /// The key as `CNH_SECRETS_KEY` gives it: 64 hexadecimal digits.
     pub fn from_hex(hex: &str) -> Result<SecretBox, SecretError> {
-        let hex = hex.trim();
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(SecretError::MalformedKey);
-        }
-        let bytes: Vec<u8> = (0..32)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| SecretError::MalformedKey)?;
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SecretError::MalformedKey)?;
-        Ok(SecretBox { key: Some(LessSafeKey::new(key)), random: SystemRandom::new() })
+        Ok(SecretBox { key: Some(key_from_hex(hex)?), previous: None, random: SystemRandom::new() })
+    }
+
+    /// This box, also opening what `previous` (`CNH_SECRETS_PREVIOUS_KEY`) sealed.
+    pub fn with_previous_hex(mut self, previous: &str) -> Result<SecretBox, SecretError> {
+        self.previous = Some(key_from_hex(previous)?);
+        Ok(self)
     }
 
     pub fn has_key(&self) -> bool {
@@ -73,27 +76,56 @@ impl SecretBox {
 
     /// The credential a stored value of `column` holds.
     pub fn open(&self, column: &str, stored: &str) -> Result<String, SecretError> {
-        let Some(hex) = stored.strip_prefix(PREFIX) else { return Ok(stored.to_owned()) };
-        let key = self.key.as_ref().ok_or(SecretError::NoKey)?;
-        if hex.len() % 2 != 0 || hex.len() < 2 * (NONCE_LEN + AES_256_GCM.tag_len()) {
-            return Err(SecretError::Unreadable);
+        let key = self.key.as_ref().ok_or(SecretError::NoKey);
+        match (open_with(key, column, stored), &self.previous) {
+            (Err(SecretError::Unreadable), Some(previous)) => open_with(Ok(previous), column, stored),
+            (opened, _) => opened,
         }
-        let mut bytes: Vec<u8> = (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| SecretError::Unreadable)?;
-        let sealed = bytes.split_off(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| SecretError::Unreadable)?;
-        let mut sealed = sealed;
-        let plain =
-            key.open_in_place(nonce, Aad::from(column.as_bytes()), &mut sealed).map_err(|_| SecretError::Unreadable)?;
-        String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Unreadable)
     }
 
-    /// Whether a stored value should be sealed now: it is in clear and the hub has a key.
-    pub fn needs_sealing(&self, stored: &str) -> bool {
-        self.key.is_some() && !stored.starts_with(PREFIX)
+    /// What to store instead of `stored` now: its credential sealed with the current key, when it is in clear or
+    /// sealed with the previous key; None when it is right as it is (or the hub has no key).
+    pub fn resealed(&self, column: &str, stored: &str) -> Result<Option<String>, SecretError> {
+        let Some(key) = &self.key else { return Ok(None) };
+        if !is_sealed(stored) {
+            return Ok(Some(self.seal(column, stored)));
+        }
+        match open_with(Ok(key), column, stored) {
+            Ok(_) => Ok(None),
+            Err(_) => self.open(column, stored).map(|plain| Some(self.seal(column, &plain))),
+        }
     }
+}
+
+fn key_from_hex(hex: &str) -> Result<LessSafeKey, SecretError> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SecretError::MalformedKey);
+    }
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SecretError::MalformedKey)?;
+    let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SecretError::MalformedKey)?;
+    Ok(LessSafeKey::new(key))
+}
+
+/// Opens a stored value with one key (a value in clear is returned as is).
+fn open_with(key: Result<&LessSafeKey, SecretError>, column: &str, stored: &str) -> Result<String, SecretError> {
+    let Some(hex) = stored.strip_prefix(PREFIX) else { return Ok(stored.to_owned()) };
+    let key = key?;
+    if hex.len() % 2 != 0 || hex.len() < 2 * (NONCE_LEN + AES_256_GCM.tag_len()) {
+        return Err(SecretError::Unreadable);
+    }
+    let mut nonce: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SecretError::Unreadable)?;
+    let mut sealed = nonce.split_off(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| SecretError::Unreadable)?;
+    let plain =
+        key.open_in_place(nonce, Aad::from(column.as_bytes()), &mut sealed).map_err(|_| SecretError::Unreadable)?;
+    String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Unreadable)
 }
 
 /// Whether a stored value is sealed.
@@ -133,11 +165,29 @@ mod tests {
         let clear = SecretBox::without_key();
         assert_eq!(clear.seal(COLUMN, "whsec_abc"), "whsec_abc");
         assert_eq!(clear.open(COLUMN, "whsec_abc").as_deref(), Ok("whsec_abc"));
-        assert!(!clear.needs_sealing("whsec_abc"));
+        assert_eq!(clear.resealed(COLUMN, "whsec_abc"), Ok(None));
         let keyed = SecretBox::from_hex(KEY).unwrap();
-        assert!(keyed.needs_sealing("whsec_abc"));
-        assert!(!keyed.needs_sealing(&keyed.seal(COLUMN, "whsec_abc")));
+        let sealed = keyed.resealed(COLUMN, "whsec_abc").unwrap().expect("a clear value is sealed");
+        assert_eq!(keyed.open(COLUMN, &sealed).as_deref(), Ok("whsec_abc"));
+        assert_eq!(keyed.resealed(COLUMN, &sealed), Ok(None));
         assert_eq!(keyed.open(COLUMN, "whsec_abc").as_deref(), Ok("whsec_abc"), "a value stored in clear reads as is");
+    }
+
+    #[test]
+    fn a_key_is_rotated_through_the_previous_one() {
+        let old = SecretBox::from_hex(KEY).unwrap();
+        let sealed_with_old = old.seal(COLUMN, "whsec_abc");
+        const NEW: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f";
+        let rotating = SecretBox::from_hex(NEW).unwrap().with_previous_hex(KEY).unwrap();
+        assert_eq!(rotating.open(COLUMN, &sealed_with_old).as_deref(), Ok("whsec_abc"));
+        let resealed = rotating.resealed(COLUMN, &sealed_with_old).unwrap().expect("sealed again with the new key");
+        let new_only = SecretBox::from_hex(NEW).unwrap();
+        assert_eq!(new_only.open(COLUMN, &resealed).as_deref(), Ok("whsec_abc"));
+        assert_eq!(new_only.open(COLUMN, &sealed_with_old), Err(SecretError::Unreadable));
+        assert_eq!(rotating.resealed(COLUMN, &resealed), Ok(None), "already under the new key");
+        // Neither key: it cannot be sealed again, and says why.
+        let stranger = SecretBox::from_hex(&NEW.replace('f', "e")).unwrap().with_previous_hex(NEW).unwrap();
+        assert_eq!(stranger.resealed(COLUMN, &sealed_with_old), Err(SecretError::Unreadable));
     }
 
     #[test]

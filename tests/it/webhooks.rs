@@ -637,3 +637,49 @@ db_test! {
         Ok(())
     }
 }
+
+db_test! {
+    async fn the_secrets_key_is_rotated_without_losing_a_delivery(hub) {
+        use sea_orm::EntityTrait;
+        let new_key = SECRETS_KEY.replace("8", "9");
+        let hub = hub
+            .restart_with(|config| {
+                quick(config);
+                config.secrets_key = Some(api::config::Secret::new(SECRETS_KEY));
+            })
+            .await?;
+        let receiver = Receiver::start(Behaviour::Answer(200)).await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        let (subscription, secret) = subscribe(&ars, &receiver.url, &["SUBMISSION_RECEIPT"]).await?;
+        drop(ars);
+        // The new key, the old one as previous: the stored secret moves to the new key at start.
+        let hub = hub
+            .restart_with(|config| {
+                quick(config);
+                config.secrets_key = Some(api::config::Secret::new(new_key.clone()));
+                config.secrets_previous_key = Some(api::config::Secret::new(SECRETS_KEY));
+            })
+            .await?;
+        let row = entities::webhook_subscription::Entity::find_by_id(subscription.clone()).one(&hub.db).await?.ok_or("row")?;
+        let new_only = api::secrets::SecretBox::from_hex(&new_key)?;
+        assert_eq!(new_only.open(api::exchange::SECRET_COLUMN, &row.secret)?, secret);
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        crate::programming::create_measure(&ars, "HOOK-ROTATE-1").await?;
+        let got = receiver.wait_for("a delivery during the rotation", |r| !r.is_empty()).await;
+        verify(&secret, &got[0]);
+        drop(ars);
+        // The old key dropped: deliveries go on, signed with the same secret.
+        let hub = hub
+            .restart_with(|config| {
+                quick(config);
+                config.secrets_key = Some(api::config::Secret::new(new_key.clone()));
+            })
+            .await?;
+        let ars = hub.as_role(Role::Ars, Some("84"));
+        crate::programming::create_measure(&ars, "HOOK-ROTATE-2").await?;
+        let got = receiver.wait_for("a delivery after the rotation", |r| r.len() >= 2).await;
+        verify(&secret, &got[1]);
+        settled(&ars, &subscription, "DELIVERED", 2).await?;
+        Ok(())
+    }
+}

@@ -214,13 +214,14 @@ pub fn secret_box(ctx: &Context<'_>) -> std::sync::Arc<SecretBox> {
         .unwrap_or_else(|| std::sync::Arc::new(SecretBox::without_key()))
 }
 
-/// Seals the signing secrets stored in clear (before the hub had a key); how many.
+/// Seals the signing secrets stored in clear (before the hub had a key) or under the previous key; how many. A
+/// secret that opens with neither key is left as it is (its deliveries fail and say why).
 pub async fn seal_stored_secrets(db: &DatabaseConnection, secrets: &SecretBox) -> Result<u64, sea_orm::DbErr> {
     let mut sealed = 0;
     for row in webhook_subscription::Entity::find().all(db).await? {
-        if secrets.needs_sealing(&row.secret) {
+        if let Ok(Some(resealed)) = secrets.resealed(SECRET_COLUMN, &row.secret) {
             webhook_subscription::Entity::update_many()
-                .col_expr(webhook_subscription::Column::Secret, Expr::value(secrets.seal(SECRET_COLUMN, &row.secret)))
+                .col_expr(webhook_subscription::Column::Secret, Expr::value(resealed))
                 .filter(webhook_subscription::Column::Id.eq(row.id.as_str()))
                 .filter(webhook_subscription::Column::Secret.eq(row.secret.as_str()))
                 .exec(db)

@@ -453,7 +453,8 @@ fn check_input(
 pub const BEARER_COLUMN: &str = "pull_source.bearer_token";
 pub const CLIENT_SECRET_COLUMN: &str = "pull_source.oauth_client_secret";
 
-/// Seals the sources' credentials stored in clear (before the hub had a key); how many values.
+/// Seals the sources' credentials stored in clear (before the hub had a key) or under the previous key; how many
+/// values. One that opens with neither key is left as it is (its pulls fail and say why).
 pub async fn seal_stored_credentials(
     db: &sea_orm::DatabaseConnection,
     secrets: &SecretBox,
@@ -466,9 +467,10 @@ pub async fn seal_stored_credentials(
             (pull_source::Column::BearerToken, BEARER_COLUMN, &row.bearer_token),
             (pull_source::Column::OauthClientSecret, CLIENT_SECRET_COLUMN, &row.oauth_client_secret),
         ] {
-            let Some(value) = value.as_deref().filter(|v| secrets.needs_sealing(v)) else { continue };
+            let Some(value) = value.as_deref() else { continue };
+            let Ok(Some(resealed)) = secrets.resealed(name, value) else { continue };
             pull_source::Entity::update_many()
-                .col_expr(column, Expr::value(secrets.seal(name, value)))
+                .col_expr(column, Expr::value(resealed))
                 .filter(pull_source::Column::Id.eq(row.id.as_str()))
                 .filter(column.eq(value))
                 .exec(db)
