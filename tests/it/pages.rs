@@ -770,6 +770,9 @@ async fn page_views_and_file_exports_are_charged_to_the_read_budget() -> Result<
     let (status, headers, body) = visitor.get("/tableau").await?;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(headers.contains_key("retry-after"));
+    // A page for a person, not the API's JSON.
+    assert!(headers["content-type"].to_str()?.starts_with("text/html"), "{headers:?}");
+    assert!(body.contains("Trop de demandes") && body.contains("limite de débit atteinte"), "{body}");
     // Another institution is not affected.
     let other = hub.as_role(Role::Ars, Some("24"));
     assert_eq!(

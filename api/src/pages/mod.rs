@@ -139,6 +139,19 @@ fn html(status: StatusCode, body: maud::Markup, csrf_cookie: Option<HeaderValue>
     response
 }
 
+/// Charges a page view (or file) to its session's read budget; refused, a page saying when to come back (429,
+/// `Retry-After`), as a person reads it rather than the API's JSON.
+fn throttled(state: &PagesState, principal: &crate::access::principal::Principal, cost: u64) -> Option<Response> {
+    use crate::http::rate_limits::Budget;
+    let refusal = crate::http::refused_by_rate_limit(&state.gate, principal, Budget::Reads, cost)?;
+    let message = crate::http::rate_limit_message(&refusal, cost);
+    let mut response = html(StatusCode::TOO_MANY_REQUESTS, views::throttled(&message, refusal.retry_after), None);
+    if let Ok(value) = HeaderValue::from_str(&refusal.retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Some(response)
+}
+
 fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
@@ -199,8 +212,7 @@ macro_rules! signed_in {
         match session(&$state, &$headers).await {
             Some(auth) => {
                 if let Some(principal) = auth.principal()
-                    && let Some(refused) =
-                        crate::http::charge(&$state.gate, principal, crate::http::rate_limits::Budget::Reads, $cost)
+                    && let Some(refused) = throttled(&$state, principal, $cost)
                 {
                     return refused;
                 }
@@ -609,12 +621,7 @@ pub async fn live(State(state): State<PagesState>, headers: HeaderMap) -> Respon
         return StatusCode::FORBIDDEN.into_response();
     }
     // A stream opened is charged as a page view: reopening it in a loop spends the session's read budget.
-    if let Some(refused) = crate::http::charge(
-        &state.gate,
-        principal,
-        crate::http::rate_limits::Budget::Reads,
-        crate::http::rate_limits::PAGE_COST,
-    ) {
+    if let Some(refused) = throttled(&state, principal, crate::http::rate_limits::PAGE_COST) {
         return refused;
     }
     let principal = (**principal).clone();

@@ -773,6 +773,18 @@ pub fn steering(who: &Who, csrf: &str, date: Option<&str>, answer: Result<Value,
     layout("Pilotage national", Some(who), csrf, body)
 }
 
+/// A page refused by the rate limit: what ran out and when to come back.
+pub fn throttled(message: &str, retry_after: u64) -> Markup {
+    let body = html! {
+        div class="erreur" role="alert" {
+            p { (message) }
+            p { "Patientez " (retry_after) " s avant de recharger la page." }
+        }
+        p { a href="/tableau" { "Retour au tableau de bord" } }
+    };
+    layout("Trop de demandes", None, "", body)
+}
+
 pub fn sign_in(csrf: &str, development: bool, provider: Option<&str>, problem: Option<&str>) -> Markup {
     let body = html! {
         @if let Some(problem) = problem { div class="erreur" role="alert" { p { (problem) } } }
