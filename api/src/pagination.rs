@@ -24,3 +24,20 @@ pub fn page_size(first: Option<i32>) -> Result<u64, ApiError> {
         }
     }
 }
+
+/// The rows after `(at, id)` in a list ordered by a time, then an id, both descending: a keyset cursor (`before:` the
+/// last id of the previous page), which neither skips nor repeats rows when new ones arrive meanwhile.
+pub fn older_than<T, I>(
+    time: impl sea_orm::ColumnTrait,
+    id_column: impl sea_orm::ColumnTrait,
+    at: T,
+    id: I,
+) -> sea_orm::Condition
+where
+    T: Into<sea_orm::Value> + Clone,
+    I: Into<sea_orm::Value>,
+{
+    sea_orm::Condition::any()
+        .add(time.lt(at.clone()))
+        .add(sea_orm::Condition::all().add(time.eq(at)).add(id_column.lt(id)))
+}

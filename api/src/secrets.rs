@@ -102,10 +102,7 @@ fn key_from_hex(hex: &str) -> Result<LessSafeKey, SecretError> {
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SecretError::MalformedKey);
     }
-    let bytes: Vec<u8> = (0..32)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| SecretError::MalformedKey)?;
+    let bytes = decode_hex(hex).ok_or(SecretError::MalformedKey)?;
     let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SecretError::MalformedKey)?;
     Ok(LessSafeKey::new(key))
 }
@@ -114,18 +111,22 @@ fn key_from_hex(hex: &str) -> Result<LessSafeKey, SecretError> {
 fn open_with(key: Result<&LessSafeKey, SecretError>, column: &str, stored: &str) -> Result<String, SecretError> {
     let Some(hex) = stored.strip_prefix(PREFIX) else { return Ok(stored.to_owned()) };
     let key = key?;
-    if hex.len() % 2 != 0 || hex.len() < 2 * (NONCE_LEN + AES_256_GCM.tag_len()) {
-        return Err(SecretError::Unreadable);
-    }
-    let mut nonce: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| SecretError::Unreadable)?;
+    let mut nonce = decode_hex(hex)
+        .filter(|bytes| bytes.len() >= NONCE_LEN + AES_256_GCM.tag_len())
+        .ok_or(SecretError::Unreadable)?;
     let mut sealed = nonce.split_off(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| SecretError::Unreadable)?;
     let plain =
         key.open_in_place(nonce, Aad::from(column.as_bytes()), &mut sealed).map_err(|_| SecretError::Unreadable)?;
     String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Unreadable)
+}
+
+/// Hexadecimal digits as bytes; None for an odd length or a character that is not a digit.
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect()
 }
 
 /// Whether a stored value is sealed.

@@ -317,13 +317,12 @@ impl ExchangeQuery {
                         before.as_str()
                     ))
                 })?;
-            query = query.filter(
-                Condition::any().add(webhook_delivery::Column::CreatedAt.lt(last.created_at)).add(
-                    Condition::all()
-                        .add(webhook_delivery::Column::CreatedAt.eq(last.created_at))
-                        .add(webhook_delivery::Column::Id.lt(last.id)),
-                ),
-            );
+            query = query.filter(crate::pagination::older_than(
+                webhook_delivery::Column::CreatedAt,
+                webhook_delivery::Column::Id,
+                last.created_at,
+                last.id,
+            ));
         }
         let rows = query
             .order_by_desc(webhook_delivery::Column::CreatedAt)

@@ -532,13 +532,12 @@ impl PullsQuery {
                 .ok_or_else(|| {
                     ApiError::BadUserInput(format!("before : aucune collecte « {} » de cette source", before.as_str()))
                 })?;
-            query = query.filter(
-                sea_orm::Condition::any().add(pull_run::Column::StartedAt.lt(last.started_at)).add(
-                    sea_orm::Condition::all()
-                        .add(pull_run::Column::StartedAt.eq(last.started_at))
-                        .add(pull_run::Column::Id.lt(last.id)),
-                ),
-            );
+            query = query.filter(crate::pagination::older_than(
+                pull_run::Column::StartedAt,
+                pull_run::Column::Id,
+                last.started_at,
+                last.id,
+            ));
         }
         let rows = query
             .order_by_desc(pull_run::Column::StartedAt)
